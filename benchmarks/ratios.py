@@ -1,0 +1,68 @@
+"""Print each benchmark's time ratio against its reference benchmark, from ONE pytest-benchmark run.
+
+The machine is shared and noisy, so speed targets are ratios of two benchmarks measured in the same run
+(e.g. TTFS forward / ReLU forward), never absolute times. A benchmark declares its reference and optional
+target in ``benchmark.extra_info``::
+
+    benchmark.extra_info["reference"] = "test_ann_forward"   # name of the reference benchmark
+    benchmark.extra_info["target"] = 1.3                     # optional: ratio must not exceed this
+
+Usage::
+
+    pytest benchmarks --benchmark-only --benchmark-json=bench.json
+    python benchmarks/ratios.py bench.json            # or a file saved by --benchmark-autosave
+
+Exit status 1 when a ratio exceeds its target.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _latest_autosave() -> Path:
+    runs = sorted(Path(".benchmarks").glob("*/*.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise SystemExit("ratios.py: no benchmark JSON given and none found under .benchmarks/")
+    return runs[-1]
+
+
+def ratio_rows(data: dict[str, Any], stat: str = "median") -> list[tuple[str, str, float, float | None]]:
+    """Return ``(name, reference, ratio, target)`` for every benchmark that names a reference."""
+    by_name = {b["name"]: b for b in data["benchmarks"]}
+    rows = []
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        ref_name = info.get("reference")
+        if ref_name is None:
+            continue
+        if ref_name not in by_name:
+            raise SystemExit(f"ratios.py: {bench['name']}: reference benchmark {ref_name!r} is not in this run")
+        ratio = bench["stats"][stat] / by_name[ref_name]["stats"][stat]
+        rows.append((bench["name"], ref_name, ratio, info.get("target")))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1]) if len(argv) > 1 else _latest_autosave()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = ratio_rows(data)
+    failed = False
+    print(f"{'benchmark':55s} {'reference':35s} {'ratio':>7s} {'target':>7s}")
+    for name, ref, ratio, target in rows:
+        ok = target is None or ratio <= target
+        failed |= not ok
+        target_text = "-" if target is None else f"{target:.2f}"
+        print(f"{name:55s} {ref:35s} {ratio:7.3f} {target_text:>7s}{'' if ok else '  EXCEEDED'}")
+    for bench in data["benchmarks"]:
+        extra = {k: v for k, v in bench.get("extra_info", {}).items() if k not in ("reference", "target")}
+        if extra:
+            print(f"  {bench['name']}: {extra}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
