@@ -1,0 +1,178 @@
+"""ReLU → TTFS conversion (BN fusion, border biases, windows) and the inverse mapping."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from ttfsnet_testutils import randomize_bn, small_cnn
+
+import ttfsnet
+
+D = torch.float64
+
+
+def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.detach() - b.detach()).abs().max())
+
+
+def test_cnn_equivalence_and_position_dependent_thresholds(
+    cnn64: nn.Sequential, inputs64: torch.Tensor
+) -> None:
+    net = ttfsnet.convert(cnn64, inputs64)
+    assert _maxdiff(net(inputs64), cnn64(inputs64)) < 1e-12
+    # BN after ReLU feeding a padded conv → (C, H, W) thresholds; first conv has p = 0 → per channel.
+    assert net.layers[0].threshold.shape == (4,)
+    assert net.layers[2].threshold.shape == (6, 2, 2)
+    # Negative BN scales flip the pool sign of those channels.
+    bn = cnn64[2]
+    kappa = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    assert net.layers[1].sign is not None
+    assert torch.equal(net.layers[1].sign < 0, (kappa < 0).detach())
+    assert net.run(inputs64).total_saturated == 0
+
+
+def test_model_is_not_mutated(cnn64: nn.Sequential, inputs64: torch.Tensor) -> None:
+    before = copy.deepcopy(cnn64.state_dict())
+    cnn64.train()
+    ttfsnet.convert(cnn64, inputs64)
+    assert cnn64.training
+    for k, v in cnn64.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_input_affine_fused_with_border_biases() -> None:
+    torch.manual_seed(3)
+    m = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 5 * 5, 2)).to(D)
+    x = torch.rand(20, 1, 5, 5, dtype=D) * 6 - 3
+    net = ttfsnet.convert(m, x, input_range=(-3.0, 3.0))
+    assert net.layers[0].threshold.shape == (3, 5, 5)
+    assert _maxdiff(net(x), m(x)) < 1e-12
+    # Nine zones for a 3x3 'same' conv: corners, edges, interior.
+    bias = net.layers[0].ann_bias().detach()
+    assert len(torch.unique(bias[0])) == 9
+
+
+def test_windows_follow_zeta_and_dead_layer_gets_unit_window() -> None:
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 2)).to(D)
+    with torch.no_grad():
+        m[2].bias.fill_(-100.0)  # layer 2 never fires
+    x = torch.rand(50, 4, dtype=D)
+    net = ttfsnet.convert(m, x, zeta=0.25)
+    peak = float(torch.relu(m[0](x)).max().detach())
+    assert net.windows()[0] == pytest.approx(1.25 * peak, rel=1e-12)
+    assert net.windows()[1] == 1.0
+    assert net.latency() == pytest.approx(1 + 1.25 * peak + 1.0)
+    assert _maxdiff(net(x), m(x)) < 1e-12
+
+
+@pytest.mark.parametrize("form", ["tensor", "list", "loader"])
+def test_calibration_data_forms(form: str, cnn64: nn.Sequential, inputs64: torch.Tensor) -> None:
+    data: object
+    if form == "tensor":
+        data = inputs64
+    elif form == "list":
+        data = list(inputs64.split(7))
+    else:
+        data = DataLoader(TensorDataset(inputs64, torch.zeros(len(inputs64))), batch_size=10)
+    net = ttfsnet.convert(cnn64, data)
+    ref = ttfsnet.convert(cnn64, inputs64)
+    assert net.windows() == pytest.approx(ref.windows(), rel=1e-12)
+
+
+def test_saturation_reported_when_calibrated_on_subset() -> None:
+    torch.manual_seed(5)
+    m = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).to(D)
+    x = torch.rand(200, 6, dtype=D)
+    xs = x[x.sum(1).argsort()[:5]]  # the 5 weakest inputs
+    net = ttfsnet.convert(m, xs, zeta=0.0)
+    r = net.run(x)
+    assert r.total_saturated > 0
+    # to_ann(clip=True) reproduces the saturated SNN, clip=False the original ANN.
+    assert _maxdiff(ttfsnet.to_ann(net, clip=True)(x), r.logits) < 1e-12
+    assert _maxdiff(ttfsnet.to_ann(net)(x), m(x)) < 1e-12
+
+
+def test_architecture_zoo_equivalence() -> None:
+    torch.manual_seed(7)
+    gen = torch.Generator().manual_seed(7)
+    models = [
+        # BN before ReLU, max pool before ReLU, BN after pool before ReLU (negative scales flip the pool)
+        nn.Sequential(
+            nn.Conv2d(3, 4, 3),
+            nn.MaxPool2d(2),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(4 * 3 * 3, 2),
+        ),
+        # groups, dilation, 'same' string padding, AvgPool after BN-after-ReLU with padding
+        nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding="same", dilation=1),
+            nn.ReLU(),
+            nn.BatchNorm2d(6),
+            nn.AvgPool2d(2, padding=1),
+            nn.Conv2d(6, 6, 3, padding=1, groups=3, dilation=2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Dropout(0.5),
+            nn.LazyLinear(3),
+        ),
+        # nested Sequential, BN1d after ReLU, BN on the raw input, Identity
+        nn.Sequential(
+            nn.BatchNorm2d(3),
+            nn.Flatten(),
+            nn.Sequential(nn.Linear(3 * 8 * 8, 10), nn.ReLU()),
+            nn.BatchNorm1d(10),
+            nn.Identity(),
+            nn.Linear(10, 4),
+            nn.BatchNorm1d(4),
+        ),
+        # max pool with padding and ceil_mode, stride-3 conv, ReLU after pool (no-op)
+        nn.Sequential(
+            nn.Conv2d(3, 5, 2, stride=3, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.LazyLinear(2),
+        ),
+    ]
+    x = torch.rand(24, 3, 8, 8, generator=gen, dtype=D) * 2 - 1
+    for i, m in enumerate(models):
+        m = m.to(D)
+        if any(isinstance(k, nn.LazyLinear) for k in m.modules()):
+            m(x)
+        randomize_bn(m, gen)
+        net = ttfsnet.convert(m, x, input_range=(-1.0, 1.0))
+        assert _maxdiff(net(x), m(x)) < 1e-11, f"model {i}"
+        assert net.run(x).total_saturated == 0
+        assert _maxdiff(ttfsnet.to_ann(net)(x), m(x)) < 1e-11, f"model {i} to_ann"
+
+
+def test_to_ann_round_trip_and_reconvert(cnn64: nn.Sequential, inputs64: torch.Tensor) -> None:
+    net = ttfsnet.convert(cnn64, inputs64)
+    ann = ttfsnet.to_ann(net)
+    assert all(
+        type(m).__module__.startswith("torch.nn")
+        or type(m).__name__ in {"InputNormalization", "PositionBias", "SignedMaxPool2d"}
+        for m in ann
+    )
+    assert any(isinstance(m, ttfsnet.PositionBias) for m in ann)
+    assert _maxdiff(ann(inputs64), net(inputs64)) < 1e-12
+    net2 = ttfsnet.convert(ann, inputs64)
+    assert _maxdiff(net2(inputs64), net(inputs64)) < 1e-12
+    assert net2.windows() == pytest.approx(net.windows(), rel=1e-12)
+
+
+def test_float32_model_gives_float32_network() -> None:
+    m = small_cnn(torch.float32)
+    x = torch.rand(64, 2, 8, 8)
+    net = ttfsnet.convert(m, x)
+    assert net.layers[0].weight.dtype == torch.float32
+    out, ref = net(x).detach(), m(x).detach()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)

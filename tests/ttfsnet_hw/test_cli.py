@@ -1,0 +1,151 @@
+"""ttfsnet-hw command line: every output format, bad profiles/models/data, one subprocess smoke test."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ttfsnet_hw.cli import app, main
+
+SMALL = "paper:g0b0=conv3x3,g0b1=skip,g1b0=skip,g1b1=conv3x3"
+SHAPE = ["--input-shape", "4,16,16"]
+runner = CliRunner()
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_estimate_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _main(["estimate", SMALL, *SHAPE, "--format", "json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["schema"] == "ttfsnet_hw.estimate/1"
+    for key in ("latency_ms", "energy_mj", "synops", "spikes", "layers", "energy_split_mj", "pes_used"):
+        assert key in doc
+    assert doc["latency_ms_min"] <= doc["latency_ms"] <= doc["latency_ms_max"]
+    assert {row["name"] for row in doc["layers"]} >= {"stem0", "stem1", "head"}
+    assert doc["synops"] == pytest.approx(sum(row["synops"] for row in doc["layers"]))
+
+
+def test_estimate_table_and_csv() -> None:
+    res = runner.invoke(app, ["estimate", SMALL, *SHAPE, "--profile", "horowitz45"])
+    assert res.exit_code == 0, res.output
+    assert "latency" in res.output and "stem0" in res.output
+    res = runner.invoke(app, ["estimate", SMALL, *SHAPE, "--format", "csv", "--rates", "0.2"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert rows[-1]["name"] == "TOTAL" and rows[0]["name"] == "stem0"
+
+
+def test_estimate_with_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = np.random.default_rng(0).uniform(0, 1, (3, 4, 16, 16))
+    np.save(tmp_path / "x.npy", x)
+    code, out, _ = _main(["estimate", SMALL, *SHAPE, "--data", str(tmp_path / "x.npy"), "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["n_samples"] == 3
+
+
+def test_profiles(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _main(["profiles"], capsys)
+    assert code == 0 and "yoso" in out and "horowitz45" in out
+    code, out, _ = _main(["profiles", "yoso"], capsys)
+    assert code == 0 and "clock.frequency_mhz = 54.0" in out and "calibration:" in out
+    code, out, _ = _main(["profiles", "yoso", "--format", "json"], capsys)
+    assert json.loads(out)["name"] == "yoso"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["estimate", SMALL, *SHAPE, "--profile", "nope"], "profile 'nope'"),
+        (["estimate", "does/not/exist"], "no such file"),
+        (["estimate", SMALL, *SHAPE, "--format", "xml"], "--format"),
+        (["estimate", SMALL, "--input-shape", "4,x"], "--input-shape"),
+        (["estimate", SMALL, *SHAPE, "--data", "synthetic:0"], "synthetic"),
+        (["estimate", "paper:g0b0=conv7x7", *SHAPE], "paper"),
+        (["estimate", SMALL, *SHAPE, "--data", "missing.npy"], "no such file"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _main(args, capsys)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_profile_file_names_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "p.yaml"
+    text = Path(__file__).parents[2].joinpath("ttfsnet_hw/src/ttfsnet_hw/profiles/horowitz45.yaml").read_text()
+    bad.write_text(text.replace("neurons_per_pe:", "neurons_per_core:"))
+    code, _, err = _main(["estimate", SMALL, *SHAPE, "--profile", str(bad)], capsys)
+    assert code == 2 and "pe.neurons_per_core" in err
+
+
+def test_bad_artifacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = _main(["estimate", str(tmp_path / "empty"), "--data", "synthetic:2", *SHAPE], capsys)
+    assert code == 2 and "model.json" in err
+    junk = tmp_path / "m.pt"
+    junk.write_bytes(b"not a pickle")
+    code, _, err = _main(["estimate", str(junk), "--data", "synthetic:2", *SHAPE], capsys)
+    assert code == 2 and "m.pt" in err
+    odd = tmp_path / "m.txt"
+    odd.write_text("x")
+    code, _, err = _main(["estimate", str(odd), "--data", "synthetic:2"], capsys)
+    assert code == 2 and "unknown model format" in err
+
+
+def test_ttfsnet_model_file_and_debug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    from ttfsnet_hw.adapters.torch import ttfs_from_ir
+    from ttfsnet_hw.ir import IRBuilder
+
+    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
+    torch.save(ttfs_from_ir(ir), tmp_path / "net.pt")
+    code, out, _ = _main(["estimate", str(tmp_path / "net.pt"), "--data", "synthetic:4", "--input-shape", "2,8,8",
+                          "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["spike_source"] == "snn"
+    code, out, _ = _main(["quantize", str(tmp_path / "net.pt"), "--out", str(tmp_path / "q"),
+                          "--data", "synthetic:4", "--input-shape", "2,8,8"], capsys)
+    assert code == 0
+    report = json.loads((tmp_path / "q" / "report.json").read_text())
+    assert report["intsim_vs_closed_form"]["exact"] and report["intsim_vs_ttfsnet"]["exact"]
+    with pytest.raises(Exception, match="synthetic"):
+        main(["--debug", "estimate", str(tmp_path / "net.pt"), "--data", "synthetic:x"])
+
+
+def test_quantize_and_calibrate_paper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _main(["quantize", SMALL, *SHAPE, "--out", str(tmp_path / "q"), "--data", "synthetic:3"], capsys)
+    assert code == 0 and "exact: True" in out
+    with np.load(tmp_path / "q" / "quantized.npz") as z:
+        assert "stem0/q_weight" in z.files and z["stem0/q_weight"].dtype == np.int64
+    code, out, _ = _main(["calibrate", SMALL, *SHAPE, "--rates", "0.1", "--out", str(tmp_path / "cal.yaml"),
+                          "--latency-ms", "5", "--energy-mj", "1", "--data-point", "unit test"], capsys)
+    assert code == 0, out
+    from ttfsnet_hw.profile import load_profile
+
+    cal = load_profile(tmp_path / "cal.yaml")
+    assert cal.calibration[-1].data_point == "unit test"
+    code, _, err = _main(["calibrate", SMALL, *SHAPE, "--rates", "0.1", "--out", str(tmp_path / "c2.yaml"),
+                          "--latency-ms", "5", "--energy-mj", "1e-12", "--data-point", "x"], capsys)
+    assert code == 2 and "exceeds" in err
+
+
+def test_subprocess_smoke() -> None:
+    res = subprocess.run([sys.executable, "-m", "ttfsnet_hw", "estimate", SMALL, *SHAPE, "--rates", "0.1",
+                          "--format", "json"], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["spike_source"] == "assumed"
+    res = subprocess.run([sys.executable, "-m", "ttfsnet_hw", "estimate", "nope"], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 2 and res.stderr.startswith("error:")

@@ -1,0 +1,59 @@
+"""Hardware objectives through the ttfsnet_nas entry-point group."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ttfsnet_nas")
+
+from ttfsnet_nas.objectives import EvalContext, get_objective, list_objectives  # noqa: E402
+from ttfsnet_nas.space import Architecture  # noqa: E402
+from ttfsnet_nas.testing import ObjectiveContractTests  # noqa: E402
+
+NAMES = ["latency_ms", "energy_mj", "pe_count", "hw_latency_ms", "hw_energy_mj", "hw_pe_count"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+class TestHardwareObjectiveContract(ObjectiveContractTests):
+    @pytest.fixture
+    def objective_name(self, name: str) -> str:
+        return name
+
+
+def test_objectives_are_registered_via_entry_point() -> None:
+    names = {o.name for o in list_objectives()}
+    assert set(NAMES) <= names
+    assert all(get_objective(n).direction == "min" for n in NAMES)
+
+
+def _ctx(spikes: float, arch: Architecture) -> EvalContext:
+    return EvalContext(metrics={"spikes": spikes, "input_spikes": 3000.0, "image_size": 32.0}, architecture=arch)
+
+
+def test_more_spikes_cost_more_and_bigger_nets_use_more_pes() -> None:
+    small = Architecture([("g0b0", "skip"), ("g0b1", "skip"), ("g1b0", "skip"), ("g1b1", "skip")])
+    large = Architecture([("g0b0", "conv5x5"), ("g0b1", "conv5x5"), ("g1b0", "conv5x5"), ("g1b1", "conv5x5")])
+    lat, en, pes = get_objective("latency_ms"), get_objective("energy_mj"), get_objective("pe_count")
+    assert en(_ctx(40000.0, large)) > en(_ctx(4000.0, large))
+    assert lat(_ctx(40000.0, large)) > lat(_ctx(4000.0, large))
+    prof_pes = pes(_ctx(4000.0, large))
+    assert prof_pes >= pes(_ctx(4000.0, small)) > 0
+
+
+def test_clear_error_without_inputs() -> None:
+    with pytest.raises(KeyError, match="hardware objectives need"):
+        get_objective("latency_ms")(EvalContext(metrics={}))
+
+
+def test_snn_context_with_data() -> None:
+    torch = pytest.importorskip("torch")
+    from ttfsnet_hw.adapters.torch import ttfs_from_ir
+    from ttfsnet_hw.ir import IRBuilder
+
+    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
+    net = ttfs_from_ir(ir)
+    data = torch.rand(8, 2, 8, 8, dtype=torch.float64)
+    ctx = EvalContext(metrics={}, extras={"snn": net, "data": data, "input_shape": (2, 8, 8)})
+    value = get_objective("hw_latency_ms")(ctx)
+    assert value > 0 and np.isfinite(value)

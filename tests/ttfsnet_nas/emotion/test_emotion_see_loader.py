@@ -1,0 +1,205 @@
+"""SEE / DSEE loader: real-layout fixtures (aliases, spellings, broken files) and the generated tiny set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ttfsnet_nas.emotion.see import (
+    DATA_ENV_VAR,
+    DSEE_LAYOUT,
+    EMOTIONS,
+    DatasetError,
+    DatasetLayout,
+    NameSchema,
+    canonical_emotion,
+    format_see_name,
+    load_see,
+    read_frame,
+    resolve_root,
+    split_training,
+)
+
+A = "1_001_man_24_Master_normal_angry_45_take000"
+B = "2_001_man_24_Master_normal_angry_50_take001"
+N = "40_002_woman_21_Doctor_Low_neutral_30_take000"
+H = "77_003_man_25_undergraduate_HDR_happiness_20_take002"
+
+
+def test_parses_real_name_format_and_split(make_see_tree) -> None:
+    root = make_see_tree(
+        {A: ("angry", "training", 6, 6), N: ("neutral", "testing", 5, 5), H: ("happiness", "testing", 4, 4)},
+        labels=list(EMOTIONS),
+    )
+    index = load_see(root)
+    assert index.labels == EMOTIONS
+    by = {s.name: s for s in index.sequences}
+    assert by[A].subject == "001" and by[A].lighting == "normal" and by[A].emotion == "angry"
+    assert by[A].label == 0 and by[N].label == EMOTIONS.index("neutral")
+    assert by[N].lighting == "Low" and by[H].lighting == "HDR"
+    assert by[A].length == 6 and by[A].event_files[0] == "00000.jpg"
+    assert by[A].frame_dir is not None and by[A].frame_dir.parent.parent.name == "frame"
+    assert [s.name for s in index.subset("test")] == sorted([N, H])
+    assert index.counts()["subset"] == {"testing": 2, "training": 1}
+
+
+def test_code_default_aliases_event30_and_json_name(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 3)}, event_dir="event_30", json_name="emotion_new_adjust2.json")
+    index = load_see(root)
+    assert index.json_path.name == "emotion_new_adjust2.json"
+    assert index.sequences[0].event_dir.parent.parent.name == "event_30"
+    # Without a labels list the ids fall back to the alphabetical order.
+    assert index.labels == EMOTIONS
+
+
+def test_neutral_folder_spelling_is_matched_case_insensitively(make_see_tree) -> None:
+    root = make_see_tree({N: ("neutral", "testing", 4, 4)}, folder_names={"neutral": "neutraL"})
+    (seq,) = load_see(root).sequences
+    assert seq.emotion == "neutral" and seq.event_dir.parent.name == "neutraL"
+
+
+def test_label_order_comes_from_the_json(make_see_tree) -> None:
+    order = ["surprise", "sadness", "neutral", "happiness", "fear", "disgust", "angry"]
+    root = make_see_tree({A: ("angry", "training", 3, 3)}, labels=order)
+    assert load_see(root).sequences[0].label == 6
+
+
+def test_missing_root_json_and_tree_errors_name_the_path(tmp_path: Path, make_see_tree) -> None:
+    with pytest.raises(DatasetError, match="dataset root not found"):
+        load_see(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match=r"empty: no split JSON found \(expected one of emotion.json"):
+        load_see(empty)
+    root = make_see_tree({A: ("angry", "training", 3, 3)}, event_dir="wrong")
+    with pytest.raises(DatasetError, match="no event-frame folder found"):
+        load_see(root)
+
+
+def test_malformed_json_is_an_error(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 3)})
+    (root / "emotion.json").write_text('{"database": [1, 2]}', encoding="utf-8")
+    with pytest.raises(DatasetError, match="emotion.json: expected a JSON object with a 'database'"):
+        load_see(root)
+    (root / "emotion.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DatasetError, match="cannot read the split JSON"):
+        load_see(root)
+
+
+def test_json_entry_without_folder_strict_and_lenient(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 3), B: ("angry", "training", 3, 3)})
+    import shutil
+
+    shutil.rmtree(root / "event" / "angry" / B)
+    with pytest.raises(DatasetError, match=f"{B}: sequence folder listed in emotion.json does not exist"):
+        load_see(root)
+    index = load_see(root, strict=False)
+    assert [s.name for s in index.sequences] == [A]
+    assert index.skipped == {"missing folder": 1}
+
+
+def test_folder_not_in_json_is_reported_not_loaded(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 3)})
+    (root / "event" / "angry" / B).mkdir()
+    index = load_see(root)
+    assert [s.name for s in index.sequences] == [A]
+    assert index.unlisted == (B,)
+
+
+def test_segment_beyond_files_names_the_missing_frame(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 5)})
+    with pytest.raises(DatasetError, match=r"00003\.jpg: missing frame \(segment \[0, 5\) needs 5 files"):
+        load_see(root)
+    index = load_see(root, strict=False)
+    assert index.sequences[0].length == 3 and index.skipped == {"frames missing": 2}
+
+
+def test_empty_segment_is_counted(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 0), B: ("angry", "training", 3, 3)})
+    index = load_see(root)
+    assert len(index.sequences) == 1 and index.skipped == {"empty segment": 1}
+
+
+def test_label_name_mismatch_and_bad_entries(make_see_tree) -> None:
+    root = make_see_tree({A: ("fear", "training", 3, 3)})
+    with pytest.raises(DatasetError, match="name says emotion 'angry' but the label is 'fear'"):
+        load_see(root)
+    assert load_see(root, strict=False).skipped == {"label mismatch": 1}
+    root2 = make_see_tree({B: ("angry", "validation", 3, 3)})
+    with pytest.raises(DatasetError, match="expected subset 'training' or 'testing'"):
+        load_see(root2)
+
+
+def test_broken_jpg_read_error_names_the_file(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 3)})
+    bad = root / "event" / "angry" / A / "00001.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not a jpeg")
+    assert read_frame(root / "event" / "angry" / A / "00000.jpg").shape == (8, 8)
+    with pytest.raises(DatasetError, match=r"00001\.jpg: cannot decode frame"):
+        read_frame(bad)
+
+
+def test_dsee_schema_without_subject_and_lighting(make_see_tree) -> None:
+    converted = "ck_S005_001_surprise"  # a v2e conversion without SEE's subject/lighting tokens
+    root = make_see_tree({converted: ("surprise", "training", 4, 4), A: ("angry", "testing", 3, 3)})
+    index = load_see(root, layout=DSEE_LAYOUT)
+    by = {s.name: s for s in index.sequences}
+    assert by[converted].subject is None and by[converted].lighting is None
+    assert by[converted].emotion == "surprise"
+    assert by[A].subject == "001" and by[A].lighting == "normal"
+    assert index.counts()["lighting"] == {"?": 1, "normal": 1}
+
+
+def test_custom_layout_and_schema(make_see_tree) -> None:
+    layout = DatasetLayout(event_dirs=("ev",), json_names=("split.json",), schema=NameSchema(subject=0, lighting=None,
+                           emotion=1, min_tokens=2))
+    root = make_see_tree({"s07_fear": ("fear", "training", 3, 3)}, event_dir="ev", json_name="split.json")
+    (seq,) = load_see(root, layout=layout).sequences
+    assert (seq.subject, seq.lighting, seq.emotion) == ("s07", None, "fear")
+
+
+def test_root_from_env_var(monkeypatch: pytest.MonkeyPatch, make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 3, 3)})
+    monkeypatch.setenv(DATA_ENV_VAR, str(root))
+    assert resolve_root(None) == root
+    assert len(load_see().sequences) == 1
+    monkeypatch.delenv(DATA_ENV_VAR)
+    with pytest.raises(DatasetError, match=DATA_ENV_VAR):
+        resolve_root(None)
+
+
+def test_name_helpers() -> None:
+    assert canonical_emotion("neutraL") == "neutral" and canonical_emotion("Happy") == "happiness"
+    with pytest.raises(ValueError, match="unknown emotion 'joy'"):
+        canonical_emotion("joy")
+    name = format_see_name(
+        seq=1, subject=1, sex="man", age=24, degree="Master", lighting="normal", emotion="angry", length=45, take=0
+    )
+    assert name == A
+
+
+def test_tiny_synthetic_set_reads_with_the_same_loader(tiny_see_root: Path) -> None:
+    index = load_see(tiny_see_root)
+    assert len(index.sequences) == 168 and not index.skipped and not index.unlisted
+    counts = index.counts()
+    assert set(counts["emotion"]) == set(EMOTIONS) and set(counts["emotion"].values()) == {24}
+    assert counts["lighting"] == {"HDR": 42, "Low": 42, "Overexposed": 42, "normal": 42}
+    assert len(counts["subject"]) == 12
+    train_subjects = {s.subject for s in index.subset("training")}
+    test_subjects = {s.subject for s in index.subset("testing")}
+    assert train_subjects.isdisjoint(test_subjects)  # default split is subject-disjoint
+    # One lighting condition per subject, and each lighting has test subjects (stratified split).
+    assert {s.lighting for s in index.subset("testing")} == {"normal", "Overexposed", "Low", "HDR"}
+    for seq in index.sequences[:5]:
+        assert int(seq.name.split("_")[7]) == seq.length
+
+
+def test_split_training_is_stratified_and_deterministic(tiny_see_root: Path) -> None:
+    train = load_see(tiny_see_root).subset("training")
+    a1, b1 = split_training(train, fraction=0.75, seed=3)
+    a2, b2 = split_training(train, fraction=0.75, seed=3)
+    assert [s.name for s in a1] == [s.name for s in a2] and len(a1) + len(b1) == len(train)
+    assert {s.name for s in a1}.isdisjoint({s.name for s in b1})
+    per_class = {e: sum(s.emotion == e for s in b1) for e in EMOTIONS}
+    assert set(per_class.values()) == {4}  # 16 training sequences per class → 4 held out each

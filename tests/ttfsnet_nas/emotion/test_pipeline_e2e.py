@@ -1,0 +1,145 @@
+"""End to end: the built-in ``tiny`` recipe through the ``ttfsnet-nas`` CLI (all five stages, < 1 min)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import ttfsnet
+from ttfsnet_nas.artifact import read_artifact
+from ttfsnet_nas.cli import main
+from ttfsnet_nas.emotion.pipeline import STAGES, load_snn
+from ttfsnet_nas.emotion.seen_format import read_run
+from ttfsnet_nas.torch import load_artifact
+
+TINY = Path(__file__).resolve().parents[3] / "ttfsnet_nas" / "src" / "ttfsnet_nas" / "recipes" / "tiny.yaml"
+
+
+def _cli(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        main(["--quiet", *args])
+    return int(info.value.code or 0)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """One complete tiny run, shared by the tests of this module."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TTFSNET_DATA", str(data_dir))
+        assert _cli(["search", "tiny", "--out", str(out)]) == 0  # built-in recipe name
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _data_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    monkeypatch.setenv("TTFSNET_DATA", str(data_dir))
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_every_output_is_written(run_dir: Path, data_dir: Path) -> None:
+    assert (data_dir / "synthetic-tiny-seed0" / "emotion.json").is_file()  # generated on first use
+    for name in (
+        "resolved_recipe.yaml", "split.json", "result.json", "fitness.png", "ops.png", "results.md", "results.csv",
+        "efficiency.md", "efficiency.csv", "supernet/supernet.pt", "search/journal.jsonl", "search/search.json",
+        "retrain/ann/model.json", "retrain/ann/weights.pt", "snn/snn.pt", "test/summary.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert sorted(p.stem for p in (run_dir / "stages").glob("*.json")) == sorted(STAGES)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert set(result["best_architecture"]) == {"g0b0", "g0b1"}
+    assert len(result["fitness_history"]) == 3  # search.rounds
+    assert result["synthetic"] is True
+    m = result["metrics"]
+    assert 0.0 <= m["war"] <= 1.0 and 0.0 <= m["uar"] <= 1.0
+    assert 0.0 < m["spikes_per_neuron"] <= 1.0  # TTFS: at most one spike per neuron
+    assert m["synops_per_sample"] > 0 and m["params"] > 0 and m["latency"] > 1.0
+    assert "SYNTHETIC" in (run_dir / "results.md").read_text()
+
+
+def test_split_is_subject_disjoint(run_dir: Path) -> None:
+    split = json.loads((run_dir / "split.json").read_text())
+    subjects = {part: {name.split("_")[1] for name in split[part]} for part in ("supernet", "search", "test")}
+    assert subjects["supernet"] and subjects["search"]
+    assert not subjects["supernet"] & subjects["search"]
+    assert set(split["supernet"]) | set(split["search"]) == set(split["train"])
+
+
+def test_snn_and_ann_agree_on_the_test_set(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "test" / "summary.json").read_text())
+    assert summary["runs"] == 2
+    assert summary["agreement"] >= 0.97  # exact mapping; only window saturation can flip a prediction
+    transfer = json.loads((run_dir / "snn" / "transfer.json").read_text())
+    assert transfer["transfer"]["agreement"] == 1.0
+    assert transfer["transfer"]["max_abs_logit_diff"] < 1e-3
+    # and independently of the pipeline: the saved SNN against its own ANN counterpart on fresh inputs
+    net, meta = load_snn(run_dir / "snn" / "snn.pt")
+    x = torch.rand(16, *meta["input_shape"]) * 0.5
+    with torch.no_grad():
+        run = net.run(x)
+        ann = ttfsnet.to_ann(net)(x)
+    unsaturated = run.total_saturated == 0
+    if unsaturated:
+        torch.testing.assert_close(run.logits, ann, rtol=1e-4, atol=1e-4)
+
+
+def test_seen_format_runs_and_artifact(run_dir: Path) -> None:
+    files = sorted((run_dir / "test").glob("test_epoch_0_*.json"))
+    assert [f.name for f in files] == ["test_epoch_0_1.json", "test_epoch_0_2.json"]
+    split = json.loads((run_dir / "split.json").read_text())
+    parsed = read_run(files[0])
+    assert set(parsed.names) == set(split["test"]) and parsed.run == 1
+    classes = json.loads((run_dir / "retrain" / "ann" / "model.json").read_text())["metadata"]["classes"]
+    assert set(parsed.predicted) <= set(classes)
+    art = read_artifact(run_dir / "artifact")
+    result = json.loads((run_dir / "result.json").read_text())
+    assert art.architecture.to_dict() == result["best_architecture"]
+    model = load_artifact(run_dir / "artifact")
+    net, meta = load_snn(run_dir / "artifact" / "snn.pt")
+    x = torch.zeros(2, *meta["input_shape"])
+    assert model(x).shape == net(x).shape == (2, 7)
+    assert meta["architecture"] == result["best_architecture"]
+
+
+def test_resume_after_completion_is_a_no_op(run_dir: Path) -> None:
+    before = _mtimes(run_dir)
+    assert _cli(["search", str(TINY), "--out", str(run_dir), "--resume"]) == 0
+    after = _mtimes(run_dir)
+    changed = {k for k in before if before[k] != after.get(k)}
+    # only the summary files are rewritten; no stage output is touched
+    assert not {k for k in changed if k.split("/")[0] in ("stages", "supernet", "search", "retrain", "snn", "test")}
+
+
+def test_existing_run_without_resume_is_refused(run_dir: Path) -> None:
+    assert _cli(["search", str(TINY), "--out", str(run_dir)]) == 2
+
+
+def test_stage_selection(tmp_path: Path, run_dir: Path) -> None:
+    out = tmp_path / "staged"
+    assert _cli(["search", str(TINY), "--out", str(out), "--stages", "supernet"]) == 0
+    assert [p.stem for p in (out / "stages").glob("*.json")] == ["supernet"]
+    assert not (out / "result.json").exists()
+    # a later stage needs the earlier ones: retrain without a search is a clear runtime error
+    assert _cli(["search", str(TINY), "--out", str(out), "--stages", "retrain"]) == 1
+    supernet_time = (out / "supernet" / "supernet.pt").stat().st_mtime_ns
+    assert _cli(["search", str(TINY), "--out", str(out), "--stages", "search"]) == 0
+    assert (out / "supernet" / "supernet.pt").stat().st_mtime_ns == supernet_time  # not retrained
+    assert sorted(p.stem for p in (out / "stages").glob("*.json")) == ["search", "supernet"]
+    # rerunning only the test stage of the complete run leaves the earlier stages alone
+    before = _mtimes(run_dir)
+    assert _cli(["search", str(TINY), "--out", str(run_dir), "--stages", "test"]) == 0
+    after = _mtimes(run_dir)
+    assert after["stages/test.json"] != before["stages/test.json"]
+    for stage in ("supernet", "search", "retrain", "snn"):
+        assert after[f"stages/{stage}.json"] == before[f"stages/{stage}.json"]

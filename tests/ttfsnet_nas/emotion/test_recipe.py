@@ -1,0 +1,113 @@
+"""The emotion recipe schema: defaults, built-in recipes, and one-line errors naming the YAML path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ttfsnet_nas.cli import main
+from ttfsnet_nas.config import RecipeError
+from ttfsnet_nas.emotion.recipe import EmotionRecipe, load_recipe, recipe_from_mapping
+
+RECIPES = Path(__file__).resolve().parents[3] / "ttfsnet_nas" / "src" / "ttfsnet_nas" / "recipes"
+
+
+def test_defaults_are_the_paper_settings() -> None:
+    r = recipe_from_mapping({})
+    assert isinstance(r, EmotionRecipe)
+    assert (r.supernet.lr, r.retrain.lr, r.snn.finetune_lr) == (5e-3, 5e-4, 5e-5)
+    assert (r.supernet.epochs, r.retrain.epochs, r.snn.finetune_epochs) == (600, 600, 100)
+    assert (r.supernet.batch_size, r.search.pool_size, r.search.elite_size, r.search.rounds) == (96, 12, 12, 18)
+    assert (r.snn.zeta, r.test.runs, r.data.sampling, r.data.channels, r.data.image_size) == (0.5, 20, "E4-S3", 4, 90)
+    assert r.space.width == 32 and r.search.fitness == "war_uar"
+
+
+@pytest.mark.parametrize("name", ["tiny", "demo", "see", "dsee", "see-transfer"])
+def test_builtin_recipes_load(name: str) -> None:
+    r = load_recipe(RECIPES / f"{name}.yaml")
+    assert r.name == name
+    if name in ("tiny", "demo"):
+        assert r.data.synthetic is not None
+    if name == "see-transfer":
+        assert r.target_data is not None and r.target_data.layout == "dsee"
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "fragment"),
+    [
+        ({"search": {"pool_sizee": 3}}, "search.pool_sizee", "unknown key"),
+        ({"supernet": {"epochs": "ten"}}, "supernet.epochs", "expected int"),
+        ({"supernet": {"lr": -1.0}}, "supernet.lr", "> 0"),
+        ({"space": {"ops": ["conv3x3", "conv7x7"]}}, "space.ops[1]", "conv5x5"),
+        ({"space": {"groups": 0}}, "space.groups", "≥ 1"),
+        ({"data": {"channels": 5}}, "data", "channels: expected 4"),
+        ({"data": {"sampling": "E4S3"}}, "data", "E<x>-S<y>"),
+        ({"data": {"synthetic": "huge"}}, "data.synthetic", "tiny"),
+        ({"search": {"fitness": "f1"}}, "search.fitness", "war_uar"),
+        ({"snn": {"robustness": {"time_bits": 0}}}, "snn.robustness.time_bits", "≥ 1"),
+        ({"target_data": {"channels": 8}}, "", "target_data.channels"),
+        ({"baselines": {"fixed": ["conv9x9"]}}, "baselines.fixed[0]", "conv3x3"),
+    ],
+)
+def test_bad_values_name_the_yaml_path(data: dict, key: str, fragment: str) -> None:
+    with pytest.raises(RecipeError) as info:
+        recipe_from_mapping(data)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(key), message
+    assert fragment in message
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"type": "emotion", **data}))
+    return path
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    return int(info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"search": {"rounds": "many"}}, "search.rounds"),
+        ({"space": {"widht": 8}}, "space.widht"),
+        ({"test": {"runs": 0}}, "test.runs"),
+    ],
+)
+def test_cli_rejects_bad_recipes_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict, needle: str
+) -> None:
+    path = _write(tmp_path, data)
+    code, err = _cli(["search", str(path), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert str(path) in lines[0] and needle in lines[0]
+    assert not (tmp_path / "run").exists()  # nothing ran
+
+
+def test_cli_rejects_unknown_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, {"data": {"synthetic": "tiny"}})
+    code, err = _cli(["search", str(path), "--out", str(tmp_path / "run"), "--stages", "supernet,deploy"], capsys)
+    assert code == 2
+    assert "deploy" in err
+
+
+def test_cli_resolves_builtin_names_and_rejects_unknown_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _cli(["search", "no-such-recipe", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert "built-in" in err and "demo" in err and "tiny" in err
+    from ttfsnet_nas.emotion.recipe import builtin_recipes, resolve_recipe
+
+    assert {"tiny", "demo", "see", "dsee", "see-transfer"} <= set(builtin_recipes())
+    assert resolve_recipe("demo") == RECIPES / "demo.yaml"
+    local = _write(tmp_path, {})
+    assert resolve_recipe(str(local)) == local  # a file path wins over a name

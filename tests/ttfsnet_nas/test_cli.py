@@ -1,0 +1,193 @@
+"""`ttfsnet-nas` CLI end to end on the torch-free toy pipeline; exit codes; lazy sub-apps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ttfsnet_nas import cli
+from ttfsnet_nas.artifact import read_artifact
+from ttfsnet_nas.journal import read_journal
+from ttfsnet_nas.pipelines import get_pipeline, list_pipelines
+from ttfsnet_nas.toy import Landscape, toy_space
+
+RECIPE = """\
+type: toy
+space: {genes: 5, ops: 3}
+landscape: {seed: 2, noise: 0.3}
+search:
+  strategy: evolution
+  seed: 1
+  pool_size: 6
+  elite_size: 6
+  rounds: 6
+  fitness:
+    weights: {war_uar: 1.0}
+    constraints: [{objective: params, max: 1.1e6}]
+plots: true
+"""
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    p = tmp_path / "toy.yaml"
+    p.write_text(RECIPE)
+    return p
+
+
+def test_search_show_evaluate_export(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = run(["--quiet", "search", str(recipe), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert stdout.strip() == str(out / "artifact")
+    for name in ("journal.jsonl", "resolved_recipe.yaml", "search.json", "fitness.png", "ops.png"):
+        assert (out / name).is_file(), name
+    assert len(read_journal(out / "journal.jsonl").records) == 36
+    summary = json.loads((out / "search.json").read_text())
+    assert [r["round"] for r in summary["rounds"]] == list(range(6))
+
+    art = read_artifact(out / "artifact")
+    land = Landscape(toy_space(5, 3), seed=2)
+    assert art.architecture.to_dict() == summary["best"]
+    assert art.metrics["search"]["params"] <= 1.1e6
+    assert art.recipe is not None and art.recipe["type"] == "toy"
+
+    code, stdout, _ = run(["show", str(out / "artifact"), "--format", "json"], capsys)
+    shown = json.loads(stdout)
+    assert code == 0 and shown["architecture"] == art.architecture.to_dict()
+    assert shown["metrics"]["evaluations"] == 36
+
+    code, stdout, _ = run(["show", str(out / "artifact")], capsys)
+    assert code == 0 and "architecture" in stdout and "search.war_uar" in stdout
+
+    code, stdout, _ = run(["--quiet", "evaluate", str(recipe), str(out / "artifact"), "-f", "json"], capsys)
+    metrics = json.loads(stdout)
+    assert code == 0
+    assert metrics["landscape_value"] == pytest.approx(land.value(art.architecture))
+
+    code, stdout, _ = run(["--quiet", "export", str(out), "--out", str(tmp_path / "art2")], capsys)
+    assert code == 0 and read_artifact(tmp_path / "art2").architecture == art.architecture
+
+
+def test_resume_after_crash_matches_uninterrupted(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref, crashed = tmp_path / "ref", tmp_path / "crashed"
+    assert run(["-q", "search", str(recipe), "--out", str(ref), "--stages", "search"], capsys)[0] == 0
+    assert not (ref / "artifact").exists()
+    # simulate a crash: keep the header and 13 records plus half of the 14th
+    lines = (ref / "journal.jsonl").read_bytes().split(b"\n")
+    crashed.mkdir()
+    (crashed / "journal.jsonl").write_bytes(b"\n".join(lines[:14]) + b"\n" + lines[14][:40])
+    code, _, err = run(["-q", "search", str(recipe), "--out", str(crashed)], capsys)
+    assert code == 2 and "already exists; resume it (--resume)" in err
+    assert run(["-q", "search", str(recipe), "--out", str(crashed), "--resume"], capsys)[0] == 0
+    a = [(r["key"], r["values"]) for r in read_journal(ref / "journal.jsonl").records]
+    b = [(r["key"], r["values"]) for r in read_journal(crashed / "journal.jsonl").records]
+    assert a == b
+    assert json.loads((crashed / "search.json").read_text())["resumed"] == 13
+    # a different seed is a different run: resuming it is refused
+    code, _, err = run(["-q", "search", str(recipe), "--out", str(crashed), "--resume", "--seed", "9"], capsys)
+    assert code == 2 and "header 'seed' differs" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("type: toy\nsearch: {pool_size: twelve}\n", 'search.pool_size: expected int ≥ 2, got "twelve"'),
+        ("type: nope\n", "type: expected one of"),
+        ("space: {genes: 2}\n", "missing key 'type'"),
+        ("type: toy\nspace: {genes: 2, colour: red}\n", 'space.colour: unknown key "colour"'),
+    ],
+)
+def test_recipe_errors_exit_2_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    code, _, err = run(["search", str(p), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(tmp_path: Path, recipe: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["search", str(tmp_path / "missing.yaml")], capsys)[0] == 2
+    assert run(["nosuchcommand"], capsys)[0] == 2
+    code, _, err = run(["search", str(recipe), "--out", str(tmp_path / "o"), "--stages", "bogus"], capsys)
+    assert code == 2 and "unknown stage 'bogus'; stages of this pipeline: search, export" in err
+
+
+def test_runtime_error_exit_1_traceback_only_with_debug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    art = tmp_path / "not_an_artifact"
+    art.mkdir()
+    code, _, err = run(["show", str(art)], capsys)
+    assert code == 1 and err.startswith("error: artifact") and "Traceback" not in err
+    code, _, err = run(["--debug", "show", str(art)], capsys)
+    assert code == 1 and "Traceback" in err
+
+
+def test_tampered_artifact_is_refused(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert run(["-q", "search", str(recipe), "--out", str(out)], capsys)[0] == 0
+    metrics = out / "artifact" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace("36", "35"))
+    code, _, err = run(["show", str(out / "artifact")], capsys)
+    assert code == 1 and "metrics.json does not match its sha256" in err
+
+
+def test_callback_keeps_subcommands_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    result = CliRunner().invoke(cli.app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("search", "evaluate", "export", "show", "data", "report"):
+        assert name in result.output
+
+
+def test_lazy_mount_of_emotion_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["data", "--help"], capsys)
+    assert code == 0 and "Usage: ttfsnet-nas data" in out
+    code, out, _ = run(["report", "--help"], capsys)
+    assert code == 0 and "Usage: ttfsnet-nas report" in out
+
+
+def test_lazy_command_with_missing_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(cli.LAZY_COMMANDS, "ghost", ("no_such_module_abc", "app", "Ghost."))
+    code, _, err = run(["ghost"], capsys)
+    assert code == 2 and "'ghost' needs no_such_module_abc.app, which could not be imported" in err
+
+
+def test_pipeline_registry() -> None:
+    assert {"toy", "emotion"} <= set(list_pipelines())
+    assert get_pipeline("toy").type_name == "toy"
+
+
+def test_console_script_smoke(recipe: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("ttfsnet-nas")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    probe = "import sys, ttfsnet_nas.cli; print(any(m.startswith(('torch', 'ttfsnet_nas.emotion')) for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env).stdout.strip() == "False"
+    help_run = subprocess.run([str(exe), "--help"], capture_output=True, text=True, env=env)
+    assert help_run.returncode == 0 and "search" in help_run.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "ttfsnet_nas", "-q", "search", str(recipe), "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == tmp_path / "r" / "artifact"
+
+
+def test_rich_progress_path(recipe: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.app, ["search", str(recipe), "--out", str(tmp_path / "r"), "--stages", "search"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(str(tmp_path / "r"))
+    assert len(read_journal(tmp_path / "r" / "journal.jsonl").records) == 36

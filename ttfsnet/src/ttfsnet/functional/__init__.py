@@ -1,0 +1,62 @@
+"""Pure tensor functions of the TTFS B1 model (no ``nn.Module``, no state)."""
+
+from ttfsnet.functional.closed_form import (
+    Conv2dGeometry,
+    TTFSParameters,
+    activation_to_time,
+    saturation_mask,
+    time_to_activation,
+    ttfs_avg_pool2d,
+    ttfs_avg_pool2d_preactivation,
+    ttfs_bias,
+    ttfs_conv2d,
+    ttfs_conv2d_preactivation,
+    ttfs_flatten,
+    ttfs_linear,
+    ttfs_linear_preactivation,
+    ttfs_linear_times,
+    ttfs_max_pool2d,
+    ttfs_max_pool2d_times,
+    ttfs_readout,
+)
+from ttfsnet.functional.encoding import (
+    check_input_range,
+    check_input_times,
+    ttfs_decode,
+    ttfs_encode,
+    ttfs_encode_times,
+)
+from ttfsnet.functional.quantize import add_time_noise, fake_quantize, quantize_activation_times
+from ttfsnet.functional.stepped import fire_phase2, integrate_phase1, steps_for, ttfs_layer_stepped
+
+__all__ = [
+    "Conv2dGeometry",
+    "TTFSParameters",
+    "activation_to_time",
+    "add_time_noise",
+    "check_input_range",
+    "check_input_times",
+    "fake_quantize",
+    "fire_phase2",
+    "integrate_phase1",
+    "quantize_activation_times",
+    "saturation_mask",
+    "steps_for",
+    "time_to_activation",
+    "ttfs_avg_pool2d",
+    "ttfs_avg_pool2d_preactivation",
+    "ttfs_bias",
+    "ttfs_conv2d",
+    "ttfs_conv2d_preactivation",
+    "ttfs_decode",
+    "ttfs_encode",
+    "ttfs_encode_times",
+    "ttfs_flatten",
+    "ttfs_layer_stepped",
+    "ttfs_linear",
+    "ttfs_linear_preactivation",
+    "ttfs_linear_times",
+    "ttfs_max_pool2d",
+    "ttfs_max_pool2d_times",
+    "ttfs_readout",
+]

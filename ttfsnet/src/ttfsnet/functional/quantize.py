@@ -1,0 +1,58 @@
+"""Fake quantisation and spike-time noise used for hardware-aware fine-tuning (``ttfs-math.md`` §8)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["fake_quantize", "quantize_activation_times", "add_time_noise"]
+
+
+def fake_quantize(
+    x: Tensor, bits: int, low: float | Tensor, high: float | Tensor, *, straight_through: bool = True
+) -> Tensor:
+    """Round ``x`` to ``2**bits`` uniform levels over ``[low, high]`` (values outside are clipped).
+
+    Args:
+        x: Values to quantise.
+        bits: Number of bits (``>= 1``).
+        low: Lowest level.
+        high: Highest level.
+        straight_through: If true the backward pass treats the quantiser as the identity
+            (straight-through estimator); otherwise the gradient is that of ``round`` (zero).
+
+    Returns:
+        Quantised values, same shape and dtype.
+    """
+    if bits < 1:
+        raise ValueError(f"fake_quantize: bits must be >= 1, got {bits}")
+    levels = 2**bits - 1
+    step = (high - low) / levels
+    q = torch.round(((x - low) / step).clamp(0, levels)) * step + low
+    if straight_through:
+        return x + (q - x).detach()
+    return q
+
+
+def quantize_activation_times(
+    x: Tensor, bits: int, window: float | Tensor, *, straight_through: bool = True
+) -> Tensor:
+    """Fake-quantise spike times ``t = T - x`` to ``2**bits`` levels over ``[0, T]``.
+
+    Uniform levels of ``t`` over the window are uniform levels of ``x``, and silent neurons
+    (``x = 0``) stay exactly silent, so the quantiser runs on activations.
+    """
+    return fake_quantize(x, bits, 0.0, window, straight_through=straight_through)
+
+
+def add_time_noise(
+    x: Tensor, std: float, window: float | Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """Add Gaussian jitter of standard deviation ``std`` to the spike times of firing neurons.
+
+    A spike moved outside ``[0, T]`` is clipped to the window: moved past ``T`` it is lost
+    (silent), moved before ``0`` it fires at the window start. Silent neurons are never perturbed
+    (unlike the reference code, ``ttfs-math.md`` P6).
+    """
+    noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator) * std
+    return torch.where(x > 0, torch.clamp(x - noise, 0.0, window), x)

@@ -1,0 +1,385 @@
+"""The TTFS network container: window schedule, input encoding, closed-form and stepped runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from ttfsnet import functional as TF
+from ttfsnet.nn.layers import TTFSAvgPool2d, TTFSConv2d, TTFSFlatten, TTFSLinear, TTFSMaxPool2d
+
+__all__ = ["RobustnessConfig", "RunResult", "TTFSNetwork"]
+
+_SPIKING = (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RobustnessConfig:
+    """Hardware-aware perturbations applied in :meth:`TTFSNetwork.forward` (``ttfs-math.md`` §8).
+
+    Attributes:
+        time_noise_std: Std of Gaussian jitter on every hidden spiking layer's output spike times
+            (firing neurons only), in the time units of the windows.
+        time_bits: Fake-quantise each layer's input spike times to ``2**time_bits`` levels over the
+            previous window (``None`` = off). Not applied to the readout's inputs.
+        weight_bits: Fake-quantise weights (hidden and readout) to ``2**weight_bits`` levels over
+            ``weight_range`` (``None`` = off).
+        weight_range: ``(w_min, w_max)`` of the weight quantiser.
+        straight_through: Use straight-through gradients for the quantisers (else zero gradient).
+    """
+
+    time_noise_std: float = 0.0
+    time_bits: int | None = None
+    weight_bits: int | None = None
+    weight_range: tuple[float, float] = (-1.0, 1.0)
+    straight_through: bool = True
+
+    def __post_init__(self) -> None:
+        if not (self.time_noise_std >= 0 and math.isfinite(self.time_noise_std)):
+            raise ValueError(
+                f"RobustnessConfig.time_noise_std must be finite and >= 0, got {self.time_noise_std}"
+            )
+        for name in ("time_bits", "weight_bits"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1 or v > 32):
+                raise ValueError(f"RobustnessConfig.{name} must be None or an int in [1, 32], got {v!r}")
+        lo, hi = self.weight_range
+        if not lo < hi:
+            raise ValueError(
+                f"RobustnessConfig.weight_range must satisfy w_min < w_max, got {self.weight_range}"
+            )
+
+
+@dataclass
+class RunResult:
+    """Everything one simulation of a batch produces.
+
+    Entries are ``"input"``, then every spiking layer and every max pool in order.
+
+    Attributes:
+        logits: Readout membrane potentials ``(B, classes)``.
+        layer_names: Name of each entry (``"input"`` or ``"layers.<i>"``).
+        entry_kinds: ``"input"``, ``"spiking"`` or ``"pool"`` per entry.
+        spike_times: Spike times relative to the entry's window start, ``inf`` = no spike; max-pool
+            entries hold the pooled times (same window as the layer they pool).
+        spike_counts: Spikes per entry, summed over the batch.
+        neuron_counts: Neurons per entry, per sample.
+        saturation_counts: Neurons whose activation exceeded the window (fired at ``t_min``), summed
+            over the batch (0 for input and pool entries).
+        synops: Synaptic operations caused by the entry's spikes = spikes × exact fan-out into the
+            next weighted layer (0 for spikes that feed a max pool), summed over the batch.
+        batch_size: Batch size.
+    """
+
+    logits: Tensor
+    layer_names: list[str]
+    entry_kinds: list[str]
+    spike_times: list[Tensor]
+    spike_counts: list[int]
+    neuron_counts: list[int]
+    saturation_counts: list[int]
+    synops: list[int]
+    batch_size: int
+    windows: list[float] = field(default_factory=list)
+
+    @property
+    def total_spikes(self) -> int:
+        """Spikes emitted by hidden spiking neurons (input spikes and pooled relays excluded)."""
+        return sum(c for c, k in zip(self.spike_counts, self.entry_kinds, strict=True) if k == "spiking")
+
+    @property
+    def total_synops(self) -> int:
+        """All synaptic operations, input spikes included."""
+        return sum(self.synops)
+
+    @property
+    def hidden_neurons(self) -> int:
+        """Hidden spiking neurons per sample."""
+        return sum(n for n, k in zip(self.neuron_counts, self.entry_kinds, strict=True) if k == "spiking")
+
+    @property
+    def spikes_per_neuron(self) -> float:
+        """Average spikes per hidden neuron and sample (the paper's "spikes per neuron")."""
+        n = self.hidden_neurons * self.batch_size
+        return self.total_spikes / n if n else 0.0
+
+    @property
+    def total_saturated(self) -> int:
+        """Saturated neurons summed over layers and batch (0 ⇔ the SNN equals the ANN)."""
+        return sum(self.saturation_counts)
+
+
+class TTFSNetwork(nn.Module):
+    """A feed-forward TTFS network of B1 layers with per-layer windows.
+
+    The input window is ``[0, 1]``; each spiking layer ``n`` owns ``[t_min, t_min + T^{(n)})`` with
+    ``t_min^{(n)} = t_max^{(n-1)}``; the readout is the membrane of the last layer at its window
+    start. ``net(x)`` computes on activations at the cost of the equivalent ReLU network.
+
+    Args:
+        layers: TTFS layers in order; the last one must be ``TTFSLinear(readout=True)``.
+        input_range: Declared range ``(p, q)`` of the raw inputs.
+
+    Shapes:
+        ``x``: raw inputs ``(B, ...)`` in ``[p, q]``; returns logits ``(B, classes)``.
+    """
+
+    input_low: Tensor
+    input_high: Tensor
+
+    def __init__(self, layers: Sequence[nn.Module], input_range: tuple[float, float] = (0.0, 1.0)) -> None:
+        super().__init__()
+        layers = list(layers)
+        if not layers:
+            raise ValueError("TTFSNetwork: layers must not be empty")
+        allowed = (TTFSLinear, TTFSConv2d, TTFSMaxPool2d, TTFSAvgPool2d, TTFSFlatten)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, allowed):
+                raise ValueError(
+                    f"TTFSNetwork: layers[{i}] is {type(layer).__name__}; expected one of "
+                    f"{', '.join(c.__name__ for c in allowed)}"
+                )
+            if isinstance(layer, TTFSLinear) and layer.readout and i != len(layers) - 1:
+                raise ValueError(
+                    f"TTFSNetwork: layers[{i}] is a readout TTFSLinear but is not the last layer"
+                )
+        last = layers[-1]
+        if not (isinstance(last, TTFSLinear) and last.readout):
+            raise ValueError(
+                f"TTFSNetwork: the last layer must be TTFSLinear(readout=True), got {type(last).__name__}"
+            )
+        p, q = float(input_range[0]), float(input_range[1])
+        if not (math.isfinite(p) and math.isfinite(q) and p < q):
+            raise ValueError(f"TTFSNetwork: input_range must be finite with p < q, got {input_range}")
+        self.layers = nn.ModuleList(layers)
+        self.register_buffer("input_low", torch.tensor(p, dtype=torch.float64))
+        self.register_buffer("input_high", torch.tensor(q, dtype=torch.float64))
+        self.robustness: RobustnessConfig | None = None
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """Declared raw input range ``(p, q)``."""
+        return float(self.input_low), float(self.input_high)
+
+    def layer_names(self) -> list[str]:
+        """``layers.<i>`` for every layer."""
+        return [f"layers.{i}" for i in range(len(self.layers))]
+
+    def spiking_layers(self) -> list[nn.Module]:
+        """Layers that own a window, in order."""
+        return [m for m in self.layers if isinstance(m, _SPIKING) and not m.readout]
+
+    def windows(self) -> list[float]:
+        """Window width ``T`` of each spiking layer, in order."""
+        return [float(m.window) for m in self.spiking_layers()]  # type: ignore[arg-type]
+
+    def schedule(self) -> list[tuple[float, float]]:
+        """Absolute ``(t_min, t_max)`` of the input window and of each spiking layer."""
+        out = [(0.0, 1.0)]
+        for w in self.windows():
+            start = out[-1][1]
+            out.append((start, start + w))
+        return out
+
+    def latency(self) -> float:
+        """Time from the input window start to the readout, ``1 + Σ T^{(n)}``."""
+        return self.schedule()[-1][1]
+
+    # ------------------------------------------------------------------ forward
+    def encode(self, x: Tensor) -> Tensor:
+        """Validate raw inputs and return input activations ``x̃ ∈ [0, 1]``."""
+        TF.check_input_range(x, self.input_range, where="TTFSNetwork")
+        return TF.ttfs_encode(x, self.input_range)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits for raw inputs ``x`` in the declared input range."""
+        return self.forward_activations(self.encode(x))
+
+    def forward_times(self, t0: Tensor) -> Tensor:
+        """Logits for input spike times ``t0`` in ``[0, 1]`` (``inf`` = no spike)."""
+        TF.check_input_times(t0, where="TTFSNetwork.forward_times")
+        return self.forward_activations(TF.time_to_activation(t0, 1.0))
+
+    def forward_activations(self, x: Tensor) -> Tensor:
+        """Logits from input activations ``x̃ = 1 - t0`` (no validation); applies :attr:`robustness`."""
+        rob = self.robustness
+        prev_window: Tensor | float = 1.0
+        for layer in self.layers:
+            if isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
+                weight = None
+                if rob is not None:
+                    if rob.weight_bits is not None and not isinstance(layer, TTFSAvgPool2d):
+                        weight = TF.fake_quantize(
+                            layer.weight,
+                            rob.weight_bits,
+                            rob.weight_range[0],
+                            rob.weight_range[1],
+                            straight_through=rob.straight_through,
+                        )
+                    if rob.time_bits is not None and not layer.readout:
+                        x = TF.quantize_activation_times(
+                            x, rob.time_bits, prev_window, straight_through=rob.straight_through
+                        )
+                x = layer(x, weight)
+                if not layer.readout:
+                    assert layer.window is not None
+                    if rob is not None and rob.time_noise_std > 0:
+                        x = TF.add_time_noise(x, rob.time_noise_std, layer.window)
+                    prev_window = layer.window
+            else:
+                x = layer(x)
+        return x
+
+    # ------------------------------------------------------------------ simulation
+    @torch.no_grad()
+    def run(self, x: Tensor, mode: str = "closed", dt: float | None = None) -> RunResult:
+        """Simulate a batch and report spike times, counts, saturation and SynOPs.
+
+        ``run`` always simulates the exact model (:attr:`robustness` is ignored).
+
+        Args:
+            x: Raw inputs in the declared input range.
+            mode: ``"closed"`` (closed form) or ``"stepped"`` (time-stepped membrane ODE).
+            dt: Stepped mode only: time step as a fraction of each window (default 0.01).
+
+        Returns:
+            A :class:`RunResult`.
+        """
+        return self._run(self.encode(x), mode, dt)
+
+    @torch.no_grad()
+    def run_times(self, t0: Tensor, mode: str = "closed", dt: float | None = None) -> RunResult:
+        """:meth:`run` starting from input spike times (``inf`` = no spike)."""
+        TF.check_input_times(t0, where="TTFSNetwork.run_times")
+        return self._run(TF.time_to_activation(t0, 1.0), mode, dt)
+
+    def _run(self, x: Tensor, mode: str, dt: float | None) -> RunResult:
+        if mode not in ("closed", "stepped"):
+            raise ValueError(f"TTFSNetwork.run: mode must be 'closed' or 'stepped', got {mode!r}")
+        if mode == "closed" and dt is not None:
+            raise ValueError("TTFSNetwork.run: dt is only used with mode='stepped'")
+        names, kinds, times, sats, producers = (
+            ["input"],
+            ["input"],
+            [TF.activation_to_time(x, 1.0)],
+            [0],
+            [-1],
+        )
+        if mode == "closed":
+            logits = self._closed_entries(x, names, kinds, times, sats, producers)
+        else:
+            logits = self._stepped_entries(
+                times[0], 0.01 if dt is None else dt, names, kinds, times, sats, producers
+            )
+        batch = x.shape[0]
+        # Per-neuron spike counts over the batch serve both the totals and the SynOPs.
+        per_neuron = [torch.isfinite(t).reshape(batch, -1).sum(0) for t in times]
+        spikes = [int(c.sum()) for c in per_neuron]
+        neurons = [int(t[0].numel()) for t in times]
+        synops = [self._entry_synops(c, t, p) for c, t, p in zip(per_neuron, times, producers, strict=True)]
+        return RunResult(
+            logits=logits,
+            layer_names=names,
+            entry_kinds=kinds,
+            spike_times=times,
+            spike_counts=spikes,
+            neuron_counts=neurons,
+            saturation_counts=sats,
+            synops=synops,
+            batch_size=batch,
+            windows=self.windows(),
+        )
+
+    def _closed_entries(
+        self,
+        x: Tensor,
+        names: list[str],
+        kinds: list[str],
+        times: list[Tensor],
+        sats: list[int],
+        producers: list[int],
+    ) -> Tensor:
+        prev_window: Tensor | float = 1.0
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, _SPIKING) and not layer.readout:
+                pre = layer.preactivation(x)
+                assert layer.window is not None
+                x = torch.clamp(pre, 0.0, layer.window)
+                names.append(f"layers.{i}")
+                kinds.append("spiking")
+                times.append(TF.activation_to_time(x, layer.window))
+                sats.append(int(TF.saturation_mask(pre, layer.window).sum()))
+                producers.append(i)
+                prev_window = layer.window
+            elif isinstance(layer, TTFSMaxPool2d):
+                x = layer(x)
+                names.append(f"layers.{i}")
+                kinds.append("pool")
+                times.append(TF.activation_to_time(x, prev_window))
+                sats.append(0)
+                producers.append(i)
+            else:
+                x = layer(x)
+        return x
+
+    def _stepped_entries(
+        self,
+        t: Tensor,
+        dt: float,
+        names: list[str],
+        kinds: list[str],
+        times: list[Tensor],
+        sats: list[int],
+        producers: list[int],
+    ) -> Tensor:
+        prev_window = 1.0
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, TTFSLinear) and layer.readout:
+                alpha = layer.bias / prev_window
+                return TF.integrate_phase1(t, prev_window, layer.synaptic_op(), dt, bias_current=alpha)
+            if isinstance(layer, _SPIKING):
+                assert layer.window is not None
+                window = float(layer.window)
+                thr = layer.effective_threshold()
+                t, v0 = TF.ttfs_layer_stepped(t, prev_window, layer.synaptic_op(), thr, window, dt)
+                names.append(f"layers.{i}")
+                kinds.append("spiking")
+                times.append(t)
+                sats.append(int((v0 > thr).sum()))
+                producers.append(i)
+                prev_window = window
+            elif isinstance(layer, TTFSMaxPool2d):
+                t = layer.pool_times(t)
+                names.append(f"layers.{i}")
+                kinds.append("pool")
+                times.append(t)
+                sats.append(0)
+                producers.append(i)
+            else:
+                t = layer(t)
+        raise AssertionError("unreachable: the last layer is a readout")
+
+    def _consumer(self, producer: int) -> nn.Module:
+        j = producer + 1
+        while isinstance(self.layers[j], TTFSFlatten):
+            j += 1
+        return self.layers[j]
+
+    def _entry_synops(self, counts: Tensor, t: Tensor, producer: int) -> int:
+        consumer = self._consumer(producer)
+        if isinstance(consumer, TTFSMaxPool2d):
+            return 0  # spikes feeding a max pool are only routed; the pooled spikes pay the synapses
+        assert isinstance(consumer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d))
+        if isinstance(consumer, TTFSLinear):
+            return int(counts.sum()) * consumer.out_features
+        fan = consumer.fan_out(tuple(t.shape[1:])).reshape(-1).to(t.device)
+        return int(round(float(counts.to(torch.float64) @ fan)))
+
+    def extra_repr(self) -> str:
+        p, q = self.input_range
+        return f"input_range=({p:g}, {q:g}), windows=[{', '.join(f'{w:.4g}' for w in self.windows())}]"

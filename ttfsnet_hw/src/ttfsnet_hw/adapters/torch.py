@@ -1,0 +1,491 @@
+"""Bridge from torch models to the torch-free IR: ``ttfsnet.TTFSNetwork``, ReLU ANNs and NAS artifacts.
+
+Imported lazily (``ttfsnet_hw`` core never imports torch). Functions:
+
+* :func:`ir_from_ttfs` / :func:`record_snn`: a TTFSNetwork → IR (with parameters) and its recorded spikes
+  (``net.run`` closed form; a spike is a finite spike time).
+* :func:`ir_from_ann` / :func:`record_ann`: a ReLU ``nn.Module`` (e.g. a ``ttfsnet_nas`` artifact or a NAS
+  subnet) → cost-only IR and spikes, where a positive ReLU output is a spike (exact under the identity
+  mapping while no neuron saturates, ``ttfs-math.md`` §9).
+* :func:`load_model`: artifact directory, NIR file or pickled module.
+* :func:`ttfs_quantized_reference`: ``ttfsnet``'s own per-layer closed form on the quantised values (the
+  reference the integer simulator must match exactly).
+* :func:`apply_quantization`, :func:`qat_finetune`: write quantised values into a network; quantisation-aware
+  fine-tuning through ``ttfsnet.finetune``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, SpikeRecorder
+from ttfsnet_hw.intsim import IntSimResult
+from ttfsnet_hw.quantize import QuantizedNetwork, encode_steps
+
+__all__ = [
+    "apply_quantization",
+    "ttfs_from_ir",
+    "ir_from_ann",
+    "ir_from_ttfs",
+    "load_model",
+    "qat_finetune",
+    "record_ann",
+    "record_snn",
+    "ttfs_quantized_reference",
+]
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy().copy()
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    return (int(v[0]), int(v[1]))
+
+
+def _batches(data: Any, batch_size: int) -> Iterator[Tensor]:
+    """Inputs from a tensor/array, a list of tensors, or ``(x, y)`` batches."""
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, Tensor):
+        for i in range(0, data.shape[0], batch_size):
+            yield data[i : i + batch_size]
+        return
+    for item in data:
+        x = item[0] if isinstance(item, (tuple, list)) else item
+        yield torch.as_tensor(x)
+
+
+# ----------------------------------------------------------------------------------------------- SNN
+def ir_from_ttfs(net: nn.Module, input_shape: Sequence[int], name: str = "ttfsnet") -> NetworkIR:
+    """Describe a ``ttfsnet.TTFSNetwork`` as an IR with its parameters.
+
+    Layer names are ``layers.<i>``, as in ``RunResult.layer_names``.
+
+    Args:
+        net: the network.
+        input_shape: per-sample input shape.
+        name: IR name.
+
+    Returns:
+        The IR.
+
+    Raises:
+        IRError: a layer type or option the IR does not model (dilation, signed max pool, ceil mode).
+    """
+    import ttfsnet
+
+    shape = tuple(int(v) for v in input_shape)
+    layers: list[LayerIR] = []
+    for i, layer in enumerate(net.layers):
+        lname = f"layers.{i}"
+        if isinstance(layer, ttfsnet.TTFSConv2d):
+            if tuple(layer.dilation) != (1, 1):
+                raise IRError(f"layer {lname}: dilation {layer.dilation} is not supported by ttfsnet_hw")
+            k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
+            c, h, w = shape
+            out = (layer.out_channels, (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1)
+            layers.append(LayerIR(name=lname, kind="conv", in_shape=shape, out_shape=out, kernel=k, stride=s,
+                                  padding=p, groups=layer.groups, window=float(layer.window),
+                                  weight=_np(layer.weight), threshold=_np(layer.threshold)))
+        elif isinstance(layer, ttfsnet.TTFSLinear):
+            out = (layer.out_features,)
+            if layer.readout:
+                layers.append(LayerIR(name=lname, kind="readout", in_shape=shape, out_shape=out,
+                                      weight=_np(layer.weight), bias=_np(layer.bias)))
+            else:
+                layers.append(LayerIR(name=lname, kind="linear", in_shape=shape, out_shape=out,
+                                      window=float(layer.window), weight=_np(layer.weight),
+                                      threshold=_np(layer.threshold)))
+        elif isinstance(layer, ttfsnet.TTFSMaxPool2d):
+            if layer.sign is not None or layer.ceil_mode or tuple(layer.dilation) != (1, 1):
+                raise IRError(f"layer {lname}: signed/ceil-mode/dilated max pooling is not supported by ttfsnet_hw")
+            k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
+            c, h, w = shape
+            out = (c, (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1)
+            layers.append(LayerIR(name=lname, kind="maxpool", in_shape=shape, out_shape=out, kernel=k, stride=s,
+                                  padding=p))
+        elif isinstance(layer, ttfsnet.TTFSAvgPool2d):
+            k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
+            c, h, w = shape
+            out = (c, (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1)
+            layers.append(LayerIR(name=lname, kind="avgpool", in_shape=shape, out_shape=out, kernel=k, stride=s,
+                                  padding=p, window=float(layer.window)))
+        elif isinstance(layer, ttfsnet.TTFSFlatten):
+            out = (int(np.prod(shape)),)
+            layers.append(LayerIR(name=lname, kind="flatten", in_shape=shape, out_shape=out))
+        else:
+            raise IRError(f"layer {lname}: unsupported module {type(layer).__name__}")
+        shape = layers[-1].out_shape
+    return NetworkIR(name=name, input_shape=tuple(int(v) for v in input_shape), layers=tuple(layers),
+                     input_range=tuple(float(v) for v in net.input_range))  # type: ignore[arg-type]
+
+
+@torch.no_grad()
+def record_snn(net: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64) -> SpikeRecord:
+    """Record spikes of a TTFSNetwork with ``net.run`` (closed form) over calibration inputs.
+
+    Args:
+        net: the network.
+        ir: its IR (:func:`ir_from_ttfs`).
+        data: raw inputs (tensor/array, or batches).
+        batch_size: batch size for tensors/arrays.
+
+    Returns:
+        The spike record.
+    """
+    rec = SpikeRecorder(ir, "snn")
+    dtype = next(net.parameters()).dtype
+    for x in _batches(data, batch_size):
+        res = net.run(x.to(dtype))
+        if list(res.layer_names) != list(ir.emitters):
+            raise IRError(f"network {ir.name}: run() entries {res.layer_names} do not match the IR emitters {ir.emitters}")
+        rec.add([torch.isfinite(t).cpu().numpy() for t in res.spike_times])
+    return rec.finish()
+
+
+@torch.no_grad()
+def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module:
+    """Build a ``ttfsnet.TTFSNetwork`` carrying the IR's parameters (inverse of :func:`ir_from_ttfs`).
+
+    Raises:
+        IRError: cost-only IR.
+    """
+    import ttfsnet
+
+    if not ir.has_parameters:
+        raise IRError(f"network {ir.name}: cost-only IR (no weights) cannot be turned into a TTFSNetwork")
+    mods: list[nn.Module] = []
+    for layer in ir.layers:
+        if layer.kind == "conv":
+            m = ttfsnet.TTFSConv2d(layer.in_shape[0], layer.out_shape[0], layer.kernel, stride=layer.stride,
+                                   padding=layer.padding, groups=layer.groups, window=float(layer.window),
+                                   dtype=dtype)  # type: ignore[arg-type]
+            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            thr = torch.from_numpy(np.asarray(layer.threshold, dtype=np.float64)).to(dtype)
+            if thr.shape != m.threshold.shape:
+                m.threshold = nn.Parameter(thr)
+            else:
+                m.threshold.copy_(thr)
+        elif layer.kind in ("linear", "readout"):
+            ro = layer.kind == "readout"
+            m = ttfsnet.TTFSLinear(layer.in_shape[0], layer.out_shape[0], window=float(layer.window or 1.0),
+                                   readout=ro, dtype=dtype)
+            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            if ro:
+                m.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
+            else:
+                m.threshold.copy_(torch.from_numpy(np.asarray(layer.threshold)))
+        elif layer.kind == "maxpool":
+            m = ttfsnet.TTFSMaxPool2d(layer.kernel, layer.stride, layer.padding)
+        elif layer.kind == "avgpool":
+            m = ttfsnet.TTFSAvgPool2d(layer.kernel, layer.stride, layer.padding, window=float(layer.window),
+                                      dtype=dtype)  # type: ignore[arg-type]
+        else:
+            m = ttfsnet.TTFSFlatten()
+        mods.append(m)
+    return ttfsnet.TTFSNetwork(mods, input_range=ir.input_range).to(dtype).eval()
+
+
+# ----------------------------------------------------------------------------------------------- ANN
+def _trace(model: nn.Module, x: Tensor) -> list[tuple[nn.Module, Tensor, Tensor]]:
+    calls: list[tuple[nn.Module, Tensor, Tensor]] = []
+    handles = []
+    leaves = (nn.Conv2d, nn.Linear, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.BatchNorm1d,
+              nn.BatchNorm2d, nn.Dropout, nn.Identity)
+    for m in model.modules():
+        if isinstance(m, leaves):
+            handles.append(m.register_forward_hook(lambda mod, inp, out: calls.append((mod, inp[0], out))))
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+@torch.no_grad()
+def ir_from_ann(model: nn.Module, input_shape: Sequence[int], *, input_range: tuple[float, float] = (0.0, 1.0),
+                name: str = "ann") -> NetworkIR:
+    """Cost-only IR of a ReLU ANN (conv/linear + ReLU = spiking layer, max/avg pool, flatten, final linear).
+
+    The layer chain is read from one traced forward pass, so supernets and nested containers work.
+
+    Raises:
+        IRError: an unsupported module or a weighted layer not followed by ReLU (except the last one).
+    """
+    was = model.training
+    model.eval()
+    try:
+        p = next(model.parameters(), None)
+        dtype = p.dtype if p is not None else torch.float32
+        calls = _trace(model, torch.zeros((1, *input_shape), dtype=dtype))
+    finally:
+        model.train(was)
+    shape = tuple(int(v) for v in input_shape)
+    layers: list[LayerIR] = []
+    weighted = [i for i, (m, _, _) in enumerate(calls) if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if not weighted or not isinstance(calls[weighted[-1]][0], nn.Linear):
+        raise IRError(f"model {name}: the last weighted layer must be nn.Linear (the readout)")
+    for i, (m, _inp, out) in enumerate(calls):
+        lname = f"{len(layers)}:{type(m).__name__.lower()}"
+        out_shape = tuple(int(v) for v in out.shape[1:])
+        if isinstance(m, nn.Conv2d):
+            if tuple(m.dilation) != (1, 1) or isinstance(m.padding, str) or m.padding_mode != "zeros":
+                raise IRError(f"layer {lname}: dilation/string or non-zero padding is not supported")
+            layers.append(LayerIR(name=lname, kind="conv", in_shape=shape, out_shape=out_shape,
+                                  kernel=_pair(m.kernel_size), stride=_pair(m.stride), padding=_pair(m.padding),
+                                  groups=m.groups, window=1.0))
+        elif isinstance(m, nn.Linear):
+            kind = "readout" if i == weighted[-1] else "linear"
+            layers.append(LayerIR(name=lname, kind=kind, in_shape=shape, out_shape=out_shape,
+                                  window=None if kind == "readout" else 1.0))
+        elif isinstance(m, nn.MaxPool2d):
+            if m.ceil_mode or _pair(m.dilation) != (1, 1):
+                raise IRError(f"layer {lname}: ceil-mode/dilated max pooling is not supported")
+            layers.append(LayerIR(name=lname, kind="maxpool", in_shape=shape, out_shape=out_shape,
+                                  kernel=_pair(m.kernel_size), stride=_pair(m.stride or m.kernel_size),
+                                  padding=_pair(m.padding)))
+        elif isinstance(m, nn.AvgPool2d):
+            layers.append(LayerIR(name=lname, kind="avgpool", in_shape=shape, out_shape=out_shape,
+                                  kernel=_pair(m.kernel_size), stride=_pair(m.stride or m.kernel_size),
+                                  padding=_pair(m.padding), window=1.0))
+        elif isinstance(m, nn.Flatten):
+            layers.append(LayerIR(name=lname, kind="flatten", in_shape=shape, out_shape=out_shape))
+        else:
+            continue  # ReLU, BN (fused at conversion), dropout, identity: no layer of their own
+        shape = out_shape
+    return NetworkIR(name=name, input_shape=tuple(int(v) for v in input_shape), layers=tuple(layers),
+                     input_range=input_range)
+
+
+@torch.no_grad()
+def record_ann(model: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64) -> SpikeRecord:
+    """Spikes of the TTFS counterpart of a ReLU ANN: positive ReLU / pooled outputs, input x̃ > 0.
+
+    Args:
+        model: the ANN (as passed to :func:`ir_from_ann`).
+        ir: its IR.
+        data: raw inputs.
+        batch_size: batch size for tensors/arrays.
+
+    Returns:
+        The record (``source="ann"``).
+    """
+    rec = SpikeRecorder(ir, "ann")
+    was = model.training
+    model.eval()
+    p_low, p_high = ir.input_range
+    try:
+        p = next(model.parameters(), None)
+        dtype = p.dtype if p is not None else torch.float32
+        for x in _batches(data, batch_size):
+            x = x.to(dtype)
+            calls = _trace(model, x)
+            masks = [((x - p_low) / (p_high - p_low) > 0).cpu().numpy()]
+            weighted = [m for m, _, _ in calls if isinstance(m, (nn.Conv2d, nn.Linear))]
+            pending = False
+            for m, _inp, out in calls:
+                if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not weighted[-1]:
+                    if pending:
+                        raise IRError(f"model {ir.name}: a weighted layer is not followed by a ReLU")
+                    pending = True
+                elif isinstance(m, nn.ReLU) and pending:
+                    masks.append((out > 0).cpu().numpy())
+                    pending = False
+                elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+                    masks.append((out > 0).cpu().numpy())
+            rec.add(masks)
+    finally:
+        model.train(was)
+    return rec.finish()
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def load_model(path: str | os.PathLike[str]) -> nn.Module:
+    """Load a model: a ``ttfsnet_nas`` artifact directory, a NIR file (``.nir``/``.h5``), or a pickled module.
+
+    Raises:
+        FileNotFoundError: no such path.
+        ValueError: not a recognised model.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "model.json").is_file():
+            raise ValueError(f"{p}: directory has no model.json (not a ttfsnet_nas artifact)")
+        from ttfsnet_nas.torch.artifact_torch import load_artifact
+
+        return load_artifact(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    if p.suffix in (".nir", ".h5", ".hdf5"):
+        import ttfsnet
+
+        return ttfsnet.import_nir(p)
+    if p.suffix in (".pt", ".pth"):
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=False)
+        except Exception as exc:  # pickle/zip errors of any kind mean "not a saved module"
+            raise ValueError(f"{p}: cannot be loaded as a pickled nn.Module ({type(exc).__name__})") from None
+        if not isinstance(obj, nn.Module):
+            raise ValueError(f"{p}: contains {type(obj).__name__}, expected a pickled nn.Module")
+        return obj.eval()
+    raise ValueError(f"{p}: unknown model format (expected an artifact directory, .nir/.h5 or .pt)")
+
+
+def is_ttfs(model: nn.Module) -> bool:
+    """True for a ``ttfsnet.TTFSNetwork``."""
+    import ttfsnet
+
+    return isinstance(model, ttfsnet.TTFSNetwork)
+
+
+# ----------------------------------------------------------------------------------------------- quantisation
+@torch.no_grad()
+def apply_quantization(net: nn.Module, qnet: QuantizedNetwork) -> nn.Module:
+    """A float64 copy of ``net`` carrying the quantised weights, thresholds, biases and windows.
+
+    Args:
+        net: the TTFSNetwork that ``qnet`` was built from (``ir_from_ttfs``).
+        qnet: its quantisation.
+
+    Returns:
+        The quantised copy.
+    """
+    out = copy.deepcopy(net).double()
+    layers = {layer.name: layer for layer in qnet.ir.layers}
+    for i, module in enumerate(out.layers):
+        ql = layers[f"layers.{i}"]
+        if ql.weight is not None and hasattr(module, "weight"):
+            module.weight.copy_(torch.from_numpy(np.asarray(ql.weight, dtype=np.float64)))
+        if ql.kind in ("conv", "linear"):
+            module.threshold.copy_(torch.from_numpy(np.asarray(ql.threshold, dtype=np.float64)).view_as(module.threshold))
+        if ql.kind == "readout":
+            module.bias.copy_(torch.from_numpy(np.asarray(ql.bias, dtype=np.float64)))
+        if ql.spiking:
+            module.window.fill_(float(ql.window))  # type: ignore[arg-type]
+    return out
+
+
+@torch.no_grad()
+def ttfs_quantized_reference(qnet_torch: nn.Module, qnet: QuantizedNetwork, x: np.ndarray) -> IntSimResult:
+    """``ttfsnet``'s per-layer closed form (``preactivation`` + clamp) on the quantised values, with spike
+    times quantised to the layer's time steps between layers (a neuron fires at the first step boundary).
+
+    Args:
+        qnet_torch: :func:`apply_quantization` output (float64).
+        qnet: the quantised network.
+        x: raw inputs.
+
+    Returns:
+        A result comparable with :func:`ttfsnet_hw.intsim.simulate`.
+    """
+    import ttfsnet
+
+    L = qnet.steps
+    a = encode_steps(qnet.ir, x, L)
+    steps_out = [L - a]
+    sats: dict[str, int] = {}
+    delta_prev = 1.0 / L
+    act = torch.from_numpy(a.astype(np.float64) * delta_prev)
+    for i, layer in enumerate(qnet_torch.layers):
+        if isinstance(layer, ttfsnet.TTFSFlatten):
+            act = layer(act)
+            continue
+        if isinstance(layer, ttfsnet.TTFSMaxPool2d):
+            act = layer(act)
+            steps_out.append(L - torch.round(act / delta_prev).to(torch.int64).numpy())
+            continue
+        pre = layer.preactivation(act)
+        if getattr(layer, "readout", False):
+            logits = pre.numpy()
+            return IntSimResult(logits=logits, logits_int=None, predictions=np.argmax(logits, axis=1),
+                                steps=steps_out, saturated=sats, overflow={})
+        big_t = float(layer.window)
+        delta = big_t / L
+        sats[f"layers.{i}"] = int((pre > big_t).sum())
+        a_out = torch.floor(torch.clamp(pre, 0.0, big_t) / delta)
+        steps_out.append(L - a_out.to(torch.int64).numpy())
+        act = a_out * delta
+        delta_prev = delta
+    raise IRError("ttfs_quantized_reference: the network has no readout")
+
+
+def _accuracy(net: nn.Module, data: Iterable[tuple[Tensor, Tensor]]) -> float:
+    correct = total = 0
+    dtype = next(net.parameters()).dtype
+    with torch.no_grad():
+        for x, y in data:
+            pred = net(x.to(dtype)).argmax(dim=1)
+            correct += int((pred == y).sum())
+            total += int(y.numel())
+    return correct / max(total, 1)
+
+
+def _int_accuracy(qnet: QuantizedNetwork, data: Iterable[tuple[Tensor, Tensor]]) -> float:
+    from ttfsnet_hw.intsim import simulate
+
+    correct = total = 0
+    for x, y in data:
+        res = simulate(qnet, x.detach().cpu().double().numpy())
+        correct += int((res.predictions == y.cpu().numpy()).sum())
+        total += int(y.numel())
+    return correct / max(total, 1)
+
+
+def qat_finetune(
+    net: nn.Module,
+    train_data: Sequence[tuple[Tensor, Tensor]],
+    val_data: Sequence[tuple[Tensor, Tensor]],
+    precision: Any,
+    *,
+    input_shape: Sequence[int],
+    epochs: int = 1,
+    lr: float = 1e-4,
+    calibration: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Quantisation-aware fine-tuning: ``ttfsnet.finetune`` with a ``RobustnessConfig`` at the profile's
+    time/weight widths, then post-training quantisation; accuracy is reported before and after.
+
+    Args:
+        net: TTFSNetwork (fine-tuned in place).
+        train_data: ``(x, y)`` batches.
+        val_data: ``(x, y)`` batches for the accuracy report.
+        precision: a ``PrecisionSpec`` or profile.
+        input_shape: per-sample input shape.
+        epochs: fine-tuning epochs.
+        lr: learning rate.
+        calibration: raw inputs for the membrane-overflow check.
+
+    Returns:
+        ``float_before``, ``int_before`` (PTQ without fine-tuning), ``float_after``, ``int_after``,
+        ``qnet`` (the final quantised network) and ``history``.
+    """
+    import ttfsnet
+
+    from ttfsnet_hw.profile import HardwareProfile
+    from ttfsnet_hw.quantize import quantize
+
+    prec = precision.precision if isinstance(precision, HardwareProfile) else precision
+    float_before = _accuracy(net, val_data)
+    q0 = quantize(ir_from_ttfs(net, input_shape), prec, calibration)
+    int_before = _int_accuracy(q0, val_data)
+    w_max = max(float(m.weight.detach().abs().max()) for m in net.layers if hasattr(m, "weight"))
+    rob = ttfsnet.RobustnessConfig(time_bits=prec.time_bits, weight_bits=prec.weight_bits,
+                                   weight_range=(-w_max, w_max))
+    result = ttfsnet.finetune(net, list(train_data), epochs=epochs, lr=lr, robustness=rob)
+    float_after = _accuracy(net, val_data)
+    q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration)
+    int_after = _int_accuracy(q1, val_data)
+    return {"float_before": float_before, "int_before": int_before, "float_after": float_after,
+            "int_after": int_after, "qnet": q1, "history": result}

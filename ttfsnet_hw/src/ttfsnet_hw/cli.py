@@ -1,0 +1,412 @@
+"""``ttfsnet-hw`` command line: estimate, profiles, quantize, calibrate.
+
+MODEL arguments accept a ``ttfsnet_nas`` artifact directory, a NIR file, a pickled module (``.pt``), or
+``paper[:gene=op,...]`` for the TNAS-ER family at SEE input size with random weights (torch-free). DATA is a
+``.npy``/``.npz`` array of raw inputs ``(N, *input_shape)`` or ``synthetic:N[:SEED]`` (uniform in the input
+range). Exit codes: 0 success, 2 bad input (one-line message), 1 runtime error; ``--debug`` shows tracebacks.
+
+JSON output of ``estimate`` (schema ``ttfsnet_hw.estimate/1``): ``latency_ms``, ``energy_mj``, ``cycles``,
+``synops``, ``spikes`` (means, each with ``*_min``/``*_max``), ``energy_split_mj`` {synaptic, neuron, noc,
+static}, ``macs``, ``params``, ``pes_used``, ``pes_available``, ``neuron_utilisation``,
+``memory_utilisation``, ``network``, ``profile``, ``n_samples``, ``spike_source`` and ``layers[]`` with
+``name, kind, pes, partition, neurons, macs, synops, spikes_in, spikes_out, packets, hops, cycles,
+latency_ms, energy_synaptic_mj, energy_neuron_mj, energy_noc_mj``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ttfsnet_hw.estimate import Estimate, calibrate, estimate
+from ttfsnet_hw.ir import IRError, NetworkIR, SpikeRecord, record_from_times
+from ttfsnet_hw.mapping import MappingError
+from ttfsnet_hw.profile import ProfileError, builtin_profiles, load_profile, profile_to_dict, write_profile
+from ttfsnet_hw.quantize import QuantizationError
+
+SCHEMA = "ttfsnet_hw.estimate/1"
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="YOSO-style hardware backend for TTFS networks.")
+
+
+class UsageError(ValueError):
+    """Bad command-line input (exit code 2)."""
+
+
+_INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    UsageError,
+    ProfileError,
+    IRError,
+    MappingError,
+    QuantizationError,
+    FileNotFoundError,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """YOSO-style neuromorphic hardware backend: estimates, quantisation, integer simulation."""
+
+
+@dataclass
+class _Loaded:
+    ir: NetworkIR
+    record: SpikeRecord
+    torch_model: Any = None
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--input-shape: expected comma-separated integers like 4,90,90, got {text!r}") from None
+    if not shape or any(v <= 0 for v in shape):
+        raise UsageError(f"--input-shape: dimensions must be positive, got {text!r}")
+    return shape
+
+
+def _load_data(spec: str | None, shape: tuple[int, ...] | None, input_range: tuple[float, float]) -> np.ndarray | None:
+    if spec is None:
+        return None
+    if spec.startswith("synthetic:"):
+        parts = spec.split(":")
+        try:
+            n = int(parts[1])
+            seed = int(parts[2]) if len(parts) > 2 else 0
+        except (ValueError, IndexError):
+            raise UsageError(f"--data: expected synthetic:N[:SEED], got {spec!r}") from None
+        if n <= 0:
+            raise UsageError(f"--data: synthetic sample count must be > 0, got {n}")
+        if shape is None:
+            raise UsageError("--data synthetic:N needs --input-shape for this model")
+        p, q = input_range
+        return np.random.default_rng(seed).uniform(p, q, size=(n, *shape))
+    path = Path(spec)
+    if not path.is_file():
+        raise UsageError(f"--data: {path}: no such file (expected .npy/.npz or synthetic:N)")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                key = "x" if "x" in z.files else z.files[0]
+                arr = np.asarray(z[key])
+        else:
+            arr = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise UsageError(f"--data: {path}: cannot read as a numpy array ({exc})") from None
+    if arr.ndim < 2 or not np.issubdtype(arr.dtype, np.number):
+        raise UsageError(f"--data: {path}: expected a numeric array (N, ...), got shape {arr.shape} dtype {arr.dtype}")
+    if shape is not None and tuple(arr.shape[1:]) != shape:
+        raise UsageError(f"--data: {path}: samples have shape {arr.shape[1:]}, expected {shape}")
+    return arr.astype(np.float64)
+
+
+def _load(model: str, data: str | None, input_shape: str | None, rates: float | None, seed: int) -> _Loaded:
+    shape = _parse_shape(input_shape)
+    if model == "paper" or model.startswith("paper:"):
+        from ttfsnet_hw.paper import paper_network, reference_architecture
+
+        arch = reference_architecture() if model == "paper" else _parse_arch(model[len("paper:") :])
+        groups = 1 + max((int(g[1 : g.index("b")]) for g in arch if g.startswith("g") and "b" in g[1:]), default=2)
+        kw: dict[str, Any] = {}
+        if shape is not None:
+            if len(shape) != 3 or shape[1] != shape[2]:
+                raise UsageError(f"--input-shape: paper models need C,S,S (square images), got {input_shape}")
+            kw = {"in_channels": shape[0], "image_size": shape[1]}
+        try:
+            ir = paper_network(arch, groups=groups, rng=np.random.default_rng(seed), name=model.replace(":", "-"), **kw)
+        except ValueError as exc:
+            raise UsageError(f"MODEL {model}: {exc}") from None
+        if rates is not None:
+            from ttfsnet_hw.ir import assumed_spike_record
+
+            return _Loaded(ir=ir, record=assumed_spike_record(ir, rates))
+        x = _load_data(data or "synthetic:2", shape or ir.input_shape, ir.input_range)
+        assert x is not None
+        _, times = ir.run(x)
+        return _Loaded(ir=ir, record=record_from_times(ir, [times]))
+    path = Path(model)
+    if not path.exists():
+        raise UsageError(f"MODEL {model}: no such file or directory (or use 'paper[:gene=op,...]')")
+    try:
+        from ttfsnet_hw.adapters import torch as tad
+    except ImportError as exc:
+        raise UsageError(f"MODEL {model}: loading torch models needs the [torch] extra ({exc})") from None
+    try:
+        net = tad.load_model(path)
+    except (ValueError, OSError, KeyError) as exc:
+        raise UsageError(f"MODEL {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    is_snn = tad.is_ttfs(net)
+    input_range = tuple(float(v) for v in net.input_range) if is_snn else (0.0, 1.0)
+    x = _load_data(data, shape, input_range)  # type: ignore[arg-type]
+    if x is None:
+        raise UsageError(f"MODEL {model}: --data is required to record spikes (a .npy file or synthetic:N)")
+    shape = shape or tuple(x.shape[1:])
+    if is_snn:
+        ir = tad.ir_from_ttfs(net, shape, name=path.stem)
+        return _Loaded(ir=ir, record=tad.record_snn(net, ir, x), torch_model=net)
+    ir = tad.ir_from_ann(net, shape, name=path.name, input_range=input_range)  # type: ignore[arg-type]
+    return _Loaded(ir=ir, record=tad.record_ann(net, ir, x), torch_model=net)
+
+
+def _parse_arch(text: str) -> dict[str, str]:
+    out = {}
+    for item in filter(None, text.split(",")):
+        if "=" not in item:
+            raise UsageError(f"MODEL paper:{text}: expected gene=op pairs like g0b0=conv3x3,g0b1=skip")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _table(est: Estimate) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{est.network} on {est.profile} ({est.n_samples} samples, spikes from {est.spike_source})")
+    for col in ("layer", "kind", "PEs", "split", "SynOPs", "spikes out", "packets", "cycles", "energy mJ"):
+        t.add_column(col, justify="right" if col not in ("layer", "kind") else "left")
+    for layer in est.layers:
+        e = layer.energy_synaptic_mj + layer.energy_neuron_mj + layer.energy_noc_mj
+        t.add_row(layer.name, layer.kind, str(layer.pes), layer.partition, f"{layer.synops:.4g}",
+                  f"{layer.spikes_out:.4g}", f"{layer.packets:.4g}", f"{layer.cycles:.4g}", f"{e:.3g}")
+    buf = io.StringIO()
+    console = Console(file=buf, width=130, color_system=None)
+    console.print(t)
+    split = ", ".join(f"{k} {v:.4g}" for k, v in est.energy_split_mj.items())
+    console.print(
+        f"latency {est.latency_ms.mean:.4g} ms [{est.latency_ms.min:.4g}, {est.latency_ms.max:.4g}]  "
+        f"energy {est.energy_mj.mean:.4g} mJ [{est.energy_mj.min:.4g}, {est.energy_mj.max:.4g}] ({split})\n"
+        f"SynOPs {est.synops.mean:.4g}  spikes {est.spikes.mean:.4g}  MACs {est.macs}  params {est.params}  "
+        f"PEs {est.pes_used}/{est.pes_available}  neuron util {est.neuron_utilisation:.1%}  "
+        f"memory util {est.memory_utilisation:.1%}"
+    )
+    return buf.getvalue()
+
+
+def _csv(est: Estimate) -> str:
+    buf = io.StringIO()
+    rows = [layer.__class__.__dataclass_fields__ for layer in est.layers[:1]]
+    fields = list(rows[0]) if rows else []
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(fields)
+    for layer in est.layers:
+        w.writerow([getattr(layer, f) for f in fields])
+    total = {f: "" for f in fields}
+    total.update(name="TOTAL", kind="", synops=est.synops.mean, cycles=est.cycles.mean,
+                 latency_ms=est.latency_ms.mean, pes=est.pes_used, macs=est.macs)
+    w.writerow([total[f] for f in fields])
+    return buf.getvalue()
+
+
+_FORMATS = ("table", "json", "csv")
+
+
+@app.command("estimate")
+def estimate_cmd(
+    model: Annotated[str, typer.Argument(help="Artifact dir, .nir/.pt file, or paper[:gene=op,...].")],
+    profile: Annotated[str, typer.Option(help="Shipped profile name or YAML path.")] = "yoso",
+    data: Annotated[str | None, typer.Option(help="Calibration inputs: .npy/.npz or synthetic:N[:SEED].")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape, e.g. 4,90,90.")] = None,
+    rates: Annotated[float | None, typer.Option(help="paper models: assume this firing fraction instead of running.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random weights of paper models.")] = 0,
+    format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+) -> None:
+    """Estimate latency, energy, SynOPs and the PE mapping of a model."""
+    if format not in _FORMATS:
+        raise UsageError(f"--format: expected one of {list(_FORMATS)}, got {format!r}")
+    prof = load_profile(profile)
+    loaded = _load(model, data, input_shape, rates, seed)
+    est = estimate(loaded.ir, loaded.record, prof)
+    if format == "json":
+        typer.echo(json.dumps({"schema": SCHEMA, **est.to_dict()}, indent=2))
+    elif format == "csv":
+        typer.echo(_csv(est), nl=False)
+    else:
+        typer.echo(_table(est), nl=False)
+
+
+@app.command("profiles")
+def profiles_cmd(
+    name: Annotated[str | None, typer.Argument(help="Show one profile (name or path) with sources.")] = None,
+    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """List the shipped profiles, or show one with every constant's source."""
+    if format not in ("table", "json"):
+        raise UsageError(f"--format: expected table or json, got {format!r}")
+    if name is None:
+        profs = [load_profile(n) for n in builtin_profiles()]
+        if format == "json":
+            typer.echo(json.dumps([{"name": p.name, "description": p.description} for p in profs], indent=2))
+        else:
+            for p in profs:
+                typer.echo(f"{p.name:12s} {p.description}")
+        return
+    p = load_profile(name)
+    if format == "json":
+        typer.echo(json.dumps(profile_to_dict(p), indent=2))
+        return
+    typer.echo(f"{p.name}: {p.description}")
+    d = profile_to_dict(p)
+    for sec in ("clock", "pe", "noc", "precision", "energy", "mapping"):
+        for key, leaf in d[sec].items():
+            if isinstance(leaf, dict):
+                typer.echo(f"  {sec}.{key} = {leaf['value']}  [{leaf.get('confidence', '')}] {leaf.get('source', '')}")
+            else:
+                typer.echo(f"  {sec}.{key} = {leaf}")
+    for rec in p.calibration:
+        typer.echo(f"  calibration: {rec.parameter} = {rec.value:.6g} -> {rec.target} ({rec.data_point}; {rec.date})")
+
+
+@app.command("quantize")
+def quantize_cmd(
+    model: Annotated[str, typer.Argument(help="A ttfsnet network (.nir/.pt) or paper[:gene=op,...].")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    profile: Annotated[str, typer.Option(help="Profile whose precision is used.")] = "yoso",
+    data: Annotated[str | None, typer.Option(help="Calibration/evaluation inputs (.npy/.npz or synthetic:N).")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
+) -> None:
+    """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
+    from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
+    from ttfsnet_hw.quantize import quantize
+
+    prof = load_profile(profile)
+    loaded = _load(model, data, input_shape, None, seed)
+    if not loaded.ir.has_parameters:
+        raise UsageError(f"MODEL {model}: quantize needs a TTFS network with parameters (convert the ANN first)")
+    x = _load_data(data or "synthetic:8", loaded.ir.input_shape, loaded.ir.input_range)
+    assert x is not None
+    q = quantize(loaded.ir, prof, x)
+    ints = simulate(q, x)
+    agree = compare(ints, closed_form_quantized(q, x))
+    report: dict[str, Any] = {
+        "profile": prof.name,
+        "precision": {"weight_bits": prof.precision.weight_bits, "membrane_bits": prof.precision.membrane_bits,
+                      "time_bits": prof.precision.time_bits},
+        "samples": int(x.shape[0]),
+        "weight_errors": q.weight_errors,
+        "overflow_layers": list(q.overflow_layers),
+        "windows": q.ir.windows(),
+        "intsim_vs_closed_form": {"exact": agree.exact, "step_mismatches": agree.step_mismatches,
+                                  "prediction_mismatches": agree.prediction_mismatches},
+        "vs_float_snn": float_disagreement(loaded.ir, q, x),
+    }
+    if loaded.torch_model is not None:
+        from ttfsnet_hw.adapters.torch import apply_quantization, ttfs_quantized_reference
+
+        ref = ttfs_quantized_reference(apply_quantization(loaded.torch_model, q), q, x)
+        a2 = compare(ints, ref)
+        report["intsim_vs_ttfsnet"] = {"exact": a2.exact, "step_mismatches": a2.step_mismatches,
+                                       "prediction_mismatches": a2.prediction_mismatches}
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    for ql in q.layers:
+        if ql.q_weight is not None:
+            arrays[f"{ql.name}/q_weight"] = ql.q_weight
+        if ql.q_bias is not None:
+            arrays[f"{ql.name}/q_bias"] = ql.q_bias
+        arrays[f"{ql.name}/shifts"] = np.array([ql.weight_shift, ql.out_shift, ql.unit_exp,
+                                                 ql.time_exp if ql.time_exp is not None else 0])
+    _atomic_bytes(out / "quantized.npz", _npz_bytes(arrays))
+    _atomic_bytes(out / "report.json", json.dumps(report, indent=2).encode())
+    typer.echo(f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {agree.exact}; "
+               f"prediction disagreement with float SNN: {report['vs_float_snn']['prediction_disagreement']:.3f}")
+    if not agree.exact:
+        raise RuntimeError("integer simulation disagrees with the quantised closed form (see report.json)")
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    model: Annotated[str, typer.Argument(help="Reference model (e.g. paper).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated profile YAML.")],
+    latency_ms: Annotated[float, typer.Option(help="Published latency per inference.")],
+    energy_mj: Annotated[float, typer.Option(help="Published energy per inference.")],
+    data_point: Annotated[str, typer.Option(help="Citation of the published numbers.")],
+    profile: Annotated[str, typer.Option(help="Starting profile.")] = "yoso",
+    data: Annotated[str | None, typer.Option(help="Calibration inputs.")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape.")] = None,
+    rates: Annotated[float | None, typer.Option(help="paper models: assumed firing fraction.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
+) -> None:
+    """Fit pe.cycles_per_synop and energy.base_power_mw to a published point; write the profile with the fit."""
+    if latency_ms <= 0 or energy_mj <= 0:
+        raise UsageError("--latency-ms and --energy-mj must be > 0")
+    prof = load_profile(profile)
+    loaded = _load(model, data, input_shape, rates, seed)
+    desc = f"{model} ({loaded.record.n_samples} samples, spikes from {loaded.record.source})"
+    try:
+        fitted, est = calibrate(loaded.ir, loaded.record, prof, latency_ms=latency_ms, energy_mj=energy_mj,
+                                data_point=data_point, reference_network=desc)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    write_profile(fitted, out)
+    typer.echo(f"wrote {out}: pe.cycles_per_synop={fitted.pe.cycles_per_synop:.6g}, "
+               f"energy.base_power_mw={fitted.energy.base_power_mw:.6g} -> {est.latency_ms.mean:.4g} ms, "
+               f"{est.energy_mj.mean:.4g} mJ")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def _atomic_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app, map errors to exit codes (2 bad input, 1 runtime)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            return 1
+        if isinstance(exc, click.ClickException):
+            if debug:
+                raise
+            exc.show()
+            return 2
+        if debug:
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, _INPUT_ERRORS):
+            typer.echo(f"error: {msg}", err=True)
+            return 2
+        typer.echo(f"error ({type(exc).__name__}): {msg}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Hardware objectives for ``ttfsnet_nas`` (entry-point group ``ttfsnet_nas.objectives``).
+
+:func:`objectives` returns ``latency_ms``, ``energy_mj`` and ``pe_count`` (all minimised) plus the same three
+under ``hw_*`` names, which the TNAS-ER pipeline report looks for. Each computes one
+:func:`ttfsnet_hw.estimate.estimate` per evaluation context (cached), from the first source available:
+
+1. ``extras["snn"]`` (a ``ttfsnet.TTFSNetwork``) with calibration inputs in ``extras["data"]``: recorded SNN
+   spikes (input shape from ``extras["input_shape"]`` or the data);
+2. ``extras["model"]`` (a ReLU ANN) with ``extras["data"]``: per-layer ANN spikes (positive ReLU = spike);
+3. during search, only numbers: the candidate ``architecture`` of the TNAS-ER family
+   (:func:`ttfsnet_hw.paper.paper_network`, input ``metrics["image_size"]``/``["in_channels"]`` or 90/4) and
+   the evaluator's ANN totals ``metrics["spikes"]`` (hidden spikes per sample) and ``metrics["input_spikes"]``.
+   Spikes are spread uniformly over the hidden layers (a max pool of k inputs fires with probability
+   1 − (1 − ρ)^k), so SynOPs are ρ·MAC per layer.
+
+The profile is ``extras["hw_profile"]``, else the ``TTFSNET_HW_PROFILE`` environment variable, else ``yoso``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from typing import Any
+
+from ttfsnet_hw.estimate import Estimate, estimate, uniform_spike_record
+from ttfsnet_hw.ir import NetworkIR
+from ttfsnet_hw.paper import paper_network
+from ttfsnet_hw.profile import load_profile
+
+__all__ = ["estimate_from_context", "objectives"]
+
+_CACHE: OrderedDict[Any, Estimate] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+class HardwareObjectiveError(KeyError):
+    """The context carries nothing the hardware objectives can use."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _profile_name(extras: Any) -> Any:
+    return extras.get("hw_profile") or os.environ.get("TTFSNET_HW_PROFILE", "yoso")
+
+
+def _arch_ir(arch: Any, metrics: Any) -> NetworkIR:
+    genes = list(arch)
+    groups = 1 + max((int(g[1 : g.index("b")]) for g in genes if g.startswith("g") and "b" in g), default=-1)
+    if groups < 1:
+        raise HardwareObjectiveError(f"hardware objectives: architecture genes {genes} are not of the TNAS-ER family (g<i>b<j>)")
+    return paper_network(
+        dict(arch),
+        groups=groups,
+        image_size=int(metrics.get("image_size", 90)),
+        in_channels=int(metrics.get("in_channels", 4)),
+        name="candidate",
+    )
+
+
+def estimate_from_context(ctx: Any) -> Estimate:
+    """The (cached) estimate for an evaluation context; see the module docstring for the sources."""
+    extras = getattr(ctx, "extras", {}) or {}
+    metrics = getattr(ctx, "metrics", {}) or {}
+    arch = getattr(ctx, "architecture", None)
+    prof = _profile_name(extras)
+    data = extras.get("data")
+    if "snn" in extras and data is not None:
+        key: Any = ("snn", id(extras["snn"]), id(data), prof)
+    elif "model" in extras and data is not None:
+        key = ("ann", id(extras["model"]), id(data), prof)
+    elif arch is not None and "spikes" in metrics:
+        key = ("arch", tuple(arch.items()), float(metrics["spikes"]), metrics.get("input_spikes"),
+               metrics.get("image_size"), metrics.get("in_channels"), prof)
+    else:
+        raise HardwareObjectiveError(
+            "hardware objectives need extras 'snn' or 'model' with calibration inputs in extras 'data', or an "
+            "architecture with the ANN metric 'spikes'"
+        )
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    profile = load_profile(prof)
+    if key[0] == "arch":
+        ir = _arch_ir(arch, metrics)
+        spikes_in = metrics.get("input_spikes")
+        hidden = sum(layer.neurons for layer in ir.layers if layer.kind in ("conv", "linear", "avgpool"))
+        rho = min(1.0, max(0.0, float(metrics["spikes"]) / hidden)) if hidden else 0.0
+        in_size = math.prod(ir.input_shape)
+        rho_in = 1.0 if spikes_in is None else min(1.0, max(0.0, float(spikes_in) / in_size))
+        record = uniform_spike_record(ir, rho, rho_in)
+    else:
+        from ttfsnet_hw.adapters.torch import ir_from_ann, ir_from_ttfs, record_ann, record_snn
+
+        shape = extras.get("input_shape") or tuple(data.shape[1:])
+        if key[0] == "snn":
+            ir = ir_from_ttfs(extras["snn"], shape, name="snn")
+            record = record_snn(extras["snn"], ir, data)
+        else:
+            ir = ir_from_ann(extras["model"], shape, name="ann")
+            record = record_ann(extras["model"], ir, data)
+    est = estimate(ir, record, profile)
+    _CACHE[key] = est
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return est
+
+
+def _example() -> Any:
+    from ttfsnet_nas.objectives import EvalContext
+    from ttfsnet_nas.space import Architecture
+
+    arch = Architecture([("g0b0", "conv3x3"), ("g0b1", "skip"), ("g1b0", "conv5x5"), ("g1b1", "skip")])
+    return EvalContext(metrics={"spikes": 20000.0, "input_spikes": 8000.0, "image_size": 32.0}, architecture=arch)
+
+
+def objectives() -> list[Any]:
+    """Entry point: the hardware objectives (imports ``ttfsnet_nas`` only when called)."""
+    from ttfsnet_nas.objectives import Objective
+
+    def latency(ctx: Any) -> float:
+        return estimate_from_context(ctx).latency_ms.mean
+
+    def energy(ctx: Any) -> float:
+        return estimate_from_context(ctx).energy_mj.mean
+
+    def pes(ctx: Any) -> float:
+        return float(estimate_from_context(ctx).pes_used)
+
+    specs = [
+        ("latency_ms", latency, "Per-inference latency on the hardware profile (ttfsnet_hw estimate).", "ms"),
+        ("energy_mj", energy, "Per-inference energy on the hardware profile (ttfsnet_hw estimate).", "mJ"),
+        ("pe_count", pes, "Processing elements used by the mapping (ttfsnet_hw).", "PEs"),
+    ]
+    out = []
+    for name, fn, desc, unit in specs:
+        for full in (name, f"hw_{name}"):
+            out.append(Objective(name=full, direction="min", compute=fn, description=desc, unit=unit,
+                                 example=_example))
+    return out

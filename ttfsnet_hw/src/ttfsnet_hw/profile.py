@@ -1,0 +1,546 @@
+"""Hardware profiles: YAML files → frozen, validated dataclasses.
+
+A profile describes one neuromorphic target for the analytic cost model (``docs/hardware.md``): clock,
+processing elements (PEs) and their memories, the network-on-chip (NoC), the datapath bit widths, the
+per-operation energies and the mapping policy. Every leaf value may be written either as a plain scalar
+or as a mapping ``{value: ..., source: ..., confidence: ..., note: ...}``; the second form is how the shipped
+profiles record where each constant comes from. Sources survive a load/write round trip.
+
+Shipped profiles live next to this module in ``profiles/*.yaml`` and are loaded by name
+(:func:`load_profile("yoso") <load_profile>`); any other argument is read as a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "CalibrationRecord",
+    "ClockSpec",
+    "EnergySpec",
+    "HardwareProfile",
+    "MappingSpec",
+    "NoCSpec",
+    "PESpec",
+    "PrecisionSpec",
+    "ProfileError",
+    "Provenance",
+    "builtin_profiles",
+    "load_profile",
+    "profile_from_dict",
+    "profile_to_dict",
+    "write_profile",
+]
+
+
+class ProfileError(ValueError):
+    """A profile file is missing, malformed, has an unknown key or an impossible value."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Provenance:
+    """Where a profile constant comes from.
+
+    Attributes:
+        source: citation (paper + section, or "assumption").
+        confidence: tag as in ``yoso-hw-model.md``: V (primary), P (TNAS-ER text), S (secondary),
+            D (derived), U (unverified assumption), F (fitted by :func:`ttfsnet_hw.estimate.calibrate`).
+        note: free text.
+    """
+
+    source: str = ""
+    confidence: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClockSpec:
+    """Clock.
+
+    Attributes:
+        frequency_mhz: core clock in MHz.
+    """
+
+    frequency_mhz: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PESpec:
+    """Processing elements and their compute throughput.
+
+    Attributes:
+        mesh_x: PEs per mesh row (2-D mesh NoC).
+        mesh_y: PE rows.
+        neurons_per_pe: neuron-state slots per PE (membrane SRAM words).
+        weight_memory_kib: weight SRAM per PE in KiB.
+        membrane_memory_kib: neuron-state SRAM per PE in KiB.
+        cycles_per_synop: PE cycles per synaptic operation (1 / synops per cycle).
+        cycles_per_input_spike: cycles to decode one incoming spike packet at a PE.
+        cycles_per_output_spike: cycles to emit one spike.
+        neuron_update: ``closed_form`` (each neuron's firing step is computed once, at its window start) or
+            ``stepped`` (every neuron is checked at every time step of its window).
+        cycles_per_neuron_update: cycles per neuron update (closed form: per neuron; stepped: per neuron
+            and per time step), divided over ``neuron_updates_per_cycle`` lanes.
+        neuron_updates_per_cycle: parallel neuron-update lanes per PE.
+        cycles_per_input_value: cycles to inject one input spike from the host port.
+        layer_overhead_cycles: fixed cycles per layer (window hand-over / synchronisation).
+    """
+
+    mesh_x: int
+    mesh_y: int
+    neurons_per_pe: int
+    weight_memory_kib: float
+    membrane_memory_kib: float
+    cycles_per_synop: float
+    cycles_per_input_spike: float
+    cycles_per_output_spike: float
+    neuron_update: Literal["closed_form", "stepped"]
+    cycles_per_neuron_update: float
+    neuron_updates_per_cycle: int
+    cycles_per_input_value: float
+    layer_overhead_cycles: float
+
+    @property
+    def count(self) -> int:
+        """Number of PEs on the chip."""
+        return self.mesh_x * self.mesh_y
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NoCSpec:
+    """Network-on-chip.
+
+    Attributes:
+        cycles_per_hop: router latency per hop.
+        energy_per_hop_pj: energy per packet and hop.
+        io_port_x: mesh column where input spikes enter.
+        io_port_y: mesh row where input spikes enter.
+    """
+
+    cycles_per_hop: float
+    energy_per_hop_pj: float
+    io_port_x: int
+    io_port_y: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PrecisionSpec:
+    """Datapath widths (used by quantisation, the integer simulator and the SRAM energy model).
+
+    Attributes:
+        weight_bits: signed weight width.
+        membrane_bits: signed membrane accumulator width (saturating), also the threshold width.
+        time_bits: spike-time resolution; a window has ``2**time_bits`` time steps.
+    """
+
+    weight_bits: int
+    membrane_bits: int
+    time_bits: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnergySpec:
+    """Per-operation energies and static power.
+
+    Attributes:
+        sram_read_64b_pj_at_8kib: energy of a 64-bit read from an 8 KiB SRAM macro.
+        sram_size_exponent: e(S) = e(8 KiB)·(S / 8 KiB)**exponent.
+        sram_write_factor: write energy relative to a read.
+        sram_access_model: ``optimistic`` (energy ∝ bits accessed) or ``pessimistic`` (a full 64-bit word).
+        membrane_in_registers: if true, the membrane read-modify-write per SynOP costs no SRAM access.
+        add_pj: one membrane-width addition.
+        compare_pj: one threshold comparison.
+        spike_pj: emitting one spike (encoding + local buffer).
+        tech_scale: multiplies every dynamic energy (1.0 = 45 nm, 0.9 V).
+        static_power_per_pe_mw: leakage per active PE.
+        base_power_mw: chip/board base power while an inference runs.
+    """
+
+    sram_read_64b_pj_at_8kib: float
+    sram_size_exponent: float
+    sram_write_factor: float
+    sram_access_model: Literal["optimistic", "pessimistic"]
+    membrane_in_registers: bool
+    add_pj: float
+    compare_pj: float
+    spike_pj: float
+    tech_scale: float
+    static_power_per_pe_mw: float
+    base_power_mw: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MappingSpec:
+    """Layer → PE mapping policy.
+
+    Attributes:
+        partition: ``spatial`` (each PE owns a tile of output positions, kernels replicated; channels are
+            split only when the kernel does not fit) or ``channel`` (each PE owns a group of output
+            channels at all positions; positions are split only when the neurons do not fit).
+        spread: give PEs left over after the minimal mapping to the bottleneck layers.
+        max_pes: use at most this many PEs (0 = the whole mesh).
+    """
+
+    partition: Literal["spatial", "channel"]
+    spread: bool
+    max_pes: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CalibrationRecord:
+    """One fitted scalar, written into the profile by the calibration mode.
+
+    Attributes:
+        parameter: dotted key of the fitted value (e.g. ``pe.cycles_per_synop``).
+        value: fitted value.
+        target: the published value it was fitted to, with unit.
+        data_point: where the target comes from.
+        reference_network: what the model was evaluated on.
+        date: ISO date of the fit.
+        note: inputs used (e.g. synthetic calibration data).
+    """
+
+    parameter: str
+    value: float
+    target: str
+    data_point: str
+    reference_network: str
+    date: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HardwareProfile:
+    """A complete hardware profile.
+
+    Attributes:
+        name: short name.
+        description: one paragraph.
+        clock: clock spec.
+        pe: PE spec.
+        noc: NoC spec.
+        precision: bit widths.
+        energy: energy spec.
+        mapping: mapping policy.
+        calibration: fitted values, in fit order.
+        provenance: dotted key → where that value comes from.
+    """
+
+    name: str
+    description: str
+    clock: ClockSpec
+    pe: PESpec
+    noc: NoCSpec
+    precision: PrecisionSpec
+    energy: EnergySpec
+    mapping: MappingSpec
+    calibration: tuple[CalibrationRecord, ...] = ()
+    provenance: Mapping[str, Provenance] = field(default_factory=dict)
+
+    @property
+    def pe_budget(self) -> int:
+        """PEs the mapper may use."""
+        return self.mapping.max_pes if self.mapping.max_pes > 0 else self.pe.count
+
+    def replace(self, **changes: Any) -> HardwareProfile:
+        """Copy with dotted-key changes, e.g. ``replace(**{"pe.cycles_per_synop": 2.0})``.
+
+        Args:
+            **changes: dotted key → new value; keys are validated like a YAML file.
+
+        Returns:
+            The new profile (validated).
+        """
+        raw = profile_to_dict(self)
+        for dotted, value in changes.items():
+            parts = dotted.split(".")
+            node = raw
+            for part in parts[:-1]:
+                if part not in node or not isinstance(node[part], dict):
+                    raise ProfileError(f"profile {self.name}: unknown section {part!r} in key {dotted!r}")
+                node = node[part]
+            leaf = node.get(parts[-1])
+            if isinstance(leaf, dict) and "value" in leaf:
+                leaf = dict(leaf)
+                leaf["value"] = value
+                node[parts[-1]] = leaf
+            else:
+                node[parts[-1]] = value
+        return profile_from_dict(raw, where=f"profile {self.name}")
+
+
+_SECTIONS: dict[str, type] = {
+    "clock": ClockSpec,
+    "pe": PESpec,
+    "noc": NoCSpec,
+    "precision": PrecisionSpec,
+    "energy": EnergySpec,
+    "mapping": MappingSpec,
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "pe.neuron_update": ("closed_form", "stepped"),
+    "energy.sram_access_model": ("optimistic", "pessimistic"),
+    "mapping.partition": ("spatial", "channel"),
+}
+
+# Keys that may be zero; every other number must be strictly positive.
+_NONNEGATIVE = {
+    "pe.cycles_per_input_spike",
+    "pe.cycles_per_output_spike",
+    "pe.cycles_per_neuron_update",
+    "pe.cycles_per_input_value",
+    "pe.layer_overhead_cycles",
+    "pe.cycles_per_synop",
+    "noc.cycles_per_hop",
+    "noc.energy_per_hop_pj",
+    "noc.io_port_x",
+    "noc.io_port_y",
+    "energy.add_pj",
+    "energy.compare_pj",
+    "energy.spike_pj",
+    "energy.static_power_per_pe_mw",
+    "energy.base_power_mw",
+    "energy.sram_read_64b_pj_at_8kib",
+    "energy.sram_size_exponent",
+    "energy.sram_write_factor",
+    "mapping.max_pes",
+}
+
+_BIT_LIMITS = {"precision.weight_bits": (2, 32), "precision.membrane_bits": (4, 63), "precision.time_bits": (1, 24)}
+
+
+def _unwrap(value: Any, key: str, where: str, prov: dict[str, Provenance]) -> Any:
+    if isinstance(value, dict):
+        unknown = set(value) - {"value", "source", "confidence", "note"}
+        if unknown or "value" not in value:
+            raise ProfileError(
+                f"{where}: key {key!r} must be a scalar or a mapping with 'value' (and optional 'source', "
+                f"'confidence', 'note'); got keys {sorted(value)}"
+            )
+        prov[key] = Provenance(
+            source=str(value.get("source", "")),
+            confidence=str(value.get("confidence", "")),
+            note=str(value.get("note", "")),
+        )
+        return value["value"]
+    return value
+
+
+def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
+    typ_name = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise ProfileError(f"{where}: key {key!r} must be one of {list(_CHOICES[key])}, got {value!r}")
+        return value
+    if typ_name == "bool":
+        if not isinstance(value, bool):
+            raise ProfileError(f"{where}: key {key!r} must be true or false, got {value!r}")
+        return value
+    if typ_name in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProfileError(f"{where}: key {key!r} must be a number, got {value!r}")
+        if typ_name == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ProfileError(f"{where}: key {key!r} must be an integer, got {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+        if not math.isfinite(value):
+            raise ProfileError(f"{where}: key {key!r} must be finite, got {value!r}")
+        if key in _NONNEGATIVE:
+            if value < 0:
+                raise ProfileError(f"{where}: key {key!r} must be >= 0, got {value!r}")
+        elif value <= 0:
+            raise ProfileError(f"{where}: key {key!r} must be > 0, got {value!r}")
+        if key in _BIT_LIMITS:
+            lo, hi = _BIT_LIMITS[key]
+            if not lo <= value <= hi:
+                raise ProfileError(f"{where}: key {key!r} must be in [{lo}, {hi}], got {value!r}")
+        return value
+    return value
+
+
+def profile_from_dict(raw: Mapping[str, Any], *, where: str = "profile") -> HardwareProfile:
+    """Build and validate a profile from parsed YAML.
+
+    Args:
+        raw: the mapping (top-level keys ``name``, ``description``, the sections, ``calibration``).
+        where: prefix for error messages (usually the file name).
+
+    Returns:
+        The validated profile.
+
+    Raises:
+        ProfileError: unknown or missing key, wrong type, impossible value; the message names the key.
+    """
+    if not isinstance(raw, Mapping):
+        raise ProfileError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
+    top_keys = {"name", "description", "calibration", *_SECTIONS}
+    unknown = sorted(set(raw) - top_keys)
+    if unknown:
+        raise ProfileError(f"{where}: unknown key {unknown[0]!r}; valid top-level keys: {sorted(top_keys)}")
+    prov: dict[str, Provenance] = {}
+    sections: dict[str, Any] = {}
+    for sec, cls in _SECTIONS.items():
+        body = raw.get(sec)
+        if not isinstance(body, Mapping):
+            raise ProfileError(f"{where}: missing section {sec!r} (expected a mapping)")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        bad = sorted(set(body) - set(fields))
+        if bad:
+            raise ProfileError(f"{where}: unknown key '{sec}.{bad[0]}'; valid keys in {sec!r}: {sorted(fields)}")
+        kwargs: dict[str, Any] = {}
+        for name, f in fields.items():
+            key = f"{sec}.{name}"
+            if name not in body:
+                raise ProfileError(f"{where}: missing key {key!r}")
+            value = _unwrap(body[name], key, where, prov)
+            typ = f.type if isinstance(f.type, str) else f.type
+            typ_str = typ if isinstance(typ, str) else getattr(typ, "__name__", "")
+            if typ_str.startswith("Literal"):
+                typ_str = "str"
+            kwargs[name] = _coerce(value, typ_str, key, where)
+        sections[sec] = cls(**kwargs)
+    pe: PESpec = sections["pe"]
+    noc: NoCSpec = sections["noc"]
+    if noc.io_port_x >= pe.mesh_x or noc.io_port_y >= pe.mesh_y:
+        raise ProfileError(
+            f"{where}: key 'noc.io_port_x'/'noc.io_port_y' = ({noc.io_port_x}, {noc.io_port_y}) lies outside "
+            f"the {pe.mesh_x}x{pe.mesh_y} mesh"
+        )
+    if sections["mapping"].max_pes > pe.count:
+        raise ProfileError(
+            f"{where}: key 'mapping.max_pes' = {sections['mapping'].max_pes} exceeds the mesh size {pe.count}"
+        )
+    calib_raw = raw.get("calibration") or []
+    if not isinstance(calib_raw, list):
+        raise ProfileError(f"{where}: key 'calibration' must be a list of records")
+    cal_fields = {f.name for f in dataclasses.fields(CalibrationRecord)}
+    records = []
+    for i, rec in enumerate(calib_raw):
+        if not isinstance(rec, Mapping):
+            raise ProfileError(f"{where}: calibration[{i}] must be a mapping")
+        bad = sorted(set(rec) - cal_fields)
+        if bad:
+            raise ProfileError(f"{where}: unknown key 'calibration[{i}].{bad[0]}'; valid: {sorted(cal_fields)}")
+        try:
+            records.append(CalibrationRecord(**{k: (float(v) if k == "value" else str(v)) for k, v in rec.items()}))
+        except TypeError as exc:
+            raise ProfileError(f"{where}: calibration[{i}]: {exc}") from None
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ProfileError(f"{where}: key 'name' must be a non-empty string")
+    return HardwareProfile(
+        name=name,
+        description=str(raw.get("description", "")),
+        calibration=tuple(records),
+        provenance=prov,
+        **sections,
+    )
+
+
+def profile_to_dict(profile: HardwareProfile) -> dict[str, Any]:
+    """Inverse of :func:`profile_from_dict`, keeping provenance in the ``{value, source, ...}`` form.
+
+    Args:
+        profile: the profile.
+
+    Returns:
+        A YAML-ready mapping.
+    """
+    out: dict[str, Any] = {"name": profile.name, "description": profile.description}
+    for sec in _SECTIONS:
+        spec = getattr(profile, sec)
+        body: dict[str, Any] = {}
+        for f in dataclasses.fields(spec):
+            key = f"{sec}.{f.name}"
+            value = getattr(spec, f.name)
+            p = profile.provenance.get(key)
+            if p is None:
+                body[f.name] = value
+            else:
+                leaf: dict[str, Any] = {"value": value, "source": p.source, "confidence": p.confidence}
+                if p.note:
+                    leaf["note"] = p.note
+                body[f.name] = leaf
+        out[sec] = body
+    out["calibration"] = [dataclasses.asdict(r) for r in profile.calibration]
+    return out
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the shipped profiles."""
+    root = resources.files("ttfsnet_hw") / "profiles"
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> HardwareProfile:
+    """Load a shipped profile by name, or a user profile from a YAML path.
+
+    Args:
+        name_or_path: ``"yoso"``, ``"horowitz45"``, a path, or an already-built profile (returned as is).
+
+    Returns:
+        The validated profile.
+
+    Raises:
+        ProfileError: unknown name, unreadable file, or invalid content.
+    """
+    if isinstance(name_or_path, HardwareProfile):
+        return name_or_path
+    text_name = os.fspath(name_or_path)
+    if text_name in builtin_profiles():
+        res = resources.files("ttfsnet_hw") / "profiles" / f"{text_name}.yaml"
+        where = f"profile {text_name} ({text_name}.yaml)"
+        text = res.read_text(encoding="utf-8")
+    else:
+        path = Path(text_name)
+        if not path.is_file():
+            raise ProfileError(
+                f"profile {text_name!r}: not a shipped profile ({', '.join(builtin_profiles())}) and no such file"
+            )
+        where = f"profile file {path}"
+        text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{where}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return profile_from_dict(raw, where=where)
+
+
+def write_profile(profile: HardwareProfile, path: str | os.PathLike[str], *, header: str = "") -> Path:
+    """Write a profile as YAML atomically (temp file + ``os.replace``).
+
+    Args:
+        profile: the profile.
+        path: destination.
+        header: optional comment block written at the top.
+
+    Returns:
+        The destination path.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(profile_to_dict(profile), sort_keys=False, allow_unicode=True, width=110)
+    if header:
+        text = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + text
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest

@@ -1,0 +1,229 @@
+"""Post-training per-layer quantisation of a TTFS network to a profile's bit widths (torch-free).
+
+The quantised network is defined so that the integer datapath (:mod:`ttfsnet_hw.intsim`) and the float
+closed form on the quantised values agree bit for bit:
+
+* **Time.** A window has ``L = 2**time_bits`` steps. Each layer's step ``Δ_l = T_l / L`` is rounded *up* to a
+  power of two, so the window grows to ``T'_l = L·Δ_l ∈ [T_l, 2 T_l)`` (no new saturation). The input window
+  [0, 1] has ``Δ_0 = 1/L``. A neuron fires at the first step boundary at or after its continuous firing
+  time (a time-stepped neuron checks its threshold once per step): ``k = ⌈t̂/Δ⌉``, i.e. the activation
+  ``a = ⌊x/Δ⌋ ∈ [0, L]`` in steps, ``a = 0`` silent.
+* **Weights.** ``W = q · 2^{-s}`` with integer ``|q| ≤ 2^{b_w-1} − 1`` and the largest per-layer shift ``s``
+  that keeps the layer's largest weight in range (calibrated on the layer's own weights).
+* **Bias / threshold.** The ANN bias ``b = T − ϑ`` is rounded to the membrane unit ``u = 2^{-s} Δ_{l-1}``:
+  ``b' = q_b u``, ``ϑ' = T' − b'`` (readout: ``b' = q_b u``).
+* **Membrane.** ``acc = Σ q a + q_b`` is an integer; ``x = u·acc`` exactly, so ``a_out = clip(⌊acc·u/Δ_l⌋, 0, L)``
+  is a shift. Calibration data check that ``|acc|`` fits ``membrane_bits`` (signed); layers that overflow
+  are reported, and their weight shift is lowered until they fit.
+
+All scales are powers of two, so float64 arithmetic on the quantised values is exact (up to 2^53).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ttfsnet_hw.ir import LayerIR, NetworkIR
+from ttfsnet_hw.profile import HardwareProfile, PrecisionSpec
+
+__all__ = [
+    "QLayer",
+    "QuantizationError",
+    "QuantizedNetwork",
+    "encode_steps",
+    "quantize",
+]
+
+
+class QuantizationError(ValueError):
+    """The network cannot be quantised to the requested widths (message names the layer)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class QLayer:
+    """Integer parameters of one layer.
+
+    Attributes:
+        name: layer name.
+        kind: layer kind.
+        q_weight: integer weights (``None`` for pools/flatten).
+        weight_shift: ``s`` in ``W = q·2^{-s}``.
+        q_bias: integer bias in membrane units (threshold layers and readout).
+        time_exp: ``e`` with ``Δ = 2^e`` for spiking layers.
+        out_shift: ``r`` with ``a_out = ⌊acc / 2^r⌋`` (negative: left shift).
+        unit_exp: ``log2 u`` of the membrane unit.
+    """
+
+    name: str
+    kind: str
+    q_weight: np.ndarray | None = None
+    weight_shift: int = 0
+    q_bias: np.ndarray | None = None
+    time_exp: int | None = None
+    out_shift: int = 0
+    unit_exp: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class QuantizedNetwork:
+    """A quantised network: the float IR carrying the quantised values, plus the integer parameters.
+
+    Attributes:
+        ir: IR whose weights/thresholds/windows/bias are the exact dyadic quantised values.
+        layers: integer parameters, aligned with ``ir.layers``.
+        precision: the widths used.
+        steps: time steps per window ``L``.
+        weight_errors: per weighted layer, max |W − W_q| / max |W|.
+        overflow_layers: layers whose calibration accumulators did not fit the membrane width initially.
+    """
+
+    ir: NetworkIR
+    layers: tuple[QLayer, ...]
+    precision: PrecisionSpec
+    steps: int
+    weight_errors: dict[str, float]
+    overflow_layers: tuple[str, ...] = ()
+
+    @property
+    def membrane_limit(self) -> int:
+        """Largest signed membrane value."""
+        return 2 ** (self.precision.membrane_bits - 1) - 1
+
+
+def _pow2_ceil_exp(v: float) -> int:
+    return math.ceil(math.log2(v))
+
+
+def _weight_shift(w: np.ndarray, bits: int, where: str) -> int:
+    qmax = 2 ** (bits - 1) - 1
+    m = float(np.abs(w).max(initial=0.0))
+    if not math.isfinite(m):
+        raise QuantizationError(f"{where}: weights are not finite")
+    if m == 0.0:
+        return 0
+    return math.floor(math.log2(qmax / m))
+
+
+def encode_steps(ir: NetworkIR, x: np.ndarray, steps: int) -> np.ndarray:
+    """Raw inputs → input activations in steps ``a0 = ⌊x̃·L⌋ ∈ [0, L]`` (0 = no spike).
+
+    Args:
+        ir: network (for the input range).
+        x: raw inputs ``(B, *input_shape)``.
+        steps: ``L``.
+
+    Returns:
+        int64 array.
+    """
+    t0 = ir.encode(x)
+    xt = np.where(np.isfinite(t0), 1.0 - t0, 0.0)
+    return np.clip(np.floor(xt * steps), 0, steps).astype(np.int64)
+
+
+def quantize(
+    ir: NetworkIR,
+    precision: PrecisionSpec | HardwareProfile,
+    calibration: np.ndarray | None = None,
+) -> QuantizedNetwork:
+    """Post-training quantisation of ``ir`` (see the module docstring for the exact scheme).
+
+    Args:
+        ir: float network with parameters.
+        precision: widths, or a profile whose ``precision`` is used.
+        calibration: raw calibration inputs; used to check (and fix) membrane overflow per layer.
+
+    Returns:
+        The quantised network.
+
+    Raises:
+        QuantizationError: cost-only IR, non-finite parameters, or an average pool whose kernel area is not a
+            power of two (its fixed weight 1/area would not be exact).
+    """
+    prec = precision.precision if isinstance(precision, HardwareProfile) else precision
+    if not ir.has_parameters:
+        raise QuantizationError(f"network {ir.name}: cost-only IR (no weights) cannot be quantised")
+    steps = 2**prec.time_bits
+    shifts: dict[str, int] = {}
+    for layer in ir.layers:
+        if layer.weighted:
+            shifts[layer.name] = _weight_shift(np.asarray(layer.weight), prec.weight_bits, f"layer {layer.name}")
+    overflow: list[str] = []
+    qnet = _build(ir, prec, steps, shifts)
+    if calibration is not None:
+        from ttfsnet_hw.intsim import max_accumulators
+
+        for _ in range(prec.weight_bits):
+            peaks = max_accumulators(qnet, calibration)
+            bad = [name for name, peak in peaks.items() if peak > qnet.membrane_limit]
+            if not bad:
+                break
+            for name in bad:
+                if name not in overflow:
+                    overflow.append(name)
+                shifts[name] -= 1
+            qnet = _build(ir, prec, steps, shifts)
+        else:
+            raise QuantizationError(
+                f"network {ir.name}: layers {bad} overflow a {prec.membrane_bits}-bit membrane even with "
+                f"{prec.weight_bits} fewer weight bits; increase precision.membrane_bits"
+            )
+    return replace(qnet, overflow_layers=tuple(overflow))
+
+
+def _build(ir: NetworkIR, prec: PrecisionSpec, steps: int, shifts: dict[str, int]) -> QuantizedNetwork:
+    qmax = 2 ** (prec.weight_bits - 1) - 1
+    new_layers: list[LayerIR] = []
+    qlayers: list[QLayer] = []
+    errors: dict[str, float] = {}
+    prev_exp = -int(math.log2(steps))  # Δ_0 = 1/L
+    for layer in ir.layers:
+        where = f"layer {layer.name}"
+        if layer.kind in ("flatten", "maxpool"):
+            new_layers.append(layer)
+            qlayers.append(QLayer(name=layer.name, kind=layer.kind))
+            continue
+        if layer.kind == "avgpool":
+            area = layer.kernel[0] * layer.kernel[1]
+            if area & (area - 1):
+                raise QuantizationError(
+                    f"{where}: average-pool kernel area {area} is not a power of two; 1/{area} has no exact "
+                    "fixed-point weight"
+                )
+            s = int(math.log2(area))
+            qw = np.ones((layer.in_shape[0], 1, *layer.kernel), dtype=np.int64)
+            q_bias = np.zeros(layer.out_shape[0], dtype=np.int64)
+        else:
+            s = shifts[layer.name]
+            w = np.asarray(layer.weight, dtype=np.float64)
+            qw = np.clip(np.rint(w * 2.0**s), -qmax, qmax).astype(np.int64)
+            scale = float(np.abs(w).max(initial=0.0))
+            errors[layer.name] = float(np.abs(w - qw * 2.0**-s).max(initial=0.0) / scale) if scale > 0 else 0.0
+        unit_exp = prev_exp - s
+        unit = 2.0**unit_exp
+        if layer.kind == "readout":
+            q_bias = np.rint(np.asarray(layer.bias, dtype=np.float64) / unit).astype(np.int64)
+            new_layers.append(replace(layer, weight=qw * 2.0**-s, bias=q_bias * unit))
+            qlayers.append(QLayer(name=layer.name, kind=layer.kind, q_weight=qw, weight_shift=s, q_bias=q_bias,
+                                  unit_exp=unit_exp))
+            break
+        assert layer.window is not None
+        t_exp = _pow2_ceil_exp(float(layer.window) / steps)
+        window = steps * 2.0**t_exp
+        if layer.kind != "avgpool":
+            bias = float(layer.window) - np.asarray(layer.threshold, dtype=np.float64)
+            q_bias = np.rint(bias / unit).astype(np.int64)
+            threshold = window - q_bias * unit
+            new_layers.append(replace(layer, weight=qw * 2.0**-s, threshold=threshold, window=window))
+        else:
+            new_layers.append(replace(layer, window=window))
+        qlayers.append(
+            QLayer(name=layer.name, kind=layer.kind, q_weight=qw, weight_shift=s, q_bias=q_bias, time_exp=t_exp,
+                   out_shift=t_exp - unit_exp, unit_exp=unit_exp)
+        )
+        prev_exp = t_exp
+    qir = NetworkIR(name=f"{ir.name}-q", input_shape=ir.input_shape, layers=tuple(new_layers),
+                    input_range=ir.input_range)
+    return QuantizedNetwork(ir=qir, layers=tuple(qlayers), precision=prec, steps=steps, weight_errors=errors)

@@ -1,0 +1,73 @@
+"""ttfsnet_nas: one-shot evolutionary neural architecture search for TTFS spiking networks.
+
+The core (this package outside ``ttfsnet_nas.torch`` and ``ttfsnet_nas.emotion``) needs only numpy, pyyaml,
+typer and rich; it never imports torch.
+
+Main entry points:
+
+* :class:`SearchSpace`, :class:`Architecture` – categorical genes and the canonical encoding.
+* :func:`create_strategy` / :func:`register_strategy` – ask/tell strategies (``evolution``, ``random_search``,
+  ``random_sampling``, ``exhaustive``).
+* :class:`Fitness`, :func:`register_objective` – objectives, scalar / power / Pareto fitness, constraints.
+* :func:`run_search`, :class:`SearchSession` – journaled, resumable search driver.
+* :func:`write_artifact`, :func:`read_artifact` – exported artifacts.
+* :func:`register_pipeline` – recipe ``type`` → pipeline used by the ``ttfsnet-nas`` CLI.
+"""
+
+from ttfsnet_nas.artifact import Artifact, read_artifact, write_artifact
+from ttfsnet_nas.config import RecipeError, from_dict, from_yaml, param, register_config_type, write_yaml
+from ttfsnet_nas.fitness import ConstraintSpec, Fitness, Score
+from ttfsnet_nas.journal import Journal, RngHook, atomic_write_json, atomic_write_text, read_journal
+from ttfsnet_nas.objectives import EvalContext, Objective, get_objective, list_objectives, register_objective
+from ttfsnet_nas.pipelines import Pipeline, get_pipeline, load_recipe, register_pipeline
+from ttfsnet_nas.progress import NullProgress, Progress
+from ttfsnet_nas.search import SearchConfig, SearchResult, SearchSession, result_from_journal, run_search
+from ttfsnet_nas.space import Architecture, CostBound, SearchSpace
+from ttfsnet_nas.strategies import Strategy, Trial, create_strategy, list_strategies, register_strategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture",
+    "Artifact",
+    "ConstraintSpec",
+    "CostBound",
+    "EvalContext",
+    "Fitness",
+    "Journal",
+    "NullProgress",
+    "Objective",
+    "Pipeline",
+    "Progress",
+    "RecipeError",
+    "RngHook",
+    "Score",
+    "SearchConfig",
+    "SearchResult",
+    "SearchSession",
+    "SearchSpace",
+    "Strategy",
+    "Trial",
+    "__version__",
+    "atomic_write_json",
+    "atomic_write_text",
+    "create_strategy",
+    "from_dict",
+    "from_yaml",
+    "get_objective",
+    "get_pipeline",
+    "list_objectives",
+    "list_strategies",
+    "load_recipe",
+    "param",
+    "read_artifact",
+    "read_journal",
+    "register_config_type",
+    "register_objective",
+    "register_pipeline",
+    "register_strategy",
+    "result_from_journal",
+    "run_search",
+    "write_artifact",
+    "write_yaml",
+]

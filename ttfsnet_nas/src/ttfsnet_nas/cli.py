@@ -1,0 +1,297 @@
+"""``ttfsnet-nas`` command line (typer). Thin: parse, call one library function, print.
+
+Exit codes: 0 success; 2 usage or recipe errors (bad option, invalid recipe, journal exists without
+``--resume``, journal of another run); 1 any other error. Errors print one line; ``--debug`` adds the
+traceback. ``--quiet`` replaces progress bars by log lines.
+
+The ``data`` sub-app and ``report`` command come from :mod:`ttfsnet_nas.emotion.cli`, imported only when
+they are invoked, so ``ttfsnet-nas --help`` and the toy pipeline never import torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+try:  # typer >= 0.17 vendors its own copy of click
+    from typer._click import core as _click_core
+    from typer._click import exceptions as _click_exc
+except ImportError:  # older typer runs on click itself
+    from click import core as _click_core  # type: ignore[no-redef]
+    from click import exceptions as _click_exc  # type: ignore[no-redef]
+
+from ttfsnet_nas.artifact import read_artifact
+from ttfsnet_nas.config import RecipeError
+from ttfsnet_nas.journal import JournalExistsError
+from ttfsnet_nas.pipelines import load_recipe
+from ttfsnet_nas.progress import LogProgress, Progress, RichProgress
+from ttfsnet_nas.search import ResumeError
+from ttfsnet_nas.space import SpaceError
+
+__all__ = ["LAZY_COMMANDS", "app", "main"]
+
+log = logging.getLogger("ttfsnet_nas")
+
+#: Sub-commands imported on first use: name → (module, attribute, one-line help).
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "data": ("ttfsnet_nas.emotion.cli", "data_app", "Eye-emotion datasets (synthetic generator, info)."),
+    "report": ("ttfsnet_nas.emotion.cli", "report", "Report of a TNAS-ER run (per-class recall, plots)."),
+}
+
+#: Errors that mean "the user asked for something invalid" (exit code 2).
+USAGE_ERRORS: tuple[type[BaseException], ...] = (RecipeError, JournalExistsError, ResumeError, SpaceError)
+
+
+class _Placeholder(TyperCommand):
+    """Stands in for a lazy command in help listings without importing it."""
+
+    def __init__(self, name: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help, help=short_help)
+
+
+class _LazyGroup(TyperGroup):
+    """Typer group that adds :data:`LAZY_COMMANDS`, importing each only when it is invoked."""
+
+    def list_commands(self, ctx: _click_core.Context) -> list[str]:
+        return list(super().list_commands(ctx)) + [n for n in LAZY_COMMANDS if n not in self.commands]
+
+    def get_command(self, ctx: _click_core.Context, cmd_name: str) -> _click_core.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in LAZY_COMMANDS:
+            return _Placeholder(cmd_name, LAZY_COMMANDS[cmd_name][2])
+        return cmd
+
+    def resolve_command(
+        self, ctx: _click_core.Context, args: list[str]
+    ) -> tuple[str | None, _click_core.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if isinstance(cmd, _Placeholder) and name is not None:
+            cmd = _load_lazy(name)
+        return name, cmd, rest
+
+
+def _load_lazy(name: str) -> _click_core.Command:
+    module_name, attr, _ = LAZY_COMMANDS[name]
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise _click_exc.UsageError(
+            f"'{name}' needs {module_name}.{attr}, which could not be imported "
+            f"({type(exc).__name__}: {exc}); install ttfsnet-nas[torch]"
+        ) from exc
+    if isinstance(obj, typer.Typer):
+        cmd = typer.main.get_command(obj)
+    elif isinstance(obj, _click_core.Command):
+        cmd = obj
+    else:
+        single = typer.Typer()
+        single.command(name)(obj)
+        cmd = typer.main.get_command(single)
+    cmd.name = name
+    return cmd
+
+
+app = typer.Typer(
+    cls=_LazyGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="One-shot evolutionary NAS for TTFS spiking networks.",
+)
+
+_STATE: dict[str, bool] = {"debug": False, "quiet": False}
+
+
+class OutputFormat(str, Enum):
+    """Output format of ``show`` and ``evaluate``."""
+
+    table = "table"
+    json = "json"
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines instead of progress bars.")] = False,
+) -> None:
+    """One-shot evolutionary NAS for TTFS spiking networks."""
+    _STATE["debug"] = debug
+    _STATE["quiet"] = quiet
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Progress]:
+    if _STATE["quiet"]:
+        yield LogProgress(log)
+        return
+    with RichProgress() as prog:
+        yield prog
+
+
+def _split_stages(stages: str | None) -> list[str] | None:
+    if not stages:
+        return None
+    return [s.strip() for s in stages.split(",") if s.strip()]
+
+
+@app.command()
+def search(
+    recipe: Annotated[str, typer.Argument(help="Recipe YAML file, or a built-in recipe name (tiny, demo, see, ...).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the journal in the run folder.")] = False,
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Comma-separated stages to run (default: all).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the search seed.")] = None,
+) -> None:
+    """Run a recipe's pipeline (supernet, search, retraining, export ... as the pipeline defines)."""
+    from ttfsnet_nas.emotion.recipe import resolve_recipe  # torch-free: built-in names → package data
+
+    recipe_path = resolve_recipe(recipe)
+    pipeline, rec = load_recipe(recipe_path)
+    run_dir = out if out is not None else Path("runs") / recipe_path.stem
+    with _progress() as prog:
+        path = pipeline.search(
+            rec, out=run_dir, resume=resume, stages=_split_stages(stages), seed=seed, progress=prog
+        )
+    typer.echo(str(path))
+
+
+@app.command()
+def evaluate(
+    recipe: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Recipe YAML.")],
+    artifact: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Artifact folder.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+) -> None:
+    """Evaluate an exported artifact with the recipe's pipeline and print its metrics."""
+    pipeline, rec = load_recipe(recipe)
+    with _progress() as prog:
+        metrics = pipeline.evaluate(rec, artifact=artifact, progress=prog)
+    _print_mapping("metrics", metrics, fmt)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Run folder of `search`.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact folder (default RUN_DIR/artifact).")] = None,
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", help="Recipe (default RUN_DIR/resolved_recipe.yaml).")
+    ] = None,
+) -> None:
+    """Export the best architecture of a run as a self-contained artifact folder."""
+    recipe_path = recipe if recipe is not None else run_dir / "resolved_recipe.yaml"
+    pipeline, rec = load_recipe(recipe_path)
+    with _progress() as prog:
+        path = pipeline.export(rec, run_dir=run_dir, out=out, progress=prog)
+    typer.echo(str(path))
+
+
+@app.command()
+def show(
+    artifact: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Artifact folder.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+) -> None:
+    """Print an artifact's architecture and metrics (files are verified against the manifest)."""
+    art = read_artifact(artifact)
+    if fmt is OutputFormat.json:
+        payload = {
+            "architecture": art.architecture.to_dict(),
+            "key": art.architecture.key,
+            "space_hash": art.manifest.get("space_hash"),
+            "metrics": art.metrics,
+            "files": sorted(art.manifest.get("files", {})),
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"artifact: {art.path}")
+    table = Table(title="architecture")
+    table.add_column("block")
+    table.add_column("op")
+    for gene, op in art.architecture.items():
+        table.add_row(gene, op)
+    console.print(table)
+    console.print(f"space hash: {art.manifest.get('space_hash')}")
+    _print_mapping("metrics", art.metrics, OutputFormat.table, console=console)
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        rows: list[tuple[str, str]] = []
+        for k, v in data.items():
+            rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return rows
+    if isinstance(data, float):
+        return [(prefix, f"{data:.6g}")]
+    return [(prefix, json.dumps(data) if isinstance(data, list) else str(data))]
+
+
+def _print_mapping(title: str, data: dict[str, Any], fmt: OutputFormat, console: Any = None) -> None:
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=title)
+    table.add_column("name")
+    table.add_column("value", justify="right")
+    for k, v in _flatten(data):
+        table.add_row(k, v)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and turn errors into exit codes.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    _STATE["debug"] = "--debug" in args  # before parsing, so parse-time errors honour it too
+    try:
+        command.main(args=args, prog_name="ttfsnet-nas", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(130)
+    except _click_exc.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, _click_exc.UsageError) else exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except USAGE_ERRORS as exc:
+        _report(exc)
+        sys.exit(2)
+    except Exception as exc:  # any other failure is a runtime error
+        _report(exc)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _report(exc: BaseException) -> None:
+    if _STATE["debug"]:
+        traceback.print_exception(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    typer.echo(f"error: {text}", err=True)

@@ -1,0 +1,106 @@
+"""Command-line front end of the emotion data layer (mounted into ``ttfsnet-nas`` by the main CLI).
+
+``data_app`` provides ``synth`` and ``info``; :func:`report` is the ``report`` command. The commands only parse
+arguments, call one library function and print; errors propagate to the main CLI's error handler.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["data_app", "info", "report", "synth"]
+
+data_app = typer.Typer(no_args_is_help=True, help="Eye-emotion datasets: synthetic generator and dataset info.")
+
+
+@data_app.callback()
+def _data() -> None:
+    """Eye-emotion datasets (SEE / DSEE layout)."""
+
+
+@data_app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (SEE layout).")],
+    preset: Annotated[str, typer.Option(help="tiny | small | full")] = "small",
+    seed: Annotated[int, typer.Option(help="Seed; the output does not depend on --workers.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    split: Annotated[str | None, typer.Option(help="subject_disjoint (default) | official")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """Generate a SYNTHETIC event-eye emotion dataset in the real SEE on-disk layout."""
+    from ttfsnet_nas.emotion.synth import generate
+
+    step = {"next": 0.0}
+
+    def progress(done: int, total: int) -> None:
+        if done / total >= step["next"] or done == total:
+            typer.echo(f"  {done}/{total} sequences", err=True)
+            step["next"] += 0.1
+
+    overrides = {"split": split} if split is not None else {}
+    summary = generate(out, preset=preset, seed=seed, workers=workers, overwrite=overwrite, progress=progress, **overrides)
+    typer.echo(
+        f"wrote {summary.sequences} synthetic sequences ({summary.frames} event frames) to {summary.root} "
+        f"in {summary.seconds:.1f} s"
+    )
+    for key in ("subset", "emotion", "lighting"):
+        typer.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.counts[key].items())))
+
+
+@data_app.command("info")
+def info(
+    directory: Annotated[Path, typer.Argument(help="Dataset root (SEE layout).")],
+    dsee: Annotated[bool, typer.Option(help="Use the DSEE layout (names may lack subject/lighting).")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Counts per emotion, lighting, subject and split of a SEE-style dataset."""
+    from ttfsnet_nas.emotion.see import DSEE_LAYOUT, SEE_LAYOUT, load_see
+
+    index = load_see(directory, layout=DSEE_LAYOUT if dsee else SEE_LAYOUT)
+    counts = index.counts()
+    synthetic = (index.root / "synth_config.json").is_file()
+    if fmt == "json":
+        payload = {
+            "root": str(index.root),
+            "synthetic": synthetic,
+            "sequences": len(index.sequences),
+            "frames": sum(s.length for s in index.sequences),
+            "labels": list(index.labels),
+            "counts": counts,
+            "skipped": dict(index.skipped),
+            "unlisted": len(index.unlisted),
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    if fmt != "table":
+        raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
+    kind = "SYNTHETIC" if synthetic else "dataset"
+    typer.echo(f"{kind} {index.root}: {len(index.sequences)} sequences, {sum(s.length for s in index.sequences)} frames")
+    typer.echo(f"  labels: {', '.join(index.labels)}")
+    for key in ("subset", "emotion", "lighting"):
+        typer.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in counts[key].items()))
+    subjects = counts["subject"]
+    typer.echo(f"  subjects: {len(subjects)} (" + ", ".join(f"{k}:{v}" for k, v in subjects.items()) + ")")
+    if index.skipped:
+        typer.echo("  skipped: " + ", ".join(f"{k} {v}" for k, v in index.skipped.items()))
+    if index.unlisted:
+        typer.echo(f"  folders not in the JSON (ignored): {len(index.unlisted)}")
+
+
+def report(
+    directory: Annotated[Path, typer.Argument(help="Folder of SEEN-format result JSONs (or of method folders).")],
+    out: Annotated[Path | None, typer.Option(help="Also write results.md and results.csv here.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown | csv")] = "markdown",
+    std: Annotated[bool, typer.Option(help="Show ± std over runs.")] = True,
+) -> None:
+    """Results table (Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR) from SEEN result files."""
+    from ttfsnet_nas.emotion.report import report as build_report
+
+    if fmt not in ("markdown", "csv"):
+        raise typer.BadParameter(f"expected 'markdown' or 'csv', got {fmt!r}", param_hint="--format")
+    md, text = build_report(directory, out=out, with_std=std)
+    typer.echo(md if fmt == "markdown" else text, nl=False)

@@ -1,0 +1,313 @@
+"""Torch dataset of E\\ *x*-S\\ *y* event-frame windows stacked as input channels (TNAS-ER §4.2).
+
+Pixel-to-value mapping (input range declared as ``(0.0, 1.0)`` for TTFS encoding, ``t0 = 1 − x``):
+
+* default (``polarity_split=False``), *x* channels: ``value = pixel / 255``. A SEE event frame is a ternary
+  grey image, so no event (128) → 0.502, ON (255) → 1.0, OFF (0) → 0.0. Every pixel carries a value, so
+  under TTFS encoding every background pixel spikes at ``t0 ≈ 0.5``.
+* ``polarity_split=True``, 2·*x* channels (ON, OFF per frame): ``on = clip((p − 128)/127, 0, 1)``,
+  ``off = clip((128 − p)/128, 0, 1)``. The background maps to 0 (no input spike), so the input is sparse.
+
+Resizing happens after the mapping, per channel, so with ``resample="area"`` a resized polarity channel is
+the fraction of ON (OFF) pixels in each block instead of SEEN's bilinear blur of the grey image. With the
+in-memory cache the mapped, resized frames are stored as ``uint8`` (value · 255, rounded), which changes
+values by at most 1/510.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ttfsnet_nas.emotion.sampling import TemporalSampling
+from ttfsnet_nas.emotion.see import (
+    SEE_LAYOUT,
+    DatasetError,
+    DatasetLayout,
+    SequenceInfo,
+    load_see,
+    read_frame,
+    split_training,
+)
+
+__all__ = ["INPUT_RANGE", "EmotionSplits", "EventEmotionDataset", "load_splits", "map_pixels", "resize_stack"]
+
+#: Range of the values returned by the dataset (declare it as ``input_range`` when converting to TTFS).
+INPUT_RANGE: tuple[float, float] = (0.0, 1.0)
+_RESAMPLE = ("area", "nearest", "bilinear")
+
+
+def map_pixels(frames: np.ndarray, *, polarity_split: bool) -> np.ndarray:
+    """Map ``uint8`` event frames ``(N, H, W)`` to float32 values in [0, 1].
+
+    Returns:
+        ``(N, 1, H, W)`` (``p / 255``) or, with ``polarity_split``, ``(N, 2, H, W)`` (ON, OFF magnitudes).
+    """
+    f = frames.astype(np.float32)
+    if not polarity_split:
+        return (f / 255.0)[:, None]
+    on = np.clip((f - 128.0) / 127.0, 0.0, 1.0)
+    off = np.clip((128.0 - f) / 128.0, 0.0, 1.0)
+    return np.stack([on, off], axis=1)
+
+
+def resize_stack(values: np.ndarray, size: int, resample: str = "area") -> np.ndarray:
+    """Resize ``(..., H, W)`` float32 maps to ``(..., size, size)``.
+
+    Integer down-scaling with ``"area"`` is an exact block mean; other cases use Pillow per map.
+    """
+    if resample not in _RESAMPLE:
+        raise ValueError(f"resample: expected one of {_RESAMPLE}, got {resample!r}")
+    h, w = values.shape[-2:]
+    if (h, w) == (size, size):
+        return values
+    lead = values.shape[:-2]
+    if resample == "area" and h % size == 0 and w % size == 0:
+        fh, fw = h // size, w // size
+        return values.reshape(*lead, size, fh, size, fw).mean(axis=(-3, -1), dtype=np.float32)
+    from PIL import Image
+
+    method = {"area": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}[
+        resample
+    ]
+    flat = values.reshape(-1, h, w)
+    out = np.empty((flat.shape[0], size, size), dtype=np.float32)
+    for i, m in enumerate(flat):
+        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(m, dtype=np.float32)).resize((size, size), method))
+    return out.reshape(*lead, size, size)
+
+
+class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Random E\\ *x*-S\\ *y* windows of event frames, stacked as channels.
+
+    Each item is ``(x, label)`` with ``x`` a float32 tensor ``(C, size, size)`` in :data:`INPUT_RANGE`;
+    ``C = frames`` (or ``2·frames`` with ``polarity_split``; channel order frame-major: ON₀, OFF₀, ON₁, …).
+    The window of item ``i`` is drawn from ``numpy.random.default_rng([seed, epoch, i])``, so it depends
+    only on (seed, epoch, i), not on DataLoader workers or access order. Call :meth:`set_epoch` to draw new
+    windows (each training epoch, or each of the R test-time inference runs).
+
+    Args:
+        sequences: sequences from :func:`~ttfsnet_nas.emotion.see.load_see`.
+        sampling: temporal sampler (default E4-S3).
+        size: output side in pixels (default 90, as SEEN).
+        resample: ``"area"`` (default), ``"nearest"`` or ``"bilinear"`` (SEEN's choice; blurs polarity).
+        polarity_split: ON/OFF channels per frame instead of one grey channel.
+        cache: decode and resize every frame once at construction and keep it in memory (``uint8``).
+        strict: a corrupt or missing frame raises :class:`DatasetError` naming the file; ``False`` skips the
+            frame (and a sequence left without frames) and counts it in :attr:`skipped_frames` /
+            :attr:`skipped_sequences`.
+        seed: seed of the window draws.
+        progress: called as ``progress(done, total)`` while the cache is filled.
+    """
+
+    def __init__(
+        self,
+        sequences: Sequence[SequenceInfo],
+        *,
+        sampling: TemporalSampling | None = None,
+        size: int = 90,
+        resample: str = "area",
+        polarity_split: bool = False,
+        cache: bool = True,
+        strict: bool = True,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size: expected >= 1, got {size}")
+        if resample not in _RESAMPLE:
+            raise ValueError(f"resample: expected one of {_RESAMPLE}, got {resample!r}")
+        self.sampling = sampling if sampling is not None else TemporalSampling()
+        self.size = size
+        self.resample = resample
+        self.polarity_split = polarity_split
+        self.strict = strict
+        self.seed = seed
+        self.epoch = 0
+        self.skipped_frames = 0
+        self.skipped_sequences = 0
+        self._cache: list[np.ndarray] | None = None
+        kept: list[SequenceInfo] = []
+        files: list[list[str]] = []
+        store: list[np.ndarray] = []
+        for n, seq in enumerate(sequences, 1):
+            names = list(seq.event_files)
+            if cache:
+                stack, names = self._decode(seq, names)
+                if stack is not None:
+                    store.append(stack)
+            if names:
+                kept.append(seq)
+                files.append(names)
+            else:
+                self.skipped_sequences += 1
+            if progress is not None:
+                progress(n, len(sequences))
+        self.sequences: tuple[SequenceInfo, ...] = tuple(kept)
+        self._files = files
+        if cache:
+            self._cache = store
+        self.labels = torch.tensor([s.label for s in self.sequences], dtype=torch.long)
+
+    @property
+    def channels(self) -> int:
+        """Input channels per item."""
+        return self.sampling.frames * (2 if self.polarity_split else 1)
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """Value range of the items (for TTFS input encoding)."""
+        return INPUT_RANGE
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the window draws of ``epoch`` (training epoch or inference run index)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def indices(self, index: int) -> np.ndarray:
+        """Frame indices (into the sequence's usable frames) of item ``index`` for the current epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return self.sampling.sample(len(self._files[index]), rng)
+
+    def _decode(self, seq: SequenceInfo, names: list[str]) -> tuple[np.ndarray | None, list[str]]:
+        """Decode, map and resize ``names``; bad frames raise (strict) or are dropped and counted."""
+        good: list[str] = []
+        raw: list[np.ndarray] = []
+        for name in names:
+            try:
+                raw.append(read_frame(seq.event_dir / name))
+            except DatasetError:
+                if self.strict:
+                    raise
+                self.skipped_frames += 1
+                continue
+            good.append(name)
+        if not raw:
+            return None, []
+        shapes = {r.shape for r in raw}
+        if len(shapes) != 1:
+            if self.strict:
+                raise DatasetError(f"{seq.event_dir}: frames of one sequence differ in size {sorted(shapes)}")
+            common = max(shapes, key=lambda s: sum(r.shape == s for r in raw))
+            self.skipped_frames += sum(r.shape != common for r in raw)
+            good = [g for g, r in zip(good, raw, strict=True) if r.shape == common]
+            raw = [r for r in raw if r.shape == common]
+        values = resize_stack(map_pixels(np.stack(raw), polarity_split=self.polarity_split), self.size, self.resample)
+        return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), good
+
+    def _window(self, index: int, idx: np.ndarray) -> np.ndarray:
+        if self._cache is not None:
+            return self._cache[index][idx].astype(np.float32) / 255.0
+        seq = self.sequences[index]
+        while True:
+            names = self._files[index]
+            chosen = [names[i] for i in idx]
+            stack, good = self._decode(seq, chosen)
+            if stack is not None and len(good) == len(chosen):
+                return stack.astype(np.float32) / 255.0
+            # Non-strict: drop the bad files from this sequence for good and redraw within the rest.
+            bad = set(chosen) - set(good)
+            self._files[index] = [n for n in names if n not in bad]
+            if not self._files[index]:
+                raise DatasetError(f"{seq.event_dir}: no decodable frame left in this sequence")
+            idx = self.indices(index)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        idx = self.indices(index)
+        window = self._window(index, idx)  # (frames, P, H, W)
+        x = torch.from_numpy(np.ascontiguousarray(window.reshape(-1, self.size, self.size)))
+        return x, int(self.labels[index])
+
+    def materialize(self, epoch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All items of one epoch as ``(X (N, C, size, size), y (N,))`` tensors (fast path for small sets)."""
+        if epoch is not None:
+            self.set_epoch(epoch)
+        xs = [self[i][0] for i in range(len(self))]
+        if not xs:
+            raise DatasetError("materialize: the dataset has no sequences")
+        return torch.stack(xs), self.labels.clone()
+
+    @property
+    def names(self) -> list[str]:
+        """Sequence names, in item order."""
+        return [s.name for s in self.sequences]
+
+    @property
+    def lightings(self) -> list[str | None]:
+        """Lighting of each item (``None`` when the name has no lighting token)."""
+        return [s.lighting for s in self.sequences]
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionSplits:
+    """The TNAS-ER data splits (§4.1).
+
+    Attributes:
+        supernet: ``fraction`` of the training sequences (supernet training).
+        search: the rest of the training sequences (evolutionary-search fitness).
+        train: all training sequences (retraining).
+        test: the testing sequences (final evaluation only).
+    """
+
+    supernet: EventEmotionDataset
+    search: EventEmotionDataset
+    train: EventEmotionDataset
+    test: EventEmotionDataset
+
+
+def load_splits(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    layout: DatasetLayout = SEE_LAYOUT,
+    search_fraction: float = 0.2,
+    split_seed: int = 0,
+    strict: bool = True,
+    **dataset_kwargs: object,
+) -> EmotionSplits:
+    """Load a SEE-style root and build the four TNAS-ER datasets (one cache shared by train/supernet/search).
+
+    Args:
+        root: dataset root (``None`` → ``TTFSNET_DATA``).
+        layout: :data:`~ttfsnet_nas.emotion.see.SEE_LAYOUT` or a DSEE layout.
+        search_fraction: share of the training sequences held out for the search (TNAS-ER: 0.2).
+        split_seed: seed of the supernet/search split (stratified by emotion).
+        strict: see :class:`EventEmotionDataset`.
+        **dataset_kwargs: forwarded to :class:`EventEmotionDataset` (``size``, ``sampling``, ...).
+    """
+    index = load_see(root, layout=layout, strict=strict)
+    train_seqs = index.subset("training")
+    test_seqs = index.subset("testing")
+    if not train_seqs or not test_seqs:
+        raise DatasetError(
+            f"{index.json_path}: need both 'training' and 'testing' sequences, found "
+            f"{len(train_seqs)} and {len(test_seqs)}"
+        )
+    supernet_seqs, search_seqs = split_training(train_seqs, fraction=1.0 - search_fraction, seed=split_seed)
+    train = EventEmotionDataset(train_seqs, strict=strict, **dataset_kwargs)  # type: ignore[arg-type]
+    by_name = {s.name: i for i, s in enumerate(train.sequences)}
+
+    def subset(seqs: list[SequenceInfo]) -> EventEmotionDataset:
+        return _view(train, [by_name[s.name] for s in seqs if s.name in by_name])
+
+    test = EventEmotionDataset(test_seqs, strict=strict, **dataset_kwargs)  # type: ignore[arg-type]
+    return EmotionSplits(supernet=subset(supernet_seqs), search=subset(search_seqs), train=train, test=test)
+
+
+def _view(parent: EventEmotionDataset, rows: list[int]) -> EventEmotionDataset:
+    """A dataset over some of ``parent``'s sequences that shares its cache (no re-decoding)."""
+    child = object.__new__(EventEmotionDataset)
+    child.__dict__.update(parent.__dict__)
+    child.sequences = tuple(parent.sequences[i] for i in rows)
+    child._files = [list(parent._files[i]) for i in rows]
+    child._cache = [parent._cache[i] for i in rows] if parent._cache is not None else None
+    child.labels = parent.labels[rows].clone() if rows else torch.zeros(0, dtype=torch.long)
+    child.skipped_frames = 0
+    child.skipped_sequences = 0
+    return child

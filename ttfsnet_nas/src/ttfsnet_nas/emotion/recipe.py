@@ -1,0 +1,404 @@
+"""Recipe schema of the TNAS-ER eye-emotion pipeline (``type: emotion``).
+
+A recipe is a YAML mapping; every section below is a frozen dataclass, and unknown keys or values of the
+wrong type are rejected with the YAML path of the offending key (e.g. ``search.pool_size``). Defaults are
+the paper's settings (TNAS-ER §4.2): Adam, batch 96, learning rates 5e-3 / 5e-4 / 5e-5 for supernet /
+retraining / fine-tuning, 600 epochs, pool = elite = 12, 18 rounds, ζ = 0.5, 20 test runs, E4-S3 input.
+
+Example (the built-in ``tiny`` recipe)::
+
+    type: emotion
+    name: tiny
+    data: {synthetic: tiny, image_size: 16}
+    space: {groups: 1, width: 4}
+    supernet: {epochs: 2}
+    ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, param, to_dict
+
+__all__ = [
+    "BaselinesConfig",
+    "DataConfig",
+    "EmotionRecipe",
+    "RecipeError",
+    "RetrainConfig",
+    "RobustnessOptions",
+    "SearchConfig",
+    "SnnConfig",
+    "SpaceConfig",
+    "SupernetConfig",
+    "TestConfig",
+    "builtin_recipes",
+    "load_recipe",
+    "recipe_from_mapping",
+    "recipe_to_dict",
+    "resolve_recipe",
+]
+
+Op = Literal["conv3x3", "conv5x5", "skip"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataConfig:
+    """Where the SEE-layout data comes from and how a sample is built.
+
+    Attributes:
+        root: dataset folder (SEE layout: ``event/``, ``emotion.json``); ``$VARS`` and ``~`` are expanded.
+            ``None``: the ``TTFSNET_DATA`` environment variable, or, with ``synthetic`` set, the folder
+            ``$TTFSNET_DATA/synthetic-<preset>-seed<seed>`` (``~/.cache/ttfsnet_nas/...`` without the variable).
+        synthetic: synthetic preset generated into the root folder when it has no split JSON yet
+            (``None`` = real data only: a missing folder is an error).
+        synthetic_seed: seed of the generated synthetic set.
+        layout: ``see`` or ``dsee`` folder/JSON name conventions.
+        sampling: E\\ *x*-S\\ *y* temporal setting (TNAS-ER: E4-S3).
+        channels: input channels: ``x`` (one per event frame, the paper's 4 for E4) or ``2·x`` (each event
+            frame split into a positive and a negative polarity map, so the grey background emits no spike).
+        image_size: frames are resized to this square size (SEEN/TNAS-ER: 90).
+        search_fraction: share of the training *subjects* held out for the search (TNAS-ER: 20 % of the
+            training samples); sequences without a subject token are split per sequence.
+        workers: processes used to generate a synthetic set.
+        cache: decode every frame once and keep the resized frames in memory (uint8).
+    """
+
+    root: str | None = None
+    synthetic: Literal["tiny", "small", "full"] | None = None
+    synthetic_seed: int = param(0, ge=0)
+    layout: Literal["see", "dsee"] = "see"
+    sampling: str = "E4-S3"
+    channels: int = param(4, ge=1)
+    image_size: int = param(90, ge=4)
+    search_fraction: float = param(0.2, gt=0.0, lt=1.0)
+    workers: int = param(1, ge=1)
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        from ttfsnet_nas.emotion.sampling import TemporalSampling
+
+        try:
+            frames = TemporalSampling.from_name(self.sampling).frames
+        except ValueError as exc:
+            raise ValueError(f"sampling: {exc}") from None
+        if self.channels not in (frames, 2 * frames):
+            raise ValueError(
+                f"channels: expected {frames} (one per event frame of {self.sampling}) or {2 * frames} "
+                f"(positive and negative polarity per frame), got {self.channels}"
+            )
+
+    @property
+    def frames(self) -> int:
+        """Event frames per sample (x of Ex-Sy)."""
+        from ttfsnet_nas.emotion.sampling import TemporalSampling
+
+        return TemporalSampling.from_name(self.sampling).frames
+
+    @property
+    def polarity_split(self) -> bool:
+        """Whether each event frame becomes two polarity channels."""
+        return self.channels == 2 * self.frames
+
+    def resolved_root(self) -> Path:
+        """The dataset folder this config points to (it may not exist yet for a synthetic set).
+
+        Raises:
+            RecipeError: if neither ``root``, ``synthetic`` nor ``TTFSNET_DATA`` says where the data is.
+        """
+        if self.root:
+            return Path(os.path.expandvars(self.root)).expanduser()
+        env = os.environ.get("TTFSNET_DATA", "")
+        if self.synthetic is None:
+            if not env:
+                raise RecipeError("not set, and the TTFSNET_DATA environment variable is empty", key="data.root")
+            return Path(env).expanduser()
+        base = Path(env).expanduser() if env else Path.home() / ".cache" / "ttfsnet_nas"
+        return base / f"synthetic-{self.synthetic}-seed{self.synthetic_seed}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpaceConfig:
+    """The eye-emotion search space (see :mod:`ttfsnet_nas.emotion.space`).
+
+    Attributes:
+        groups: macro-block groups G, each with two searchable blocks.
+        ops: candidate ops of every block.
+        width: stem width; doubles after every pooling (TNAS-ER: 32).
+    """
+
+    groups: int = param(3, ge=1)
+    ops: tuple[Op, ...] = ("conv3x3", "conv5x5", "skip")
+    width: int = param(32, ge=1)
+
+    def __post_init__(self) -> None:
+        if not self.ops:
+            raise ValueError("ops: expected a non-empty list of conv3x3, conv5x5, skip")
+        if len(set(self.ops)) != len(self.ops):
+            raise ValueError(f"ops: duplicate ops in {list(self.ops)}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SupernetConfig:
+    """Stage 1: supernet training in the ANN domain with uniform single-path sampling.
+
+    Attributes:
+        epochs: passes over the supernet part of the training split (TNAS-ER: 600).
+        lr: Adam learning rate (TNAS-ER: 5e-3).
+        batch_size: batch size (TNAS-ER: 96).
+        weight_decay: Adam weight decay.
+    """
+
+    epochs: int = param(600, ge=1)
+    lr: float = param(5e-3, gt=0.0)
+    batch_size: int = param(96, ge=1)
+    weight_decay: float = param(0.0, ge=0.0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SearchConfig:
+    """Stage 2: evolutionary search on the held-out 20 % with inherited weights (ANN domain).
+
+    Attributes:
+        strategy: ``evolution`` (TNAS-ER), ``random_search`` or ``exhaustive``.
+        pool_size: candidates per round P (TNAS-ER: 12).
+        elite_size: elite set size k (TNAS-ER: 12).
+        rounds: rounds including the random first one (TNAS-ER: 18).
+        mutation_prob: per-gene mutation probability.
+        fitness: ``war_uar`` (TNAS-ER Eq. 6, mean of WAR and UAR), ``war``, ``uar`` or ``accuracy``.
+        max_params: optional hard budget on subnet parameters.
+        bn_recalibration: recompute each candidate's BN statistics on the supernet split before scoring.
+        batch_size: evaluation batch size (speed only).
+    """
+
+    strategy: Literal["evolution", "random_search", "exhaustive"] = "evolution"
+    pool_size: int = param(12, ge=2)
+    elite_size: int = param(12, ge=2)
+    rounds: int = param(18, ge=1)
+    mutation_prob: float = param(0.2, ge=0.0, le=1.0)
+    fitness: Literal["war_uar", "war", "uar", "accuracy"] = "war_uar"
+    max_params: float | None = param(None, gt=0.0)
+    bn_recalibration: bool = False
+    batch_size: int = param(256, ge=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetrainConfig:
+    """Stage 3: retraining the best subnet on the whole training split (ANN domain).
+
+    Attributes:
+        epochs: training epochs (TNAS-ER: 600).
+        lr: Adam learning rate (TNAS-ER: 5e-4).
+        batch_size: batch size (TNAS-ER: 96).
+        weight_decay: Adam weight decay.
+        inherit: start from the supernet's weights instead of a fresh initialisation.
+    """
+
+    epochs: int = param(600, ge=1)
+    lr: float = param(5e-4, gt=0.0)
+    batch_size: int = param(96, ge=1)
+    weight_decay: float = param(0.0, ge=0.0)
+    inherit: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RobustnessOptions:
+    """Hardware non-idealities simulated during SNN fine-tuning and test (``ttfsnet.RobustnessConfig``).
+
+    Attributes:
+        time_noise_std: Gaussian jitter σ of hidden spike times.
+        time_bits: spike-time resolution in bits (``None``: exact).
+        weight_bits: weight resolution in bits (``None``: exact).
+        weight_range: weight quantisation range.
+    """
+
+    time_noise_std: float = param(0.0, ge=0.0)
+    time_bits: int | None = param(None, ge=1)
+    weight_bits: int | None = param(None, ge=1)
+    weight_range: tuple[float, float] = (-1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.weight_range[0] >= self.weight_range[1]:
+            raise ValueError(f"weight_range: expected [low, high] with low < high, got {list(self.weight_range)}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any non-ideality is switched on."""
+        return self.time_noise_std > 0 or self.time_bits is not None or self.weight_bits is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SnnConfig:
+    """Stage 4: transfer to the TTFS SNN and SNN fine-tuning.
+
+    Attributes:
+        zeta: window factor ζ, ``T = (1 + ζ)·max activation`` (TNAS-ER: 0.5).
+        calibration_samples: training samples used to calibrate the windows.
+        finetune_epochs: SNN fine-tuning epochs (TNAS-ER: 100; 0 = transfer only).
+        finetune_lr: fine-tuning learning rate (TNAS-ER: 5e-5).
+        batch_size: fine-tuning batch size.
+        robustness: non-idealities during fine-tuning and test (all off: exact TTFS).
+    """
+
+    zeta: float = param(0.5, ge=0.0)
+    calibration_samples: int = param(512, ge=1)
+    finetune_epochs: int = param(100, ge=0)
+    finetune_lr: float = param(5e-5, gt=0.0)
+    batch_size: int = param(96, ge=1)
+    robustness: RobustnessOptions = field(default_factory=RobustnessOptions)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TestConfig:
+    """Stage 5: test evaluation of the SNN (with the ANN alongside).
+
+    Attributes:
+        runs: inference runs with fresh random temporal windows (TNAS-ER/SEEN: 20).
+        batch_size: evaluation batch size.
+    """
+
+    __test__ = False  # keeps pytest from collecting this class when a test imports it
+
+    runs: int = param(20, ge=1)
+    batch_size: int = param(256, ge=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BaselinesConfig:
+    """Optional baselines of TNAS-ER §4.5 / Fig. 7, each retrained with the ``retrain`` budget.
+
+    Attributes:
+        random_sampling: number of random architectures trained, WAR/UAR averaged (paper: 10; 0 = off).
+        random_search: best of this many random architectures scored on the supernet (paper: 100; 0 = off).
+        fixed: fixed backbones, every block the same op (paper: ``[conv3x3, conv5x5]``).
+    """
+
+    random_sampling: int = param(0, ge=0)
+    random_search: int = param(0, ge=0)
+    fixed: tuple[Op, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any baseline is requested."""
+        return bool(self.random_sampling or self.random_search or self.fixed)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmotionRecipe:
+    """The whole TNAS-ER pipeline recipe.
+
+    Attributes:
+        type: pipeline type, always ``emotion``.
+        name: run name (used in reports).
+        seed: master seed (split, sampling, training, search, test windows).
+        out: output folder (the CLI's ``--out`` overrides it).
+        data: search data (supernet training and search); also retraining and test data unless
+            ``target_data`` is set.
+        target_data: optional separate data for retraining, transfer and test (search on SEE, train and
+            test on DSEE: TNAS-ER §4.5 "architecture transferability").
+        space: search space.
+        supernet: stage 1.
+        search: stage 2.
+        retrain: stage 3.
+        snn: stage 4.
+        test: stage 5.
+        baselines: optional baselines.
+    """
+
+    type: Literal["emotion"] = "emotion"
+    name: str = "emotion"
+    seed: int = param(0, ge=0)
+    out: str = "runs/emotion"
+    data: DataConfig = field(default_factory=DataConfig)
+    target_data: DataConfig | None = None
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    snn: SnnConfig = field(default_factory=SnnConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+
+    def __post_init__(self) -> None:
+        if self.target_data is not None and self.target_data.channels != self.data.channels:
+            raise ValueError(
+                f"target_data.channels: must equal data.channels ({self.data.channels}) so the searched "
+                f"architecture fits, got {self.target_data.channels}"
+            )
+        if self.target_data is not None and self.target_data.image_size != self.data.image_size:
+            raise ValueError(
+                f"target_data.image_size: must equal data.image_size ({self.data.image_size}), "
+                f"got {self.target_data.image_size}"
+            )
+
+    @property
+    def eval_data(self) -> DataConfig:
+        """Data for retraining, transfer and test."""
+        return self.target_data if self.target_data is not None else self.data
+
+
+def recipe_from_mapping(data: Mapping[str, Any], *, file: str | os.PathLike[str] | None = None) -> EmotionRecipe:
+    """Check and build a recipe from parsed YAML.
+
+    Raises:
+        RecipeError: one line naming the file (when given), the YAML path and what was expected.
+    """
+    try:
+        return from_dict(EmotionRecipe, data)
+    except RecipeError as exc:
+        raise exc.with_file(file) if file is not None else exc from None
+
+
+def load_recipe(path: str | os.PathLike[str]) -> EmotionRecipe:
+    """Load and check a recipe file.
+
+    Raises:
+        RecipeError: missing file, YAML syntax error, or a bad key/value (naming the YAML path).
+    """
+    data = load_yaml(path)
+    return recipe_from_mapping({} if data is None else data, file=path)
+
+
+def recipe_to_dict(recipe: EmotionRecipe) -> dict[str, Any]:
+    """Plain YAML/JSON-ready form of a recipe (tuples become lists)."""
+    return to_dict(recipe)
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Recipes shipped as package data in ``ttfsnet_nas/recipes/`` (name → file), e.g. ``tiny``, ``demo``."""
+    from importlib import resources
+
+    folder = resources.files("ttfsnet_nas") / "recipes"
+    if not folder.is_dir():
+        return {}
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in sorted(folder.iterdir(), key=lambda e: Path(e.name).stem)
+        if entry.name.endswith((".yaml", ".yml"))
+    }
+
+
+def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
+    """The recipe file for a CLI argument: an existing file path, else a built-in recipe name.
+
+    Raises:
+        RecipeError: neither a file nor a built-in name (the message lists the built-ins).
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    builtins = builtin_recipes()
+    name = str(name_or_path)
+    if name in builtins:
+        return builtins[name]
+    if path.exists():
+        raise RecipeError("expected a recipe YAML file, got a folder", file=path)
+    raise RecipeError(
+        f"no such recipe file, and no built-in recipe of that name (built-ins: {', '.join(builtins) or 'none'})",
+        file=path,
+    )

@@ -1,0 +1,212 @@
+"""Result tables in the layout of the TNAS-ER paper (Tables 1–3), from SEEN-format result files.
+
+* :func:`load_results` reads a folder of per-run JSONs (one method) or a folder of method sub-folders.
+* :func:`results_table` renders Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR in percent (mean over the
+  runs, optionally ± sample std) as Markdown or CSV.
+* :func:`efficiency_table` renders WAR, UAR, OPs (SNN SynOPs, G), params (M), latency (ms) and spikes per
+  neuron from numbers the caller measured elsewhere (nothing is computed or assumed here).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ttfsnet_nas.emotion.metrics import AggregateMetrics, aggregate_runs
+from ttfsnet_nas.emotion.seen_format import metrics_from_run, read_run
+from ttfsnet_nas.emotion.see import (
+    EMOTION_ABBREV,
+    LIGHTING_ABBREV,
+    LIGHTINGS,
+    PAPER_EMOTION_ORDER,
+    SEE_SCHEMA,
+    NameSchema,
+)
+
+__all__ = [
+    "EfficiencyRow",
+    "efficiency_table",
+    "load_method_results",
+    "load_results",
+    "report",
+    "results_table",
+]
+
+RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
+    *((EMOTION_ABBREV[e], f"emotion/{e}") for e in PAPER_EMOTION_ORDER),
+    *((LIGHTING_ABBREV[name], f"lighting/{name}") for name in LIGHTINGS),
+    ("WAR", "war"),
+    ("UAR", "uar"),
+)
+
+
+def load_method_results(folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA) -> AggregateMetrics:
+    """Score every ``*.json`` in ``folder`` (one file per run) and aggregate over the runs.
+
+    Raises:
+        ValueError: if the folder has no JSON file or a file is malformed.
+    """
+    base = Path(folder)
+    files = sorted(base.glob("*.json"))
+    if not files:
+        raise ValueError(f"{base}: no SEEN result JSON (*.json) found")
+    return aggregate_runs([metrics_from_run(read_run(f), schema=schema) for f in files])
+
+
+def load_results(folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA) -> dict[str, AggregateMetrics]:
+    """Method name → aggregated metrics.
+
+    A folder holding JSON files is one method (named after the folder); otherwise each sub-folder that holds
+    JSON files is a method (sorted by name).
+
+    Raises:
+        ValueError: if neither the folder nor any sub-folder holds result files.
+    """
+    base = Path(folder)
+    if not base.is_dir():
+        raise ValueError(f"{base}: results folder not found")
+    if any(base.glob("*.json")):
+        return {base.name: load_method_results(base, schema=schema)}
+    methods = {
+        sub.name: load_method_results(sub, schema=schema)
+        for sub in sorted(p for p in base.iterdir() if p.is_dir())
+        if any(sub.glob("*.json"))
+    }
+    if not methods:
+        raise ValueError(f"{base}: no *.json result files in the folder or its sub-folders")
+    return methods
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100.0 * value:.1f}"
+
+
+def results_table(
+    results: Mapping[str, AggregateMetrics],
+    *,
+    fmt: str = "markdown",
+    with_std: bool = False,
+) -> str:
+    """Table 1/2 layout: Method | Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR (percent).
+
+    Args:
+        results: method → aggregated metrics (e.g. from :func:`load_results`).
+        fmt: ``"markdown"`` or ``"csv"`` (CSV: unrounded percent values and a ``runs`` column; std columns
+            ``<col>_std`` with ``with_std``).
+        with_std: append ``± std`` (Markdown) or std columns (CSV).
+    """
+    heads = [h for h, _ in RESULT_COLUMNS]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        header = ["method", "runs", *heads]
+        if with_std:
+            header += [f"{h}_std" for h in heads]
+        writer.writerow(header)
+        for method, agg in results.items():
+            row: list[str | int | float] = [method, agg.runs]
+            row += [round(100.0 * agg.mean.get(k, math.nan), 4) for _, k in RESULT_COLUMNS]
+            if with_std:
+                row += [round(100.0 * agg.std.get(k, math.nan), 4) for _, k in RESULT_COLUMNS]
+            writer.writerow(row)
+        return buf.getvalue()
+    if fmt != "markdown":
+        raise ValueError(f"fmt: expected 'markdown' or 'csv', got {fmt!r}")
+    lines = [
+        "| Method | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    for method, agg in results.items():
+        cells = []
+        for _, key in RESULT_COLUMNS:
+            cell = _pct(agg.mean.get(key, math.nan))
+            if with_std and cell != "-":
+                cell += f" ± {_pct(agg.std.get(key, math.nan))}"
+            cells.append(cell)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EfficiencyRow:
+    """One row of the Table 3 layout; every number is measured by the caller.
+
+    Attributes:
+        method: method name.
+        war: WAR as a fraction.
+        uar: UAR as a fraction.
+        ops_g: operations in G (SNN: synaptic operations per sample; ANN: MACs).
+        params_m: parameters in millions.
+        latency_ms: latency in milliseconds (``None`` = not measured).
+        spikes_per_neuron: average spikes per neuron per sample (``None`` for non-spiking methods).
+    """
+
+    method: str
+    war: float
+    uar: float
+    ops_g: float
+    params_m: float
+    latency_ms: float | None = None
+    spikes_per_neuron: float | None = None
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def efficiency_table(rows: Sequence[EfficiencyRow], *, fmt: str = "markdown") -> str:
+    """Table 3 layout: Method | WAR (%) | UAR (%) | OPs (G) | Params (M) | Latency (ms) | Spikes/neuron."""
+    heads = ["Method", "WAR (%)", "UAR (%)", "OPs (G)", "Params (M)", "Latency (ms)", "Spikes/neuron"]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["method", "war_pct", "uar_pct", "ops_g", "params_m", "latency_ms", "spikes_per_neuron"])
+        for r in rows:
+            writer.writerow(
+                [r.method, 100.0 * r.war, 100.0 * r.uar, r.ops_g, r.params_m, r.latency_ms, r.spikes_per_neuron]
+            )
+        return buf.getvalue()
+    if fmt != "markdown":
+        raise ValueError(f"fmt: expected 'markdown' or 'csv', got {fmt!r}")
+    lines = ["| " + " | ".join(heads) + " |", "|---|" + "---:|" * (len(heads) - 1)]
+    for r in rows:
+        cells = [
+            _pct(r.war),
+            _pct(r.uar),
+            _num(r.ops_g, 3),
+            _num(r.params_m, 2),
+            _num(r.latency_ms, 2),
+            _num(r.spikes_per_neuron, 3),
+        ]
+        lines.append(f"| {r.method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(
+    folder: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    with_std: bool = True,
+    schema: NameSchema = SEE_SCHEMA,
+) -> tuple[str, str]:
+    """Build the results table from a folder of SEEN JSONs; optionally write ``results.md`` / ``results.csv``.
+
+    Returns:
+        ``(markdown, csv)``.
+    """
+    results = load_results(folder, schema=schema)
+    md = results_table(results, fmt="markdown", with_std=with_std)
+    text = results_table(results, fmt="csv", with_std=with_std)
+    if out is not None:
+        target = Path(out)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, content in (("results.md", md), ("results.csv", text)):
+            tmp = target / f"{name}.tmp"
+            tmp.write_text(content, encoding="utf-8")
+            os.replace(tmp, target / name)
+    return md, text

@@ -1,0 +1,190 @@
+"""Pipeline registry: the recipe's top-level ``type:`` key picks the code that runs it.
+
+The CLI only parses arguments, loads the recipe through the selected pipeline's recipe dataclass and calls
+the pipeline. Pipelines are registered by *module path strings* (``"pkg.module:Attr"``) so that importing
+the core never imports torch; the target is imported on first use. Third-party packages can also register
+pipelines through the entry-point group ``"ttfsnet_nas.pipelines"`` (name = recipe type, value = target).
+
+Built-in registrations:
+
+* ``toy`` → :class:`ttfsnet_nas.toy.ToyPipeline` (synthetic landscape, torch-free),
+* ``emotion`` → ``ttfsnet_nas.emotion.pipeline:EmotionPipeline`` (TNAS-ER, needs the ``[torch]`` extra).
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, to_dict
+from ttfsnet_nas.journal import atomic_write_text
+from ttfsnet_nas.progress import NullProgress, Progress
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Pipeline",
+    "PipelineError",
+    "get_pipeline",
+    "list_pipelines",
+    "load_recipe",
+    "register_pipeline",
+    "write_resolved_recipe",
+]
+
+ENTRY_POINT_GROUP = "ttfsnet_nas.pipelines"
+
+
+class PipelineError(RuntimeError):
+    """A pipeline cannot be found or imported, or does not support the requested command."""
+
+
+class Pipeline(abc.ABC):
+    """What the CLI calls for one recipe type.
+
+    Attributes:
+        type_name: The recipe ``type`` this pipeline is registered under (written to resolved recipes).
+        recipe_type: Frozen dataclass of the recipe (the top-level ``type`` key is removed before loading).
+        stages: Stage names accepted by ``search --stages`` in execution order.
+    """
+
+    type_name: ClassVar[str] = ""
+    recipe_type: ClassVar[type]
+    stages: ClassVar[tuple[str, ...]] = ("search", "export")
+
+    @abc.abstractmethod
+    def search(
+        self,
+        recipe: Any,
+        *,
+        out: Path,
+        resume: bool = False,
+        stages: Sequence[str] | None = None,
+        seed: int | None = None,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Run the selected stages into run folder ``out``; return the main result path."""
+
+    def evaluate(self, recipe: Any, *, artifact: Path, progress: Progress | None = None) -> dict[str, Any]:
+        """Evaluate an exported artifact; return its metrics."""
+        raise PipelineError(f"pipeline {type(self).__name__} does not implement 'evaluate'")
+
+    def export(
+        self, recipe: Any, *, run_dir: Path, out: Path | None = None, progress: Progress | None = None
+    ) -> Path:
+        """Export the best architecture of a finished run as an artifact folder; return its path."""
+        raise PipelineError(f"pipeline {type(self).__name__} does not implement 'export'")
+
+    def check_stages(self, stages: Sequence[str] | None) -> tuple[str, ...]:
+        """Validate ``--stages`` and return them in execution order (all stages when ``None``).
+
+        Raises:
+            RecipeError: An unknown stage name (usage error).
+        """
+        if not stages:
+            return self.stages
+        unknown = [s for s in stages if s not in self.stages]
+        if unknown:
+            raise RecipeError(f"unknown stage {unknown[0]!r}; stages of this pipeline: {', '.join(self.stages)}")
+        return tuple(s for s in self.stages if s in stages)
+
+
+_PIPELINES: dict[str, Pipeline | type[Pipeline] | str] = {}
+_EP_LOADED = False
+
+
+def register_pipeline(type_name: str, runner: Pipeline | type[Pipeline] | str, *, replace: bool = False) -> None:
+    """Register a pipeline for recipes with ``type: type_name``.
+
+    Args:
+        type_name: Value of the recipe's top-level ``type`` key.
+        runner: A :class:`Pipeline` instance or class, or ``"module.path:Attr"`` imported on first use.
+        replace: Allow replacing an existing registration.
+    """
+    if type_name in _PIPELINES and not replace and _PIPELINES[type_name] != runner:
+        raise PipelineError(f"pipeline type {type_name!r} is already registered")
+    _PIPELINES[type_name] = runner
+
+
+def _load_entry_points() -> None:
+    global _EP_LOADED
+    if _EP_LOADED:
+        return
+    _EP_LOADED = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        _PIPELINES.setdefault(ep.name, ep.value)
+
+
+def list_pipelines() -> list[str]:
+    """Registered recipe types."""
+    _load_entry_points()
+    return sorted(_PIPELINES)
+
+
+def get_pipeline(type_name: str) -> Pipeline:
+    """The pipeline for a recipe type, importing it on first use.
+
+    Raises:
+        RecipeError: Unknown type (a recipe error: exit code 2 in the CLI).
+        PipelineError: The registered module cannot be imported or the target is not a Pipeline.
+    """
+    _load_entry_points()
+    if type_name not in _PIPELINES:
+        raise RecipeError(f"expected one of {sorted(_PIPELINES)}, got {type_name!r}", key="type")
+    runner = _PIPELINES[type_name]
+    if isinstance(runner, str):
+        module_name, _, attr = runner.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            runner = getattr(module, attr) if attr else module
+        except (ImportError, AttributeError) as exc:
+            raise PipelineError(
+                f"pipeline {type_name!r} ({_PIPELINES[type_name]}) could not be imported: {type(exc).__name__}: {exc}"
+            ) from exc
+    if isinstance(runner, type) and issubclass(runner, Pipeline):
+        runner = runner()
+    if not isinstance(runner, Pipeline):
+        raise PipelineError(f"pipeline {type_name!r}: registered object {runner!r} is not a Pipeline")
+    _PIPELINES[type_name] = runner
+    return runner
+
+
+def load_recipe(path: str | Path) -> tuple[Pipeline, Any]:
+    """Read a recipe file, select its pipeline by ``type`` and build the recipe dataclass.
+
+    Raises:
+        RecipeError: Bad YAML, missing/unknown ``type``, or any field error (message names file and key).
+    """
+    data = load_yaml(path)
+    if not isinstance(data, Mapping):
+        raise RecipeError("expected a mapping at the top level", file=path)
+    data = dict(data)
+    type_name = data.pop("type", None)
+    if type_name is None:
+        raise RecipeError(f"missing key 'type'; expected one of {list_pipelines()}", file=path)
+    try:
+        pipeline = get_pipeline(str(type_name))
+        recipe = from_dict(pipeline.recipe_type, data)
+    except RecipeError as exc:
+        raise exc.with_file(path) from None
+    return pipeline, recipe
+
+
+def write_resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any) -> Path:
+    """Write ``{"type": pipeline.type_name, **recipe}`` as YAML atomically (loadable by :func:`load_recipe`)."""
+    import yaml
+
+    data = {"type": pipeline.type_name, **to_dict(recipe)}
+    return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def null_progress(progress: Progress | None) -> Progress:
+    """``progress`` or a :class:`NullProgress`."""
+    return progress if progress is not None else NullProgress()
+
+
+register_pipeline("toy", "ttfsnet_nas.toy:ToyPipeline")
+register_pipeline("emotion", "ttfsnet_nas.emotion.pipeline:EmotionPipeline")

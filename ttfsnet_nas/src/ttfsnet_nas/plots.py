@@ -1,0 +1,94 @@
+"""Search plots: fitness per round (TNAS-ER Fig. 4 style) and op frequencies per block.
+
+matplotlib is imported lazily with the non-interactive Agg backend, so the core imports without it and
+plots work on headless machines.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ttfsnet_nas.search import RoundStats
+
+__all__ = ["plot_fitness", "plot_op_counts"]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def plot_fitness(
+    stats: Sequence[RoundStats],
+    path: str | os.PathLike[str],
+    *,
+    label: str = "fitness",
+    extra: Mapping[str, Sequence[RoundStats]] | None = None,
+) -> Path:
+    """Best-so-far and mean fitness per round.
+
+    Args:
+        stats: Output of :meth:`SearchResult.round_stats`.
+        path: PNG path (written atomically).
+        label: Y-axis label.
+        extra: More runs to overlay (e.g. ``{"SNN": stats_snn}`` to compare search domains as in Fig. 4).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    try:
+        runs = {"": stats, **(dict(extra) if extra else {})}
+        for name, st in runs.items():
+            rounds = [s.round for s in st]
+            prefix = f"{name} " if name else ""
+            ax.plot(rounds, [s.best_so_far for s in st], marker="o", label=f"{prefix}best")
+            ax.plot(rounds, [s.mean for s in st], linestyle="--", marker=".", label=f"{prefix}mean")
+        ax.set_xlabel("round")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        return _save(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
+def plot_op_counts(
+    counts: Mapping[str, Mapping[str, int]], path: str | os.PathLike[str], *, title: str = "op counts"
+) -> Path:
+    """Grouped bars: how often each op was trained (or evaluated) in each block.
+
+    Args:
+        counts: Gene → op → count (e.g. supernet sampling counts, or :meth:`SearchResult.op_counts`).
+        path: PNG path (written atomically).
+        title: Figure title.
+    """
+    plt = _pyplot()
+    genes = list(counts)
+    ops = list(dict.fromkeys(op for g in genes for op in counts[g]))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.0 + 0.9 * len(genes)), 3.5))
+    try:
+        width = 0.8 / max(1, len(ops))
+        for j, op in enumerate(ops):
+            xs = [i + (j - (len(ops) - 1) / 2) * width for i in range(len(genes))]
+            ax.bar(xs, [counts[g].get(op, 0) for g in genes], width=width, label=op)
+        ax.set_xticks(range(len(genes)), genes)
+        ax.set_ylabel("count")
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+        return _save(fig, Path(path))
+    finally:
+        plt.close(fig)

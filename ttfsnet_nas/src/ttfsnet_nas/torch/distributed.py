@@ -1,0 +1,350 @@
+"""Scale-out: candidate evaluation on Ray actors, and supernet training with DDP (gloo or NCCL).
+
+Neither Ray nor ``torch.distributed`` is imported at module import time of :mod:`ttfsnet_nas.torch`; Ray
+is imported when a :class:`RayEvaluator` is created.
+
+**Ray.** The supernet's ``state_dict`` and the evaluation data are put into the object store once; each of
+``N`` actors builds the supernet from a picklable factory, loads the weights and keeps an
+:class:`~ttfsnet_nas.torch.evaluate.Evaluator`. Candidates are dispatched to idle actors and the results
+come back in submission order, so a strategy driven through ask/tell sees exactly the sequence the
+in-process evaluator would produce (bit-identical values when both run with the same torch build and
+thread count: workers use ``torch.set_num_threads(num_cpus_per_worker)``).
+
+**DDP.** :func:`train_supernet_ddp` runs inside each process started by ``torchrun``. All ranks draw the
+same sample order and path from the shared seed (rank 0's path is broadcast as a safeguard); each rank
+forwards its contiguous shard of the global batch, with the loss scaled so that DDP's gradient average
+equals the gradient of the global-batch mean. The run therefore reproduces
+:func:`~ttfsnet_nas.torch.train.train_supernet` with ``shards = world size`` on one process (BatchNorm
+normalises each shard separately in both). BN running statistics are averaged over ranks at the end;
+recalibrate subnets (:func:`~ttfsnet_nas.torch.supernet.recalibrate_bn`) where they must be exact.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ttfsnet_nas.torch.data import LabelledData, gather, num_samples
+from ttfsnet_nas.torch.evaluate import Evaluator
+from ttfsnet_nas.torch.supernet import Supernet
+from ttfsnet_nas.torch.train import (
+    ArchSampler,
+    StepInfo,
+    TrainConfig,
+    TrainResult,
+    _adam,
+    epoch_batches,
+    supernet_train_step,
+)
+
+if TYPE_CHECKING:
+    from torch.nn.parallel import DistributedDataParallel
+
+__all__ = ["AskTellStrategy", "RayEvaluator", "drive_ask_tell", "train_supernet_ddp"]
+
+
+class AskTellStrategy(Protocol):
+    """What :func:`drive_ask_tell` needs from a strategy (``ttfsnet_nas.strategies.Strategy`` fits)."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def ask(self) -> Mapping[str, str] | None: ...
+
+    def tell(self, candidate: Mapping[str, str], values: Mapping[str, float]) -> object: ...
+
+
+def drive_ask_tell(
+    strategy: AskTellStrategy,
+    evaluate_many: Callable[[Sequence[Mapping[str, str]]], list[dict[str, float]]],
+    *,
+    max_evaluations: int | None = None,
+    on_result: Callable[[Mapping[str, str], dict[str, float]], None] | None = None,
+) -> int:
+    """Run a strategy to completion: ask every candidate it can hand out, evaluate them together, tell.
+
+    Candidates are told in the order they were asked, so the strategy's history does not depend on which
+    worker finished first.
+
+    Args:
+        strategy: An ask/tell strategy.
+        evaluate_many: Evaluates a list of candidates, results in the same order.
+        max_evaluations: Stop after this many evaluations (``None``: until the strategy finishes).
+        on_result: Called after each tell.
+
+    Returns:
+        Number of candidates evaluated.
+    """
+    done = 0
+    while not strategy.finished and (max_evaluations is None or done < max_evaluations):
+        batch: list[Mapping[str, str]] = []
+        while max_evaluations is None or done + len(batch) < max_evaluations:
+            arch = strategy.ask()
+            if arch is None:
+                break
+            batch.append(arch)
+        if not batch:
+            break
+        for arch, values in zip(batch, evaluate_many(batch), strict=True):
+            strategy.tell(arch, values)
+            if on_result is not None:
+                on_result(arch, values)
+        done += len(batch)
+    return done
+
+
+class _EvalWorker:
+    """Ray actor body: one supernet replica and one evaluator."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Supernet],
+        state: Mapping[str, torch.Tensor],
+        data: LabelledData,
+        evaluator_kwargs: Mapping[str, Any],
+        num_threads: int,
+    ) -> None:
+        torch.set_num_threads(num_threads)
+        self.supernet = factory()
+        self.supernet.load_state_dict(state)
+        self.supernet.eval()
+        self.evaluator = Evaluator(data, **evaluator_kwargs)
+
+    def evaluate(self, arch: dict[str, str]) -> dict[str, float]:
+        return self.evaluator.evaluate(self.supernet, arch)
+
+    def load_state(self, state: Mapping[str, torch.Tensor]) -> bool:
+        self.supernet.load_state_dict(state)
+        self.supernet.eval()
+        return True
+
+
+class RayEvaluator:
+    """Evaluates candidates on ``num_workers`` Ray actors sharing one copy of the supernet weights.
+
+    Ray must be initialised by the caller (``ray.init(...)`` locally, or ``ray.init(address="auto")``
+    on a cluster, see ``docs/distributed.md``).
+
+    Args:
+        supernet_factory: Picklable zero-argument callable building an untrained supernet of the same
+            structure, e.g. ``functools.partial(MacroSupernet, config)``.
+        supernet: The trained supernet (its ``state_dict`` goes to the object store once) or a state dict.
+        data: Evaluation data (also put into the object store once).
+        num_workers: Number of actors.
+        num_cpus_per_worker: CPUs reserved per actor (and its torch thread count).
+        num_gpus_per_worker: GPUs per actor (fractions pack several actors on one GPU).
+        evaluator_kwargs: Keyword arguments of :class:`Evaluator` (``batch_size``, ``recalibrate_bn``, ...;
+            give ``device="cuda"`` with GPUs).
+
+    Example:
+        >>> ev = RayEvaluator(partial(MacroSupernet, cfg), net, (x, y), num_workers=2)  # doctest: +SKIP
+        >>> ev.evaluate_many([arch_a, arch_b])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        supernet_factory: Callable[[], Supernet],
+        supernet: Supernet | Mapping[str, torch.Tensor],
+        data: LabelledData,
+        *,
+        num_workers: int = 2,
+        num_cpus_per_worker: int = 1,
+        num_gpus_per_worker: float = 0.0,
+        evaluator_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            import ray
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError("RayEvaluator needs ray: pip install 'ttfsnet-nas[ray]'") from err
+        if not ray.is_initialized():
+            raise RuntimeError("RayEvaluator: call ray.init(...) first (see docs/distributed.md)")
+        if num_workers < 1:
+            raise ValueError(f"RayEvaluator: num_workers must be >= 1, got {num_workers}")
+        self._ray = ray
+        state = supernet.state_dict() if isinstance(supernet, nn.Module) else supernet
+        self._state_ref = ray.put({k: v.detach().cpu() for k, v in state.items()})
+        self._data_ref = ray.put(data)
+        actor = ray.remote(num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker)(_EvalWorker)
+        self.workers = [
+            actor.remote(
+                supernet_factory,
+                self._state_ref,
+                self._data_ref,
+                dict(evaluator_kwargs or {}),
+                num_cpus_per_worker,
+            )
+            for _ in range(num_workers)
+        ]
+
+    @property
+    def num_workers(self) -> int:
+        """Number of actors."""
+        return len(self.workers)
+
+    def evaluate_many(self, archs: Sequence[Mapping[str, str]]) -> list[dict[str, float]]:
+        """Evaluate candidates in parallel; results in the order of ``archs``.
+
+        Each actor has at most one candidate in flight and gets the next one as soon as it is idle.
+        """
+        ray = self._ray
+        results: list[dict[str, float] | None] = [None] * len(archs)
+        todo = list(enumerate(archs))[::-1]
+        in_flight: dict[Any, tuple[int, Any]] = {}
+        idle = list(self.workers)
+        while todo or in_flight:
+            while todo and idle:
+                index, arch = todo.pop()
+                worker = idle.pop()
+                in_flight[worker.evaluate.remote(dict(arch))] = (index, worker)
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            index, worker = in_flight.pop(ready[0])
+            results[index] = ray.get(ready[0])
+            idle.append(worker)
+        return [r for r in results if r is not None]
+
+    def evaluate(self, arch: Mapping[str, str]) -> dict[str, float]:
+        """Evaluate one candidate on an actor."""
+        return self.evaluate_many([arch])[0]
+
+    def drive(
+        self,
+        strategy: AskTellStrategy,
+        *,
+        max_evaluations: int | None = None,
+        on_result: Callable[[Mapping[str, str], dict[str, float]], None] | None = None,
+    ) -> int:
+        """Run ``strategy`` through ask/tell with evaluations on the actors (see :func:`drive_ask_tell`)."""
+        return drive_ask_tell(
+            strategy, self.evaluate_many, max_evaluations=max_evaluations, on_result=on_result
+        )
+
+    def update_weights(self, supernet: Supernet | Mapping[str, torch.Tensor]) -> None:
+        """Replace the weights on every actor (one new object-store copy)."""
+        state = supernet.state_dict() if isinstance(supernet, nn.Module) else supernet
+        self._state_ref = self._ray.put({k: v.detach().cpu() for k, v in state.items()})
+        self._ray.get([w.load_state.remote(self._state_ref) for w in self.workers])
+
+    def shutdown(self) -> None:
+        """Stop the actors (Ray itself keeps running)."""
+        for worker in self.workers:
+            self._ray.kill(worker)
+        self.workers = []
+
+    def __enter__(self) -> RayEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def _average_bn_stats(module: nn.Module, world: int) -> None:
+    for name, buf in module.named_buffers():
+        if buf.is_floating_point() and name.rsplit(".", 1)[-1] in ("running_mean", "running_var"):
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            buf.div_(world)
+
+
+def train_supernet_ddp(
+    supernet: Supernet,
+    data: LabelledData,
+    config: TrainConfig,
+    *,
+    sampler: ArchSampler | None = None,
+    progress: Callable[[StepInfo], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train ``supernet`` in a DDP process group (call on every rank; ``torchrun`` sets the environment).
+
+    Initialises the default process group from the environment if needed (``gloo`` on CPU, ``nccl`` on
+    CUDA). ``config.batch_size`` is the *global* batch; ``config.shards`` is ignored (the world size plays
+    its role). Every rank must pass identical data, config and sampler.
+
+    Args:
+        supernet: The supernet on every rank (rank 0's initial weights are broadcast).
+        data: Labelled training data (the same on every rank).
+        config: Hyper-parameters; ``seed`` must be equal on all ranks.
+        sampler: Path sampler (default: uniform, :meth:`Supernet.sample`).
+        progress: Called after every step on rank 0 only.
+        device: This rank's device.
+
+    Returns:
+        The result as on one process; the weights are identical on all ranks.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.device(device).type == "cuda" else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if config.batch_size < world:
+        raise ValueError(
+            f"train_supernet_ddp: batch_size {config.batch_size} is smaller than world size {world}"
+        )
+    supernet.to(device).train()
+    # Paths change every step, so DDP must look for unused parameters; buffers are averaged at the end
+    # instead of broadcast every step.
+    # torch >= 2.13 renamed broadcast_buffers (which now warns) to forward_sync_buffers.
+    sync_kw = (
+        "forward_sync_buffers"
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        else "broadcast_buffers"
+    )
+    ddp: DistributedDataParallel = DistributedDataParallel(
+        supernet, find_unused_parameters=True, **{sync_kw: False}
+    )
+    draw: ArchSampler = sampler or supernet.sample
+    opt = _adam(supernet, config)
+    shard_config = TrainConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        shards=world,
+        drop_last=config.drop_last,
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    genes = supernet.genes
+    n = num_samples(data)
+    losses: list[float] = []
+    steps = 0
+    for epoch in range(config.epochs):
+        batches = epoch_batches(n, shard_config, generator)
+        epoch_loss = 0.0
+        for step, index in enumerate(batches):
+            arch = supernet.check_arch(draw(rng))
+            choice = torch.tensor([genes[g].index(op) for g, op in arch.items()], dtype=torch.int64)
+            dist.broadcast(choice, src=0)
+            arch = {g: genes[g][int(i)] for g, i in zip(genes, choice.tolist(), strict=True)}
+            x, y = gather(data, torch.tensor_split(index, world)[rank])
+            share = supernet_train_step(
+                supernet,
+                opt,
+                x.to(device),
+                y.to(device),
+                arch,
+                module=ddp,
+                global_n=len(index),
+                scale=float(world),
+            )
+            loss = torch.tensor([share], dtype=torch.float64)
+            dist.all_reduce(loss)
+            epoch_loss += float(loss)
+            steps += 1
+            if progress is not None and rank == 0:
+                progress(StepInfo(epoch, step, len(batches), float(loss), arch))
+        losses.append(epoch_loss / max(len(batches), 1))
+    _average_bn_stats(supernet, world)
+    return TrainResult(tuple(losses), steps, opt, supernet.op_counts())
+
+
+def local_rank() -> int:
+    """``LOCAL_RANK`` set by torchrun (0 outside torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))

@@ -1,0 +1,286 @@
+"""Supernet training with single-path uniform sampling, and plain training of standalone subnets.
+
+Both loops use Adam and cross-entropy (TNAS-ER §3.2, §4.2) and are fully determined by
+:attr:`TrainConfig.seed`: a ``torch.Generator`` orders the samples of each epoch and a
+``numpy.random.Generator`` draws one path per step. The distributed trainer
+(:func:`ttfsnet_nas.torch.distributed.train_supernet_ddp`) reuses the same step so that ``W`` ranks
+reproduce a single process run with ``shards=W``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ttfsnet_nas.torch.data import LabelledData, gather, num_samples
+from ttfsnet_nas.torch.supernet import Supernet
+
+__all__ = [
+    "StepInfo",
+    "TrainConfig",
+    "TrainResult",
+    "epoch_batches",
+    "supernet_train_step",
+    "train_model",
+    "train_step",
+    "train_supernet",
+]
+
+ArchSampler = Callable[[np.random.Generator], Mapping[str, str]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainConfig:
+    """Training hyper-parameters.
+
+    Attributes:
+        epochs: Passes over the training data (TNAS-ER: 600 for supernet and subnet).
+        batch_size: Global batch size (TNAS-ER: 96).
+        lr: Adam learning rate (TNAS-ER: 5e-3 supernet, 5e-4 retraining).
+        weight_decay: Adam weight decay (L2 added to the gradient; never applied to unsampled paths).
+        seed: Seeds the sample order and the path sampling.
+        shards: Each global batch is split into this many near-equal shards that go through the network
+            separately (BatchNorm normalises each shard with its own statistics) and whose gradients are
+            summed. ``shards=W`` on one process reproduces a ``W``-rank DDP run; 1 is the usual training.
+        drop_last: Drop the last, incomplete batch of each epoch. Batches with fewer samples than
+            ``shards`` are always dropped.
+    """
+
+    epochs: int = 1
+    batch_size: int = 96
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    shards: int = 1
+    drop_last: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "shards"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr: must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"TrainConfig.weight_decay: must be >= 0, got {self.weight_decay}")
+        if self.shards > self.batch_size:
+            raise ValueError(f"TrainConfig.shards: {self.shards} exceeds batch_size {self.batch_size}")
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """Passed to the progress callback after every optimizer step.
+
+    Attributes:
+        epoch: Zero-based epoch.
+        step: Zero-based step within the epoch.
+        steps_per_epoch: Steps in each epoch.
+        loss: Mean cross-entropy over the global batch.
+        arch: The path trained in this step (``None`` for standalone training).
+    """
+
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    loss: float
+    arch: Mapping[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """Outcome of a training run.
+
+    Attributes:
+        epoch_losses: Mean training loss of each epoch (averaged over steps).
+        steps: Optimizer steps taken.
+        optimizer: The optimizer (its state allows continuing the run).
+        op_counts: For supernets, gene → op → steps trained so far (see :meth:`Supernet.op_counts`).
+    """
+
+    epoch_losses: tuple[float, ...]
+    steps: int
+    optimizer: torch.optim.Optimizer
+    op_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def epoch_batches(n: int, config: TrainConfig, generator: torch.Generator) -> list[torch.Tensor]:
+    """Global batches (index tensors) of one epoch, in a permutation drawn from ``generator``."""
+    order = torch.randperm(n, generator=generator)
+    batches = list(torch.split(order, config.batch_size))
+    last_short = bool(batches) and len(batches[-1]) < config.batch_size
+    if last_short and (config.drop_last or len(batches[-1]) < config.shards):
+        batches.pop()
+    return batches
+
+
+def _shard_loss(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    global_n: int,
+    scale: float,
+) -> torch.Tensor:
+    # Summed loss over the shard divided by the *global* batch size: shard gradients then add up to the
+    # gradient of the global mean, whatever the shard sizes. `scale` undoes DDP's averaging over ranks.
+    return F.cross_entropy(forward(x), y, reduction="sum") * (scale / global_n)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    shards: int = 1,
+) -> float:
+    """One optimizer step of a standalone model on a global batch.
+
+    Returns:
+        Mean cross-entropy over the batch.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for xs, ys in zip(torch.tensor_split(x, shards), torch.tensor_split(y, shards), strict=True):
+        loss = _shard_loss(model, xs, ys, x.shape[0], 1.0)
+        loss.backward()
+        total += float(loss.detach())
+    optimizer.step()
+    return total
+
+
+def supernet_train_step(
+    supernet: Supernet,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    arch: Mapping[str, str],
+    *,
+    shards: int = 1,
+    module: nn.Module | None = None,
+    global_n: int | None = None,
+    scale: float = 1.0,
+) -> float:
+    """One single-path step: forward/backward along ``arch``, drop unsampled gradients, step, count.
+
+    Args:
+        supernet: The supernet.
+        optimizer: Optimizer over ``supernet.parameters()``.
+        x: Inputs (the global batch, or this rank's shard under DDP).
+        y: Labels.
+        arch: The path to train.
+        shards: Split ``x`` into this many separately normalised shards (see :class:`TrainConfig`).
+        module: What to call instead of ``supernet`` (a DDP wrapper around it).
+        global_n: Global batch size when ``x`` is a DDP shard; defaults to ``len(x)``.
+        scale: Loss multiplier (the world size under DDP, which averages gradients over ranks).
+
+    Returns:
+        This process's share of the mean cross-entropy over the global batch.
+    """
+    chosen = supernet.check_arch(arch)
+    net = module if module is not None else supernet
+    n = global_n if global_n is not None else x.shape[0]
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for xs, ys in zip(torch.tensor_split(x, shards), torch.tensor_split(y, shards), strict=True):
+        loss = _shard_loss(lambda inp: net(inp, chosen), xs, ys, n, scale)
+        loss.backward()
+        total += float(loss.detach()) / scale
+    supernet.drop_unsampled_grads(chosen)
+    optimizer.step()
+    supernet.record(chosen)
+    return total
+
+
+def _adam(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def train_supernet(
+    supernet: Supernet,
+    data: LabelledData,
+    config: TrainConfig,
+    *,
+    sampler: ArchSampler | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    progress: Callable[[StepInfo], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train a supernet with one uniformly sampled path per step.
+
+    Args:
+        supernet: The supernet (trained in place, moved to ``device``).
+        data: Labelled training data.
+        config: Hyper-parameters.
+        sampler: Draws the path of each step from the seeded generator; defaults to
+            :meth:`Supernet.sample` (uniform per gene). Pass e.g. ``space.sample`` to respect constraints.
+        optimizer: Optimizer to continue with; defaults to a fresh Adam.
+        progress: Called after every step.
+        device: Where to train.
+
+    Returns:
+        Losses, step count, optimizer and op counts.
+    """
+    supernet.to(device).train()
+    draw: ArchSampler = sampler or supernet.sample
+    opt = optimizer or _adam(supernet, config)
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    n = num_samples(data)
+    losses: list[float] = []
+    steps = 0
+    for epoch in range(config.epochs):
+        batches = epoch_batches(n, config, generator)
+        epoch_loss = 0.0
+        for step, index in enumerate(batches):
+            arch = supernet.check_arch(draw(rng))
+            x, y = gather(data, index)
+            loss = supernet_train_step(supernet, opt, x.to(device), y.to(device), arch, shards=config.shards)
+            epoch_loss += loss
+            steps += 1
+            if progress is not None:
+                progress(StepInfo(epoch, step, len(batches), loss, arch))
+        losses.append(epoch_loss / max(len(batches), 1))
+    return TrainResult(tuple(losses), steps, opt, supernet.op_counts())
+
+
+def train_model(
+    model: nn.Module,
+    data: LabelledData,
+    config: TrainConfig,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    progress: Callable[[StepInfo], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train a standalone model (e.g. a retrained :meth:`Supernet.subnet`) with Adam and cross-entropy.
+
+    Args:
+        model: The model (trained in place, moved to ``device``).
+        data: Labelled training data.
+        config: Hyper-parameters (TNAS-ER retraining: ``lr=5e-4``).
+        optimizer: Optimizer to continue with; defaults to a fresh Adam.
+        progress: Called after every step (``arch`` is ``None``).
+        device: Where to train.
+    """
+    model.to(device).train()
+    opt = optimizer or _adam(model, config)
+    generator = torch.Generator().manual_seed(config.seed)
+    n = num_samples(data)
+    losses: list[float] = []
+    steps = 0
+    for epoch in range(config.epochs):
+        batches = epoch_batches(n, config, generator)
+        epoch_loss = 0.0
+        for step, index in enumerate(batches):
+            x, y = gather(data, index)
+            loss = train_step(model, opt, x.to(device), y.to(device), shards=config.shards)
+            epoch_loss += loss
+            steps += 1
+            if progress is not None:
+                progress(StepInfo(epoch, step, len(batches), loss, None))
+        losses.append(epoch_loss / max(len(batches), 1))
+    return TrainResult(tuple(losses), steps, opt)
