@@ -3,7 +3,9 @@
 Run: ``pytest benchmarks/test_bench_supernet.py --benchmark-only --benchmark-json=b.json`` then
 ``python benchmarks/ratios.py b.json``. Ratios (not absolute times) are the targets:
 
-* ``test_supernet_train_step`` / ``test_standalone_train_step`` ≤ 1.15 (same path, same batch);
+* ``test_supernet_step_overhead_interleaved``: supernet step / standalone step of the same path on the
+  same batch, timed alternately, must be ≤ 1.15 (``test_supernet_train_step`` /
+  ``test_standalone_train_step`` report the same ratio from two separate runs, which load drift skews);
 * ``test_eval_ray_2_workers`` / ``test_eval_in_process``: time for the same candidates (reported);
 * ``test_bn_recalibration_ranking``: Kendall τ of inherited-weight accuracy (BN recalibration off/on)
   against standalone-trained accuracy on a tiny synthetic task (reported in ``extra_info``).
@@ -11,8 +13,11 @@ Run: ``pytest benchmarks/test_bench_supernet.py --benchmark-only --benchmark-jso
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
+import statistics
+import time
 import warnings
 from collections.abc import Iterator
 
@@ -55,11 +60,50 @@ def test_supernet_train_step(benchmark, batch) -> None:
     torch.manual_seed(0)
     supernet = MacroSupernet(STEP_CONFIG).train()
     opt = torch.optim.Adam(supernet.parameters(), lr=5e-3)
+    # No target here: the two tests run one after the other and the shared machine's load drifts by more
+    # than the overhead; test_supernet_step_overhead_interleaved gates the ratio instead.
     benchmark.extra_info["reference"] = "test_standalone_train_step"
-    benchmark.extra_info["target"] = 1.15
     benchmark.pedantic(
         supernet_train_step, args=(supernet, opt, *batch, STEP_ARCH), rounds=30, warmup_rounds=3
     )
+
+
+def test_supernet_step_overhead_interleaved(benchmark, batch) -> None:
+    """Supernet step / standalone step of the same path, timed alternately so load drift cancels."""
+    torch.manual_seed(0)
+    supernet = MacroSupernet(STEP_CONFIG).train()
+    model = copy.deepcopy(supernet).subnet(STEP_ARCH).train()
+    opt_s = torch.optim.Adam(supernet.parameters(), lr=5e-3)
+    opt_m = torch.optim.Adam(model.parameters(), lr=5e-3)
+
+    def timed(step: object) -> float:
+        start = time.perf_counter()
+        step()  # type: ignore[operator]
+        return time.perf_counter() - start
+
+    def super_step() -> None:
+        supernet_train_step(supernet, opt_s, *batch, STEP_ARCH)
+
+    def plain_step() -> None:
+        train_step(model, opt_m, *batch)
+
+    def measure(rounds: int = 30) -> float:
+        # Median of per-pair ratios; the order within a pair alternates so neither step always runs
+        # right after the other.
+        ratios = []
+        for i in range(rounds):
+            if i % 2:
+                t_m, t_s = timed(plain_step), timed(super_step)
+            else:
+                t_s, t_m = timed(super_step), timed(plain_step)
+            ratios.append(t_s / t_m)
+        return statistics.median(ratios)
+
+    measure(3)  # warm-up
+    ratio = benchmark.pedantic(measure, rounds=1, iterations=1)
+    benchmark.extra_info["interleaved_ratio"] = ratio
+    benchmark.extra_info["target_ratio"] = 1.15
+    assert ratio <= 1.15
 
 
 # ------------------------------------------------------------------------- proxy ranking (tiny task)

@@ -125,3 +125,15 @@ def test_qat_finetune_reports_before_and_after(converted) -> None:  # type: igno
         assert 0.0 <= out[key] <= 1.0
     assert out["float_before"] == 1.0
     assert out["qnet"].precision.weight_bits == 4
+
+
+def test_nir_roundtrip_to_ir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("nir")
+    from ttfsnet_hw.nir import export_nir, import_nir_ir
+
+    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().linear(5).readout(3)
+    path = export_nir(ttfs_from_ir(ir), tmp_path / "m.nir", input_shape=(2, 8, 8))
+    back = import_nir_ir(path, (2, 8, 8))
+    x = np.random.default_rng(1).uniform(0, 1, (3, 2, 8, 8))
+    np.testing.assert_array_equal(back.run(x)[0], ir.run(x)[0])
+    assert [layer.kind for layer in back.layers] == [layer.kind for layer in ir.layers]

@@ -149,3 +149,25 @@ def test_subprocess_smoke() -> None:
     res = subprocess.run([sys.executable, "-m", "ttfsnet_hw", "estimate", "nope"], capture_output=True, text=True,
                          timeout=120, check=False)
     assert res.returncode == 2 and res.stderr.startswith("error:")
+
+
+def test_ttfsnet_nas_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    artifact_torch = pytest.importorskip("ttfsnet_nas.torch.artifact_torch")
+    from torch import nn
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(64, 3)).eval()
+    artifact_torch.save_model(ann, tmp_path / "art")
+    args = ["--data", "synthetic:6", "--input-shape", "2,8,8"]
+    code, out, err = _main(["estimate", str(tmp_path / "art"), *args, "--format", "json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["spike_source"] == "ann" and doc["n_samples"] == 6
+    code, out, err = _main(["quantize", str(tmp_path / "art"), "--out", str(tmp_path / "q"), *args], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "q" / "report.json").read_text())
+    assert report["intsim_vs_closed_form"]["exact"] and report["intsim_vs_ttfsnet"]["exact"]
+    code, _, err = _main(["estimate", str(tmp_path / "art"), *args, "--input-range", "1,0"], capsys)
+    assert code == 2 and "--input-range" in err

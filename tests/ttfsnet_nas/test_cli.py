@@ -191,3 +191,15 @@ def test_rich_progress_path(recipe: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith(str(tmp_path / "r"))
     assert len(read_journal(tmp_path / "r" / "journal.jsonl").records) == 36
+
+
+def test_plots_write_pngs(tmp_path: Path) -> None:
+    from ttfsnet_nas.plots import plot_fitness, plot_op_counts
+    from ttfsnet_nas.search import RoundStats
+
+    stats = [RoundStats(r, 4, 50.0 + r, 40.0 + r, 50.0 + r) for r in range(3)]
+    p = plot_fitness(stats, tmp_path / "f.png", extra={"SNN": stats})
+    q = plot_op_counts({"b0": {"k3": 3, "skip": 1}, "b1": {"k5": 4}}, tmp_path / "o.png")
+    for path in (p, q):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["f.png", "o.png"]  # no temp files left

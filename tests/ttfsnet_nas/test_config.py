@@ -156,3 +156,15 @@ def test_replace_path_rechecks() -> None:
 def test_from_dict_without_file() -> None:
     with pytest.raises(RecipeError, match=r"^search\.rounds: expected int ≥ 1, got 0$"):
         from_dict(SearchConfig, {"rounds": 0}, path="search")
+
+
+def test_search_config_builds_each_strategy() -> None:
+    from ttfsnet_nas.toy import toy_space
+
+    space = toy_space(3, 3)
+    evo = SearchConfig(pool_size=4, elite_size=3, rounds=2, mutation_prob=0.5).build_strategy(space)
+    assert evo.name == "evolution" and evo.hparams()["pool_size"] == 4 and evo.budget == 8
+    assert SearchConfig(strategy="random_search", samples=7).build_strategy(space).budget == 7
+    assert SearchConfig(strategy="random_search").build_strategy(space).budget == 27  # min(100, |space|)
+    assert SearchConfig(strategy="random_sampling").build_strategy(space).budget == 10
+    assert SearchConfig(strategy="exhaustive").build_strategy(space).budget == 27

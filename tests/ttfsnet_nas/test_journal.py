@@ -239,3 +239,66 @@ def test_result_from_journal_rebuilds_history(tmp_path: Path) -> None:
     again = result_from_journal(tmp_path / "j.jsonl", mk())
     assert again.best == res.best and again.history == res.history
     assert isinstance(again.best.architecture, Architecture)
+
+
+def test_pareto_search_resumes_identically(tmp_path: Path) -> None:
+    space = toy_space(5, 3)
+    land = Landscape(space, seed=3)
+    fitness = Fitness(mode="pareto", objectives=("accuracy", "params"))
+    ev = lambda a: {"accuracy": land.accuracy(a), "params": land.params(a)}  # noqa: E731
+    mk = lambda: create_strategy("evolution", space=space, fitness=fitness, seed=2, pool_size=6, elite_size=4, rounds=5)  # noqa: E731
+    full = run_search(mk(), ev, journal=tmp_path / "full.jsonl")
+    lines = (tmp_path / "full.jsonl").read_text().splitlines()
+    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:15]) + "\n")  # stop inside round 2
+    res = run_search(mk(), ev, journal=tmp_path / "cut.jsonl", resume=True)
+    assert res.resumed == 14
+    assert [t.architecture for t in res.history] == [t.architecture for t in full.history]
+    assert [t.architecture for t in res.front] == [t.architecture for t in full.front]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, object]] = []
+
+    def start(self, task: str, total: int | None = None, *, completed: int = 0) -> None:
+        self.events.append(("start", task, (total, completed)))
+
+    def advance(self, task: str, n: int = 1, **info: object) -> None:
+        self.events.append(("advance", task, n))
+
+    def finish(self, task: str) -> None:
+        self.events.append(("finish", task, None))
+
+    def log(self, message: str) -> None:
+        self.events.append(("log", "", message))
+
+
+def test_progress_reports_evaluations_and_rounds(tmp_path: Path) -> None:
+    space = toy_space(4, 3)
+    land = Landscape(space, seed=0)
+    ev = lambda a: {"accuracy": land.accuracy(a)}  # noqa: E731
+    mk = lambda: create_strategy("evolution", space=space, fitness=Fitness(), seed=0, pool_size=4, rounds=3)  # noqa: E731
+    rec = _Recorder()
+    run_search(mk(), ev, journal=tmp_path / "j.jsonl", progress=rec)
+    assert ("start", "rounds", (3, 0)) in rec.events and ("start", "search", (12, 0)) in rec.events
+    assert sum(1 for e in rec.events if e[:2] == ("advance", "search")) == 12
+    assert sum(1 for e in rec.events if e[:2] == ("advance", "rounds")) == 3
+    lines = (tmp_path / "j.jsonl").read_text().splitlines()
+    (tmp_path / "j.jsonl").write_text("\n".join(lines[:7]) + "\n")  # 6 evaluations: inside round 1
+    rec = _Recorder()
+    run_search(mk(), ev, journal=tmp_path / "j.jsonl", resume=True, progress=rec)
+    assert ("start", "rounds", (3, 1)) in rec.events and ("start", "search", (12, 6)) in rec.events
+    assert sum(1 for e in rec.events if e[:2] == ("advance", "rounds")) == 2
+
+
+def test_torch_rng_hook_roundtrip() -> None:
+    torch = pytest.importorskip("torch")
+    from ttfsnet_nas.journal import TorchRngHook
+
+    hook = TorchRngHook()
+    torch.manual_seed(3)
+    state = json.loads(json.dumps(hook.get_state()))
+    a = torch.rand(4)
+    torch.rand(10)
+    hook.set_state(state)
+    assert torch.equal(torch.rand(4), a)

@@ -4,22 +4,29 @@ hand-made trees in the real SEE layout."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-from ttfsnet_nas.emotion.synth import generate
+from ttfsnet_nas.emotion.synth import SynthSummary, generate
 
 
 @pytest.fixture(scope="session")
-def tiny_see_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``tiny`` synthetic preset, generated once per session (seed 0, one process)."""
+def tiny_see_summary(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthSummary, float]:
+    """The ``tiny`` synthetic preset generated once per session (seed 0, in-process) and its CPU seconds."""
     root = tmp_path_factory.mktemp("see_tiny")
-    generate(root, preset="tiny", seed=0, workers=1, overwrite=True)
-    return root
+    cpu = time.process_time()
+    summary = generate(root, preset="tiny", seed=0, workers=1, overwrite=True)
+    return summary, time.process_time() - cpu
+
+
+@pytest.fixture(scope="session")
+def tiny_see_root(tiny_see_summary: tuple[SynthSummary, float]) -> Path:
+    """Root of the session's ``tiny`` synthetic dataset."""
+    return tiny_see_summary[0].root
 
 
 def write_event_frames(folder: Path, count: int, *, size: int = 8, value: int = 128) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ttfsnet_nas.emotion.see import (
     DATA_ENV_VAR,
     DSEE_LAYOUT,
@@ -45,7 +44,9 @@ def test_parses_real_name_format_and_split(make_see_tree) -> None:
 
 
 def test_code_default_aliases_event30_and_json_name(make_see_tree) -> None:
-    root = make_see_tree({A: ("angry", "training", 3, 3)}, event_dir="event_30", json_name="emotion_new_adjust2.json")
+    root = make_see_tree(
+        {A: ("angry", "training", 3, 3)}, event_dir="event_30", json_name="emotion_new_adjust2.json"
+    )
     index = load_see(root)
     assert index.json_path.name == "emotion_new_adjust2.json"
     assert index.sequences[0].event_dir.parent.parent.name == "event_30"
@@ -152,8 +153,11 @@ def test_dsee_schema_without_subject_and_lighting(make_see_tree) -> None:
 
 
 def test_custom_layout_and_schema(make_see_tree) -> None:
-    layout = DatasetLayout(event_dirs=("ev",), json_names=("split.json",), schema=NameSchema(subject=0, lighting=None,
-                           emotion=1, min_tokens=2))
+    layout = DatasetLayout(
+        event_dirs=("ev",),
+        json_names=("split.json",),
+        schema=NameSchema(subject=0, lighting=None, emotion=1, min_tokens=2),
+    )
     root = make_see_tree({"s07_fear": ("fear", "training", 3, 3)}, event_dir="ev", json_name="split.json")
     (seq,) = load_see(root, layout=layout).sequences
     assert (seq.subject, seq.lighting, seq.emotion) == ("s07", None, "fear")
@@ -174,7 +178,15 @@ def test_name_helpers() -> None:
     with pytest.raises(ValueError, match="unknown emotion 'joy'"):
         canonical_emotion("joy")
     name = format_see_name(
-        seq=1, subject=1, sex="man", age=24, degree="Master", lighting="normal", emotion="angry", length=45, take=0
+        seq=1,
+        subject=1,
+        sex="man",
+        age=24,
+        degree="Master",
+        lighting="normal",
+        emotion="angry",
+        length=45,
+        take=0,
     )
     assert name == A
 

@@ -114,7 +114,20 @@ def _load_data(spec: str | None, shape: tuple[int, ...] | None, input_range: tup
     return arr.astype(np.float64)
 
 
-def _load(model: str, data: str | None, input_shape: str | None, rates: float | None, seed: int) -> _Loaded:
+def _parse_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        p, q = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--input-range: expected P,Q like 0,1, got {text!r}") from None
+    if not p < q:
+        raise UsageError(f"--input-range: need P < Q, got {text!r}")
+    return p, q
+
+
+def _load(model: str, data: str | None, input_shape: str | None, rates: float | None, seed: int,
+          *, input_range: str | None = None, convert_ann: bool = False) -> _Loaded:
     shape = _parse_shape(input_shape)
     if model == "paper" or model.startswith("paper:"):
         from ttfsnet_hw.paper import paper_network, reference_architecture
@@ -150,15 +163,24 @@ def _load(model: str, data: str | None, input_shape: str | None, rates: float | 
     except (ValueError, OSError, KeyError) as exc:
         raise UsageError(f"MODEL {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     is_snn = tad.is_ttfs(net)
-    input_range = tuple(float(v) for v in net.input_range) if is_snn else (0.0, 1.0)
-    x = _load_data(data, shape, input_range)  # type: ignore[arg-type]
+    rng_in = tuple(float(v) for v in net.input_range) if is_snn else (_parse_range(input_range) or (0.0, 1.0))
+    x = _load_data(data, shape, rng_in)  # type: ignore[arg-type]
     if x is None:
         raise UsageError(f"MODEL {model}: --data is required to record spikes (a .npy file or synthetic:N)")
     shape = shape or tuple(x.shape[1:])
+    if not is_snn and convert_ann:
+        import torch
+        import ttfsnet
+
+        try:
+            net = ttfsnet.convert(net, torch.as_tensor(x, dtype=next(net.parameters()).dtype), input_range=rng_in)
+        except ValueError as exc:
+            raise UsageError(f"MODEL {model}: cannot convert to TTFS ({str(exc).splitlines()[0]})") from None
+        is_snn = True
     if is_snn:
         ir = tad.ir_from_ttfs(net, shape, name=path.stem)
         return _Loaded(ir=ir, record=tad.record_snn(net, ir, x), torch_model=net)
-    ir = tad.ir_from_ann(net, shape, name=path.name, input_range=input_range)  # type: ignore[arg-type]
+    ir = tad.ir_from_ann(net, shape, name=path.name, input_range=rng_in)  # type: ignore[arg-type]
     return _Loaded(ir=ir, record=tad.record_ann(net, ir, x), torch_model=net)
 
 
@@ -223,13 +245,14 @@ def estimate_cmd(
     input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape, e.g. 4,90,90.")] = None,
     rates: Annotated[float | None, typer.Option(help="paper models: assume this firing fraction instead of running.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random weights of paper models.")] = 0,
+    input_range: Annotated[str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")] = None,
     format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
 ) -> None:
     """Estimate latency, energy, SynOPs and the PE mapping of a model."""
     if format not in _FORMATS:
         raise UsageError(f"--format: expected one of {list(_FORMATS)}, got {format!r}")
     prof = load_profile(profile)
-    loaded = _load(model, data, input_shape, rates, seed)
+    loaded = _load(model, data, input_shape, rates, seed, input_range=input_range)
     est = estimate(loaded.ir, loaded.record, prof)
     if format == "json":
         typer.echo(json.dumps({"schema": SCHEMA, **est.to_dict()}, indent=2))
@@ -273,24 +296,29 @@ def profiles_cmd(
 
 @app.command("quantize")
 def quantize_cmd(
-    model: Annotated[str, typer.Argument(help="A ttfsnet network (.nir/.pt) or paper[:gene=op,...].")],
+    model: Annotated[str, typer.Argument(help="A ttfsnet network (.nir/.pt), an ANN artifact (converted with "
+                                              "ttfsnet.convert on --data) or paper[:gene=op,...].")],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     profile: Annotated[str, typer.Option(help="Profile whose precision is used.")] = "yoso",
     data: Annotated[str | None, typer.Option(help="Calibration/evaluation inputs (.npy/.npz or synthetic:N).")] = None,
     input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
+    input_range: Annotated[str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")] = None,
 ) -> None:
     """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
     from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
     from ttfsnet_hw.quantize import quantize
 
     prof = load_profile(profile)
-    loaded = _load(model, data, input_shape, None, seed)
+    loaded = _load(model, data, input_shape, None, seed, input_range=input_range, convert_ann=True)
     if not loaded.ir.has_parameters:
         raise UsageError(f"MODEL {model}: quantize needs a TTFS network with parameters (convert the ANN first)")
     x = _load_data(data or "synthetic:8", loaded.ir.input_shape, loaded.ir.input_range)
     assert x is not None
-    q = quantize(loaded.ir, prof, x)
+    try:
+        q = quantize(loaded.ir, prof, x)
+    except OverflowError as exc:
+        raise UsageError(str(exc)) from None
     ints = simulate(q, x)
     agree = compare(ints, closed_form_quantized(q, x))
     report: dict[str, Any] = {

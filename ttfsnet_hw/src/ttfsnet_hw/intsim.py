@@ -284,8 +284,9 @@ def float_disagreement(float_ir: NetworkIR, qnet: QuantizedNetwork, x: np.ndarra
 
     Returns:
         ``prediction_disagreement`` (fraction of samples), ``spike_disagreement`` (fraction of neurons whose
-        fired/silent state differs), ``mean_abs_time_error`` (over neurons that fire in both, in units of the
-        float window), ``max_abs_logit_error``.
+        fired/silent state differs), ``mean_abs_time_error`` (over neurons that fire in both: error of the
+        spike's lead time before its window end, i.e. of the activation, in units of the float window),
+        ``max_abs_logit_error``.
     """
     logits_f, times_f = float_ir.run(x)
     res = simulate(qnet, x)
@@ -306,8 +307,11 @@ def float_disagreement(float_ir: NetworkIR, qnet: QuantizedNetwork, x: np.ndarra
         total += fired_f.size
         both = fired_f & fired_q
         if both.any():
-            tq = kq[both] * (q_windows[i] / qnet.steps)
-            errs.append(np.abs(tq - tf[both]) / ems_windows[i])
+            # time from the spike to the window end (= the activation): comparable across the quantiser's
+            # enlarged windows, unlike the spike time itself
+            to_end_q = (qnet.steps - kq[both]) * (q_windows[i] / qnet.steps)
+            to_end_f = ems_windows[i] - tf[both]
+            errs.append(np.abs(to_end_q - to_end_f) / ems_windows[i])
     return {
         "prediction_disagreement": float((pred_f != res.predictions).mean()),
         "spike_disagreement": fired_mis / max(total, 1),

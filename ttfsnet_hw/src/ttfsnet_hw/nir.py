@@ -16,11 +16,20 @@ from ttfsnet_hw.ir import NetworkIR
 __all__ = ["export_nir", "import_nir", "import_nir_ir"]
 
 
-def export_nir(net: Any, path: str | os.PathLike[str]) -> Path:
-    """Write a ``ttfsnet.TTFSNetwork`` as a NIR file (``ttfsnet.export_nir``)."""
+def export_nir(net: Any, path: str | os.PathLike[str], input_shape: Sequence[int] | None = None) -> Path:
+    """Write a ``ttfsnet.TTFSNetwork`` as a NIR file (``ttfsnet.export_nir``).
+
+    Args:
+        net: the network.
+        path: destination.
+        input_shape: per-sample input shape (needed when the network starts with a convolution).
+
+    Returns:
+        The path written.
+    """
     import ttfsnet
 
-    ttfsnet.export_nir(net, path)
+    ttfsnet.export_nir(net, path, input_shape=None if input_shape is None else tuple(int(v) for v in input_shape))
     return Path(path)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ttfsnet_hw.ir import IRBuilder, NetworkIR
 
-__all__ = ["PAPER_FIGURES", "calibrate_reference", "paper_network", "reference_architecture", "reference_record"]
+__all__ = ["PAPER_FIGURES", "calibrate_reference", "reference_report", "paper_network", "reference_architecture", "reference_record"]
 
 PAPER_FIGURES: dict[str, float] = {
     "latency_ms": 48.0,
@@ -164,3 +164,66 @@ ttfsnet_hw.paper.calibrate_reference(out=...); edit the base values, then re-run
 Every constant carries source + confidence: V primary, P TNAS-ER text, S secondary, D derived,
 U unverified assumption, F fitted (see 'calibration' at the end for value, target, data point, date).
 Only two scalars are fitted (one published data point): pe.cycles_per_synop and energy.base_power_mw."""
+
+
+def reference_report(n_samples: int = 64, seed: int = 0) -> str:
+    """Markdown tables of the reference figures (used for ``docs/hardware.md``; needs torch for speed).
+
+    Args:
+        n_samples: synthetic inputs for the random-weight SNN run.
+        seed: seed of weights and inputs.
+
+    Returns:
+        Markdown text.
+    """
+    import torch
+
+    import ttfsnet
+
+    from ttfsnet_hw.adapters.torch import ann_from_ir, ir_from_ttfs, record_snn
+    from ttfsnet_hw.estimate import estimate
+    from ttfsnet_hw.intsim import compare, float_disagreement, simulate, closed_form_quantized
+    from ttfsnet_hw.profile import load_profile
+    from ttfsnet_hw.quantize import quantize
+
+    torch.set_num_threads(1)
+    arch = reference_architecture()
+    ref = paper_network(arch, name="reference")
+    yoso, h45 = load_profile("yoso"), load_profile("horowitz45")
+    lines = [f"Reference architecture: {', '.join(f'{k}={v}' for k, v in arch.items())}; {ref.params} parameters, "
+             f"{ref.macs / 1e6:.1f} M MACs, {ref.neurons} neurons.", ""]
+    rows = []
+    rec_u = reference_record(ref)
+    draft = paper_network(arch, rng=np.random.default_rng(seed), name="random")
+    x = torch.rand(n_samples, *draft.input_shape, generator=torch.Generator().manual_seed(seed))
+    # windows sized on the data (ttfsnet.convert, zeta = 0.5), as for a trained network
+    net = ttfsnet.convert(ann_from_ir(draft), x)
+    rnd = ir_from_ttfs(net, draft.input_shape, name="random")
+    rec_r = record_snn(net, rnd, x, batch_size=16)
+    for label, ir, rec in (("uniform rate, SynOPs = 0.03 G", ref, rec_u),
+                           (f"random weights, {n_samples} uniform random inputs", rnd, rec_r)):
+        for prof in (yoso, h45):
+            e = estimate(ir, rec, prof)
+            rows.append(f"| {label} | {prof.name} | {e.synops.mean / 1e6:.1f} | {e.spikes.mean / 1e3:.1f} | "
+                        f"{e.latency_ms.mean:.2f} [{e.latency_ms.min:.2f}, {e.latency_ms.max:.2f}] | "
+                        f"{e.energy_mj.mean:.3f} [{e.energy_mj.min:.3f}, {e.energy_mj.max:.3f}] | "
+                        f"{e.energy_split_mj['synaptic']:.3f} / {e.energy_split_mj['neuron']:.4f} / "
+                        f"{e.energy_split_mj['noc']:.4f} / {e.energy_split_mj['static']:.3f} | {e.pes_used} |")
+    lines += ["| spikes | profile | SynOPs (M) | spikes (k) | latency ms [min, max] | energy mJ [min, max] | "
+              "syn / neuron / NoC / static mJ | PEs |", "|---|---|---|---|---|---|---|---|", *rows, ""]
+    e = estimate(ref, rec_u, yoso)
+    lines += ["Per layer, reference on `yoso` (uniform rate):", "",
+              "| layer | PEs | split | SynOPs | cycles | latency ms |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.name} | {r.pes} | {r.partition} | {r.synops:.3g} | {r.cycles:.4g} | {r.latency_ms:.3f} |"
+              for r in e.layers]
+    xs = x[:16].double().numpy()
+    q = quantize(rnd, yoso, xs)
+    agree = compare(simulate(q, xs), closed_form_quantized(q, xs))
+    dis = float_disagreement(rnd, q, xs)
+    lines += ["", f"Quantisation of the random-weight network at yoso widths ({yoso.precision.weight_bits}-bit weights, "
+              f"{yoso.precision.time_bits}-bit times, {yoso.precision.membrane_bits}-bit membrane), 16 inputs: integer "
+              f"simulation exact vs quantised closed form: {agree.exact}; prediction disagreement with the float SNN "
+              f"{dis['prediction_disagreement']:.3f}, spike (fired/silent) disagreement {dis['spike_disagreement']:.4f}, "
+              f"mean |Δt| {dis['mean_abs_time_error']:.4f} windows; overflow-adjusted layers: {list(q.overflow_layers)}."]
+    return "\n".join(lines) + "\n"
+

@@ -34,6 +34,7 @@ __all__ = [
     "QuantizationError",
     "QuantizedNetwork",
     "encode_steps",
+    "qat_finetune",
     "quantize",
 ]
 
@@ -227,3 +228,10 @@ def _build(ir: NetworkIR, prec: PrecisionSpec, steps: int, shifts: dict[str, int
     qir = NetworkIR(name=f"{ir.name}-q", input_shape=ir.input_shape, layers=tuple(new_layers),
                     input_range=ir.input_range)
     return QuantizedNetwork(ir=qir, layers=tuple(qlayers), precision=prec, steps=steps, weight_errors=errors)
+
+
+def qat_finetune(*args: object, **kwargs: object) -> dict[str, object]:
+    """Quantisation-aware fine-tuning (needs torch); see :func:`ttfsnet_hw.adapters.torch.qat_finetune`."""
+    from ttfsnet_hw.adapters.torch import qat_finetune as _qat
+
+    return _qat(*args, **kwargs)  # type: ignore[arg-type]

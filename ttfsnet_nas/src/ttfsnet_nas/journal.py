@@ -30,6 +30,7 @@ __all__ = [
     "NumpyGlobalRngHook",
     "PythonRandomHook",
     "RngHook",
+    "TorchRngHook",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -169,6 +170,35 @@ class NumpyGlobalRngHook:
     def set_state(self, state: Any) -> None:
         kind, key, pos, has_gauss, cached = state
         np.random.set_state((kind, _unpack_u32(key).astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+
+
+class TorchRngHook:
+    """State of torch's global CPU generator and, when CUDA is initialised, every CUDA generator.
+
+    torch is imported only when a state is taken or restored, so the core stays importable without it.
+    """
+
+    name = "torch"
+
+    def get_state(self) -> Any:
+        import torch
+
+        state: dict[str, Any] = {"cpu": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii")}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = [
+                base64.b64encode(s.cpu().numpy().tobytes()).decode("ascii") for s in torch.cuda.get_rng_state_all()
+            ]
+        return state
+
+    def set_state(self, state: Any) -> None:
+        import torch
+
+        def tensor(text: str) -> Any:
+            return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+
+        torch.set_rng_state(tensor(state["cpu"]))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([tensor(s) for s in state["cuda"]])
 
 
 def default_rng_hooks() -> list[RngHook]:

@@ -17,7 +17,10 @@ __all__ = ["plot_fitness", "plot_op_counts"]
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError("plots need matplotlib: pip install matplotlib (or ttfsnet-nas[torch])") from exc
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

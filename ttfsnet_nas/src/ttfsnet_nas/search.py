@@ -358,7 +358,8 @@ def run_search(
         header: Caller header entries checked on resume (weights hash, split indices, ...).
         resume: Continue ``journal`` if it exists.
         rng_hooks: Global RNGs saved per evaluation (default: Python ``random`` and numpy).
-        progress: Progress sink; task ``"search"`` advances once per evaluation.
+        progress: Progress sink; task ``"search"`` advances once per evaluation, task ``"rounds"`` once per
+            completed round (strategies with a ``rounds`` attribute).
         verify: Replay-check the journal on resume.
 
     Returns:
@@ -370,16 +371,24 @@ def run_search(
     ) as session:
         if session.resumed:
             progress.log(f"resumed {session.resumed} evaluations from {journal}")
+        total_rounds = getattr(strategy, "rounds", None)
+        rounds_done = strategy.round if session.resumed else 0
+        if isinstance(total_rounds, int):
+            progress.start("rounds", total_rounds, completed=rounds_done)
         progress.start("search", strategy.budget, completed=session.resumed)
         while (arch := session.ask()) is not None:
             t0 = time.perf_counter()
             result = evaluate(arch)
             trial = session.tell(arch, result, seconds=time.perf_counter() - t0)
             best = strategy.best()
-            progress.advance(
-                "search", round=trial.round, best=best.score.value if best else float("nan"), arch=arch.key
-            )
+            best_value = best.score.value if best else float("nan")
+            progress.advance("search", round=trial.round, best=best_value)
+            # tell() opens the next round as soon as the last candidate of a round is told
+            if isinstance(total_rounds, int) and (strategy.round > trial.round or strategy.finished):
+                progress.advance("rounds", best=best_value)
         progress.finish("search")
+        if isinstance(total_rounds, int):
+            progress.finish("rounds")
         return session.result()
 
 

@@ -100,7 +100,11 @@ def saturation_mask(pre: Tensor, window: Tensor | float) -> Tensor:
 
 
 def _clamp_window(pre: Tensor, window: Tensor | float) -> Tensor:
-    return torch.clamp(pre, 0.0, window)
+    # ``pre`` is always a fresh temporary here; clamping it in place when no gradient is needed keeps
+    # inference memory at the ReLU network's two live activations instead of three.
+    if pre.requires_grad:
+        return torch.clamp(pre, 0.0, window)
+    return pre.clamp_(0.0, window)
 
 
 def ttfs_linear_preactivation(x: Tensor, params: TTFSParameters) -> Tensor:

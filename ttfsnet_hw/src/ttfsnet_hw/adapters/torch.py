@@ -31,6 +31,7 @@ from ttfsnet_hw.intsim import IntSimResult
 from ttfsnet_hw.quantize import QuantizedNetwork, encode_steps
 
 __all__ = [
+    "ann_from_ir",
     "apply_quantization",
     "ttfs_from_ir",
     "ir_from_ann",
@@ -148,8 +149,8 @@ def record_snn(net: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64) -
     dtype = next(net.parameters()).dtype
     for x in _batches(data, batch_size):
         res = net.run(x.to(dtype))
-        if list(res.layer_names) != list(ir.emitters):
-            raise IRError(f"network {ir.name}: run() entries {res.layer_names} do not match the IR emitters {ir.emitters}")
+        if len(res.layer_names) != len(ir.emitters):
+            raise IRError(f"network {ir.name}: run() has {len(res.layer_names)} entries, the IR {len(ir.emitters)} emitters")
         rec.add([torch.isfinite(t).cpu().numpy() for t in res.spike_times])
     return rec.finish()
 
@@ -195,6 +196,41 @@ def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module
             m = ttfsnet.TTFSFlatten()
         mods.append(m)
     return ttfsnet.TTFSNetwork(mods, input_range=ir.input_range).to(dtype).eval()
+
+
+@torch.no_grad()
+def ann_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float32) -> nn.Sequential:
+    """The ReLU ANN of an IR with parameters (bias ``b = T − ϑ``; readout bias as is), e.g. to re-convert a
+    random-weight IR with data-sized windows through ``ttfsnet.convert``."""
+    if not ir.has_parameters:
+        raise IRError(f"network {ir.name}: cost-only IR has no weights")
+    mods: list[nn.Module] = []
+    for layer in ir.layers:
+        if layer.kind == "conv":
+            thr = np.asarray(layer.threshold, dtype=np.float64)
+            if thr.ndim != 1:
+                raise IRError(f"layer {layer.name}: position-dependent thresholds have no plain ANN bias")
+            m = nn.Conv2d(layer.in_shape[0], layer.out_shape[0], layer.kernel, stride=layer.stride,
+                          padding=layer.padding, groups=layer.groups)
+            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            m.bias.copy_(torch.from_numpy(float(layer.window) - thr))  # type: ignore[arg-type]
+            mods += [m, nn.ReLU()]
+        elif layer.kind in ("linear", "readout"):
+            m = nn.Linear(layer.in_shape[0], layer.out_shape[0])
+            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            if layer.kind == "readout":
+                m.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
+                mods.append(m)
+            else:
+                m.bias.copy_(torch.from_numpy(float(layer.window) - np.asarray(layer.threshold)))  # type: ignore[arg-type]
+                mods += [m, nn.ReLU()]
+        elif layer.kind == "maxpool":
+            mods.append(nn.MaxPool2d(layer.kernel, layer.stride, layer.padding))
+        elif layer.kind == "avgpool":
+            mods += [nn.AvgPool2d(layer.kernel, layer.stride, layer.padding), nn.ReLU()]
+        else:
+            mods.append(nn.Flatten())
+    return nn.Sequential(*mods).to(dtype).eval()
 
 
 # ----------------------------------------------------------------------------------------------- ANN

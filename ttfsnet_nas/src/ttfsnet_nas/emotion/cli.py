@@ -1,7 +1,7 @@
 """Command-line front end of the emotion data layer (mounted into ``ttfsnet-nas`` by the main CLI).
 
-``data_app`` provides ``synth`` and ``info``; :func:`report` is the ``report`` command. The commands only parse
-arguments, call one library function and print; errors propagate to the main CLI's error handler.
+``data_app`` provides ``synth`` and ``info``; :func:`report` is the ``report`` command. The commands only
+parse arguments, call one library function and print; errors propagate to the main CLI's error handler.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import typer
 
 __all__ = ["data_app", "info", "report", "synth"]
 
-data_app = typer.Typer(no_args_is_help=True, help="Eye-emotion datasets: synthetic generator and dataset info.")
+data_app = typer.Typer(
+    no_args_is_help=True, help="Eye-emotion datasets: synthetic generator and dataset info."
+)
 
 
 @data_app.callback()
@@ -42,7 +44,9 @@ def synth(
             step["next"] += 0.1
 
     overrides = {"split": split} if split is not None else {}
-    summary = generate(out, preset=preset, seed=seed, workers=workers, overwrite=overwrite, progress=progress, **overrides)
+    summary = generate(
+        out, preset=preset, seed=seed, workers=workers, overwrite=overwrite, progress=progress, **overrides
+    )
     typer.echo(
         f"wrote {summary.sequences} synthetic sequences ({summary.frames} event frames) to {summary.root} "
         f"in {summary.seconds:.1f} s"
@@ -54,7 +58,9 @@ def synth(
 @data_app.command("info")
 def info(
     directory: Annotated[Path, typer.Argument(help="Dataset root (SEE layout).")],
-    dsee: Annotated[bool, typer.Option(help="Use the DSEE layout (names may lack subject/lighting).")] = False,
+    dsee: Annotated[
+        bool, typer.Option(help="Use the DSEE layout (names may lack subject/lighting).")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Counts per emotion, lighting, subject and split of a SEE-style dataset."""
@@ -79,7 +85,8 @@ def info(
     if fmt != "table":
         raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
     kind = "SYNTHETIC" if synthetic else "dataset"
-    typer.echo(f"{kind} {index.root}: {len(index.sequences)} sequences, {sum(s.length for s in index.sequences)} frames")
+    frames = sum(s.length for s in index.sequences)
+    typer.echo(f"{kind} {index.root}: {len(index.sequences)} sequences, {frames} frames")
     typer.echo(f"  labels: {', '.join(index.labels)}")
     for key in ("subset", "emotion", "lighting"):
         typer.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in counts[key].items()))
@@ -92,7 +99,9 @@ def info(
 
 
 def report(
-    directory: Annotated[Path, typer.Argument(help="Folder of SEEN-format result JSONs (or of method folders).")],
+    directory: Annotated[
+        Path, typer.Argument(help="Folder of SEEN-format result JSONs (or of method folders).")
+    ],
     out: Annotated[Path | None, typer.Option(help="Also write results.md and results.csv here.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="markdown | csv")] = "markdown",
     std: Annotated[bool, typer.Option(help="Show ± std over runs.")] = True,

@@ -5,8 +5,10 @@ Pixel-to-value mapping (input range declared as ``(0.0, 1.0)`` for TTFS encoding
 * default (``polarity_split=False``), *x* channels: ``value = pixel / 255``. A SEE event frame is a ternary
   grey image, so no event (128) → 0.502, ON (255) → 1.0, OFF (0) → 0.0. Every pixel carries a value, so
   under TTFS encoding every background pixel spikes at ``t0 ≈ 0.5``.
-* ``polarity_split=True``, 2·*x* channels (ON, OFF per frame): ``on = clip((p − 128)/127, 0, 1)``,
-  ``off = clip((128 − p)/128, 0, 1)``. The background maps to 0 (no input spike), so the input is sparse.
+* ``polarity_split=True``, 2·*x* channels (ON, OFF per frame): ``on = clip((p − 128 − d)/(127 − d), 0, 1)``,
+  ``off = clip((128 − p − d)/(128 − d), 0, 1)`` with a dead zone ``d`` (default 16 grey levels) that absorbs
+  JPEG ringing: the stored frames are JPEGs, so the background is 128 ± a few levels near every event.
+  The background maps to exactly 0 (no input spike), so the input is sparse.
 
 Resizing happens after the mapping, per channel, so with ``resample="area"`` a resized polarity channel is
 the fraction of ON (OFF) pixels in each block instead of SEEN's bilinear blur of the grey image. With the
@@ -42,8 +44,13 @@ INPUT_RANGE: tuple[float, float] = (0.0, 1.0)
 _RESAMPLE = ("area", "nearest", "bilinear")
 
 
-def map_pixels(frames: np.ndarray, *, polarity_split: bool) -> np.ndarray:
+def map_pixels(frames: np.ndarray, *, polarity_split: bool, dead_zone: int = 16) -> np.ndarray:
     """Map ``uint8`` event frames ``(N, H, W)`` to float32 values in [0, 1].
+
+    Args:
+        frames: grey event frames (128 = no event).
+        polarity_split: return ON/OFF magnitude channels instead of ``p / 255``.
+        dead_zone: grey levels around 128 mapped to 0 in the polarity channels (JPEG ringing).
 
     Returns:
         ``(N, 1, H, W)`` (``p / 255``) or, with ``polarity_split``, ``(N, 2, H, W)`` (ON, OFF magnitudes).
@@ -51,8 +58,10 @@ def map_pixels(frames: np.ndarray, *, polarity_split: bool) -> np.ndarray:
     f = frames.astype(np.float32)
     if not polarity_split:
         return (f / 255.0)[:, None]
-    on = np.clip((f - 128.0) / 127.0, 0.0, 1.0)
-    off = np.clip((128.0 - f) / 128.0, 0.0, 1.0)
+    if not 0 <= dead_zone < 127:
+        raise ValueError(f"dead_zone: expected 0..126 grey levels, got {dead_zone}")
+    on = np.clip((f - 128.0 - dead_zone) / (127.0 - dead_zone), 0.0, 1.0)
+    off = np.clip((128.0 - f - dead_zone) / (128.0 - dead_zone), 0.0, 1.0)
     return np.stack([on, off], axis=1)
 
 
@@ -72,13 +81,17 @@ def resize_stack(values: np.ndarray, size: int, resample: str = "area") -> np.nd
         return values.reshape(*lead, size, fh, size, fw).mean(axis=(-3, -1), dtype=np.float32)
     from PIL import Image
 
-    method = {"area": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}[
-        resample
-    ]
+    method = {
+        "area": Image.Resampling.BOX,
+        "nearest": Image.Resampling.NEAREST,
+        "bilinear": Image.Resampling.BILINEAR,
+    }[resample]
     flat = values.reshape(-1, h, w)
     out = np.empty((flat.shape[0], size, size), dtype=np.float32)
     for i, m in enumerate(flat):
-        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(m, dtype=np.float32)).resize((size, size), method))
+        out[i] = np.asarray(
+            Image.fromarray(np.ascontiguousarray(m, dtype=np.float32)).resize((size, size), method)
+        )
     return out.reshape(*lead, size, size)
 
 
@@ -97,6 +110,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         size: output side in pixels (default 90, as SEEN).
         resample: ``"area"`` (default), ``"nearest"`` or ``"bilinear"`` (SEEN's choice; blurs polarity).
         polarity_split: ON/OFF channels per frame instead of one grey channel.
+        dead_zone: grey levels around 128 treated as "no event" in the polarity channels.
         cache: decode and resize every frame once at construction and keep it in memory (``uint8``).
         strict: a corrupt or missing frame raises :class:`DatasetError` naming the file; ``False`` skips the
             frame (and a sequence left without frames) and counts it in :attr:`skipped_frames` /
@@ -113,6 +127,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         size: int = 90,
         resample: str = "area",
         polarity_split: bool = False,
+        dead_zone: int = 16,
         cache: bool = True,
         strict: bool = True,
         seed: int = 0,
@@ -126,6 +141,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         self.size = size
         self.resample = resample
         self.polarity_split = polarity_split
+        self.dead_zone = dead_zone
         self.strict = strict
         self.seed = seed
         self.epoch = 0
@@ -199,7 +215,11 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
             self.skipped_frames += sum(r.shape != common for r in raw)
             good = [g for g, r in zip(good, raw, strict=True) if r.shape == common]
             raw = [r for r in raw if r.shape == common]
-        values = resize_stack(map_pixels(np.stack(raw), polarity_split=self.polarity_split), self.size, self.resample)
+        values = resize_stack(
+            map_pixels(np.stack(raw), polarity_split=self.polarity_split, dead_zone=self.dead_zone),
+            self.size,
+            self.resample,
+        )
         return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), good
 
     def _window(self, index: int, idx: np.ndarray) -> np.ndarray:

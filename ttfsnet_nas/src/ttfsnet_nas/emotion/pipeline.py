@@ -63,7 +63,13 @@ from ttfsnet_nas.artifact import write_artifact
 from ttfsnet_nas.config import RecipeError
 from ttfsnet_nas.emotion.dataset import EventEmotionDataset, _view
 from ttfsnet_nas.emotion.metrics import RunMetrics, aggregate_runs, compute_metrics
-from ttfsnet_nas.emotion.recipe import DataConfig, EmotionRecipe, load_recipe, recipe_from_mapping, recipe_to_dict
+from ttfsnet_nas.emotion.recipe import (
+    DataConfig,
+    EmotionRecipe,
+    load_recipe,
+    recipe_from_mapping,
+    recipe_to_dict,
+)
 from ttfsnet_nas.emotion.sampling import TemporalSampling
 from ttfsnet_nas.emotion.see import (
     DSEE_LAYOUT,
@@ -132,7 +138,9 @@ def _ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
     if has_json:
         return root
     if cfg.synthetic is None:
-        raise PipelineError(f"{where}.root: {root} holds no {' / '.join(layout.json_names)} (not a SEE-layout dataset)")
+        raise PipelineError(
+            f"{where}.root: {root} holds no {' / '.join(layout.json_names)} (not a SEE-layout dataset)"
+        )
     from ttfsnet_nas.emotion.synth import generate
 
     # An interrupted generation leaves frames but no split JSON (written last); only such a folder, made
@@ -151,7 +159,14 @@ def _ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
     def tick(done: int, total: int) -> None:
         progress.advance("generate data", 1, sequences=f"{done}/{total}")
 
-    generate(root, preset=cfg.synthetic, seed=cfg.synthetic_seed, workers=cfg.workers, overwrite=True, progress=tick)
+    generate(
+        root,
+        preset=cfg.synthetic,
+        seed=cfg.synthetic_seed,
+        workers=cfg.workers,
+        overwrite=True,
+        progress=tick,
+    )
     progress.finish("generate data")
     return root
 
@@ -198,7 +213,9 @@ def _subject_split(
     return sorted(supernet, key=lambda s: s.name), sorted(search, key=lambda s: s.name)
 
 
-def _load_data(cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str) -> _Data:
+def _load_data(
+    cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str
+) -> _Data:
     root = _ensure_dataset(cfg, progress, where)
     layout = DSEE_LAYOUT if cfg.layout == "dsee" else SEE_LAYOUT
     try:
@@ -209,7 +226,8 @@ def _load_data(cfg: DataConfig, *, seed: int, with_search_split: bool, progress:
     test_seqs = index.subset("testing")
     if not train_seqs or not test_seqs:
         raise PipelineError(
-            f"{index.json_path}: need 'training' and 'testing' sequences, found {len(train_seqs)} and {len(test_seqs)}"
+            f"{index.json_path}: need 'training' and 'testing' sequences, "
+            f"found {len(train_seqs)} and {len(test_seqs)}"
         )
     sampling = TemporalSampling.from_name(cfg.sampling)
     kwargs: dict[str, Any] = {
@@ -347,7 +365,9 @@ def load_snn(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
 
 
 class _Pipeline:
-    def __init__(self, recipe: EmotionRecipe, out: Path, progress: Progress, resume: bool, stages: Sequence[str]) -> None:
+    def __init__(
+        self, recipe: EmotionRecipe, out: Path, progress: Progress, resume: bool, stages: Sequence[str]
+    ) -> None:
         self.recipe = recipe
         self.out = out
         self.progress = progress
@@ -383,15 +403,20 @@ class _Pipeline:
         info = json.loads(path.read_text())
         if info.get("fingerprint") != self.fingerprint(stage):
             raise PipelineError(
-                f"{path}: stage '{stage}' was produced with a different recipe; use a new --out, or rerun the "
-                f"stage without --resume (--stages {stage})"
+                f"{path}: stage '{stage}' was produced with a different recipe; use a new --out, or rerun "
+                f"the stage without --resume (--stages {stage})"
             )
         return info
 
     def mark(self, stage: str, seconds: float, summary: Mapping[str, Any]) -> None:
         atomic_write_json(
             self.marker(stage),
-            {"stage": stage, "fingerprint": self.fingerprint(stage), "seconds": seconds, "summary": dict(summary)},
+            {
+                "stage": stage,
+                "fingerprint": self.fingerprint(stage),
+                "seconds": seconds,
+                "summary": dict(summary),
+            },
         )
 
     def should_run(self, stage: str) -> bool:
@@ -400,7 +425,8 @@ class _Pipeline:
         if info is None:
             if stage not in self.stages:
                 raise PipelineError(
-                    f"{self.out}: stage '{stage}' has no complete outputs; include it in --stages (or run all stages)"
+                    f"{self.out}: stage '{stage}' has no complete outputs; include it in --stages "
+                    "(or run all stages)"
                 )
             return True
         if stage in self.stages and not self.resume:
@@ -412,7 +438,11 @@ class _Pipeline:
     def search_data(self) -> _Data:
         if self._search_data is None:
             self._search_data = _load_data(
-                self.recipe.data, seed=self.recipe.seed, with_search_split=True, progress=self.progress, where="data"
+                self.recipe.data,
+                seed=self.recipe.seed,
+                with_search_split=True,
+                progress=self.progress,
+                where="data",
             )
             split_path = self.out / "split.json"
             split = dict(self._search_data.split or {})
@@ -421,7 +451,9 @@ class _Pipeline:
             if split_path.is_file():
                 saved = json.loads(split_path.read_text())
                 if any(saved.get(k) != split[k] for k in ("supernet", "search")):
-                    raise PipelineError(f"{split_path}: the saved supernet/search split differs from this data")
+                    raise PipelineError(
+                        f"{split_path}: the saved supernet/search split differs from this data"
+                    )
             else:
                 atomic_write_json(split_path, {"subject_disjoint": True, **split})
         return self._search_data
@@ -476,7 +508,8 @@ class _Pipeline:
         )
         task = "supernet"
         self.progress.start(task, r.supernet.epochs * _steps(len(data.supernet), r.supernet.batch_size))
-        result = train_supernet(supernet, data.supernet, config, progress=_epoch_hook(data.supernet, self.progress, task))
+        hook = _epoch_hook(data.supernet, self.progress, task)
+        result = train_supernet(supernet, data.supernet, config, progress=hook)
         self.progress.finish(task)
         folder = self.out / "supernet"
         folder.mkdir(parents=True, exist_ok=True)
@@ -489,12 +522,16 @@ class _Pipeline:
             "sha256": sha256_file(folder / "supernet.pt"),
         }
         atomic_write_json(folder / "training.json", summary)
-        self.mark("supernet", _seconds(start), {"final_loss": summary["epoch_losses"][-1], "steps": result.steps})
+        self.mark(
+            "supernet", _seconds(start), {"final_loss": summary["epoch_losses"][-1], "steps": result.steps}
+        )
 
     # -- stage 2 -----------------------------------------------------------------------------------
     def make_fitness(self) -> Fitness:
         s = self.recipe.search
-        constraints = (ConstraintSpec(objective="params", max=s.max_params),) if s.max_params is not None else ()
+        constraints: tuple[ConstraintSpec, ...] = ()
+        if s.max_params is not None:
+            constraints = (ConstraintSpec(objective="params", max=s.max_params),)
         return Fitness(mode="weighted", weights={s.fitness: 1.0}, constraints=constraints)
 
     def make_evaluator(self) -> Any:
@@ -558,7 +595,11 @@ class _Pipeline:
         )
         summary = _search_summary(result)
         atomic_write_json(folder / "search.json", summary)
-        self.mark("search", _seconds(start), {"best": summary["best"]["architecture"], "evaluations": len(result.history)})
+        self.mark(
+            "search",
+            _seconds(start),
+            {"best": summary["best"]["architecture"], "evaluations": len(result.history)},
+        )
 
     def best_architecture(self) -> Architecture:
         info = json.loads((self.out / "search" / "search.json").read_text())
@@ -575,7 +616,9 @@ class _Pipeline:
         supernet = self.build_supernet(len(data.classes))
         if r.retrain.inherit:
             if r.target_data is not None:
-                raise PipelineError("retrain.inherit: cannot inherit supernet weights when target_data is set")
+                raise PipelineError(
+                    "retrain.inherit: cannot inherit supernet weights when target_data is set"
+                )
             supernet = self.load_supernet()
         model = supernet.subnet(arch)
         if not r.retrain.inherit:
@@ -715,11 +758,12 @@ class _Pipeline:
             ls, la, lr_ = torch.cat(logits_snn), torch.cat(logits_ann), torch.cat(logits_ret)
             ps, pa, pr = ls.argmax(1), la.argmax(1), lr_.argmax(1)
             for key, pred in (("snn", ps), ("ann", pa), ("retrained", pr)):
-                runs[key].append(compute_metrics(y.tolist(), pred.tolist(), lighting=lighting, classes=classes))
+                metrics = compute_metrics(y.tolist(), pred.tolist(), lighting=lighting, classes=classes)
+                runs[key].append(metrics)
             agreement.append(float((ps == pa).double().mean()))
             if folder is not None:
-                write_run(folder / seen_filename("test", 0, run + 1), names, ls.double().numpy(), classes=classes,
-                          logits=True)
+                path = folder / seen_filename("test", 0, run + 1)
+                write_run(path, names, ls.double().numpy(), classes=classes, logits=True)
             self.progress.advance(task, 1, war=f"{runs['snn'][-1].war:.3f}")
         self.progress.finish(task)
         aggregated = {k: aggregate_runs(v) for k, v in runs.items()}
@@ -750,7 +794,8 @@ class _Pipeline:
         x, _ = self.eval_data().test.materialize(epoch=30_000)
         summary["hardware"] = _hardware_estimate(self.out / "snn" / "snn.pt", x[:64], self.progress)
         atomic_write_json(folder / "summary.json", summary)
-        self.mark("test", _seconds(start), {"war": summary["snn"]["mean"]["war"], "uar": summary["snn"]["mean"]["uar"]})
+        mean = summary["snn"]["mean"]
+        self.mark("test", _seconds(start), {"war": mean["war"], "uar": mean["uar"]})
 
     # -- baselines ---------------------------------------------------------------------------------
     def baseline_archs(self) -> list[tuple[str, str, Architecture]]:
@@ -845,8 +890,12 @@ def _search_summary(result: SearchResult) -> dict[str, Any]:
         for t, m in zip(result.history, result.metrics or [{}] * len(result.history), strict=False)
     ]
     return {
-        "best": {"architecture": best.architecture.to_dict(), "key": best.architecture.key, "values": best.values,
-                 "fitness": best.score.value},
+        "best": {
+            "architecture": best.architecture.to_dict(),
+            "key": best.architecture.key,
+            "values": best.values,
+            "fitness": best.score.value,
+        },
         "rounds": [
             {"round": s.round, "evaluations": s.evaluations, "best": s.best, "mean": s.mean,
              "best_so_far": s.best_so_far}
@@ -892,10 +941,14 @@ def _hardware_estimate(snn_path: Path, data: torch.Tensor, progress: Progress) -
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * value:.1f}"
 
 
-def _write_table(out: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence[str]], title: str) -> str:
+def _write_table(
+    out: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence[str]], title: str
+) -> str:
     md = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in rows]
     text = "\n".join(md) + "\n"
@@ -962,7 +1015,8 @@ def _comparison(pipe: _Pipeline, test: Mapping[str, Any]) -> tuple[str, list[dic
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["group"], []).append(row["summary"])
-    table = [{"method": "TNAS-ER", "war": test["snn"]["mean"]["war"], "uar": test["snn"]["mean"]["uar"], "n": 1}]
+    mean = test["snn"]["mean"]
+    table = [{"method": "TNAS-ER", "war": mean["war"], "uar": mean["uar"], "n": 1}]
     for group, summaries in groups.items():
         table.append({
             "method": group,
@@ -1036,7 +1090,10 @@ def _finalize(pipe: _Pipeline) -> dict[str, Any]:
     results_md = _results_table(pipe, test)
     efficiency_md = _efficiency_table(pipe, test)
     comparison_md, comparison = _comparison(pipe, test)
-    rounds = [RoundStats(r["round"], r["evaluations"], r["best"], r["mean"], r["best_so_far"]) for r in search["rounds"]]
+    rounds = [
+        RoundStats(r["round"], r["evaluations"], r["best"], r["mean"], r["best_so_far"])
+        for r in search["rounds"]
+    ]
     plot_fitness(rounds, out / "fitness.png", label=f"fitness ({pipe.recipe.search.fitness})")
     plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
     stage_seconds = {}
@@ -1133,7 +1190,9 @@ def run_pipeline(
                           key="--stages")
     resolved = folder / "resolved_recipe.yaml"
     if resolved.is_file() and not resume and not stages:
-        raise JournalExistsError(f"{folder}: already holds a run; pass --resume to continue it or choose another --out")
+        raise JournalExistsError(
+            f"{folder}: already holds a run; pass --resume to continue it or choose another --out"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     write_resolved_recipe(resolved, EmotionPipeline(), rec)
     pipe = _Pipeline(rec, folder, progress or NullProgress(), resume, chosen)
@@ -1193,17 +1252,20 @@ class EmotionPipeline(Pipeline):
         result = json.loads(result_path.read_text())
         pipe = _Pipeline(recipe, run_dir, progress or NullProgress(), True, ())
         arch = Architecture(result["best_architecture"])
-        return _export_artifact(pipe, arch, result["metrics"], Path(out) if out is not None else run_dir / "artifact")
+        target = Path(out) if out is not None else run_dir / "artifact"
+        return _export_artifact(pipe, arch, result["metrics"], target)
 
     def evaluate(self, recipe: Any, *, artifact: Path, progress: Progress | None = None) -> dict[str, Any]:
-        """Test an exported artifact (its ``snn.pt`` and ANN) on the recipe's test split, ``test.runs`` runs."""
+        """Test an exported artifact (``snn.pt`` and the ANN) on the recipe's test split (``test.runs``)."""
         artifact = Path(artifact)
         for name in ("snn.pt", "model.json"):
             if not (artifact / name).is_file():
                 raise PipelineError(f"evaluate: {artifact / name} not found (not an emotion artifact)")
         pipe = _Pipeline(recipe, artifact, progress or NullProgress(), True, ())
         summary = pipe.test(artifact, artifact / "snn.pt", None, "evaluate")
-        keep = ("runs", "sequences", "agreement", "spikes_per_neuron", "synops_per_sample", "params", "latency")
+        keep = (
+            "runs", "sequences", "agreement", "spikes_per_neuron", "synops_per_sample", "params", "latency"
+        )
         return {
             "war": summary["snn"]["mean"]["war"],
             "uar": summary["snn"]["mean"]["uar"],

@@ -54,7 +54,8 @@ class DataConfig:
     Attributes:
         root: dataset folder (SEE layout: ``event/``, ``emotion.json``); ``$VARS`` and ``~`` are expanded.
             ``None``: the ``TTFSNET_DATA`` environment variable, or, with ``synthetic`` set, the folder
-            ``$TTFSNET_DATA/synthetic-<preset>-seed<seed>`` (``~/.cache/ttfsnet_nas/...`` without the variable).
+            ``$TTFSNET_DATA/synthetic-<preset>-seed<seed>`` (``~/.cache/ttfsnet_nas/...`` without the
+            variable).
         synthetic: synthetic preset generated into the root folder when it has no split JSON yet
             (``None`` = real data only: a missing folder is an error).
         synthetic_seed: seed of the generated synthetic set.
@@ -116,7 +117,9 @@ class DataConfig:
         env = os.environ.get("TTFSNET_DATA", "")
         if self.synthetic is None:
             if not env:
-                raise RecipeError("not set, and the TTFSNET_DATA environment variable is empty", key="data.root")
+                raise RecipeError(
+                    "not set, and the TTFSNET_DATA environment variable is empty", key="data.root"
+                )
             return Path(env).expanduser()
         base = Path(env).expanduser() if env else Path.home() / ".cache" / "ttfsnet_nas"
         return base / f"synthetic-{self.synthetic}-seed{self.synthetic_seed}"
@@ -224,7 +227,9 @@ class RobustnessOptions:
 
     def __post_init__(self) -> None:
         if self.weight_range[0] >= self.weight_range[1]:
-            raise ValueError(f"weight_range: expected [low, high] with low < high, got {list(self.weight_range)}")
+            raise ValueError(
+                f"weight_range: expected [low, high] with low < high, got {list(self.weight_range)}"
+            )
 
     @property
     def active(self) -> bool:
@@ -342,7 +347,9 @@ class EmotionRecipe:
         return self.target_data if self.target_data is not None else self.data
 
 
-def recipe_from_mapping(data: Mapping[str, Any], *, file: str | os.PathLike[str] | None = None) -> EmotionRecipe:
+def recipe_from_mapping(
+    data: Mapping[str, Any], *, file: str | os.PathLike[str] | None = None
+) -> EmotionRecipe:
     """Check and build a recipe from parsed YAML.
 
     Raises:
@@ -370,7 +377,7 @@ def recipe_to_dict(recipe: EmotionRecipe) -> dict[str, Any]:
 
 
 def builtin_recipes() -> dict[str, Path]:
-    """Recipes shipped as package data in ``ttfsnet_nas/recipes/`` (name → file), e.g. ``tiny``, ``demo``."""
+    """Recipes shipped as package data in ``ttfsnet_nas/recipes/`` (name → file: ``tiny``, ``demo``, ...)."""
     from importlib import resources
 
     folder = resources.files("ttfsnet_nas") / "recipes"
@@ -399,6 +406,7 @@ def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
     if path.exists():
         raise RecipeError("expected a recipe YAML file, got a folder", file=path)
     raise RecipeError(
-        f"no such recipe file, and no built-in recipe of that name (built-ins: {', '.join(builtins) or 'none'})",
+        "no such recipe file, and no built-in recipe of that name "
+        f"(built-ins: {', '.join(builtins) or 'none'})",
         file=path,
     )

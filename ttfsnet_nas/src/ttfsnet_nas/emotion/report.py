@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttfsnet_nas.emotion.metrics import AggregateMetrics, aggregate_runs
-from ttfsnet_nas.emotion.seen_format import metrics_from_run, read_run
 from ttfsnet_nas.emotion.see import (
     EMOTION_ABBREV,
     LIGHTING_ABBREV,
@@ -27,6 +26,7 @@ from ttfsnet_nas.emotion.see import (
     SEE_SCHEMA,
     NameSchema,
 )
+from ttfsnet_nas.emotion.seen_format import metrics_from_run, read_run
 
 __all__ = [
     "EfficiencyRow",
@@ -45,7 +45,9 @@ RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def load_method_results(folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA) -> AggregateMetrics:
+def load_method_results(
+    folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA
+) -> AggregateMetrics:
     """Score every ``*.json`` in ``folder`` (one file per run) and aggregate over the runs.
 
     Raises:
@@ -58,7 +60,9 @@ def load_method_results(folder: str | os.PathLike[str], *, schema: NameSchema = 
     return aggregate_runs([metrics_from_run(read_run(f), schema=schema) for f in files])
 
 
-def load_results(folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA) -> dict[str, AggregateMetrics]:
+def load_results(
+    folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA
+) -> dict[str, AggregateMetrics]:
     """Method name → aggregated metrics.
 
     A folder holding JSON files is one method (named after the folder); otherwise each sub-folder that holds
@@ -110,9 +114,9 @@ def results_table(
         writer.writerow(header)
         for method, agg in results.items():
             row: list[str | int | float] = [method, agg.runs]
-            row += [round(100.0 * agg.mean.get(k, math.nan), 4) for _, k in RESULT_COLUMNS]
+            row += [100.0 * agg.mean.get(k, math.nan) for _, k in RESULT_COLUMNS]
             if with_std:
-                row += [round(100.0 * agg.std.get(k, math.nan), 4) for _, k in RESULT_COLUMNS]
+                row += [100.0 * agg.std.get(k, math.nan) for _, k in RESULT_COLUMNS]
             writer.writerow(row)
         return buf.getvalue()
     if fmt != "markdown":
@@ -165,10 +169,20 @@ def efficiency_table(rows: Sequence[EfficiencyRow], *, fmt: str = "markdown") ->
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["method", "war_pct", "uar_pct", "ops_g", "params_m", "latency_ms", "spikes_per_neuron"])
+        writer.writerow(
+            ["method", "war_pct", "uar_pct", "ops_g", "params_m", "latency_ms", "spikes_per_neuron"]
+        )
         for r in rows:
             writer.writerow(
-                [r.method, 100.0 * r.war, 100.0 * r.uar, r.ops_g, r.params_m, r.latency_ms, r.spikes_per_neuron]
+                [
+                    r.method,
+                    100.0 * r.war,
+                    100.0 * r.uar,
+                    r.ops_g,
+                    r.params_m,
+                    r.latency_ms,
+                    r.spikes_per_neuron,
+                ]
             )
         return buf.getvalue()
     if fmt != "markdown":

@@ -32,7 +32,7 @@ _NAME = re.compile(r"^\s*E(\d+)\s*-\s*S(\d+)\s*$", re.IGNORECASE)
 
 
 def loop_pad(indices: np.ndarray, size: int) -> np.ndarray:
-    """Repeat ``indices`` cyclically until it has ``size`` entries (SEEN ``LoopPadding``); longer → unchanged."""
+    """Repeat ``indices`` cyclically up to ``size`` entries (SEEN ``LoopPadding``); longer → unchanged."""
     if len(indices) == 0:
         raise ValueError("loop_pad: cannot pad an empty index list")
     if len(indices) >= size:

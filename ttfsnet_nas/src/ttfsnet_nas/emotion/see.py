@@ -58,7 +58,15 @@ DATA_ENV_VAR = "TTFSNET_DATA"
 #: Class names in the alphabetical order of the released ``labels`` list (ids 0…6).
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
 #: Column order of the SEEN / TNAS-ER result tables (Ha Sa An Di Su Fe Ne).
-PAPER_EMOTION_ORDER: tuple[str, ...] = ("happiness", "sadness", "angry", "disgust", "surprise", "fear", "neutral")
+PAPER_EMOTION_ORDER: tuple[str, ...] = (
+    "happiness",
+    "sadness",
+    "angry",
+    "disgust",
+    "surprise",
+    "fear",
+    "neutral",
+)
 EMOTION_ABBREV: dict[str, str] = {
     "happiness": "Ha",
     "sadness": "Sa",
@@ -112,7 +120,7 @@ def canonical_emotion(name: str) -> str:
 
 
 def canonical_lighting(name: str) -> str:
-    """Map a lighting spelling (any case) to the SEE name token (``normal``, ``Overexposed``, ``Low``, ``HDR``).
+    """Map a lighting spelling (any case) to its SEE name token (normal, Overexposed, Low, HDR).
 
     Raises:
         ValueError: if the name is not one of the 4 SEE lighting conditions.
@@ -320,7 +328,7 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
 def _first_existing(root: Path, names: Sequence[str], *, is_dir: bool) -> Path | None:
     for name in names:
         cand = root / name
-        if (cand.is_dir() if is_dir else cand.is_file()):
+        if cand.is_dir() if is_dir else cand.is_file():
             return cand
     return None
 
@@ -336,7 +344,9 @@ def _emotion_folders(tree: Path) -> dict[str, Path]:
         except ValueError:
             continue
         if emotion in out:
-            raise DatasetError(f"{tree}: two folders for emotion {emotion!r}: {out[emotion].name}, {child.name}")
+            raise DatasetError(
+                f"{tree}: two folders for emotion {emotion!r}: {out[emotion].name}, {child.name}"
+            )
         out[emotion] = child
     return out
 
@@ -389,10 +399,14 @@ def load_see(
         raise DatasetError(f"{base}: no split JSON found (expected one of {', '.join(layout.json_names)})")
     event_root = _first_existing(base, layout.event_dirs, is_dir=True)
     if event_root is None:
-        raise DatasetError(f"{base}: no event-frame folder found (expected one of {', '.join(layout.event_dirs)})")
+        raise DatasetError(
+            f"{base}: no event-frame folder found (expected one of {', '.join(layout.event_dirs)})"
+        )
     frame_root = _first_existing(base, layout.frame_dirs, is_dir=True)
     if frame_root is None and layout.require_frames:
-        raise DatasetError(f"{base}: no intensity-frame folder found (expected one of {', '.join(layout.frame_dirs)})")
+        raise DatasetError(
+            f"{base}: no intensity-frame folder found (expected one of {', '.join(layout.frame_dirs)})"
+        )
 
     labels, database = _read_json(json_path)
     event_folders = _emotion_folders(event_root)
@@ -417,7 +431,10 @@ def load_see(
             emotion = canonical_emotion(str(annotations["label"]))
             start, end = (int(v) for v in annotations.get("segment", (0, -1)))
         except (KeyError, TypeError, ValueError, DatasetError) as exc:
-            bad("malformed entry", f"{where}: expected subset, annotations.label and annotations.segment ({exc!r})")
+            bad(
+                "malformed entry",
+                f"{where}: expected subset, annotations.label and annotations.segment ({exc!r})",
+            )
             continue
         listed.add(name)
         entries.append((name, subset, emotion, start, end))
@@ -429,7 +446,9 @@ def load_see(
     for name, subset, emotion, start, end in entries:
         where = f"{json_path}: database[{name!r}]"
         if emotion not in label_of:
-            bad("unknown label", f"{where}: label {emotion!r} is not in the JSON 'labels' list {list(labels)}")
+            bad(
+                "unknown label", f"{where}: label {emotion!r} is not in the JSON 'labels' list {list(labels)}"
+            )
             continue
         try:
             parsed = layout.schema.parse(name)
@@ -437,10 +456,16 @@ def load_see(
             bad("malformed name", f"{where}: {exc}")
             continue
         if parsed.emotion is not None and parsed.emotion != emotion:
-            bad("label mismatch", f"{where}: name says emotion {parsed.emotion!r} but the label is {emotion!r}")
+            bad(
+                "label mismatch",
+                f"{where}: name says emotion {parsed.emotion!r} but the label is {emotion!r}",
+            )
             continue
         if emotion not in event_folders:
-            bad("missing folder", f"{event_root}: no folder for emotion {emotion!r} (needed by sequence {name})")
+            bad(
+                "missing folder",
+                f"{event_root}: no folder for emotion {emotion!r} (needed by sequence {name})",
+            )
             continue
         event_dir = event_folders[emotion] / name
         if not event_dir.is_dir():
@@ -462,7 +487,8 @@ def load_see(
             if strict:
                 missing = event_dir / f"{len(files):05d}.jpg"
                 raise DatasetError(
-                    f"{missing}: missing frame (segment [{start}, {end}) needs {end} files, folder has {len(files)})"
+                    f"{missing}: missing frame (segment [{start}, {end}) needs {end} files, "
+                    f"folder has {len(files)})"
                 )
             skipped["frames missing"] += end - len(files)
             end = len(files)

@@ -138,7 +138,9 @@ def read_run(path: str | os.PathLike[str]) -> SeenRun:
         raise ValueError(f"{p}: cannot read SEEN result JSON ({exc})") from None
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, dict) or not results:
-        raise ValueError(f"{p}: expected a non-empty 'results' mapping of sequence name → [{{label, score}}, ...]")
+        raise ValueError(
+            f"{p}: expected a non-empty 'results' mapping of sequence name → [{{label, score}}, ...]"
+        )
     names, predicted, scores = [], [], []
     for name, entries in results.items():
         if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
@@ -190,7 +192,9 @@ def metrics_from_run(
         if emotion is None and truth is not None and name in truth:
             emotion = canonical_emotion(truth[name])
         if emotion is None:
-            raise ValueError(f"{r.path}: sequence {name!r}: no emotion token in the name and no ground truth given")
+            raise ValueError(
+                f"{r.path}: sequence {name!r}: no emotion token in the name and no ground truth given"
+            )
         y_true.append(emotion)
         light.append(parsed.lighting)
     has_light = any(x is not None for x in light)

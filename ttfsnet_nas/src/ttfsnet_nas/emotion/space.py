@@ -27,16 +27,14 @@ as a search choice is different: it removes the block, so the chosen subnet is a
 layers (TNAS-ER §3.3).
 
 BN placement is conv → BN → ReLU (BN *before* the activation), so BN folds exactly into the convolution
-that precedes it (``fuse_batchnorm``), with no position-dependent border thresholds.
+that precedes it when ``ttfsnet.convert`` transfers the subnet, with no position-dependent border thresholds.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
 
 from ttfsnet_nas.torch.ops import conv_bn_relu
@@ -49,7 +47,6 @@ __all__ = [
     "BLOCKS_PER_GROUP",
     "EMOTION_OPS",
     "EyeEmotionSupernet",
-    "fuse_batchnorm",
     "gene_names",
     "make_search_space",
 ]
@@ -168,48 +165,3 @@ class EyeEmotionSupernet(Supernet):
         self.image_size = image_size
         self.width = width
         self.num_classes = num_classes
-
-
-@torch.no_grad()
-def fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
-    """Fold every BatchNorm2d into the Conv2d right before it (eval-mode statistics).
-
-    ``W' = κ ⊙ W`` and ``b' = κ (b − μ) + β`` with ``κ = γ / sqrt(σ² + ε)``: exact because the BN sits
-    between the convolution and its ReLU. The input is not modified.
-
-    Args:
-        model: a flat Sequential in which every BatchNorm2d directly follows a Conv2d.
-
-    Returns:
-        a new Sequential without BN layers, equal to ``model.eval()`` on every input.
-    """
-    out: list[nn.Module] = []
-    for index, layer in enumerate(model):
-        if isinstance(layer, nn.BatchNorm2d):
-            if not out or not isinstance(out[-1], nn.Conv2d):
-                raise ValueError(f"layer {index} (BatchNorm2d): expected a Conv2d right before it to fuse into")
-            conv: nn.Conv2d = out[-1]
-            var = layer.running_var if layer.running_var is not None else torch.ones(layer.num_features)
-            mean = layer.running_mean if layer.running_mean is not None else torch.zeros(layer.num_features)
-            gamma = layer.weight if layer.weight is not None else torch.ones(layer.num_features)
-            beta = layer.bias if layer.bias is not None else torch.zeros(layer.num_features)
-            kappa = gamma / torch.sqrt(var + layer.eps)
-            fused = nn.Conv2d(
-                conv.in_channels,
-                conv.out_channels,
-                conv.kernel_size,  # type: ignore[arg-type]
-                stride=conv.stride,  # type: ignore[arg-type]
-                padding=conv.padding,  # type: ignore[arg-type]
-                dilation=conv.dilation,  # type: ignore[arg-type]
-                groups=conv.groups,
-                bias=True,
-            )
-            fused.weight.copy_(conv.weight * kappa.view(-1, 1, 1, 1))
-            old_bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
-            fused.bias.copy_(kappa * (old_bias - mean) + beta)  # type: ignore[union-attr]
-            out[-1] = fused
-        else:
-            out.append(copy.deepcopy(layer))
-    fused_model = nn.Sequential(*out)
-    fused_model.eval()
-    return fused_model

@@ -65,7 +65,17 @@ __all__ = [
 _STREAM_LIGHTING, _STREAM_SUBJECT, _STREAM_TAKES, _STREAM_SPLIT, _STREAM_SEQUENCE = 0, 1, 2, 3, 4
 
 # Action units: index → what moves.
-_AU_NAMES = ("inner_raise", "outer_raise", "lower", "lid_raise", "cheek", "tighten", "nose", "droop", "gaze_down")
+_AU_NAMES = (
+    "inner_raise",
+    "outer_raise",
+    "lower",
+    "lid_raise",
+    "cheek",
+    "tighten",
+    "nose",
+    "droop",
+    "gaze_down",
+)
 _AU = {name: i for i, name in enumerate(_AU_NAMES)}
 
 # FACS-inspired action-unit profiles per emotion (amplitude at apex, 0…1).
@@ -79,7 +89,15 @@ _PROFILES: dict[str, dict[str, float]] = {
     "neutral": {},
 }
 # Onset (rise) time in frames at 30 fps.
-_RISE = {"surprise": 3.0, "fear": 4.0, "angry": 6.0, "disgust": 6.0, "happiness": 8.0, "sadness": 12.0, "neutral": 8.0}
+_RISE = {
+    "surprise": 3.0,
+    "fear": 4.0,
+    "angry": 6.0,
+    "disgust": 6.0,
+    "happiness": 8.0,
+    "sadness": 12.0,
+    "neutral": 8.0,
+}
 
 # Lighting: scene gain, APS exposure, log-intensity noise sd, shot-noise probability per pixel per frame.
 _LIGHT = {
@@ -142,11 +160,17 @@ class SynthConfig:
         if self.size < 16:
             raise ValueError(f"SynthConfig.size: expected >= 16 pixels, got {self.size}")
         if len(self.lighting_shares) != 4 or min(self.lighting_shares) < 0 or sum(self.lighting_shares) <= 0:
-            raise ValueError(f"SynthConfig.lighting_shares: expected 4 non-negative shares, got {self.lighting_shares}")
+            raise ValueError(
+                f"SynthConfig.lighting_shares: expected 4 non-negative shares, got {self.lighting_shares}"
+            )
         if self.split not in ("subject_disjoint", "official"):
-            raise ValueError(f"SynthConfig.split: expected 'subject_disjoint' or 'official', got {self.split!r}")
+            raise ValueError(
+                f"SynthConfig.split: expected 'subject_disjoint' or 'official', got {self.split!r}"
+            )
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(f"SynthConfig.test_fraction: expected a value in (0, 1), got {self.test_fraction}")
+            raise ValueError(
+                f"SynthConfig.test_fraction: expected a value in (0, 1), got {self.test_fraction}"
+            )
         if self.substeps < 1 or self.refractory < 0:
             raise ValueError("SynthConfig: substeps must be >= 1 and refractory >= 0")
         if not 1 <= self.jpeg_quality <= 100:
@@ -405,7 +429,9 @@ def _texture(x: np.ndarray, y: np.ndarray, params: np.ndarray) -> np.ndarray:
     return out
 
 
-def _segment_distance(x: np.ndarray, y: np.ndarray, p0: tuple[float, float], p1: tuple[float, float]) -> np.ndarray:
+def _segment_distance(
+    x: np.ndarray, y: np.ndarray, p0: tuple[float, float], p1: tuple[float, float]
+) -> np.ndarray:
     dx, dy = p1[0] - p0[0], p1[1] - p0[1]
     t = np.clip(((x - p0[0]) * dx + (y - p0[1]) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
     return np.hypot(x - p0[0] - t * dx, y - p0[1] - t * dy)
@@ -430,7 +456,6 @@ def _render(
         return np.clip(0.5 + z / px, 0.0, 1.0)
 
     au = acts["au"][:, sl]
-    n = au.shape[1]
 
     def a(name: str) -> np.ndarray:
         return au[_AU[name]].astype(np.float32)[:, None, None]
@@ -474,7 +499,9 @@ def _render(
         img = img * (1.0 - 0.35 * raise_amt * line)
     glab = np.clip(lower + nose - 0.25, 0.0, 1.0)
     for dx in (-0.66, -0.74) if glab.any() else ():
-        line = ramp(0.6 * px - np.abs(xg - (cx + dx * s))) * ramp(0.1 * s - np.abs(yg - (cy - bdy + 0.05 * s)))
+        line = ramp(0.6 * px - np.abs(xg - (cx + dx * s))) * ramp(
+            0.1 * s - np.abs(yg - (cy - bdy + 0.05 * s))
+        )
         img = img * (1.0 - 0.45 * glab * line)
 
     # Crow's feet (cheek raiser) at the outer corner; nasal wrinkles (nose wrinkler) at the inner corner.
@@ -514,13 +541,10 @@ def _render(
     img = img * (1.0 - 0.3 * crease)
     margin = ramp(0.6 * px - np.abs(yg - y_lo)) * ramp(w - np.abs(xe))
     img = img * (1.0 - 0.25 * margin)
-    del n
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-def render_sequence(
-    plan: _SeqPlan, config: SynthConfig, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def render_sequence(plan: _SeqPlan, config: SynthConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Render one sequence.
 
     Returns:
@@ -548,7 +572,9 @@ def render_sequence(
             subj_rng.uniform(0.08, 0.15, 3),
         ]
     )
-    threshold = config.contrast_threshold * (1.0 + config.threshold_sigma * subj_rng.standard_normal((size, size)))
+    threshold = config.contrast_threshold * (
+        1.0 + config.threshold_sigma * subj_rng.standard_normal((size, size))
+    )
     hot = subj_rng.random((size, size)) < 2e-4
 
     coords = (np.arange(size, dtype=np.float32) + 0.5) * (2.0 / size) - 1.0
@@ -566,9 +592,8 @@ def render_sequence(
     events = np.full((length, size, size), 128, dtype=np.uint8)
     frames = np.empty((length, size, size), dtype=np.uint8)
     ref: np.ndarray | None = None
-    last_fire = np.full((size, size), -10**6, dtype=np.int64)
+    last_fire = np.full((size, size), -(10**6), dtype=np.int64)
     chunk = max(1, 4096 * 16 // (size * size))
-    step = 0
     for c0 in range(0, len(times), chunk):
         sl = slice(c0, min(c0 + chunk, len(times)))
         refl = _render(g, acts, sl, size, tex, hair)
@@ -595,7 +620,6 @@ def render_sequence(
             if sample % k_sub == 0:  # end of frame `frame`: APS exposure at this instant
                 aps = refl[j] * gain * light["aps"] + rng.standard_normal((size, size)) * light["read"]
                 frames[frame] = np.clip(np.round(aps * 255.0), 0, 255).astype(np.uint8)
-            step += 1
     # Background activity (shot noise) and hot pixels, at the lighting's rate, polarity random.
     shot = rng.random((length, size, size)) < light["shot"]
     polarity = rng.random((length, size, size)) < 0.5
@@ -674,7 +698,9 @@ def generate(
     if overrides:
         unknown = sorted(set(overrides) - set(SynthConfig.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"unknown SynthConfig field(s) {unknown}: expected some of {list(asdict(config))}")
+            raise ValueError(
+                f"unknown SynthConfig field(s) {unknown}: expected some of {list(asdict(config))}"
+            )
         config = replace(config, **overrides)  # type: ignore[arg-type]
     if workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
@@ -718,7 +744,8 @@ def generate(
     }
     _atomic_write_text(root / "synth_config.json", json.dumps(meta, indent=2, sort_keys=True))
     _atomic_write_text(
-        root / "emotion.json", json.dumps({"labels": list(EMOTIONS), "database": database}, indent=1, sort_keys=True)
+        root / "emotion.json",
+        json.dumps({"labels": list(EMOTIONS), "database": database}, indent=1, sort_keys=True),
     )
     counts: dict[str, dict[str, int]] = {"subset": {}, "emotion": {}, "lighting": {}}
     for p in plans:

@@ -355,10 +355,12 @@ def recalibrate_bn(
     running mean and the unbiased running variance of its input over all samples and positions, where the
     layers before it normalise with their own full-data statistics. A cumulative average of per-batch
     statistics is exact only for the means; averaging per-batch variances misses the spread of the batch
-    means. So the layers are calibrated one after another in execution order, merging per-batch moments in
-    float64 (Chan et al.); pass ``k`` stops the forward right after layer ``k``'s input, so the cost is
-    about ``L/2`` forward passes over ``data`` for ``L`` BN layers. Inherited-weight scores use no
-    recalibration by default (TNAS-ER, AutoSNN); SPOS recalibrates.
+    means. So the layers are calibrated one after another in execution order, merging per-batch moments
+    in float64 (Chan et al.); pass ``k`` stops the forward right after layer ``k``'s input, so the cost
+    is about ``L/2 + 1`` forward passes over ``data`` for ``L`` BN layers. BN layers without running
+    statistics (``track_running_stats=False``) are left alone: they normalise every batch by itself, so
+    layers after them see batch-dependent inputs and are exact only for a single batch. Inherited-weight
+    scores use no recalibration by default (TNAS-ER, AutoSNN); SPOS recalibrates.
 
     Args:
         model: Model to recalibrate in place (e.g. a :meth:`Supernet.subnet`); it is left in eval mode.
@@ -389,7 +391,7 @@ def recalibrate_bn(
 
     handles = [bn.register_forward_pre_hook(record_order) for bn in norms]
     try:
-        run(model, batches[0][:1])
+        run(model, batches[0])
     finally:
         for h in handles:
             h.remove()

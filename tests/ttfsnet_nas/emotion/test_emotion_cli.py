@@ -1,0 +1,57 @@
+"""``data synth`` / ``data info`` and the ``report`` command (typer CliRunner on the emotion sub-app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from ttfsnet_nas.emotion.cli import data_app, report
+from ttfsnet_nas.emotion.seen_format import write_run
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def test_synth_then_info(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    result = runner.invoke(
+        data_app, ["synth", "--preset", "tiny", "--out", str(out), "--seed", "2", "--split", "official"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 168 synthetic sequences" in result.output
+    info = runner.invoke(data_app, ["info", str(out)])
+    assert info.exit_code == 0, info.output
+    assert info.output.startswith("SYNTHETIC") and "subjects: 12" in info.output
+    assert "emotion: angry 24, disgust 24" in info.output
+    as_json = runner.invoke(data_app, ["info", str(out), "--format", "json"])
+    payload = json.loads(as_json.output)
+    assert payload["synthetic"] is True and payload["sequences"] == 168
+    assert sum(payload["counts"]["subset"].values()) == 168
+    again = runner.invoke(data_app, ["synth", "--preset", "tiny", "--out", str(out)])
+    assert again.exit_code != 0 and "not empty" in str(again.exception)
+
+
+def test_info_on_missing_dataset_fails_with_the_path(tmp_path: Path) -> None:
+    result = runner.invoke(data_app, ["info", str(tmp_path / "absent")])
+    assert result.exit_code != 0 and "absent: dataset root not found" in str(result.exception)
+
+
+def test_report_command(tmp_path: Path) -> None:
+    names = ["1_001_man_24_Master_normal_angry_45_take000", "2_002_man_24_Master_HDR_fear_45_take000"]
+    for run in (1, 2):
+        write_run(tmp_path / "runs" / f"test_epoch_0_{run}.json", names, np.eye(7)[[0, 0]])
+    app = typer.Typer()
+    app.command()(report)
+    result = runner.invoke(app, [str(tmp_path / "runs"), "--out", str(tmp_path / "tables")])
+    assert result.exit_code == 0, result.output
+    # The method is named after the folder; angry right, fear wrong (predicted angry) in both runs.
+    row = (
+        "| runs | - | - | 100.0 ± 0.0 | - | - | 0.0 ± 0.0 | - "
+        "| 100.0 ± 0.0 | - | - | 0.0 ± 0.0 | 50.0 ± 0.0 | 50.0 ± 0.0 |"
+    )
+    assert row in result.output
+    assert (tmp_path / "tables" / "results.csv").is_file()
+    csv_out = runner.invoke(app, [str(tmp_path / "runs"), "--format", "csv"])
+    assert csv_out.output.startswith("method,runs,Ha,")
