@@ -26,6 +26,12 @@ def small_net(seed: int = 0, channels: int = 3, size: int = 8) -> NetworkIR:
 
 
 @pytest.fixture
+def make_net():  # type: ignore[no-untyped-def]
+    """Factory of :func:`small_net` networks (seed, channels, size)."""
+    return small_net
+
+
+@pytest.fixture
 def net() -> NetworkIR:
     return small_net()
 

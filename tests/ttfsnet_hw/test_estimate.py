@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_net
 
 from ttfsnet_hw.estimate import calibrate, estimate, energy_per_synop_pj, uniform_spike_record
 from ttfsnet_hw.ir import IRBuilder, IRError, SpikeRecorder, assumed_spike_record, check_ttfs_bound, record_from_times
@@ -142,8 +141,8 @@ def test_min_max_bracket_mean(net, inputs) -> None:  # type: ignore[no-untyped-d
     assert {"latency_ms", "energy_mj", "synops", "spikes", "layers"} <= set(d)
 
 
-def test_calibration_fits_and_records() -> None:
-    ir = small_net(size=16)
+def test_calibration_fits_and_records(make_net) -> None:  # type: ignore[no-untyped-def]
+    ir = make_net(size=16)
     rec = uniform_spike_record(ir, 0.2, 0.5)
     prof, est = calibrate(ir, rec, load_profile("horowitz45"), latency_ms=1.0, energy_mj=0.5, data_point="unit test",
                           reference_network="small", date="2026-01-01")

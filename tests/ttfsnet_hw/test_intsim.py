@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_net
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,8 +105,8 @@ def test_input_encoding_steps(net) -> None:  # type: ignore[no-untyped-def]
     assert a[0, 0, 0, 0] == 16 and a[0, 0, 0, 1] == 8 and a.sum() == 24
 
 
-def test_float_disagreement_shrinks_with_more_bits() -> None:
-    ir = small_net(seed=4)
+def test_float_disagreement_shrinks_with_more_bits(make_net) -> None:  # type: ignore[no-untyped-def]
+    ir = make_net(seed=4)
     x = np.random.default_rng(5).uniform(0, 1, (32, 3, 8, 8))
     coarse = float_disagreement(ir, quantize(ir, PrecisionSpec(weight_bits=3, membrane_bits=32, time_bits=2), x), x)
     fine = float_disagreement(ir, quantize(ir, PrecisionSpec(weight_bits=12, membrane_bits=40, time_bits=12), x), x)

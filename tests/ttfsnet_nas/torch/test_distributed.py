@@ -176,3 +176,20 @@ def test_torchrun_ddp_matches_single_process(
     assert out["epoch_losses"] == pytest.approx(list(result.epoch_losses), rel=1e-6)
     # The ranks shared one path per step: every op count sums to the number of steps.
     assert all(sum(c.values()) == 8 for c in out["op_counts"].values())
+
+
+def test_drive_search_session_matches_run_search(
+    supernet: Supernet, data: tuple[torch.Tensor, torch.Tensor], tmp_path: Path
+) -> None:
+    """Batched driving through a journaling SearchSession gives the same search as the sequential driver."""
+    from ttfsnet_nas.search import SearchSession, run_search
+
+    evaluator = Evaluator(data)
+    sequential = run_search(_evolution(supernet), lambda arch: evaluator.evaluate(supernet, arch))
+    with SearchSession(_evolution(supernet), journal=tmp_path / "search.jsonl") as session:
+        assert drive_ask_tell(session, lambda archs: [evaluator.evaluate(supernet, a) for a in archs]) == 12
+        batched = session.result()
+    assert [(t.architecture, t.values) for t in batched.history] == [
+        (t.architecture, t.values) for t in sequential.history
+    ]
+    assert len((tmp_path / "search.jsonl").read_text().splitlines()) == 13  # header + one line per candidate

@@ -306,3 +306,63 @@ def test_recalibrate_skips_bn_without_running_stats() -> None:
         h = model[1](model[0](x))
     torch.testing.assert_close(model[2].running_mean, h.mean(0), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(model[2].running_var, h.var(0, unbiased=True), rtol=1e-5, atol=1e-5)
+
+
+def test_checkpoint_resume_is_bit_identical(
+    tiny_config: MacroConfig, data: tuple[torch.Tensor, torch.Tensor], tmp_path
+) -> None:
+    config = TrainConfig(epochs=3, batch_size=32, lr=5e-3, weight_decay=1e-3, seed=9)
+    torch.manual_seed(0)
+    straight = MacroSupernet(tiny_config)
+    expected = train_supernet(straight, data, config)
+
+    ckpt = tmp_path / "ckpt.pt"
+    torch.manual_seed(0)
+    first = MacroSupernet(tiny_config)
+    train_supernet(
+        first, data, TrainConfig(epochs=1, batch_size=32, lr=5e-3, weight_decay=1e-3, seed=9), checkpoint=ckpt
+    )
+    torch.manual_seed(123)  # a "crashed" process restarts with different initial weights
+    resumed = MacroSupernet(tiny_config)
+    steps_seen: list[int] = []
+    result = train_supernet(
+        resumed, data, config, checkpoint=ckpt, progress=lambda i: steps_seen.append(i.epoch)
+    )
+    assert set(steps_seen) == {1, 2}  # only the missing epochs ran
+    assert result.epoch_losses == expected.epoch_losses and result.steps == expected.steps
+    assert result.op_counts == expected.op_counts
+    assert all(torch.equal(v, straight.state_dict()[k]) for k, v in resumed.state_dict().items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]
+
+
+def test_checkpoint_refuses_other_config(
+    supernet: Supernet, data: tuple[torch.Tensor, torch.Tensor], tmp_path
+) -> None:
+    from ttfsnet_nas.torch.train import CheckpointError
+
+    ckpt = tmp_path / "ckpt.pt"
+    train_supernet(supernet, data, TrainConfig(epochs=1, batch_size=60, seed=1), checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match=r"different \['seed'\]"):
+        train_supernet(supernet, data, TrainConfig(epochs=2, batch_size=60, seed=2), checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match="'supernet' run"):
+        train_model(
+            supernet.subnet(ARCHS[0]), data, TrainConfig(epochs=2, batch_size=60, seed=1), checkpoint=ckpt
+        )
+
+
+def test_train_model_checkpoint_resume(data: tuple[torch.Tensor, torch.Tensor], tmp_path) -> None:
+    def fresh() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(192, 8), nn.ReLU(), nn.Linear(8, 4))
+
+    config = TrainConfig(epochs=2, batch_size=50, seed=3)
+    straight = fresh()
+    train_model(straight, data, config)
+    part = fresh()
+    train_model(part, data, TrainConfig(epochs=1, batch_size=50, seed=3), checkpoint=tmp_path / "m.pt")
+    resumed = fresh()
+    train_model(resumed, data, config, checkpoint=tmp_path / "m.pt")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True)
+    )

@@ -16,10 +16,18 @@ from ttfsnet_nas.torch.supernet import (
     flatten_sequential,
     recalibrate_bn,
 )
-from ttfsnet_nas.torch.train import StepInfo, TrainConfig, TrainResult, train_model, train_supernet
+from ttfsnet_nas.torch.train import (
+    CheckpointError,
+    StepInfo,
+    TrainConfig,
+    TrainResult,
+    train_model,
+    train_supernet,
+)
 
 __all__ = [
     "AnnStatsCollector",
+    "CheckpointError",
     "ChoiceBlock",
     "Evaluation",
     "Evaluator",

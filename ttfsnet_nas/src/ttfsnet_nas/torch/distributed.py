@@ -51,14 +51,12 @@ __all__ = ["AskTellStrategy", "RayEvaluator", "drive_ask_tell", "train_supernet_
 
 
 class AskTellStrategy(Protocol):
-    """What :func:`drive_ask_tell` needs from a strategy (``ttfsnet_nas.strategies.Strategy`` fits)."""
-
-    @property
-    def finished(self) -> bool: ...
+    """What :func:`drive_ask_tell` needs: ``ttfsnet_nas.strategies.Strategy`` and
+    ``ttfsnet_nas.search.SearchSession`` (which also journals every result) both fit."""
 
     def ask(self) -> Mapping[str, str] | None: ...
 
-    def tell(self, candidate: Mapping[str, str], values: Mapping[str, float]) -> object: ...
+    def tell(self, candidate: Any, values: Any) -> object: ...
 
 
 def drive_ask_tell(
@@ -71,10 +69,12 @@ def drive_ask_tell(
     """Run a strategy to completion: ask every candidate it can hand out, evaluate them together, tell.
 
     Candidates are told in the order they were asked, so the strategy's history does not depend on which
-    worker finished first.
+    worker finished first. The loop ends when ``ask()`` has nothing to hand out right after a complete
+    batch was told (the strategy is finished).
 
     Args:
-        strategy: An ask/tell strategy.
+        strategy: A strategy, or a ``SearchSession`` wrapping one (then every result is journaled and
+            scored through the session's fitness).
         evaluate_many: Evaluates a list of candidates, results in the same order.
         max_evaluations: Stop after this many evaluations (``None``: until the strategy finishes).
         on_result: Called after each tell.
@@ -83,7 +83,7 @@ def drive_ask_tell(
         Number of candidates evaluated.
     """
     done = 0
-    while not strategy.finished and (max_evaluations is None or done < max_evaluations):
+    while max_evaluations is None or done < max_evaluations:
         batch: list[Mapping[str, str]] = []
         while max_evaluations is None or done + len(batch) < max_evaluations:
             arch = strategy.ask()

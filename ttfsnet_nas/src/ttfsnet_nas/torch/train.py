@@ -9,8 +9,14 @@ reproduce a single process run with ``shards=W``.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +27,7 @@ from ttfsnet_nas.torch.data import LabelledData, gather, num_samples
 from ttfsnet_nas.torch.supernet import Supernet
 
 __all__ = [
+    "CheckpointError",
     "StepInfo",
     "TrainConfig",
     "TrainResult",
@@ -199,6 +206,92 @@ def _adam(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
+class CheckpointError(ValueError):
+    """A training checkpoint cannot continue this run (different configuration or model)."""
+
+
+_RESUMABLE = ("batch_size", "lr", "weight_decay", "seed", "shards", "drop_last")
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run_epochs(
+    model: nn.Module,
+    data: LabelledData,
+    config: TrainConfig,
+    step: Callable[
+        [torch.Tensor, torch.Tensor, np.random.Generator, torch.optim.Optimizer], tuple[float, Any]
+    ],
+    *,
+    optimizer: torch.optim.Optimizer | None,
+    progress: Callable[[StepInfo], None] | None,
+    checkpoint: str | os.PathLike[str] | None,
+    kind: str,
+) -> tuple[list[float], int, torch.optim.Optimizer]:
+    opt = optimizer or _adam(model, config)
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    losses: list[float] = []
+    steps = 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        saved = torch.load(ckpt, weights_only=True)
+        was = saved.get("config", {})
+        changed = [k for k in _RESUMABLE if was.get(k) != getattr(config, k)]
+        if saved.get("kind") != kind or changed:
+            raise CheckpointError(
+                f"{ckpt}: cannot resume: checkpoint of a {saved.get('kind')!r} run with different {changed}"
+            )
+        try:
+            model.load_state_dict(saved["model"])
+        except RuntimeError as err:
+            first = str(err).splitlines()[0]
+            raise CheckpointError(f"{ckpt}: model does not match the checkpoint: {first}") from None
+        opt.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        rng.bit_generator.state = json.loads(saved["rng"])
+        losses = list(saved["epoch_losses"])
+        steps = int(saved["steps"])
+    n = num_samples(data)
+    for epoch in range(len(losses), config.epochs):
+        batches = epoch_batches(n, config, generator)
+        epoch_loss = 0.0
+        for index_in_epoch, index in enumerate(batches):
+            x, y = gather(data, index)
+            loss, arch = step(x, y, rng, opt)
+            epoch_loss += loss
+            steps += 1
+            if progress is not None:
+                progress(StepInfo(epoch, index_in_epoch, len(batches), loss, arch))
+        losses.append(epoch_loss / max(len(batches), 1))
+        if ckpt is not None:
+            _save_checkpoint(
+                ckpt,
+                {
+                    "kind": kind,
+                    "config": dataclasses.asdict(config),
+                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": opt.state_dict(),
+                    "generator": generator.get_state(),
+                    # JSON keeps the 128-bit PCG64 state loadable with torch.load(weights_only=True).
+                    "rng": json.dumps(rng.bit_generator.state),
+                    "epoch_losses": losses,
+                    "steps": steps,
+                },
+            )
+    return losses, steps, opt
+
+
 def train_supernet(
     supernet: Supernet,
     data: LabelledData,
@@ -208,6 +301,7 @@ def train_supernet(
     optimizer: torch.optim.Optimizer | None = None,
     progress: Callable[[StepInfo], None] | None = None,
     device: torch.device | str = "cpu",
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a supernet with one uniformly sampled path per step.
 
@@ -220,30 +314,36 @@ def train_supernet(
         optimizer: Optimizer to continue with; defaults to a fresh Adam.
         progress: Called after every step.
         device: Where to train.
+        checkpoint: File written atomically after every epoch (weights, op counts, optimizer, both RNG
+            states, losses). If it exists, training resumes after its last epoch and ends exactly where an
+            uninterrupted run would; raising ``config.epochs`` extends a finished run.
 
     Returns:
         Losses, step count, optimizer and op counts.
+
+    Raises:
+        CheckpointError: If ``checkpoint`` belongs to a run with another configuration or model.
     """
     supernet.to(device).train()
     draw: ArchSampler = sampler or supernet.sample
-    opt = optimizer or _adam(supernet, config)
-    generator = torch.Generator().manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    n = num_samples(data)
-    losses: list[float] = []
-    steps = 0
-    for epoch in range(config.epochs):
-        batches = epoch_batches(n, config, generator)
-        epoch_loss = 0.0
-        for step, index in enumerate(batches):
-            arch = supernet.check_arch(draw(rng))
-            x, y = gather(data, index)
-            loss = supernet_train_step(supernet, opt, x.to(device), y.to(device), arch, shards=config.shards)
-            epoch_loss += loss
-            steps += 1
-            if progress is not None:
-                progress(StepInfo(epoch, step, len(batches), loss, arch))
-        losses.append(epoch_loss / max(len(batches), 1))
+
+    def step(
+        x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, opt: torch.optim.Optimizer
+    ) -> tuple[float, Mapping[str, str]]:
+        arch = supernet.check_arch(draw(rng))
+        loss = supernet_train_step(supernet, opt, x.to(device), y.to(device), arch, shards=config.shards)
+        return loss, arch
+
+    losses, steps, opt = _run_epochs(
+        supernet,
+        data,
+        config,
+        step,
+        optimizer=optimizer,
+        progress=progress,
+        checkpoint=checkpoint,
+        kind="supernet",
+    )
     return TrainResult(tuple(losses), steps, opt, supernet.op_counts())
 
 
@@ -255,6 +355,7 @@ def train_model(
     optimizer: torch.optim.Optimizer | None = None,
     progress: Callable[[StepInfo], None] | None = None,
     device: torch.device | str = "cpu",
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a standalone model (e.g. a retrained :meth:`Supernet.subnet`) with Adam and cross-entropy.
 
@@ -265,22 +366,16 @@ def train_model(
         optimizer: Optimizer to continue with; defaults to a fresh Adam.
         progress: Called after every step (``arch`` is ``None``).
         device: Where to train.
+        checkpoint: Per-epoch checkpoint file for resuming, as in :func:`train_supernet`.
     """
     model.to(device).train()
-    opt = optimizer or _adam(model, config)
-    generator = torch.Generator().manual_seed(config.seed)
-    n = num_samples(data)
-    losses: list[float] = []
-    steps = 0
-    for epoch in range(config.epochs):
-        batches = epoch_batches(n, config, generator)
-        epoch_loss = 0.0
-        for step, index in enumerate(batches):
-            x, y = gather(data, index)
-            loss = train_step(model, opt, x.to(device), y.to(device), shards=config.shards)
-            epoch_loss += loss
-            steps += 1
-            if progress is not None:
-                progress(StepInfo(epoch, step, len(batches), loss, None))
-        losses.append(epoch_loss / max(len(batches), 1))
+
+    def step(
+        x: torch.Tensor, y: torch.Tensor, _rng: np.random.Generator, opt: torch.optim.Optimizer
+    ) -> tuple[float, None]:
+        return train_step(model, opt, x.to(device), y.to(device), shards=config.shards), None
+
+    losses, steps, opt = _run_epochs(
+        model, data, config, step, optimizer=optimizer, progress=progress, checkpoint=checkpoint, kind="model"
+    )
     return TrainResult(tuple(losses), steps, opt)
