@@ -150,6 +150,12 @@ def test_dsee_schema_without_subject_and_lighting(make_see_tree) -> None:
     assert by[converted].emotion == "surprise"
     assert by[A].subject == "001" and by[A].lighting == "normal"
     assert index.counts()["lighting"] == {"?": 1, "normal": 1}
+    # A long converted name whose tokens are not SEE's is accepted too (lenient schema), but not by SEE's.
+    odd = "mug_s12_take3_cam1_v2e_f30_x_y_z_fear"
+    root2 = make_see_tree({odd: ("fear", "testing", 3, 3)})
+    assert load_see(root2, layout=DSEE_LAYOUT).sequences[0].lighting is None
+    with pytest.raises(DatasetError, match="unknown lighting 'f30'"):
+        load_see(root2)
 
 
 def test_custom_layout_and_schema(make_see_tree) -> None:

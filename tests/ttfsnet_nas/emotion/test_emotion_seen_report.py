@@ -110,8 +110,18 @@ def test_report_writes_markdown_and_csv(tmp_path: Path) -> None:
     md, text = report(runs, out=tmp_path / "out")
     assert (tmp_path / "out" / "results.md").read_text() == md and md.startswith("| Method | Ha |")
     assert (tmp_path / "out" / "results.csv").read_text() == text
-    with pytest.raises(ValueError, match="no \\*.json result files"):
+    with pytest.raises(ValueError, match="no SEEN result files"):
         report(tmp_path / "out")
+
+
+def test_report_on_a_pipeline_style_run_dir(tmp_path: Path) -> None:
+    test_dir = tmp_path / "run" / "test"
+    test_dir.mkdir(parents=True)
+    _published_style_file(test_dir / "test_epoch_0_1.json", {n: "angry" for n in NAMES})
+    (test_dir / "summary.json").write_text('{"snn": {"mean": {}}}')  # not a result file: ignored
+    results = load_results(tmp_path / "run")
+    assert list(results) == ["test"] and results["test"].runs == 1
+    assert results["test"].mean["war"] == pytest.approx(0.5)
 
 
 def test_efficiency_table_layout() -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,10 @@ __all__ = [
     "load_results",
     "report",
     "results_table",
+    "run_files",
 ]
+
+_SEEN_NAME = re.compile(r"^[A-Za-z]+_epoch_\d+_\d+\.json$")
 
 RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
     *((EMOTION_ABBREV[e], f"emotion/{e}") for e in PAPER_EMOTION_ORDER),
@@ -45,18 +50,35 @@ RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _is_seen_file(path: Path) -> bool:
+    """A JSON whose top level has a ``results`` mapping (other JSONs, e.g. summaries, are ignored)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("results"), dict)
+
+
+def run_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The per-run result files of ``folder``: files named like SEEN's ``<subset>_epoch_<e>_<run>.json``,
+    or, when there are none, every ``*.json`` with a top-level ``results`` mapping."""
+    files = sorted(Path(folder).glob("*.json"))
+    named = [f for f in files if _SEEN_NAME.match(f.name)]
+    return named if named else [f for f in files if _is_seen_file(f)]
+
+
 def load_method_results(
     folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA
 ) -> AggregateMetrics:
-    """Score every ``*.json`` in ``folder`` (one file per run) and aggregate over the runs.
+    """Score every run file in ``folder`` (see :func:`run_files`) and aggregate over the runs.
 
     Raises:
-        ValueError: if the folder has no JSON file or a file is malformed.
+        ValueError: if the folder has no result file or a file is malformed.
     """
     base = Path(folder)
-    files = sorted(base.glob("*.json"))
+    files = run_files(base)
     if not files:
-        raise ValueError(f"{base}: no SEEN result JSON (*.json) found")
+        raise ValueError(f"{base}: no SEEN result JSON found (expected files like test_epoch_<e>_<run>.json)")
     return aggregate_runs([metrics_from_run(read_run(f), schema=schema) for f in files])
 
 
@@ -65,24 +87,25 @@ def load_results(
 ) -> dict[str, AggregateMetrics]:
     """Method name → aggregated metrics.
 
-    A folder holding JSON files is one method (named after the folder); otherwise each sub-folder that holds
-    JSON files is a method (sorted by name).
+    A folder holding result files is one method (named after the folder). Otherwise every folder below it
+    that holds result files is a method, named by its path relative to ``folder`` (sorted), so a pipeline
+    run directory or a folder of per-method folders both work.
 
     Raises:
-        ValueError: if neither the folder nor any sub-folder holds result files.
+        ValueError: if no result file is found.
     """
     base = Path(folder)
     if not base.is_dir():
         raise ValueError(f"{base}: results folder not found")
-    if any(base.glob("*.json")):
+    if run_files(base):
         return {base.name: load_method_results(base, schema=schema)}
     methods = {
-        sub.name: load_method_results(sub, schema=schema)
-        for sub in sorted(p for p in base.iterdir() if p.is_dir())
-        if any(sub.glob("*.json"))
+        sub.relative_to(base).as_posix(): load_method_results(sub, schema=schema)
+        for sub in sorted(p for p in base.rglob("*") if p.is_dir())
+        if run_files(sub)
     }
     if not methods:
-        raise ValueError(f"{base}: no *.json result files in the folder or its sub-folders")
+        raise ValueError(f"{base}: no SEEN result files (*.json with 'results') in the folder or below it")
     return methods
 
 

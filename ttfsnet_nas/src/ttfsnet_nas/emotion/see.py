@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +141,8 @@ class NameSchema:
         emotion: token index of the emotion (SEE: 6). ``None`` takes the emotion from the JSON label only.
         min_tokens: a name with fewer tokens does not follow the schema; its optional fields become ``None``.
         separator: token separator.
+        lenient: an unrecognised lighting/emotion token becomes ``None`` instead of an error (DSEE names
+            converted from other datasets need not follow SEE's pattern).
     """
 
     subject: int | None = 1
@@ -148,6 +150,7 @@ class NameSchema:
     emotion: int | None = 6
     min_tokens: int = 9
     separator: str = "_"
+    lenient: bool = False
 
     def __post_init__(self) -> None:
         for key in ("subject", "lighting", "emotion"):
@@ -170,16 +173,21 @@ class NameSchema:
         def token(index: int | None) -> str | None:
             return tokens[index] if index is not None and index < len(tokens) else None
 
-        lighting = token(self.lighting)
-        emotion = token(self.emotion)
-        try:
-            return ParsedName(
-                subject=token(self.subject),
-                lighting=canonical_lighting(lighting) if lighting is not None else None,
-                emotion=canonical_emotion(emotion) if emotion is not None else None,
-            )
-        except ValueError as exc:
-            raise ValueError(f"sequence name {name!r}: {exc}") from None
+        def parsed(value: str | None, canon: Callable[[str], str]) -> str | None:
+            if value is None:
+                return None
+            try:
+                return canon(value)
+            except ValueError as exc:
+                if self.lenient:
+                    return None
+                raise ValueError(f"sequence name {name!r}: {exc}") from None
+
+        return ParsedName(
+            subject=token(self.subject),
+            lighting=parsed(token(self.lighting), canonical_lighting),
+            emotion=parsed(token(self.emotion), canonical_emotion),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +229,13 @@ class DatasetLayout:
 
 SEE_LAYOUT = DatasetLayout()
 #: DSEE: same release convention; converted (v2e) sequences may lack subject/lighting tokens, so names with
-#: fewer than 9 tokens are accepted and their subject/lighting are ``None``.
+#: fewer than 9 tokens, or with unrecognised tokens, are accepted and their subject/lighting are ``None``
+#: (the emotion then comes from the JSON label).
 DSEE_LAYOUT = DatasetLayout(
     event_dirs=("event", "event_30", "events"),
     frame_dirs=("frame", "frames"),
     json_names=("emotion.json", "dsee.json", "emotion_new_adjust2.json"),
+    schema=NameSchema(lenient=True),
 )
 
 
@@ -428,6 +438,8 @@ def load_see(
         try:
             subset = _canonical_subset(str(entry["subset"]), where=where)  # type: ignore[index]
             annotations = entry["annotations"]  # type: ignore[index]
+            if not isinstance(annotations, dict):
+                raise TypeError("annotations is not an object")
             emotion = canonical_emotion(str(annotations["label"]))
             start, end = (int(v) for v in annotations.get("segment", (0, -1)))
         except (KeyError, TypeError, ValueError, DatasetError) as exc:
