@@ -17,6 +17,7 @@ from ttfsnet_hw.adapters.torch import (  # noqa: E402
     ir_from_ann,
     ir_from_ttfs,
     qat_finetune,
+    quantization_accuracy,
     record_ann,
     record_snn,
     ttfs_from_ir,
@@ -137,3 +138,26 @@ def test_nir_roundtrip_to_ir(tmp_path) -> None:  # type: ignore[no-untyped-def]
     x = np.random.default_rng(1).uniform(0, 1, (3, 2, 8, 8))
     np.testing.assert_array_equal(back.run(x)[0], ir.run(x)[0])
     assert [layer.kind for layer in back.layers] == [layer.kind for layer in ir.layers]
+
+
+def test_quantization_accuracy_of_a_trained_network() -> None:
+    """sklearn digits: a trained TTFS network loses (almost) nothing at yoso widths, much more at 3 time bits."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    torch.manual_seed(0)
+    x = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    y = torch.tensor(digits.target)
+    ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.Adam(ann.parameters(), 1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(ann(x[:1200]), y[:1200]).backward()
+        opt.step()
+    net = ttfsnet.convert(ann.eval(), x[:256])
+    yoso = quantization_accuracy(net, x[1200:], y[1200:], load_profile("yoso"), calibration=x[:256].double().numpy())
+    assert yoso["float_accuracy"] > 0.9 and yoso["samples"] == len(y) - 1200
+    assert yoso["accuracy_drop"] <= 0.01
+    coarse = quantization_accuracy(net, x[1200:], y[1200:], PrecisionSpec(weight_bits=8, membrane_bits=24,
+                                                                          time_bits=2))
+    assert coarse["prediction_disagreement"] > yoso["prediction_disagreement"]
+    assert coarse["float_accuracy"] == yoso["float_accuracy"]

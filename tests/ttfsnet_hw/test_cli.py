@@ -74,6 +74,10 @@ def test_profiles(capsys: pytest.CaptureFixture[str]) -> None:
         (["estimate", SMALL, *SHAPE, "--data", "synthetic:0"], "synthetic"),
         (["estimate", "paper:g0b0=conv7x7", *SHAPE], "paper"),
         (["estimate", SMALL, *SHAPE, "--data", "missing.npy"], "no such file"),
+        (["bogus"], "No such command"),
+        (["estimate"], "Missing argument"),
+        (["estimate", SMALL, "--rates", "x"], "--rates"),
+        (["quantize", SMALL, *SHAPE, "--out", "unused", "--data", "synthetic:2", "--labels", "y.npy"], "--labels"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +93,10 @@ def test_bad_profile_file_names_key(tmp_path: Path, capsys: pytest.CaptureFixtur
     bad.write_text(text.replace("neurons_per_pe:", "neurons_per_core:"))
     code, _, err = _main(["estimate", SMALL, *SHAPE, "--profile", str(bad)], capsys)
     assert code == 2 and "pe.neurons_per_core" in err
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe\x00profile")
+    code, _, err = _main(["estimate", SMALL, *SHAPE, "--profile", str(binary)], capsys)
+    assert code == 2 and "b.yaml" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_artifacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,3 +179,43 @@ def test_ttfsnet_nas_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert report["intsim_vs_closed_form"]["exact"] and report["intsim_vs_ttfsnet"]["exact"]
     code, _, err = _main(["estimate", str(tmp_path / "art"), *args, "--input-range", "1,0"], capsys)
     assert code == 2 and "--input-range" in err
+
+
+def test_tnas_er_snn_file_and_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the TNAS-ER pipeline writes: ``snn.pt`` (format ttfsnet_nas.snn/1) alone and inside an artifact."""
+    torch = pytest.importorskip("torch")
+    from ttfsnet_hw.adapters.torch import SNN_FORMAT, ttfs_from_ir
+    from ttfsnet_hw.ir import IRBuilder
+
+    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
+    net = ttfs_from_ir(ir)
+    art = tmp_path / "artifact"
+    art.mkdir()
+    torch.save({"format": SNN_FORMAT, "network": net, "input_shape": [2, 8, 8], "input_range": [0.0, 1.0]},
+               art / "snn.pt")
+    (art / "model.json").write_text("{}")  # the ANN is there too; the SNN must win
+    for model in (art / "snn.pt", art):
+        code, out, err = _main(["estimate", str(model), "--data", "synthetic:3", "--format", "json"], capsys)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["spike_source"] == "snn" and doc["n_samples"] == 3
+    torch.save({"format": "something/else", "network": net}, tmp_path / "other.pt")
+    code, _, err = _main(["estimate", str(tmp_path / "other.pt"), "--data", "synthetic:3"], capsys)
+    assert code == 2 and "ttfsnet_nas.snn/1" in err
+
+
+def test_quantize_reports_accuracy_with_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = np.random.default_rng(0).uniform(0, 1, (6, 4, 16, 16))
+    from ttfsnet_hw.paper import paper_network
+
+    arch = dict(item.split("=") for item in SMALL.split(":")[1].split(","))
+    ir = paper_network(arch, groups=2, image_size=16, rng=np.random.default_rng(0))
+    y = np.argmax(ir.run(x)[0], axis=1)  # the float network is right on every sample by construction
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    code, out, err = _main(["quantize", SMALL, *SHAPE, "--out", str(tmp_path / "q"), "--data",
+                            str(tmp_path / "d.npz"), "--labels", str(tmp_path / "d.npz")], capsys)
+    assert code == 0, err
+    acc = json.loads((tmp_path / "q" / "report.json").read_text())["accuracy"]
+    assert acc["float"] == 1.0 and acc["samples"] == 6
+    assert acc["drop"] == pytest.approx(1.0 - acc["quantized"])
+    assert "accuracy on 6 samples" in out

@@ -11,7 +11,7 @@ from ttfsnet_nas.objectives import EvalContext, get_objective, list_objectives  
 from ttfsnet_nas.space import Architecture  # noqa: E402
 from ttfsnet_nas.testing import ObjectiveContractTests  # noqa: E402
 
-NAMES = ["latency_ms", "energy_mj", "pe_count", "hw_latency_ms", "hw_energy_mj", "hw_pe_count"]
+NAMES = ["latency_ms", "energy_mj", "pe_count"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -24,6 +24,7 @@ class TestHardwareObjectiveContract(ObjectiveContractTests):
 def test_objectives_are_registered_via_entry_point() -> None:
     names = {o.name for o in list_objectives()}
     assert set(NAMES) <= names
+    assert not any(n.startswith("hw_") for n in names), "one name per hardware objective"
     assert all(get_objective(n).direction == "min" for n in NAMES)
 
 
@@ -55,5 +56,24 @@ def test_snn_context_with_data() -> None:
     net = ttfs_from_ir(ir)
     data = torch.rand(8, 2, 8, 8, dtype=torch.float64)
     ctx = EvalContext(metrics={}, extras={"snn": net, "data": data, "input_shape": (2, 8, 8)})
-    value = get_objective("hw_latency_ms")(ctx)
+    value = get_objective("latency_ms")(ctx)
     assert value > 0 and np.isfinite(value)
+
+
+def test_search_metrics_of_a_real_emotion_subnet() -> None:
+    """The arch path during search: the evaluator's own metrics (and geometry) of an emotion-space subnet."""
+    torch = pytest.importorskip("torch")
+    from ttfsnet_nas.emotion.space import EyeEmotionSupernet
+    from ttfsnet_nas.torch.evaluate import Evaluator
+
+    torch.manual_seed(0)
+    supernet = EyeEmotionSupernet(groups=2, ops=("conv3x3", "conv5x5", "skip"), in_channels=3, image_size=16,
+                                  width=4)
+    arch = Architecture([("g0b0", "conv5x5"), ("g0b1", "skip"), ("g1b0", "skip"), ("g1b1", "conv3x3")])
+    x = torch.rand(8, 3, 16, 16)
+    metrics = Evaluator((x, torch.arange(8) % 7), num_classes=7).evaluate(supernet, arch)
+    geometry = {"image_size": 16.0, "in_channels": 3.0, "width": 4.0}
+    lat = get_objective("latency_ms")
+    assert lat(EvalContext(metrics={**metrics, **geometry}, architecture=arch)) > 0
+    with pytest.raises(KeyError, match="reports metric 'neurons'"):
+        lat(EvalContext(metrics=dict(metrics), architecture=arch))  # SEE defaults 90/4/32: wrong geometry

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from ttfsnet_nas import cli
@@ -30,6 +31,7 @@ search:
   fitness:
     weights: {war_uar: 1.0}
     constraints: [{objective: params, max: 1.1e6}]
+baselines: [random_search]
 plots: true
 """
 
@@ -53,11 +55,20 @@ def test_search_show_evaluate_export(recipe: Path, tmp_path: Path, capsys: pytes
     code, stdout, err = run(["--quiet", "search", str(recipe), "--out", str(out)], capsys)
     assert code == 0, err
     assert stdout.strip() == str(out / "artifact")
-    for name in ("journal.jsonl", "resolved_recipe.yaml", "search.json", "fitness.png", "ops.png"):
+    for name in ("journal.jsonl", "resolved_recipe.yaml", "result.json", "fitness.png", "ops.png"):
         assert (out / name).is_file(), name
     assert len(read_journal(out / "journal.jsonl").records) == 36
-    summary = json.loads((out / "search.json").read_text())
+    summary = json.loads((out / "result.json").read_text())
     assert [r["round"] for r in summary["rounds"]] == list(range(6))
+    assert summary["evaluations"] == 36 and summary["best_metrics"]["params"] <= 1.1e6
+    assert all(r["best_so_far"] <= summary["best_values"]["war_uar"] for r in summary["rounds"])
+    # the baseline went through the same interface, with its own journal: best of 100 random candidates
+    rs = summary["baselines"]["random_search"]
+    assert rs["evaluations"] == 100 == len(read_journal(out / "baselines" / "random_search.jsonl").records)
+    rs_records = read_journal(out / "baselines" / "random_search.jsonl").records
+    feasible = [r["values"]["war_uar"] for r in rs_records if r["values"]["params"] <= 1.1e6]
+    assert len(feasible) < 100 and rs["best_values"]["war_uar"] == max(feasible)
+    assert yaml.safe_load((out / "resolved_recipe.yaml").read_text())["baselines"] == ["random_search"]
 
     art = read_artifact(out / "artifact")
     land = Landscape(toy_space(5, 3), seed=2)
@@ -96,10 +107,20 @@ def test_resume_after_crash_matches_uninterrupted(recipe: Path, tmp_path: Path, 
     a = [(r["key"], r["values"]) for r in read_journal(ref / "journal.jsonl").records]
     b = [(r["key"], r["values"]) for r in read_journal(crashed / "journal.jsonl").records]
     assert a == b
-    assert json.loads((crashed / "search.json").read_text())["resumed"] == 13
+    assert json.loads((crashed / "result.json").read_text())["resumed"] == 13
     # a different seed is a different run: resuming it is refused
     code, _, err = run(["-q", "search", str(recipe), "--out", str(crashed), "--resume", "--seed", "9"], capsys)
     assert code == 2 and "header 'seed' differs" in err
+
+
+def test_same_seed_same_noisy_history(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the toy evaluator draws noise from the global numpy RNG: the pipeline must seed it from search.seed
+    for name in ("a", "b"):
+        assert run(["-q", "search", str(recipe), "--out", str(tmp_path / name), "--stages", "search"], capsys)[0] == 0
+    a, b = ([(r["key"], r["values"]) for r in read_journal(tmp_path / n / "journal.jsonl").records] for n in "ab")
+    assert a == b
+    assert run(["-q", "search", str(recipe), "--out", str(tmp_path / "c"), "--stages", "search", "--seed", "2"], capsys)[0] == 0
+    assert [(r["key"], r["values"]) for r in read_journal(tmp_path / "c" / "journal.jsonl").records] != a
 
 
 @pytest.mark.parametrize(
@@ -109,6 +130,10 @@ def test_resume_after_crash_matches_uninterrupted(recipe: Path, tmp_path: Path, 
         ("type: nope\n", "type: expected one of"),
         ("space: {genes: 2}\n", "missing key 'type'"),
         ("type: toy\nspace: {genes: 2, colour: red}\n", 'space.colour: unknown key "colour"'),
+        ("type: toy\nbaselines: [random_serch]\n", "baselines: expected registered strategy names"),
+        # only known once the space is built: still a recipe error, keyed by the YAML path
+        ("type: toy\nspace: {genes: 7, ops: 4}\nsearch: {strategy: exhaustive}\n",
+         "search.strategy: exhaustive: space has 16384 architectures, more than the limit 10000"),
     ],
 )
 def test_recipe_errors_exit_2_one_line(

@@ -283,6 +283,9 @@ def test_progress_reports_evaluations_and_rounds(tmp_path: Path) -> None:
     assert ("start", "rounds", (3, 0)) in rec.events and ("start", "search", (12, 0)) in rec.events
     assert sum(1 for e in rec.events if e[:2] == ("advance", "search")) == 12
     assert sum(1 for e in rec.events if e[:2] == ("advance", "rounds")) == 3
+    rec = _Recorder()
+    run_search(mk(), ev, journal=tmp_path / "j.jsonl", resume=True, progress=rec)  # finished: nothing left
+    assert ("start", "rounds", (3, 3)) in rec.events and ("start", "search", (12, 12)) in rec.events
     lines = (tmp_path / "j.jsonl").read_text().splitlines()
     (tmp_path / "j.jsonl").write_text("\n".join(lines[:7]) + "\n")  # 6 evaluations: inside round 1
     rec = _Recorder()

@@ -108,6 +108,11 @@ def test_progress_and_errors(tmp_path: Path) -> None:
     assert calls[-1] == (7, 7) and len(calls) == 7
     with pytest.raises(ValueError, match="output folder is not empty"):
         generate(tmp_path / "p", preset="tiny", **SMALL_CFG)
+    generate(tmp_path / "p", preset="tiny", overwrite=True, **dict(SMALL_CFG, subjects=1))  # ours: replaced
+    (tmp_path / "p" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"refusing to overwrite.*\(notes.txt\)"):
+        generate(tmp_path / "p", preset="tiny", overwrite=True, **SMALL_CFG)
+    assert (tmp_path / "p" / "notes.txt").is_file()
     with pytest.raises(ValueError, match="unknown synthetic preset 'huge'"):
         generate(tmp_path / "q", preset="huge")
     with pytest.raises(ValueError, match=r"unknown SynthConfig field\(s\) \['colour'\]"):

@@ -28,6 +28,11 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+try:  # typer >= 0.16 vendors click as typer._click; its exceptions are not click's
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as _click_exc  # type: ignore[no-redef]
+
 from ttfsnet_hw.estimate import Estimate, calibrate, estimate
 from ttfsnet_hw.ir import IRError, NetworkIR, SpikeRecord, record_from_times
 from ttfsnet_hw.mapping import MappingError
@@ -114,6 +119,31 @@ def _load_data(spec: str | None, shape: tuple[int, ...] | None, input_range: tup
     return arr.astype(np.float64)
 
 
+def _load_labels(spec: str, data: str | None, n: int) -> np.ndarray:
+    """Labels from a ``.npy`` file, or ``y`` of the ``.npz`` given as both --data and --labels."""
+    path = Path(spec)
+    if not path.is_file():
+        raise UsageError(f"--labels: {path}: no such file (expected .npy, or the --data .npz with key 'y')")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                if "y" not in z.files:
+                    raise UsageError(f"--labels: {path}: has no key 'y' (keys {z.files})")
+                y = np.asarray(z["y"])
+        else:
+            y = np.load(path, allow_pickle=False)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"--labels: {path}: cannot read as a numpy array ({exc})") from None
+    if y.ndim != 1 or y.shape[0] != n or not np.issubdtype(y.dtype, np.integer):
+        raise UsageError(f"--labels: {path}: expected {n} integer labels (one per --data sample), got shape "
+                         f"{y.shape} dtype {y.dtype}")
+    if data is None or data.startswith("synthetic:"):
+        raise UsageError("--labels needs --data FILE (labels of synthetic inputs mean nothing)")
+    return y.astype(np.int64)
+
+
 def _parse_range(text: str | None) -> tuple[float, float] | None:
     if text is None:
         return None
@@ -159,9 +189,10 @@ def _load(model: str, data: str | None, input_shape: str | None, rates: float | 
     except ImportError as exc:
         raise UsageError(f"MODEL {model}: loading torch models needs the [torch] extra ({exc})") from None
     try:
-        net = tad.load_model(path)
+        net, meta = tad.load_model_with_metadata(path)
     except (ValueError, OSError, KeyError) as exc:
         raise UsageError(f"MODEL {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    shape = shape or meta.get("input_shape")
     is_snn = tad.is_ttfs(net)
     rng_in = tuple(float(v) for v in net.input_range) if is_snn else (_parse_range(input_range) or (0.0, 1.0))
     x = _load_data(data, shape, rng_in)  # type: ignore[arg-type]
@@ -304,6 +335,8 @@ def quantize_cmd(
     input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
     input_range: Annotated[str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")] = None,
+    labels: Annotated[str | None, typer.Option(help="Integer labels of --data (.npy, or key 'y' of the .npz): "
+                                                    "report float vs quantised accuracy.")] = None,
 ) -> None:
     """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
     from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
@@ -333,6 +366,11 @@ def quantize_cmd(
                                   "prediction_mismatches": agree.prediction_mismatches},
         "vs_float_snn": float_disagreement(loaded.ir, q, x),
     }
+    if labels is not None:
+        y = _load_labels(labels, data, x.shape[0])
+        float_pred = np.argmax(loaded.ir.run(x)[0], axis=1)
+        acc_f, acc_q = float(np.mean(float_pred == y)), float(np.mean(ints.predictions == y))
+        report["accuracy"] = {"float": acc_f, "quantized": acc_q, "drop": acc_f - acc_q, "samples": int(y.size)}
     if loaded.torch_model is not None:
         from ttfsnet_hw.adapters.torch import apply_quantization, ttfs_quantized_reference
 
@@ -353,6 +391,10 @@ def quantize_cmd(
     _atomic_bytes(out / "report.json", json.dumps(report, indent=2).encode())
     typer.echo(f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {agree.exact}; "
                f"prediction disagreement with float SNN: {report['vs_float_snn']['prediction_disagreement']:.3f}")
+    if "accuracy" in report:
+        acc = report["accuracy"]
+        typer.echo(f"accuracy on {acc['samples']} samples: float SNN {acc['float']:.4f}, quantised (integer "
+                   f"simulation) {acc['quantized']:.4f}, drop {acc['drop']:+.4f}")
     if not agree.exact:
         raise RuntimeError("integer simulation disagrees with the quantised closed form (see report.json)")
 
@@ -415,15 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            return 1
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _click_exc.ClickException):
             if debug:
                 raise
-            exc.show()
+            # one line like every other input error, not click's usage banner
+            typer.echo(f"error: {exc.format_message()}", err=True)
             return 2
         if debug:
             raise

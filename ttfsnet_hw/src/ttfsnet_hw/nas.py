@@ -1,17 +1,18 @@
 """Hardware objectives for ``ttfsnet_nas`` (entry-point group ``ttfsnet_nas.objectives``).
 
-:func:`objectives` returns ``latency_ms``, ``energy_mj`` and ``pe_count`` (all minimised) plus the same three
-under ``hw_*`` names, which the TNAS-ER pipeline report looks for. Each computes one
+:func:`objectives` returns ``latency_ms``, ``energy_mj`` and ``pe_count`` (all minimised). Each computes one
 :func:`ttfsnet_hw.estimate.estimate` per evaluation context (cached), from the first source available:
 
 1. ``extras["snn"]`` (a ``ttfsnet.TTFSNetwork``) with calibration inputs in ``extras["data"]``: recorded SNN
    spikes (input shape from ``extras["input_shape"]`` or the data);
 2. ``extras["model"]`` (a ReLU ANN) with ``extras["data"]``: per-layer ANN spikes (positive ReLU = spike);
 3. during search, only numbers: the candidate ``architecture`` of the TNAS-ER family
-   (:func:`ttfsnet_hw.paper.paper_network`, input ``metrics["image_size"]``/``["in_channels"]`` or 90/4) and
-   the evaluator's ANN totals ``metrics["spikes"]`` (hidden spikes per sample) and ``metrics["input_spikes"]``.
-   Spikes are spread uniformly over the hidden layers (a max pool of k inputs fires with probability
-   1 − (1 − ρ)^k), so SynOPs are ρ·MAC per layer.
+   (:func:`ttfsnet_hw.paper.paper_network` with the geometry in ``metrics["image_size"]``, ``["in_channels"]``,
+   ``["width"]``, ``["num_classes"]``, defaults 90/4/32/7 = SEE input size) and the evaluator's ANN totals
+   ``metrics["spikes"]`` (hidden spikes per sample) and ``metrics["input_spikes"]``. Spikes are spread
+   uniformly over the hidden layers (a max pool of k inputs fires with probability 1 − (1 − ρ)^k), so SynOPs
+   are ρ·MAC per layer. When the evaluator also reports ``metrics["neurons"]`` (ReLU outputs per sample) it
+   must equal the built network's hidden neurons, so a geometry mismatch is an error, not a wrong estimate.
 
 The profile is ``extras["hw_profile"]``, else the ``TTFSNET_HW_PROFILE`` environment variable, else ``yoso``.
 """
@@ -32,6 +33,7 @@ __all__ = ["estimate_from_context", "objectives"]
 
 _CACHE: OrderedDict[Any, Estimate] = OrderedDict()
 _CACHE_SIZE = 64
+_GEOMETRY = ("image_size", "in_channels", "width", "num_classes")
 
 
 class HardwareObjectiveError(KeyError):
@@ -50,13 +52,28 @@ def _arch_ir(arch: Any, metrics: Any) -> NetworkIR:
     groups = 1 + max((int(g[1 : g.index("b")]) for g in genes if g.startswith("g") and "b" in g), default=-1)
     if groups < 1:
         raise HardwareObjectiveError(f"hardware objectives: architecture genes {genes} are not of the TNAS-ER family (g<i>b<j>)")
-    return paper_network(
+    ir = paper_network(
         dict(arch),
         groups=groups,
         image_size=int(metrics.get("image_size", 90)),
         in_channels=int(metrics.get("in_channels", 4)),
+        width=int(metrics.get("width", 32)),
+        num_classes=int(metrics.get("num_classes", 7)),
         name="candidate",
     )
+    hidden = _hidden_neurons(ir)
+    if "neurons" in metrics and int(round(float(metrics["neurons"]))) != hidden:
+        geometry = {k: metrics.get(k, d) for k, d in (("image_size", 90), ("in_channels", 4), ("width", 32))}
+        raise HardwareObjectiveError(
+            f"hardware objectives: the TNAS-ER family member for {geometry} has {hidden} hidden neurons but the "
+            f"evaluator reports metric 'neurons'={metrics['neurons']:.0f}; report the candidate's geometry as "
+            "metrics 'image_size', 'in_channels' and 'width'"
+        )
+    return ir
+
+
+def _hidden_neurons(ir: NetworkIR) -> int:
+    return sum(layer.neurons for layer in ir.layers if layer.kind in ("conv", "linear", "avgpool"))
 
 
 def estimate_from_context(ctx: Any) -> Estimate:
@@ -72,7 +89,7 @@ def estimate_from_context(ctx: Any) -> Estimate:
         key = ("ann", id(extras["model"]), id(data), prof)
     elif arch is not None and "spikes" in metrics:
         key = ("arch", tuple(arch.items()), float(metrics["spikes"]), metrics.get("input_spikes"),
-               metrics.get("image_size"), metrics.get("in_channels"), prof)
+               metrics.get("neurons"), *(metrics.get(k) for k in _GEOMETRY), prof)
     else:
         raise HardwareObjectiveError(
             "hardware objectives need extras 'snn' or 'model' with calibration inputs in extras 'data', or an "
@@ -86,7 +103,7 @@ def estimate_from_context(ctx: Any) -> Estimate:
     if key[0] == "arch":
         ir = _arch_ir(arch, metrics)
         spikes_in = metrics.get("input_spikes")
-        hidden = sum(layer.neurons for layer in ir.layers if layer.kind in ("conv", "linear", "avgpool"))
+        hidden = _hidden_neurons(ir)
         rho = min(1.0, max(0.0, float(metrics["spikes"]) / hidden)) if hidden else 0.0
         in_size = math.prod(ir.input_shape)
         rho_in = 1.0 if spikes_in is None else min(1.0, max(0.0, float(spikes_in) / in_size))
@@ -134,9 +151,5 @@ def objectives() -> list[Any]:
         ("energy_mj", energy, "Per-inference energy on the hardware profile (ttfsnet_hw estimate).", "mJ"),
         ("pe_count", pes, "Processing elements used by the mapping (ttfsnet_hw).", "PEs"),
     ]
-    out = []
-    for name, fn, desc, unit in specs:
-        for full in (name, f"hw_{name}"):
-            out.append(Objective(name=full, direction="min", compute=fn, description=desc, unit=unit,
-                                 example=_example))
-    return out
+    return [Objective(name=name, direction="min", compute=fn, description=desc, unit=unit, example=_example)
+            for name, fn, desc, unit in specs]

@@ -511,7 +511,10 @@ def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> Hard
                 f"profile {text_name!r}: not a shipped profile ({', '.join(builtin_profiles())}) and no such file"
             )
         where = f"profile file {path}"
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ProfileError(f"{where}: not a UTF-8 text file (expected a YAML profile)") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttfsnet_nas.config import param
+from ttfsnet_nas.config import RecipeError, param
 from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.journal import (
     Journal,
@@ -37,7 +37,7 @@ from ttfsnet_nas.journal import (
 from ttfsnet_nas.objectives import EvalContext, as_context
 from ttfsnet_nas.progress import NullProgress, Progress
 from ttfsnet_nas.space import Architecture, SearchSpace
-from ttfsnet_nas.strategies.base import Strategy, Trial, create_strategy, list_strategies
+from ttfsnet_nas.strategies.base import Strategy, StrategyError, Trial, create_strategy, list_strategies
 
 __all__ = ["SearchConfig", "ResumeError", "RoundStats", "SearchResult", "SearchSession", "run_search", "result_from_journal"]
 
@@ -82,7 +82,12 @@ class SearchConfig:
             raise ValueError(f"strategy: expected one of {list_strategies()}, got {self.strategy!r}")
 
     def build_strategy(self, space: SearchSpace) -> Strategy:
-        """Instantiate the configured strategy on ``space``."""
+        """Instantiate the configured strategy on ``space``.
+
+        Raises:
+            RecipeError: The strategy rejects its arguments for this space (e.g. ``exhaustive`` on a space
+                above the enumeration limit); keyed ``search.strategy`` so the CLI reports a recipe error.
+        """
         kwargs: dict[str, Any] = {"space": space, "fitness": self.fitness, "seed": self.seed}
         if self.strategy == "evolution":
             kwargs.update(
@@ -97,7 +102,10 @@ class SearchConfig:
             )
         elif self.strategy in ("random_search", "random_sampling") and self.samples is not None:
             kwargs["samples"] = self.samples
-        return create_strategy(self.strategy, **kwargs)
+        try:
+            return create_strategy(self.strategy, **kwargs)
+        except StrategyError as exc:
+            raise RecipeError(str(exc), key="search.strategy") from None
 
 
 class ResumeError(JournalError):
@@ -372,7 +380,8 @@ def run_search(
         if session.resumed:
             progress.log(f"resumed {session.resumed} evaluations from {journal}")
         total_rounds = getattr(strategy, "rounds", None)
-        rounds_done = strategy.round if session.resumed else 0
+        # strategy.round is the round in progress; a finished strategy stays on its last round
+        rounds_done = (strategy.round + int(strategy.finished)) if session.resumed else 0
         if isinstance(total_rounds, int):
             progress.start("rounds", total_rounds, completed=rounds_done)
         progress.start("search", strategy.budget, completed=session.resumed)

@@ -5,14 +5,16 @@ The landscape is a chain of unary and neighbour-pair terms over a categorical sp
     f(a) = Σ_g u_g[a_g] + Σ_g v_g[a_g, a_{g+1}],   u ~ U(0, 1),  v ~ epistasis · U(0, 1)
 
 Its exact optimum (and minimum) follow from dynamic programming along the chain, so tests know the answer
-for any space size. The ``toy`` pipeline runs search → export end to end with the real journal, resume,
-artifact and plotting code, which makes the CLI testable without torch.
+for any space size. The ``toy`` pipeline runs search (plus optional baselines) → export end to end with
+the real journal, resume, artifact and plotting code and writes ``result.json`` like the real pipelines,
+which makes the CLI testable without torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from ttfsnet_nas.pipelines import Pipeline, PipelineError, null_progress, write_
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.search import SearchConfig, SearchResult, result_from_journal, run_search
 from ttfsnet_nas.space import Architecture, SearchSpace
+from ttfsnet_nas.strategies import list_strategies
 
 __all__ = ["Landscape", "ToyLandscapeConfig", "ToyPipeline", "ToyRecipe", "ToySpaceConfig", "toy_space"]
 
@@ -145,13 +148,25 @@ class ToyRecipe:
         space: Space size.
         landscape: Landscape definition.
         search: Strategy and fitness.
+        baselines: Strategies run after the main search with the same seed and fitness, each with its own
+            journal (``baselines/<name>.jsonl``), e.g. ``[random_search]`` (best of ``search.samples``,
+            default 100). Their best candidates are reported in ``result.json``.
         plots: Write ``fitness.png`` and ``ops.png`` (needs matplotlib).
     """
 
     space: ToySpaceConfig = field(default_factory=ToySpaceConfig)
     landscape: ToyLandscapeConfig = field(default_factory=ToyLandscapeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    baselines: tuple[str, ...] = ()
     plots: bool = False
+
+    def __post_init__(self) -> None:
+        known = list_strategies()
+        for name in self.baselines:
+            if name not in known:
+                raise ValueError(f"baselines: expected registered strategy names {known}, got {name!r}")
+        if len(set(self.baselines)) != len(self.baselines):
+            raise ValueError(f"baselines: a strategy is listed twice: {list(self.baselines)}")
 
 
 class ToyPipeline(Pipeline):
@@ -191,6 +206,7 @@ class ToyPipeline(Pipeline):
             return land.metrics(arch, noise=cfg.noise)
 
         if "search" in todo:
+            _seed_globals(recipe.search.seed)
             result = run_search(
                 recipe.search.build_strategy(space),
                 evaluate,
@@ -199,23 +215,35 @@ class ToyPipeline(Pipeline):
                 resume=resume,
                 progress=progress,
             )
-            self._summarise(recipe, out, result, land)
+            baselines = {}
+            for name in recipe.baselines:
+                progress.log(f"baseline {name}")
+                _seed_globals(recipe.search.seed)
+                baselines[name] = run_search(
+                    dataclasses.replace(recipe.search, strategy=name).build_strategy(space),
+                    evaluate,
+                    journal=out / "baselines" / f"{name}.jsonl",
+                    header={"landscape": to_dict(cfg)},
+                    resume=resume,
+                    progress=progress,
+                )
+            self._summarise(recipe, out, result, baselines, land)
         if "export" in todo:
             return self.export(recipe, run_dir=out, out=out / "artifact", progress=progress)
         return out
 
-    def _summarise(self, recipe: ToyRecipe, out: Path, result: SearchResult, land: Landscape) -> None:
-        best = result.best
+    def _summarise(
+        self, recipe: ToyRecipe, out: Path, result: SearchResult, baselines: dict[str, SearchResult], land: Landscape
+    ) -> None:
         summary = {
-            "evaluations": len(result.history),
+            **_result_summary(result, land),
             "resumed": result.resumed,
-            "best": best.architecture.to_dict() if best else None,
-            "best_values": best.values if best else None,
             "optimum": land.optimum.to_dict(),
-            "found_optimum": bool(best and best.architecture == land.optimum),
             "rounds": [dataclasses.asdict(r) for r in result.round_stats()],
         }
-        atomic_write_json(out / "search.json", summary)
+        if baselines:
+            summary["baselines"] = {name: _result_summary(res, land) for name, res in baselines.items()}
+        atomic_write_json(out / "result.json", summary)
         if recipe.plots:
             from ttfsnet_nas.plots import plot_fitness, plot_op_counts
 
@@ -258,3 +286,21 @@ class ToyPipeline(Pipeline):
         metrics["landscape_value"] = land.value(arch)
         metrics["is_optimum"] = arch == land.optimum
         return json.loads(json.dumps(metrics))
+
+
+def _result_summary(result: SearchResult, land: Landscape) -> dict[str, Any]:
+    best = result.best
+    return {
+        "evaluations": len(result.history),
+        "best": best.architecture.to_dict() if best else None,
+        "best_values": best.values if best else None,
+        "best_metrics": result.metrics[best.index] if best else None,
+        "found_optimum": bool(best and best.architecture == land.optimum),
+    }
+
+
+def _seed_globals(seed: int) -> None:
+    # the evaluation noise comes from the global RNGs (like dropout in a real evaluator): seed them so a
+    # fresh run is reproducible; on resume run_search then restores the journaled states over this
+    random.seed(seed)
+    np.random.seed(seed)

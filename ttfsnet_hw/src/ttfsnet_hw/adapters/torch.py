@@ -10,8 +10,9 @@ Imported lazily (``ttfsnet_hw`` core never imports torch). Functions:
 * :func:`load_model`: artifact directory, NIR file or pickled module.
 * :func:`ttfs_quantized_reference`: ``ttfsnet``'s own per-layer closed form on the quantised values (the
   reference the integer simulator must match exactly).
-* :func:`apply_quantization`, :func:`qat_finetune`: write quantised values into a network; quantisation-aware
-  fine-tuning through ``ttfsnet.finetune``.
+* :func:`apply_quantization`, :func:`quantization_accuracy`, :func:`qat_finetune`: write quantised values into
+  a network; accuracy before/after post-training quantisation; quantisation-aware fine-tuning through
+  ``ttfsnet.finetune``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ __all__ = [
     "ir_from_ann",
     "ir_from_ttfs",
     "load_model",
+    "load_model_with_metadata",
     "qat_finetune",
+    "quantization_accuracy",
     "record_ann",
     "record_snn",
     "ttfs_quantized_reference",
@@ -348,35 +351,68 @@ def record_ann(model: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64)
 
 
 # ----------------------------------------------------------------------------------------------- loading
+SNN_FORMAT = "ttfsnet_nas.snn/1"
+"""``format`` tag of the ``snn.pt`` files the TNAS-ER pipeline writes (``ttfsnet_nas.emotion.pipeline``)."""
+
+SNN_FILE = "snn.pt"
+
+
 def load_model(path: str | os.PathLike[str]) -> nn.Module:
-    """Load a model: a ``ttfsnet_nas`` artifact directory, a NIR file (``.nir``/``.h5``), or a pickled module.
+    """Load a model; see :func:`load_model_with_metadata` (this drops the metadata)."""
+    return load_model_with_metadata(path)[0]
+
+
+def load_model_with_metadata(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a model and what its file says about it (e.g. ``input_shape``).
+
+    Accepted:
+
+    * a ``ttfsnet_nas`` artifact directory: its ``snn.pt`` (the deployed TTFS network, written by the
+      TNAS-ER pipeline) when present, else its ANN (``model.json`` + ``weights.pt``);
+    * an ``snn.pt`` file (``torch.save`` of a dict with ``format`` = ``"ttfsnet_nas.snn/1"`` and ``network``);
+    * a NIR file (``.nir``/``.h5``) exported by ``ttfsnet.export_nir``;
+    * a pickled ``nn.Module`` (``torch.save(net, "net.pt")``, e.g. a ``TTFSNetwork``).
+
+    Returns:
+        ``(model in eval mode, metadata)``; metadata holds ``input_shape`` when the file records it.
 
     Raises:
         FileNotFoundError: no such path.
-        ValueError: not a recognised model.
+        ValueError: not a recognised model (the message names the file and what was expected).
     """
     p = Path(path)
     if p.is_dir():
+        if (p / SNN_FILE).is_file():
+            return load_model_with_metadata(p / SNN_FILE)
         if not (p / "model.json").is_file():
-            raise ValueError(f"{p}: directory has no model.json (not a ttfsnet_nas artifact)")
+            raise ValueError(f"{p}: directory has neither {SNN_FILE} nor model.json (not a ttfsnet_nas artifact)")
         from ttfsnet_nas.torch.artifact_torch import load_artifact
 
-        return load_artifact(p)
+        return load_artifact(p).eval(), {}
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file or directory")
     if p.suffix in (".nir", ".h5", ".hdf5"):
         import ttfsnet
 
-        return ttfsnet.import_nir(p)
-    if p.suffix in (".pt", ".pth"):
-        try:
-            obj = torch.load(p, map_location="cpu", weights_only=False)
-        except Exception as exc:  # pickle/zip errors of any kind mean "not a saved module"
-            raise ValueError(f"{p}: cannot be loaded as a pickled nn.Module ({type(exc).__name__})") from None
-        if not isinstance(obj, nn.Module):
-            raise ValueError(f"{p}: contains {type(obj).__name__}, expected a pickled nn.Module")
-        return obj.eval()
-    raise ValueError(f"{p}: unknown model format (expected an artifact directory, .nir/.h5 or .pt)")
+        return ttfsnet.import_nir(p).eval(), {}
+    if p.suffix not in (".pt", ".pth"):
+        raise ValueError(f"{p}: unknown model format (expected an artifact directory, .nir/.h5 or .pt)")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # pickle/zip errors of any kind mean "not a saved module"
+        raise ValueError(f"{p}: cannot be loaded as a pickled nn.Module ({type(exc).__name__})") from None
+    meta: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        if obj.get("format") != SNN_FORMAT:
+            raise ValueError(f"{p}: key 'format' is {obj.get('format')!r}, expected {SNN_FORMAT!r} or a pickled nn.Module")
+        if not isinstance(obj.get("network"), nn.Module):
+            raise ValueError(f"{p}: key 'network' is not an nn.Module")
+        if obj.get("input_shape") is not None:
+            meta["input_shape"] = tuple(int(v) for v in obj["input_shape"])
+        obj = obj["network"]
+    if not isinstance(obj, nn.Module):
+        raise ValueError(f"{p}: contains {type(obj).__name__}, expected a pickled nn.Module")
+    return obj.eval(), meta
 
 
 def is_ttfs(model: nn.Module) -> bool:
@@ -459,24 +495,81 @@ def ttfs_quantized_reference(qnet_torch: nn.Module, qnet: QuantizedNetwork, x: n
 
 def _accuracy(net: nn.Module, data: Iterable[tuple[Tensor, Tensor]]) -> float:
     correct = total = 0
-    dtype = next(net.parameters()).dtype
-    with torch.no_grad():
-        for x, y in data:
-            pred = net(x.to(dtype)).argmax(dim=1)
-            correct += int((pred == y).sum())
-            total += int(y.numel())
+    for x, y in data:
+        correct += int((_predict(net, x) == y.cpu()).sum())
+        total += int(y.numel())
     return correct / max(total, 1)
 
 
 def _int_accuracy(qnet: QuantizedNetwork, data: Iterable[tuple[Tensor, Tensor]]) -> float:
-    from ttfsnet_hw.intsim import simulate
-
     correct = total = 0
     for x, y in data:
-        res = simulate(qnet, x.detach().cpu().double().numpy())
-        correct += int((res.predictions == y.cpu().numpy()).sum())
+        correct += int((_int_predict(qnet, x) == y.cpu()).sum())
         total += int(y.numel())
     return correct / max(total, 1)
+
+
+def quantization_accuracy(
+    net: nn.Module,
+    x: np.ndarray | Tensor,
+    y: np.ndarray | Tensor,
+    precision: Any,
+    *,
+    input_shape: Sequence[int] | None = None,
+    calibration: np.ndarray | None = None,
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Accuracy of a trained TTFS network before and after post-training quantisation to ``precision``.
+
+    The quantised network is run by the integer simulator (what the chip computes); the float figure is
+    ``net`` itself (ttfsnet's closed form).
+
+    Args:
+        net: trained ``TTFSNetwork``.
+        x: raw inputs ``(N, *input_shape)``.
+        y: integer labels ``(N,)``.
+        precision: a ``PrecisionSpec`` or profile.
+        input_shape: per-sample shape (default ``x.shape[1:]``).
+        calibration: raw inputs for the membrane-overflow check (default ``x``).
+        batch_size: evaluation batch size.
+
+    Returns:
+        ``float_accuracy``, ``quantized_accuracy``, ``accuracy_drop`` (float − quantised, in accuracy units),
+        ``prediction_disagreement`` (fraction of samples whose class changes), ``samples`` and ``qnet``.
+
+    Raises:
+        ValueError: ``x`` and ``y`` have different lengths.
+    """
+    from ttfsnet_hw.profile import HardwareProfile
+    from ttfsnet_hw.quantize import quantize
+
+    xs = torch.as_tensor(x)
+    ys = torch.as_tensor(y).to(torch.int64).reshape(-1)
+    if xs.shape[0] != ys.shape[0]:
+        raise ValueError(f"quantization_accuracy: {xs.shape[0]} inputs but {ys.shape[0]} labels")
+    prec = precision.precision if isinstance(precision, HardwareProfile) else precision
+    shape = tuple(input_shape) if input_shape is not None else tuple(xs.shape[1:])
+    cal = calibration if calibration is not None else xs.detach().cpu().double().numpy()
+    qnet = quantize(ir_from_ttfs(net, shape), prec, cal)
+    batches = [(xs[i : i + batch_size], ys[i : i + batch_size]) for i in range(0, xs.shape[0], batch_size)]
+    float_pred = torch.cat([_predict(net, bx) for bx, _ in batches])
+    int_pred = torch.cat([_int_predict(qnet, bx) for bx, _ in batches])
+    acc_f = float((float_pred == ys).double().mean())
+    acc_q = float((int_pred == ys).double().mean())
+    return {"float_accuracy": acc_f, "quantized_accuracy": acc_q, "accuracy_drop": acc_f - acc_q,
+            "prediction_disagreement": float((float_pred != int_pred).double().mean()),
+            "samples": int(ys.numel()), "qnet": qnet}
+
+
+def _predict(net: nn.Module, x: Tensor) -> Tensor:
+    with torch.no_grad():
+        return net(x.to(next(net.parameters()).dtype)).argmax(dim=1).cpu()
+
+
+def _int_predict(qnet: QuantizedNetwork, x: Tensor) -> Tensor:
+    from ttfsnet_hw.intsim import simulate
+
+    return torch.from_numpy(simulate(qnet, x.detach().cpu().double().numpy()).predictions).to(torch.int64)
 
 
 def qat_finetune(
