@@ -1,8 +1,14 @@
 """ttfsnet cost benchmarks on the paper-sized backbone (90x90x4 input, batch 96, float32).
 
-Run: ``OMP_NUM_THREADS=1 pytest benchmarks/test_bench_ttfsnet.py --benchmark-only`` (not part of the
-test suite). Rounds are small because the reference machine is slow and shared; the ratios recorded in
-``benchmark.extra_info`` are measured inside each benchmark with the same timer.
+Run (not part of the test suite)::
+
+    pytest benchmarks/test_bench_ttfsnet.py --benchmark-only --benchmark-json=bench.json
+    python benchmarks/ratios.py bench.json
+
+Speed targets are ratios against a reference benchmark of the same run (``extra_info["reference"]``,
+``extra_info["target"]``; see ``benchmarks/ratios.py``). Rounds are few because the reference machine is
+slow and shared; ``inline_*`` ratios are measured back to back inside one benchmark as a cross-check.
+``peak_bytes`` is the tensor high-water mark of one call.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import time
 from collections.abc import Callable
 from functools import cache
 
-import pytest
 import torch
 from torch import nn
 
@@ -61,6 +66,12 @@ def fixture_data() -> tuple[nn.Sequential, torch.Tensor, ttfsnet.TTFSNetwork]:
     return model, x[:BATCH].contiguous(), net
 
 
+@cache
+def calibration_batches() -> list[torch.Tensor]:
+    calib = torch.rand(CALIBRATION, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
+    return list(calib.split(64))
+
+
 def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -89,67 +100,91 @@ def peak_cpu_memory(fn: Callable[[], object]) -> int:
     return peak
 
 
-@pytest.mark.benchmark(group="ttfsnet-ann-forward-90x90-b96")
+def _bench(benchmark, fn: Callable[[], object], rounds: int = 3, **info: object) -> None:  # type: ignore[no-untyped-def]
+    """Time ``fn`` without autograd and record ``info`` plus the tensor peak memory of one call."""
+    with torch.no_grad():
+        benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+        benchmark.extra_info.update(info)
+        benchmark.extra_info["peak_bytes"] = peak_cpu_memory(fn)
+
+
 def test_bench_ann_forward(benchmark) -> None:  # type: ignore[no-untyped-def]
-    model, x, net = fixture_data()
-    fused = ttfsnet.to_ann(net)
-    with torch.no_grad():
-        benchmark.pedantic(lambda: model(x), rounds=3, iterations=1, warmup_rounds=1)
-        benchmark.extra_info["fused_ann_s"] = best_time(lambda: fused(x))
-        benchmark.extra_info["peak_bytes"] = peak_cpu_memory(lambda: model(x))
+    """Reference: the ReLU ANN (with its BatchNorms) on one batch of 96."""
+    model, x, _ = fixture_data()
+    _bench(benchmark, lambda: model(x))
 
 
-@pytest.mark.benchmark(group="ttfsnet-closed-forward-90x90-b96")
 def test_bench_ttfs_closed_forward(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Issue target: closed-form TTFS forward <= 1.3x the ReLU ANN forward (same batch, float32)."""
     model, x, net = fixture_data()
     fused = ttfsnet.to_ann(net)
     with torch.no_grad():
-        benchmark.pedantic(lambda: net(x), rounds=3, iterations=1, warmup_rounds=1)
-        t_snn = best_time(lambda: net(x))
-        t_ann = best_time(lambda: model(x))
-        t_fused = best_time(lambda: fused(x))
-        t_run = best_time(lambda: net.run(x), repeat=1)
-        benchmark.extra_info.update(
-            ratio_vs_ann=t_snn / t_ann,
-            ratio_vs_fused_ann=t_snn / t_fused,
-            run_over_forward=t_run / t_snn,
-            peak_bytes=peak_cpu_memory(lambda: net(x)),
-            peak_bytes_ann=peak_cpu_memory(lambda: model(x)),
-            peak_bytes_run=peak_cpu_memory(lambda: net.run(x)),
+        # Measured here back to back as well, because ratios of separate benchmarks drift with the load.
+        t_snn, t_ann, t_fused = (
+            best_time(lambda: net(x)),
+            best_time(lambda: model(x)),
+            best_time(lambda: fused(x)),
         )
-
-
-@pytest.mark.benchmark(group="ttfsnet-convert-calibrate-256")
-def test_bench_convert(benchmark) -> None:  # type: ignore[no-untyped-def]
-    model, _, _ = fixture_data()
-    calib = torch.rand(CALIBRATION, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
-    batches = list(calib.split(64))
-    benchmark.pedantic(lambda: ttfsnet.convert(model, batches), rounds=2, iterations=1)
-    t_convert = best_time(lambda: ttfsnet.convert(model, batches), repeat=1)
-    with torch.no_grad():
-        t_forward = best_time(lambda: [model(b) for b in batches], repeat=1)
-    t_fuse_only = best_time(lambda: ttfsnet.convert(model, calib[:1]))
-    benchmark.extra_info.update(
-        calibration_samples=CALIBRATION,
-        ann_forward_on_calibration_s=t_forward,
-        convert_over_ann_forward=t_convert / t_forward,
-        fusion_overhead_s=t_fuse_only,
+    _bench(
+        benchmark,
+        lambda: net(x),
+        reference="test_bench_ann_forward",
+        target=1.3,
+        inline_ratio_vs_ann=t_snn / t_ann,
+        inline_ratio_vs_fused_ann=t_snn / t_fused,
     )
 
 
-@pytest.mark.benchmark(group="ttfsnet-stepped-per-step-b8")
-def test_bench_stepped(benchmark) -> None:  # type: ignore[no-untyped-def]
+def test_bench_ann_forward_calibration(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Reference for conversion: one ANN forward over the 256 calibration samples, in the same batches."""
+    model, _, _ = fixture_data()
+    batches = calibration_batches()
+    _bench(benchmark, lambda: [model(b) for b in batches], calibration_samples=CALIBRATION)
+
+
+def test_bench_convert(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Issue target "conversion <= 2 s including calibration on 256 samples", as a ratio.
+
+    Calibration needs one forward pass over the calibration data, so conversion should cost no more
+    than that pass with the ANN itself (target 1.0). On one loaded CPU thread that pass alone takes
+    3-5 s, so the absolute 2 s holds only on faster or multi-threaded hardware.
+    """
+    model, _, _ = fixture_data()
+    batches = calibration_batches()
+    fuse_only = best_time(lambda: ttfsnet.convert(model, batches[0][:1]))
+    _bench(
+        benchmark,
+        lambda: ttfsnet.convert(model, batches),
+        reference="test_bench_ann_forward_calibration",
+        target=1.0,
+        calibration_samples=CALIBRATION,
+        fusion_only_s=fuse_only,
+    )
+
+
+def test_bench_ttfs_closed_run_small_batch(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Reference for the stepped simulator: ``net.run`` (closed form, all statistics) on 8 samples."""
     _, x, net = fixture_data()
     xs = x[:STEPPED_BATCH].contiguous()
-    benchmark.pedantic(lambda: net.run(xs, mode="stepped", dt=STEPPED_DT), rounds=2, iterations=1)
+    _bench(benchmark, lambda: net.run(xs))
+
+
+def test_bench_stepped(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Stepped simulator cost; ``per_step_over_closed`` is the cost of one dt step per window."""
+    _, x, net = fixture_data()
+    xs = x[:STEPPED_BATCH].contiguous()
     steps = round(1 / STEPPED_DT)
-    t_step = best_time(lambda: net.run(xs, mode="stepped", dt=STEPPED_DT), repeat=1)
-    t_closed = best_time(lambda: net.run(xs))
-    benchmark.extra_info.update(
+    with torch.no_grad():
+        ratio = best_time(lambda: net.run(xs, mode="stepped", dt=STEPPED_DT), repeat=1) / best_time(
+            lambda: net.run(xs)
+        )
+    _bench(
+        benchmark,
+        lambda: net.run(xs, mode="stepped", dt=STEPPED_DT),
+        rounds=2,
+        reference="test_bench_ttfs_closed_run_small_batch",
         dt=STEPPED_DT,
         steps_per_window=steps,
-        stepped_over_closed_run=t_step / t_closed,
-        per_step_over_closed_run=t_step / t_closed / steps,
-        peak_bytes=peak_cpu_memory(lambda: net.run(xs, mode="stepped", dt=STEPPED_DT)),
-        peak_bytes_closed_run=peak_cpu_memory(lambda: net.run(xs)),
+        inline_stepped_over_closed=ratio,
+        per_step_over_closed=ratio / steps,
     )

@@ -153,7 +153,7 @@ def test_saturation_is_reported_when_calibrated_on_subset(spec: Spec) -> None:
             assert float((r.logits - model(x)).abs().max()) <= 1e-9
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(spec=specs())
 def test_float32_close_and_argmax_agrees(spec: Spec) -> None:
     model = build(spec, torch.float32)
@@ -162,7 +162,8 @@ def test_float32_close_and_argmax_agrees(spec: Spec) -> None:
     with torch.no_grad():
         ann = model(x)
         snn = net(x)
-    scale = max(1.0, float(ann.abs().max()))
-    assert float((snn - ann).abs().max()) <= 1e-4 * scale
+    assert net.run(x).total_saturated == 0
+    # relative to the batch's logit scale (an element-wise relative error is undefined near 0)
+    assert float((snn - ann).abs().max()) <= 1e-4 * float(ann.abs().max())
     agree = float((snn.argmax(1) == ann.argmax(1)).float().mean())
     assert agree >= 0.999

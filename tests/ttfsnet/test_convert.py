@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import importlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -176,3 +178,52 @@ def test_float32_model_gives_float32_network() -> None:
     assert net.layers[0].weight.dtype == torch.float32
     out, ref = net(x).detach(), m(x).detach()
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_input_shape_is_recorded_and_survives_save_and_copy(
+    tmp_path: Path, cnn64: nn.Sequential, inputs64: torch.Tensor
+) -> None:
+    net = ttfsnet.convert(cnn64, inputs64)
+    assert net.input_shape == (2, 8, 8)
+    assert copy.deepcopy(net).input_shape == (2, 8, 8)
+    torch.save(net, tmp_path / "net.pt")
+    loaded = torch.load(tmp_path / "net.pt", weights_only=False)
+    assert loaded.input_shape == (2, 8, 8)
+    assert _maxdiff(loaded(inputs64), net(inputs64)) == 0.0
+    # a plain attribute, not a buffer: state dicts load strictly into networks built without it
+    assert not any("input_shape" in k for k in net.state_dict())
+    rebuilt = ttfsnet.TTFSNetwork(copy.deepcopy(list(net.layers)), net.input_range)
+    assert rebuilt.input_shape is None
+    rebuilt.load_state_dict(net.state_dict(), strict=True)
+    mlp = ttfsnet.convert(nn.Sequential(nn.Flatten(), nn.Linear(128, 3)).to(D), inputs64)
+    assert mlp.input_shape == (2, 8, 8)
+    with pytest.raises(ValueError, match="TTFSNetwork: input_shape must be a non-empty sequence"):
+        ttfsnet.TTFSNetwork(list(net.layers), input_shape=(2, 0, 8))
+
+
+def test_calibration_chunking_does_not_change_windows(
+    monkeypatch: pytest.MonkeyPatch, cnn64: nn.Sequential, inputs64: torch.Tensor
+) -> None:
+    """Calibration re-chunks the batches for speed; the windows (maxima) must not depend on it."""
+    module = importlib.import_module("ttfsnet.convert")
+    ref = ttfsnet.convert(cnn64, inputs64)
+    calls: list[int] = []
+    original = module._calibration_peaks
+
+    def spy(
+        net: ttfsnet.TTFSNetwork, batches: list[torch.Tensor], chunk: int, device: torch.device
+    ) -> object:
+        calls.append(chunk)
+        return original(net, batches, chunk, device)
+
+    monkeypatch.setattr(module, "_calibration_peaks", spy)
+    monkeypatch.setattr(module, "CALIBRATION_CHUNK_ELEMENTS", 3 * 4 * 8 * 8)  # 3 samples per chunk
+    chunked = ttfsnet.convert(cnn64, inputs64)
+    assert calls == [3]
+    assert chunked.windows() == pytest.approx(ref.windows(), rel=1e-12)
+    for dtype in (torch.float32, torch.float64):  # float32 also takes the channels-last path
+        m = small_cnn(dtype)
+        x = inputs64.to(dtype)
+        net = ttfsnet.convert(m, x)
+        assert net.run(x).total_saturated == 0
+        assert _maxdiff(net(x), m(x)) < (1e-4 if dtype == torch.float32 else 1e-12)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from ttfsnet_testutils import randomize_bn, small_cnn
 from torch import nn
+from ttfsnet_testutils import randomize_bn
 
 import ttfsnet
 
@@ -31,12 +31,19 @@ def _mixed_cnn(dtype: torch.dtype) -> nn.Sequential:
     """Grouped/strided/dilated convs, BN after ReLU (negative scales), max and avg pooling with padding."""
     torch.manual_seed(7)
     m = nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4),
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.BatchNorm2d(4),
         nn.MaxPool2d(2, stride=2, padding=1),
-        nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
+        nn.ReLU(),
         nn.AvgPool2d(2, stride=1, padding=1),
-        nn.Conv2d(6, 4, 2, dilation=2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(4 * 2 * 2, 8), nn.ReLU(), nn.Linear(8, 3),
+        nn.Conv2d(6, 4, 2, dilation=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 8),
+        nn.ReLU(),
+        nn.Linear(8, 3),
     ).to(dtype)
     return randomize_bn(m, torch.Generator().manual_seed(7))
 
@@ -62,8 +69,9 @@ def test_cnn_round_trip_gives_identical_logits(tmp_path: Path, dtype: torch.dtyp
     assert torch.equal(net.run(x).logits, back.run(x).logits)
 
 
-def test_conftest_cnn_round_trip_and_mlp_without_input_shape(tmp_path: Path, cnn64: nn.Sequential,
-                                                            inputs64: torch.Tensor) -> None:
+def test_conftest_cnn_round_trip_and_mlp_without_input_shape(
+    tmp_path: Path, cnn64: nn.Sequential, inputs64: torch.Tensor
+) -> None:
     net = ttfsnet.convert(cnn64, inputs64)
     ttfsnet.export_nir(net, tmp_path / "a.nir", input_shape=(2, 8, 8))
     back = ttfsnet.import_nir(tmp_path / "a.nir")
@@ -82,20 +90,56 @@ def test_conftest_cnn_round_trip_and_mlp_without_input_shape(tmp_path: Path, cnn
 
 def test_graph_layout_and_metadata(tmp_path: Path) -> None:
     torch.manual_seed(1)
-    ann = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.Linear(3 * 2 * 2, 5), nn.ReLU(), nn.Linear(5, 4))
+    ann = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3 * 2 * 2, 5),
+        nn.ReLU(),
+        nn.Linear(5, 4),
+    )
     calib = torch.rand(40, 1, 4, 4)
     net = ttfsnet.convert(ann, calib, input_range=(0.0, 1.0))
     path = tmp_path / "g.nir"
     ttfsnet.export_nir(net, path, input_shape=(1, 4, 4))
     graph = nir.read(path)
-    names = ["input", "layer0_conv", "layer0_syn", "layer0_neuron", "layer1_sumpool", "layer1_neuron",
-             "layer2_flatten", "layer3_affine", "layer3_syn", "layer3_neuron",
-             "layer4_linear", "layer4_syn", "layer4_bias", "layer4_mem", "output"]
+    names = [
+        "input",
+        "layer0_conv",
+        "layer0_syn",
+        "layer0_neuron",
+        "layer1_sumpool",
+        "layer1_neuron",
+        "layer2_flatten",
+        "layer3_affine",
+        "layer3_syn",
+        "layer3_neuron",
+        "layer4_linear",
+        "layer4_syn",
+        "layer4_bias",
+        "layer4_mem",
+        "output",
+    ]
     assert graph.edges == list(zip(names[:-1], names[1:], strict=True))
     types = [type(graph.nodes[n]).__name__ for n in names]
-    assert types == ["Input", "Conv2d", "I", "IF", "SumPool2d", "IF", "Flatten", "Affine", "I", "IF",
-                     "Linear", "I", "Affine", "I", "Output"]
+    assert types == [
+        "Input",
+        "Conv2d",
+        "I",
+        "IF",
+        "SumPool2d",
+        "IF",
+        "Flatten",
+        "Affine",
+        "I",
+        "IF",
+        "Linear",
+        "I",
+        "Affine",
+        "I",
+        "Output",
+    ]
     assert graph.metadata["coding"] == "ttfs"
     np.testing.assert_array_equal(graph.metadata["input_range"], [0.0, 1.0])
     schedule = net.schedule()
@@ -107,7 +151,9 @@ def test_graph_layout_and_metadata(tmp_path: Path) -> None:
         assert np.all(np.isneginf(node.v_reset)) and np.all(node.r == 1)
     conv_thr = graph.nodes["layer0_neuron"].v_threshold
     assert conv_thr.shape == (3, 4, 4)
-    np.testing.assert_array_equal(graph.nodes["layer3_neuron"].v_threshold, net.layers[3].threshold.detach().numpy())
+    np.testing.assert_array_equal(
+        graph.nodes["layer3_neuron"].v_threshold, net.layers[3].threshold.detach().numpy()
+    )
     assert np.all(graph.nodes["layer1_neuron"].v_threshold == 0.5)
     # readout: bias current α = b/Δ with Δ the last hidden window
     alpha = graph.nodes["layer4_bias"].bias
@@ -117,7 +163,9 @@ def test_graph_layout_and_metadata(tmp_path: Path) -> None:
     assert torch.equal(ttfsnet.import_nir(graph)(calib), net(calib))
 
 
-def _simulate_pool_primitives(raster: torch.Tensor, pool: nir.SumPool2d | nir.Conv2d, neuron: nir.IF) -> torch.Tensor:
+def _simulate_pool_primitives(
+    raster: torch.Tensor, pool: nir.SumPool2d | nir.Conv2d, neuron: nir.IF
+) -> torch.Tensor:
     """Discrete-time run of NIR ``SumPool2d|Conv2d → IF`` on a spike raster [T, B, C, H, W]."""
     s = tuple(int(v) for v in pool.stride)
     p = tuple(int(v) for v in pool.padding)
@@ -149,12 +197,17 @@ def test_max_pool_primitives_fire_at_the_pooled_spike_time(tmp_path: Path, dilat
     head = ttfsnet.TTFSLinear(4 * n_out * n_out, 2, readout=True, dtype=torch.float64)
     net = ttfsnet.TTFSNetwork([pool, ttfsnet.TTFSFlatten(), head])
     graph = ttfsnet.export_nir(net, tmp_path / "p.nir", input_shape=(4, 5, 5))
-    assert torch.equal(ttfsnet.import_nir(tmp_path / "p.nir").layers[0].pool_times(torch.zeros(1, 4, 5, 5)),
-                       pool.pool_times(torch.zeros(1, 4, 5, 5)))
+    assert torch.equal(
+        ttfsnet.import_nir(tmp_path / "p.nir").layers[0].pool_times(torch.zeros(1, 4, 5, 5)),
+        pool.pool_times(torch.zeros(1, 4, 5, 5)),
+    )
     num_steps = 21
     steps = torch.randint(0, num_steps, (6, 4, 5, 5), generator=gen).double()
-    times = torch.where(torch.rand(6, 4, 5, 5, generator=gen, dtype=torch.float64) < 0.2,
-                        torch.full_like(steps, math.inf), steps / (num_steps - 1))
+    times = torch.where(
+        torch.rand(6, 4, 5, 5, generator=gen, dtype=torch.float64) < 0.2,
+        torch.full_like(steps, math.inf),
+        steps / (num_steps - 1),
+    )
     raster = ttfsnet.times_to_raster(times, num_steps)
     summing = graph.nodes["layer0_sumpool" if dilation == 1 else "layer0_sumconv"]
     out = _simulate_pool_primitives(raster, summing, graph.nodes["layer0_neuron"])
@@ -166,8 +219,14 @@ def test_max_pool_primitives_fire_at_the_pooled_spike_time(tmp_path: Path, dilat
 
 def test_dilated_and_ceil_mode_max_pools_round_trip(tmp_path: Path) -> None:
     torch.manual_seed(5)
-    ann = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, stride=1, dilation=2),
-                        nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(3 * 3 * 3, 2))
+    ann = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2, stride=1, dilation=2),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.Flatten(),
+        nn.Linear(3 * 3 * 3, 2),
+    )
     x = torch.rand(16, 1, 8, 8)
     net = ttfsnet.convert(ann, x)
     pools = [m for m in net.layers if isinstance(m, ttfsnet.TTFSMaxPool2d)]
@@ -176,18 +235,46 @@ def test_dilated_and_ceil_mode_max_pools_round_trip(tmp_path: Path) -> None:
     back = ttfsnet.import_nir(tmp_path / "d.nir")
     _assert_same_network(net, back)
     assert [(m.dilation, m.ceil_mode) for m in back.layers if isinstance(m, ttfsnet.TTFSMaxPool2d)] == [
-        ((2, 2), False), ((1, 1), True)]
+        ((2, 2), False),
+        ((1, 1), True),
+    ]
     assert torch.equal(net(x), back(x))
+
+
+def test_converted_conv_net_exports_without_input_shape(
+    tmp_path: Path, cnn64: nn.Sequential, inputs64: torch.Tensor
+) -> None:
+    """convert() records the per-sample input shape; export_nir uses it and import_nir restores it."""
+    net = ttfsnet.convert(cnn64, inputs64)
+    assert net.input_shape == (2, 8, 8)
+    graph = ttfsnet.export_nir(net, tmp_path / "c.nir")
+    np.testing.assert_array_equal(graph.nodes["input"].input_type["input"], [2, 8, 8])
+    back = ttfsnet.import_nir(tmp_path / "c.nir")
+    assert back.input_shape == (2, 8, 8)
+    assert torch.equal(net(inputs64), back(inputs64))
+    # an explicit shape must agree with the recorded one, and must fit the layers
+    with pytest.raises(ValueError, match=r"input_shape=\(2, 9, 9\) differs from net.input_shape=\(2, 8, 8\)"):
+        ttfsnet.export_nir(net, tmp_path / "w.nir", input_shape=(2, 9, 9))
+    hand_built = ttfsnet.TTFSNetwork(list(net.layers))
+    assert hand_built.input_shape is None
+    with pytest.raises(ValueError, match=r"input_shape=\(2, 16, 16\) does not fit the network's layers"):
+        ttfsnet.export_nir(hand_built, tmp_path / "w.nir", input_shape=(2, 16, 16))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.nir"]
 
 
 def test_export_errors_are_explicit(tmp_path: Path) -> None:
     torch.manual_seed(2)
-    ann = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(2 * 2 * 2, 2))
+    ann = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(2 * 2 * 2, 2)
+    )
     net = ttfsnet.convert(ann, torch.rand(8, 1, 5, 5))
-    with pytest.raises(ValueError, match="input_shape"):
-        ttfsnet.export_nir(net, tmp_path / "x.nir")
+    hand_built = ttfsnet.TTFSNetwork(list(net.layers))  # no recorded input shape
+    with pytest.raises(
+        ValueError, match=r"net.input_shape is not set.*layers.0 \(TTFSConv2d\).*input_shape=\(C, H, W\)"
+    ):
+        ttfsnet.export_nir(hand_built, tmp_path / "x.nir")
     with pytest.raises(ValueError, match="ceil_mode"):
-        ttfsnet.export_nir(net, tmp_path / "x.nir", input_shape=(1, 5, 5))
+        ttfsnet.export_nir(net, tmp_path / "x.nir")
     assert not list(tmp_path.iterdir())  # no partial files are left behind
 
 

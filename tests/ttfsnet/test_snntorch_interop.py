@@ -12,14 +12,14 @@ import snntorch.spikegen as spikegen
 import snntorch.surrogate as surrogate
 import snntorch.utils as snn_utils
 import torch
-from ttfsnet_testutils import randomize_bn, small_cnn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from ttfsnet.interop.snntorch import TTFSNeuronState
+from ttfsnet_testutils import randomize_bn, small_cnn
 
 import ttfsnet
 from ttfsnet import functional as TF
-from ttfsnet.interop.snntorch import TTFSNeuronState
 
 # ----------------------------------------------------------------------------------------------
 # rasters
@@ -281,8 +281,14 @@ def test_neuron_call_conventions_follow_snntorch() -> None:
 def test_surrogate_gradients_reach_weights_and_threshold(spike_grad: object) -> None:
     torch.manual_seed(4)
     fc = nn.Linear(5, 4, bias=False)
-    neuron = ttfsnet.TTFSNeuron(torch.full((4,), 1.0), phase1_steps=4, phase2_steps=8, dt=0.25,
-                                learn_threshold=True, spike_grad=spike_grad)  # type: ignore[arg-type]
+    neuron = ttfsnet.TTFSNeuron(
+        torch.full((4,), 1.0),
+        phase1_steps=4,
+        phase2_steps=8,
+        dt=0.25,
+        learn_threshold=True,
+        spike_grad=spike_grad,
+    )  # type: ignore[arg-type]
     inp = (torch.rand(12, 3, 5) < 0.3).float()
     inp[4:] = 0
     state = neuron.reset_mem()
@@ -304,9 +310,15 @@ def test_surrogate_gradients_reach_weights_and_threshold(spike_grad: object) -> 
 def _avgpool_cnn() -> nn.Sequential:
     torch.manual_seed(8)
     m = nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2, padding=1),
-        nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=2), nn.ReLU(), nn.AvgPool2d(2, stride=1, padding=1),
-        nn.Flatten(), nn.Linear(4 * 4 * 4, 3),
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.BatchNorm2d(4),
+        nn.MaxPool2d(2, padding=1),
+        nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=2),
+        nn.ReLU(),
+        nn.AvgPool2d(2, stride=1, padding=1),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 3),
     ).double()
     return randomize_bn(m, torch.Generator().manual_seed(8))
 
@@ -323,7 +335,10 @@ def test_step_network_matches_the_stepped_simulator(builder: object) -> None:
 
     neurons = [m for m in step_net if isinstance(m, ttfsnet.TTFSNeuron)]
     records: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(neurons))}
-    hooks = [m.register_forward_hook(lambda _m, _a, out, i=i: records[i].append(out)) for i, m in enumerate(neurons)]
+    hooks = [
+        m.register_forward_hook(lambda _m, _a, out, i=i: records[i].append(out))
+        for i, m in enumerate(neurons)
+    ]
     with torch.no_grad():
         logits = step_net.run_raster(step_net.input_raster(xq))
     for h in hooks:
@@ -331,7 +346,9 @@ def test_step_network_matches_the_stepped_simulator(builder: object) -> None:
 
     reference = net.run(xq, mode="stepped", dt=1 / n)
     torch.testing.assert_close(logits, reference.logits, rtol=0, atol=1e-12)
-    spiking_entries = [t for t, k in zip(reference.spike_times, reference.entry_kinds, strict=True) if k == "spiking"]
+    spiking_entries = [
+        t for t, k in zip(reference.spike_times, reference.entry_kinds, strict=True) if k == "spiking"
+    ]
     assert len(spiking_entries) == len(neurons)
     for i, (neuron, expected) in enumerate(zip(neurons, spiking_entries, strict=True)):
         raster = torch.stack(records[i])

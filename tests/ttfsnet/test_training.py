@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from ttfsnet_testutils import small_cnn
 from torch import nn
+from ttfsnet.convert import PositionBias
+from ttfsnet_testutils import small_cnn
 
 import ttfsnet
-from ttfsnet.convert import PositionBias
 
 
 def _ann_params(ann: nn.Sequential) -> list[tuple[str, nn.Module]]:
@@ -28,7 +28,9 @@ def _paired_check(net: ttfsnet.TTFSNetwork, ann: nn.Sequential) -> float:
             continue
         mod = next(ann_mods)
         worst = max(worst, float((mod.weight - layer.weight).abs().max()))
-        bias_mod = next(ann_mods) if isinstance(layer, ttfsnet.TTFSConv2d) and layer.position_dependent else mod
+        bias_mod = (
+            next(ann_mods) if isinstance(layer, ttfsnet.TTFSConv2d) and layer.position_dependent else mod
+        )
         worst = max(worst, float((bias_mod.bias - layer.ann_bias()).abs().max()))
     return worst
 
@@ -38,7 +40,9 @@ def test_one_sgd_step_equals_the_ann_step(model: str) -> None:
     gen = torch.Generator().manual_seed(0)
     if model == "mlp":
         torch.manual_seed(0)
-        src = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+        src = nn.Sequential(
+            nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)
+        ).double()
         x = torch.rand(40, 6, generator=gen, dtype=torch.float64)
     else:
         src = small_cnn(torch.float64)  # position-dependent thresholds from BN-after-ReLU fusion
@@ -62,7 +66,9 @@ def test_one_sgd_step_equals_the_ann_step(model: str) -> None:
     assert moved > 1e-3  # the step is not trivially zero
     assert _paired_check(net, ann) < 1e-12
     # thresholds moved opposite to the ANN biases: ∂L/∂ϑ = -∂L/∂b
-    hidden = [m for m in net.layers if isinstance(m, (ttfsnet.TTFSLinear, ttfsnet.TTFSConv2d)) and not m.readout]
+    hidden = [
+        m for m in net.layers if isinstance(m, (ttfsnet.TTFSLinear, ttfsnet.TTFSConv2d)) and not m.readout
+    ]
     assert all(m.threshold.grad is not None and float(m.threshold.grad.abs().sum()) > 0 for m in hidden)
 
 
@@ -83,8 +89,14 @@ def test_finetune_reduces_loss_and_keeps_windows() -> None:
     windows = net.windows()
     batches = [(x[i : i + 30], y[i : i + 30]) for i in range(0, 240, 30)]
     seen: list[int] = []
-    result = ttfsnet.finetune(net, batches, epochs=12, lr=0.02, val_data=[(xv, yv)],
-                              callback=lambda rec, _net: seen.append(rec.epoch) is not None)
+    result = ttfsnet.finetune(
+        net,
+        batches,
+        epochs=12,
+        lr=0.02,
+        val_data=[(xv, yv)],
+        callback=lambda rec, _net: seen.append(rec.epoch) is not None,
+    )
     assert seen == list(range(1, 13)) and len(result.history) == 12 and not result.stopped_early
     losses = result.train_losses
     assert losses[-1] < 0.5 * losses[0]
@@ -97,7 +109,9 @@ def test_finetune_callback_stops_early_and_validates_arguments() -> None:
     gen = torch.Generator().manual_seed(2)
     x, y = _blobs(60, gen)
     net = ttfsnet.convert(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), x)
-    result = ttfsnet.finetune(net, [(x, y)], epochs=5, lr=0.01, optimizer="sgd", callback=lambda r, _: r.epoch == 2)
+    result = ttfsnet.finetune(
+        net, [(x, y)], epochs=5, lr=0.01, optimizer="sgd", callback=lambda r, _: r.epoch == 2
+    )
     assert len(result.history) == 2 and result.stopped_early
     with pytest.raises(ValueError, match="epochs"):
         ttfsnet.finetune(net, [(x, y)], epochs=0, lr=0.01)
@@ -113,7 +127,9 @@ def test_robust_finetune_gradients_flow_and_weights_are_on_the_grid() -> None:
     gen = torch.Generator().manual_seed(3)
     torch.manual_seed(3)
     x, y = _blobs(90, gen)
-    net = ttfsnet.convert(nn.Sequential(nn.Linear(4, 12), nn.ReLU(), nn.Linear(12, 12), nn.ReLU(), nn.Linear(12, 3)), x)
+    net = ttfsnet.convert(
+        nn.Sequential(nn.Linear(4, 12), nn.ReLU(), nn.Linear(12, 12), nn.ReLU(), nn.Linear(12, 3)), x
+    )
     cfg = ttfsnet.RobustnessConfig(time_noise_std=0.05, time_bits=4, weight_bits=3, weight_range=(-1.0, 1.0))
     step = 2.0 / (2**3 - 1)
     seen_weights: list[torch.Tensor] = []
@@ -130,8 +146,9 @@ def test_robust_finetune_gradients_flow_and_weights_are_on_the_grid() -> None:
 
     previous = ttfsnet.RobustnessConfig(time_noise_std=0.0)
     net.robustness = previous
-    result = ttfsnet.finetune(net, [(x[:45], y[:45]), (x[45:], y[45:])], epochs=2, lr=0.01, robustness=cfg,
-                              callback=record_grads)
+    result = ttfsnet.finetune(
+        net, [(x[:45], y[:45]), (x[45:], y[45:])], epochs=2, lr=0.01, robustness=cfg, callback=record_grads
+    )
     for h in hooks:
         h.remove()
     assert net.robustness is previous  # restored

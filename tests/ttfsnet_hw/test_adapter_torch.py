@@ -161,3 +161,7 @@ def test_quantization_accuracy_of_a_trained_network() -> None:
                                                                           time_bits=2))
     assert coarse["prediction_disagreement"] > yoso["prediction_disagreement"]
     assert coarse["float_accuracy"] == yoso["float_accuracy"]
+    corrected = quantization_accuracy(net, x[1200:], y[1200:], PrecisionSpec(weight_bits=8, membrane_bits=24,
+                                                                             time_bits=2),
+                                      calibration=x[:256].double().numpy(), bias_correction=True)
+    assert corrected["quantized_accuracy"] > coarse["quantized_accuracy"]

@@ -36,6 +36,7 @@ def test_estimate_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["latency_ms_min"] <= doc["latency_ms"] <= doc["latency_ms_max"]
     assert {row["name"] for row in doc["layers"]} >= {"stem0", "stem1", "head"}
     assert doc["synops"] == pytest.approx(sum(row["synops"] for row in doc["layers"]))
+    assert 0 < doc["pes_required"] <= doc["pes_used"] <= doc["pes_available"]
 
 
 def test_estimate_table_and_csv() -> None:
@@ -219,3 +220,18 @@ def test_quantize_reports_accuracy_with_labels(tmp_path: Path, capsys: pytest.Ca
     assert acc["float"] == 1.0 and acc["samples"] == 6
     assert acc["drop"] == pytest.approx(1.0 - acc["quantized"])
     assert "accuracy on 6 samples" in out
+
+
+def test_nir_file_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("nir")
+    from ttfsnet_hw.adapters.torch import ttfs_from_ir
+    from ttfsnet_hw.ir import IRBuilder
+    from ttfsnet_hw.nir import export_nir
+
+    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
+    path = export_nir(ttfs_from_ir(ir), tmp_path / "m.nir", input_shape=(2, 8, 8))
+    code, out, err = _main(["estimate", str(path), "--data", "synthetic:3", "--input-shape", "2,8,8", "--format",
+                            "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["name"] for r in rows] == ["layers.0", "layers.1", "layers.3", "TOTAL"]

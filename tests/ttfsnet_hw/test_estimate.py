@@ -118,6 +118,7 @@ def test_mapping_limits_and_utilisation(net) -> None:  # type: ignore[no-untyped
         assert lm.weight_bytes_per_pe <= prof.pe.weight_memory_kib * 1024
     assert 0 < m.neuron_utilisation <= 1 and 0 <= m.memory_utilisation <= 1
     assert m.pes_used == sum(minimal_partition(c, prof).n_pes for c in net.consumers)
+    assert m.pes_required == m.pes_used
 
 
 def test_channel_policy_also_maps(net, inputs) -> None:  # type: ignore[no-untyped-def]

@@ -35,10 +35,10 @@ def networks(draw):  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=40, deadline=None)
-@given(networks())
-def test_intsim_matches_quantised_closed_form_exactly(case) -> None:  # type: ignore[no-untyped-def]
+@given(networks(), st.booleans())
+def test_intsim_matches_quantised_closed_form_exactly(case, bias_correction: bool) -> None:  # type: ignore[no-untyped-def]
     ir, prec, x = case
-    q = quantize(ir, prec, x)
+    q = quantize(ir, prec, x, bias_correction=bias_correction)
     ev = simulate(q, x)
     ref = closed_form_quantized(q, x)
     agreement = compare(ev, ref)
@@ -113,3 +113,18 @@ def test_float_disagreement_shrinks_with_more_bits(make_net) -> None:  # type: i
     assert fine["mean_abs_time_error"] < coarse["mean_abs_time_error"]
     assert fine["max_abs_logit_error"] < coarse["max_abs_logit_error"]
     assert fine["prediction_disagreement"] <= coarse["prediction_disagreement"]
+
+
+def test_bias_correction_needs_calibration_and_moves_only_biases(net, inputs) -> None:  # type: ignore[no-untyped-def]
+    prec = PrecisionSpec(weight_bits=8, membrane_bits=24, time_bits=3)
+    with pytest.raises(QuantizationError, match="bias_correction needs calibration"):
+        quantize(net, prec, None, bias_correction=True)
+    plain, corrected = quantize(net, prec, inputs), quantize(net, prec, inputs, bias_correction=True)
+    for a, b in zip(plain.layers, corrected.layers, strict=True):
+        if a.q_weight is not None:
+            np.testing.assert_array_equal(a.q_weight, b.q_weight)
+        if a.kind in ("conv", "linear", "readout"):
+            assert (b.q_bias >= a.q_bias).all() or (b.q_bias <= a.q_bias).any()  # same shape, integer
+            assert b.q_bias.shape == a.q_bias.shape
+    assert any(not np.array_equal(a.q_bias, b.q_bias) for a, b in zip(plain.layers, corrected.layers, strict=True)
+               if a.kind in ("conv", "linear", "readout"))

@@ -111,16 +111,21 @@ def test_resume_after_crash_matches_uninterrupted(recipe: Path, tmp_path: Path, 
     # a different seed is a different run: resuming it is refused
     code, _, err = run(["-q", "search", str(recipe), "--out", str(crashed), "--resume", "--seed", "9"], capsys)
     assert code == 2 and "header 'seed' differs" in err
+    assert yaml.safe_load((crashed / "resolved_recipe.yaml").read_text())["search"]["seed"] == 1  # left alone
 
 
-def test_same_seed_same_noisy_history(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_same_seed_same_noisy_history(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # the toy evaluator draws noise from the global numpy RNG: the pipeline must seed it from search.seed
-    for name in ("a", "b"):
-        assert run(["-q", "search", str(recipe), "--out", str(tmp_path / name), "--stages", "search"], capsys)[0] == 0
-    a, b = ([(r["key"], r["values"]) for r in read_journal(tmp_path / n / "journal.jsonl").records] for n in "ab")
-    assert a == b
-    assert run(["-q", "search", str(recipe), "--out", str(tmp_path / "c"), "--stages", "search", "--seed", "2"], capsys)[0] == 0
-    assert [(r["key"], r["values"]) for r in read_journal(tmp_path / "c" / "journal.jsonl").records] != a
+    def history(name: str, *extra: str) -> list[tuple[str, dict[str, float]]]:
+        argv = ["-q", "search", str(recipe), "--out", str(tmp_path / name), "--stages", "search", *extra]
+        assert run(argv, capsys)[0] == 0
+        return [(r["key"], r["values"]) for r in read_journal(tmp_path / name / "journal.jsonl").records]
+
+    a = history("a")
+    assert history("b") == a
+    assert history("c", "--seed", "2") != a
 
 
 @pytest.mark.parametrize(
@@ -151,6 +156,19 @@ def test_usage_errors_exit_2(tmp_path: Path, recipe: Path, capsys: pytest.Captur
     assert run(["nosuchcommand"], capsys)[0] == 2
     code, _, err = run(["search", str(recipe), "--out", str(tmp_path / "o"), "--stages", "bogus"], capsys)
     assert code == 2 and "unknown stage 'bogus'; stages of this pipeline: search, export" in err
+
+
+def test_global_flags_after_the_subcommand(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["search", str(recipe), "--out", str(tmp_path / "r"), "--stages", "search", "--quiet"]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    assert stdout.strip() == str(tmp_path / "r") and "search: done (36 steps" in err  # log lines, no bars
+    art = tmp_path / "not_an_artifact"
+    art.mkdir()
+    code, _, err = run(["show", str(art), "--debug"], capsys)
+    assert code == 1 and "Traceback" in err
 
 
 def test_runtime_error_exit_1_traceback_only_with_debug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.journal import (
     Journal,
@@ -305,3 +306,72 @@ def test_torch_rng_hook_roundtrip() -> None:
     torch.rand(10)
     hook.set_state(state)
     assert torch.equal(torch.rand(4), a)
+
+
+# -- artifacts ------------------------------------------------------------------------------------
+
+
+def test_artifact_is_self_contained_and_written_atomically(tmp_path: Path) -> None:
+    from ttfsnet_nas.artifact import ArtifactError, write_artifact
+    from ttfsnet_nas.space import CostBound, SearchSpace
+
+    # a space built in this process only: the reader below never sees this source
+    genes = {f"blk{i}": ["k3", "k5", "skip"] for i in range(3)}
+    space = SearchSpace(genes, [CostBound.op_count("skip", high=1)])
+    arch = space.architecture({"blk0": "k5", "blk1": "skip", "blk2": "k3"})
+
+    def weights(stage: Path) -> None:
+        (stage / "weights.bin").write_bytes(b"\x00\x01" * 100)
+
+    out = write_artifact(
+        tmp_path / "art",
+        architecture=arch,
+        space=space,
+        metrics={"war": 80.1},
+        recipe={"type": "toy", "search": {"seed": 3}},
+        hooks=[weights],
+        info={"note": "x"},
+    )
+    code = textwrap.dedent(
+        f"""
+        import json
+        from ttfsnet_nas import read_artifact
+        art = read_artifact({str(out)!r})
+        print(json.dumps([art.architecture.key, art.metrics, art.recipe, sorted(art.manifest["files"]),
+                          art.manifest["space_hash"], art.manifest["note"]]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    key, metrics, recipe, files, space_hash, note = json.loads(done.stdout)
+    assert key == arch.key and metrics == {"war": 80.1} and recipe["search"]["seed"] == 3 and note == "x"
+    assert files == ["architecture.json", "metrics.json", "resolved_recipe.yaml", "space.json", "weights.bin"]
+    assert space_hash == space.hash
+
+    with pytest.raises(ArtifactError, match="already exists"):
+        write_artifact(out, architecture=arch, space=space, metrics={})
+
+    def crash(stage: Path) -> None:
+        (stage / "weights.bin").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    # a failure while assembling never leaves a partial artifact, and an overwrite keeps the old one intact
+    with pytest.raises(OSError, match="disk full"):
+        write_artifact(tmp_path / "new", architecture=arch, space=space, metrics={}, hooks=[crash])
+    with pytest.raises(OSError, match="disk full"):
+        write_artifact(out, architecture=arch, space=space, metrics={}, hooks=[crash], overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]
+    assert (out / "weights.bin").read_bytes() == b"\x00\x01" * 100
+    assert read_artifact(out).metrics == {"war": 80.1}
+
+
+def test_broken_artifact_is_an_artifact_error(tmp_path: Path) -> None:
+    from ttfsnet_nas.artifact import ArtifactError, write_artifact
+
+    space = toy_space(2, 2)
+    out = write_artifact(tmp_path / "a", architecture=space.decode([0, 1]), space=space, metrics={})
+    (out / "architecture.json").write_text(json.dumps({"architecture": {"b0": "op9", "b1": "op0"}}))
+    with pytest.raises(ArtifactError, match="gene 'b0': expected one of"):
+        read_artifact(out, verify=False)
+    with pytest.raises(ArtifactError, match="architecture.json does not match its sha256"):
+        read_artifact(out)

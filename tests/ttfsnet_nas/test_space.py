@@ -126,3 +126,32 @@ def test_cost_bound_validation() -> None:
         CostBound("p", lambda a: 0.0)
     with pytest.raises(SpaceError, match="low 2 > high 1"):
         CostBound("p", lambda a: 0.0, low=2, high=1)
+
+
+def test_op_count_bound() -> None:
+    genes = {f"b{i}": ["k3", "k5", "skip"] for i in range(4)}
+    bounds = [CostBound.op_count("skip", high=1), CostBound.op_count(["k5"], low=1)]
+    space = SearchSpace(genes, constraints=bounds)
+    valid = list(space.enumerate())
+    # at most one skip and at least one k5, checked against a direct count over the whole space
+    ops = [list(a.values()) for a in SearchSpace(genes).enumerate()]
+    expected = [space.architecture(dict(zip(genes, o, strict=True))) for o in ops
+                if o.count("skip") <= 1 and o.count("k5") >= 1]
+    assert valid == expected and 0 < len(valid) < space.size
+    assert space.violated(space.architecture({g: "skip" for g in genes})) == [
+        "-inf <= count(skip) <= 1",
+        "1 <= count(k5) <= inf",
+    ]
+    # the name is canonical, so the space hash does not depend on how the ops were listed
+    a = SearchSpace(genes, constraints=[CostBound.op_count(["skip", "k5"], high=2)])
+    b = SearchSpace(genes, constraints=[CostBound.op_count(["k5", "skip"], high=2)])
+    assert a.hash == b.hash
+    with pytest.raises(SpaceError, match="at least one op name"):
+        CostBound.op_count([], high=1)
+
+
+def test_hash_of_stored_description_matches_live_space() -> None:
+    space = SearchSpace({"b0": ["k3", "skip"]}, constraints=[CostBound.op_count("skip", high=0)])
+    stored = json.loads(json.dumps({**space.to_dict(), "hash": space.hash}))  # as in an artifact's space.json
+    assert SearchSpace.hash_of(stored) == space.hash
+    assert SearchSpace.from_dict(stored).hash != space.hash  # the rebuilt space has lost its constraint

@@ -119,6 +119,23 @@ def test_force_change_mutation_always_changes() -> None:
         assert sum(evo._mutate()) == 1  # exactly one gene flipped even with mutation_prob 0
 
 
+@pytest.mark.parametrize("force_change", [True, False])
+def test_mutation_probability_and_force_change(force_change: bool) -> None:
+    from ttfsnet_nas.fitness import Score
+    from ttfsnet_nas.strategies import Trial
+
+    space = SearchSpace({f"g{i}": ["a", "b", "c"] for i in range(6)})
+    evo = Evolution(space=space, fitness=Fitness(), seed=0, mutation_prob=1.0, force_change=force_change)
+    evo.history = [Trial(0, 0, space.decode([0] * 6), {"accuracy": 1.0}, Score(True, 0.0, 1.0, (1.0,)))]
+    evo.elite = [0]
+    changed = [sum(x != 0 for x in evo._mutate()) for _ in range(200)]
+    if force_change:
+        assert set(changed) == {6}  # every gene is drawn for mutation and must take another op
+    else:
+        # a redrawn gene keeps its op with probability 1/3: about 4 of 6 genes change on average
+        assert 3.5 < sum(changed) / len(changed) < 4.5 and min(changed) < 6
+
+
 def test_small_space_is_exhausted_not_stuck() -> None:
     space = SearchSpace({"g0": ["a", "b"], "g1": ["a", "b", "c"]})  # 6 architectures < one pool
     evo = Evolution(space=space, fitness=Fitness(), seed=0, pool_size=4, elite_size=2, rounds=10)

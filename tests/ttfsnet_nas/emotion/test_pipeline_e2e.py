@@ -110,6 +110,10 @@ def test_seen_format_runs_and_artifact(run_dir: Path) -> None:
     x = torch.zeros(2, *meta["input_shape"])
     assert model(x).shape == net(x).shape == (2, 7)
     assert meta["architecture"] == result["best_architecture"]
+    # the CLI's evaluate reruns the test split on the artifact alone and leaves it intact
+    assert _cli(["evaluate", str(run_dir / "resolved_recipe.yaml"), str(run_dir / "artifact")]) == 0
+    read_artifact(run_dir / "artifact")  # verifies the manifest checksums
+    assert not (run_dir / "artifact" / "split.json").exists()
 
 
 def test_resume_after_completion_is_a_no_op(run_dir: Path) -> None:

@@ -107,7 +107,10 @@ def train_step(
 
 
 def _make_optimizer(
-    optimizer: str | OptimizerFactory, params: list[torch.nn.Parameter], lr: float, weight_decay: float,
+    optimizer: str | OptimizerFactory,
+    params: list[torch.nn.Parameter],
+    lr: float,
+    weight_decay: float,
     momentum: float,
 ) -> torch.optim.Optimizer:
     if callable(optimizer):
@@ -125,13 +128,17 @@ def _make_optimizer(
 def _batches(data: Iterable[Batch], device: torch.device, where: str) -> Iterable[tuple[Tensor, Tensor]]:
     for i, batch in enumerate(data):
         if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
-            raise ValueError(f"finetune: {where} batch {i} must be an (inputs, targets) pair, got {type(batch).__name__}")
+            raise ValueError(
+                f"finetune: {where} batch {i} must be an (inputs, targets) pair, got {type(batch).__name__}"
+            )
         x, y = batch[0], batch[1]
         yield x.to(device), y.to(device)
 
 
 @torch.no_grad()
-def _evaluate(net: TTFSNetwork, data: Iterable[Batch], loss_fn: LossFn, device: torch.device) -> tuple[float, float, int]:
+def _evaluate(
+    net: TTFSNetwork, data: Iterable[Batch], loss_fn: LossFn, device: torch.device
+) -> tuple[float, float, int]:
     was_training = net.training
     net.eval()
     total, loss_sum, correct, saturated = 0, 0.0, 0, 0
@@ -202,9 +209,13 @@ def finetune(
     if not isinstance(net, TTFSNetwork):
         raise ValueError(f"finetune: net must be a TTFSNetwork, got {type(net).__name__}")
     if epochs > 1 and iter(train_data) is train_data:
-        raise ValueError("finetune: train_data is a one-shot iterator; pass a re-iterable (list or DataLoader)")
+        raise ValueError(
+            "finetune: train_data is a one-shot iterator; pass a re-iterable (list or DataLoader)"
+        )
     if robustness is not None and not isinstance(robustness, RobustnessConfig):
-        raise ValueError(f"finetune: robustness must be a RobustnessConfig or None, got {type(robustness).__name__}")
+        raise ValueError(
+            f"finetune: robustness must be a RobustnessConfig or None, got {type(robustness).__name__}"
+        )
     dev = torch.device(device)
     net.to(dev)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -232,9 +243,15 @@ def finetune(
             val_sat = None
             if val_data is not None:
                 val_loss, val_acc, val_sat = _evaluate(net, val_data, loss_fn, dev)
-            record = EpochRecord(epoch=epoch, train_loss=loss_sum / total, train_accuracy=correct / total,
-                                 val_loss=val_loss, val_accuracy=val_acc, val_saturated=val_sat,
-                                 seconds=time.perf_counter() - start)
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=loss_sum / total,
+                train_accuracy=correct / total,
+                val_loss=val_loss,
+                val_accuracy=val_acc,
+                val_saturated=val_sat,
+                seconds=time.perf_counter() - start,
+            )
             history.append(record)
             if callback is not None and callback(record, net):
                 stopped = epoch < epochs

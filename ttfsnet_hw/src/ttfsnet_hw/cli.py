@@ -7,7 +7,7 @@ range). Exit codes: 0 success, 2 bad input (one-line message), 1 runtime error; 
 
 JSON output of ``estimate`` (schema ``ttfsnet_hw.estimate/1``): ``latency_ms``, ``energy_mj``, ``cycles``,
 ``synops``, ``spikes`` (means, each with ``*_min``/``*_max``), ``energy_split_mj`` {synaptic, neuron, noc,
-static}, ``macs``, ``params``, ``pes_used``, ``pes_available``, ``neuron_utilisation``,
+static}, ``macs``, ``params``, ``pes_used``, ``pes_required``, ``pes_available``, ``neuron_utilisation``,
 ``memory_utilisation``, ``network``, ``profile``, ``n_samples``, ``spike_source`` and ``layers[]`` with
 ``name, kind, pes, partition, neurons, macs, synops, spikes_in, spikes_out, packets, hops, cycles,
 latency_ms, energy_synaptic_mj, energy_neuron_mj, energy_noc_mj``.
@@ -244,7 +244,7 @@ def _table(est: Estimate) -> str:
         f"latency {est.latency_ms.mean:.4g} ms [{est.latency_ms.min:.4g}, {est.latency_ms.max:.4g}]  "
         f"energy {est.energy_mj.mean:.4g} mJ [{est.energy_mj.min:.4g}, {est.energy_mj.max:.4g}] ({split})\n"
         f"SynOPs {est.synops.mean:.4g}  spikes {est.spikes.mean:.4g}  MACs {est.macs}  params {est.params}  "
-        f"PEs {est.pes_used}/{est.pes_available}  neuron util {est.neuron_utilisation:.1%}  "
+        f"PEs {est.pes_used}/{est.pes_available} (needs {est.pes_required})  neuron util {est.neuron_utilisation:.1%}  "
         f"memory util {est.memory_utilisation:.1%}"
     )
     return buf.getvalue()
@@ -337,6 +337,8 @@ def quantize_cmd(
     input_range: Annotated[str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")] = None,
     labels: Annotated[str | None, typer.Option(help="Integer labels of --data (.npy, or key 'y' of the .npz): "
                                                     "report float vs quantised accuracy.")] = None,
+    bias_correction: Annotated[bool, typer.Option("--bias-correction", help="Compensate the mean floor error "
+                                                  "of quantised spike times (calibrated on --data).")] = False,
 ) -> None:
     """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
     from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
@@ -349,7 +351,7 @@ def quantize_cmd(
     x = _load_data(data or "synthetic:8", loaded.ir.input_shape, loaded.ir.input_range)
     assert x is not None
     try:
-        q = quantize(loaded.ir, prof, x)
+        q = quantize(loaded.ir, prof, x, bias_correction=bias_correction)
     except OverflowError as exc:
         raise UsageError(str(exc)) from None
     ints = simulate(q, x)
@@ -359,6 +361,7 @@ def quantize_cmd(
         "precision": {"weight_bits": prof.precision.weight_bits, "membrane_bits": prof.precision.membrane_bits,
                       "time_bits": prof.precision.time_bits},
         "samples": int(x.shape[0]),
+        "bias_correction": bias_correction,
         "weight_errors": q.weight_errors,
         "overflow_layers": list(q.overflow_layers),
         "windows": q.ir.windows(),

@@ -120,6 +120,7 @@ class Estimate:
         macs: dense MACs per inference.
         params: parameters.
         pes_used: PEs with a layer.
+        pes_required: PEs of the minimal all-resident mapping (footprint; ≤ ``pes_used``).
         pes_available: PEs the mapper could use.
         neuron_utilisation: Σ neurons / neuron slots of used PEs.
         memory_utilisation: Σ stored weights / weight memory of used PEs.
@@ -139,6 +140,7 @@ class Estimate:
     macs: int
     params: int
     pes_used: int
+    pes_required: int
     pes_available: int
     neuron_utilisation: float
     memory_utilisation: float
@@ -163,6 +165,7 @@ class Estimate:
             macs=self.macs,
             params=self.params,
             pes_used=self.pes_used,
+            pes_required=self.pes_required,
             pes_available=self.pes_available,
             neuron_utilisation=self.neuron_utilisation,
             memory_utilisation=self.memory_utilisation,
@@ -438,6 +441,7 @@ def estimate(
         macs=ir.macs,
         params=ir.params,
         pes_used=mapping.pes_used,
+        pes_required=mapping.pes_required,
         pes_available=mapping.pes_available,
         neuron_utilisation=mapping.neuron_utilisation,
         memory_utilisation=mapping.memory_utilisation,

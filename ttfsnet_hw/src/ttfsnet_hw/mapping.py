@@ -103,6 +103,10 @@ class NetworkMapping:
         profile: profile name.
         layers: per-layer mappings in network order (consumer layers only).
         pes_available: PEs the mapper could use.
+        neurons_per_pe: neuron slots per PE.
+        weight_bytes_capacity: weight memory per PE in bytes.
+        pes_required: PEs of the minimal all-resident mapping (the network's footprint; ``pes_used`` can be
+            larger when ``mapping.spread`` hands spare PEs to the slow layers).
     """
 
     profile: str
@@ -110,6 +114,7 @@ class NetworkMapping:
     pes_available: int
     neurons_per_pe: int
     weight_bytes_capacity: float
+    pes_required: int
 
     @property
     def pes_used(self) -> int:
@@ -353,6 +358,7 @@ def map_network(ir: NetworkIR, profile: HardwareProfile, load: LoadModel | None 
         pes_available=budget,
         neurons_per_pe=profile.pe.neurons_per_pe,
         weight_bytes_capacity=profile.pe.weight_memory_kib * 1024.0,
+        pes_required=need,
     )
 
 

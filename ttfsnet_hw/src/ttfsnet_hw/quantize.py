@@ -12,6 +12,13 @@ closed form on the quantised values agree bit for bit:
   that keeps the layer's largest weight in range (calibrated on the layer's own weights).
 * **Bias / threshold.** The ANN bias ``b = T − ϑ`` is rounded to the membrane unit ``u = 2^{-s} Δ_{l-1}``:
   ``b' = q_b u``, ``ϑ' = T' − b'`` (readout: ``b' = q_b u``).
+* **Floor-bias correction (optional).** A spike at the first step boundary at or after the crossing
+  under-reports every firing input by ``Δ/2`` on average, and the error adds up over the fan-in. With
+  ``bias_correction=True`` each weighted layer's bias gets ``(Δ_in/2)·Σ_j W_ij f_j`` before rounding, where
+  ``f_j`` is how often input ``j`` fires in the *float* network on the calibration data (a neuron whose
+  activation is below one step goes silent and loses its whole value, also ≈ Δ/2 on average; per output
+  channel, averaged over positions, for convolutions with per-channel thresholds). It is an ordinary bias,
+  so the integer datapath and the closed form still agree exactly.
 * **Membrane.** ``acc = Σ q a + q_b`` is an integer; ``x = u·acc`` exactly, so ``a_out = clip(⌊acc·u/Δ_l⌋, 0, L)``
   is a shift. Calibration data check that ``|acc|`` fits ``membrane_bits`` (signed); layers that overflow
   are reported, and their weight shift is lowered until they fit.
@@ -26,7 +33,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ttfsnet_hw.ir import LayerIR, NetworkIR
+from ttfsnet_hw.ir import LayerIR, NetworkIR, conv2d
 from ttfsnet_hw.profile import HardwareProfile, PrecisionSpec
 
 __all__ = [
@@ -128,6 +135,8 @@ def quantize(
     ir: NetworkIR,
     precision: PrecisionSpec | HardwareProfile,
     calibration: np.ndarray | None = None,
+    *,
+    bias_correction: bool = False,
 ) -> QuantizedNetwork:
     """Post-training quantisation of ``ir`` (see the module docstring for the exact scheme).
 
@@ -135,6 +144,7 @@ def quantize(
         ir: float network with parameters.
         precision: widths, or a profile whose ``precision`` is used.
         calibration: raw calibration inputs; used to check (and fix) membrane overflow per layer.
+        bias_correction: compensate the mean floor error of the spike times (needs ``calibration``).
 
     Returns:
         The quantised network.
@@ -152,7 +162,14 @@ def quantize(
         if layer.weighted:
             shifts[layer.name] = _weight_shift(np.asarray(layer.weight), prec.weight_bits, f"layer {layer.name}")
     overflow: list[str] = []
+    corrections: dict[str, np.ndarray] = {}
     qnet = _build(ir, prec, steps, shifts)
+    if bias_correction:
+        if calibration is None:
+            raise QuantizationError(f"network {ir.name}: bias_correction needs calibration inputs")
+        # layer l's correction depends on the corrected layers before it: one pass per weighted layer
+        corrections = _floor_corrections(qnet, calibration, ir)
+        qnet = _build(ir, prec, steps, shifts, corrections)
     if calibration is not None:
         from ttfsnet_hw.intsim import max_accumulators
 
@@ -165,7 +182,7 @@ def quantize(
                 if name not in overflow:
                     overflow.append(name)
                 shifts[name] -= 1
-            qnet = _build(ir, prec, steps, shifts)
+            qnet = _build(ir, prec, steps, shifts, corrections)
         else:
             raise QuantizationError(
                 f"network {ir.name}: layers {bad} overflow a {prec.membrane_bits}-bit membrane even with "
@@ -174,7 +191,50 @@ def quantize(
     return replace(qnet, overflow_layers=tuple(overflow))
 
 
-def _build(ir: NetworkIR, prec: PrecisionSpec, steps: int, shifts: dict[str, int]) -> QuantizedNetwork:
+def _float_input_fractions(ir: NetworkIR, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per weighted layer, how often each of its input neurons fires in the float network."""
+    _, times = ir.run(x)
+    fired = dict(zip(ir.emitters, (np.isfinite(t).mean(axis=0) for t in times), strict=True))
+    out: dict[str, np.ndarray] = {}
+    current = fired["input"]
+    for layer in ir.layers:
+        if layer.kind in ("conv", "linear", "readout"):
+            out[layer.name] = current
+        if layer.kind == "flatten":
+            current = current.reshape(-1)
+        elif layer.name in fired:
+            current = fired[layer.name]
+    return out
+
+
+def _floor_corrections(
+    qnet: QuantizedNetwork, calibration: np.ndarray, float_ir: NetworkIR
+) -> dict[str, np.ndarray]:
+    """Per weighted layer, ``(Δ_in/2)·W f`` in the layer's bias shape (see the module docstring)."""
+    fractions = _float_input_fractions(float_ir, calibration)
+    out: dict[str, np.ndarray] = {}
+    for layer, ql in zip(qnet.ir.layers, qnet.layers, strict=True):
+        if layer.name not in fractions:
+            continue
+        half_step = 0.5 * 2.0 ** (ql.unit_exp + ql.weight_shift)  # Δ_in/2, as u = 2^-s·Δ_in
+        w = np.asarray(layer.weight, dtype=np.float64)
+        f = fractions[layer.name]
+        if layer.kind == "conv":
+            fw = conv2d(f[None], w, layer.stride, layer.padding, layer.groups)[0]
+            thr_ndim = np.asarray(layer.threshold).ndim
+            out[layer.name] = half_step * (fw if thr_ndim == 3 else fw.mean(axis=(1, 2)))
+        else:
+            out[layer.name] = half_step * (w @ f.reshape(-1))
+    return out
+
+
+def _build(
+    ir: NetworkIR,
+    prec: PrecisionSpec,
+    steps: int,
+    shifts: dict[str, int],
+    corrections: dict[str, np.ndarray] | None = None,
+) -> QuantizedNetwork:
     qmax = 2 ** (prec.weight_bits - 1) - 1
     new_layers: list[LayerIR] = []
     qlayers: list[QLayer] = []
@@ -204,8 +264,9 @@ def _build(ir: NetworkIR, prec: PrecisionSpec, steps: int, shifts: dict[str, int
             errors[layer.name] = float(np.abs(w - qw * 2.0**-s).max(initial=0.0) / scale) if scale > 0 else 0.0
         unit_exp = prev_exp - s
         unit = 2.0**unit_exp
+        shift_b = (corrections or {}).get(layer.name, 0.0)
         if layer.kind == "readout":
-            q_bias = np.rint(np.asarray(layer.bias, dtype=np.float64) / unit).astype(np.int64)
+            q_bias = np.rint((np.asarray(layer.bias, dtype=np.float64) + shift_b) / unit).astype(np.int64)
             new_layers.append(replace(layer, weight=qw * 2.0**-s, bias=q_bias * unit))
             qlayers.append(QLayer(name=layer.name, kind=layer.kind, q_weight=qw, weight_shift=s, q_bias=q_bias,
                                   unit_exp=unit_exp))
@@ -215,7 +276,7 @@ def _build(ir: NetworkIR, prec: PrecisionSpec, steps: int, shifts: dict[str, int
         window = steps * 2.0**t_exp
         if layer.kind != "avgpool":
             bias = float(layer.window) - np.asarray(layer.threshold, dtype=np.float64)
-            q_bias = np.rint(bias / unit).astype(np.int64)
+            q_bias = np.rint((bias + shift_b) / unit).astype(np.int64)
             threshold = window - q_bias * unit
             new_layers.append(replace(layer, weight=qw * 2.0**-s, threshold=threshold, window=window))
         else:

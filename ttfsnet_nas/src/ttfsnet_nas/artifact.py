@@ -17,7 +17,6 @@ half-written artifact under the final name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from typing import Any
 
 from ttfsnet_nas.config import dump_yaml, load_yaml
 from ttfsnet_nas.journal import atomic_write_json, sha256_file
-from ttfsnet_nas.space import Architecture, SearchSpace
+from ttfsnet_nas.space import Architecture, SearchSpace, SpaceError
 
 __all__ = ["ARTIFACT_FORMAT", "Artifact", "ArtifactError", "ArtifactHook", "read_artifact", "write_artifact"]
 
@@ -179,15 +178,15 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
             if f.stat().st_size != meta["bytes"] or sha256_file(f) != meta["sha256"]:
                 raise ArtifactError(f"artifact {path}: file {rel} does not match its sha256 in manifest.json")
     space_data = _read_json(path / "space.json")
-    space = SearchSpace.from_dict(space_data)
-    if verify:
-        # constraint callables are not stored, so hash the stored description (same text as SearchSpace.hash)
-        stored = {k: v for k, v in space_data.items() if k != "hash"}
-        text = json.dumps(stored, separators=(",", ":"))
-        if hashlib.sha256(text.encode()).hexdigest() != space_data.get("hash"):
-            raise ArtifactError(f"artifact {path}: space.json does not match its hash")
     arch_data = _read_json(path / "architecture.json")
-    arch = space.architecture(arch_data["architecture"])
+    try:
+        space = SearchSpace.from_dict(space_data)
+        arch = space.architecture(arch_data.get("architecture", {}))
+    except SpaceError as exc:  # a broken artifact is a runtime error, not a usage error of the caller
+        raise ArtifactError(f"artifact {path}: {exc}") from None
+    # constraint callables are not stored, so hash the stored description rather than the rebuilt space
+    if verify and SearchSpace.hash_of(space_data) != space_data.get("hash"):
+        raise ArtifactError(f"artifact {path}: space.json does not match its hash")
     if arch_data.get("space_hash") != space_data.get("hash"):
         raise ArtifactError(f"artifact {path}: architecture.json belongs to another search space")
     recipe_path = path / "resolved_recipe.yaml"

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 2 usage or recipe errors (bad option, invalid recipe, journal exists without
 ``--resume``, journal of another run); 1 any other error. Errors print one line; ``--debug`` adds the
-traceback. ``--quiet`` replaces progress bars by log lines.
+traceback. ``--quiet`` replaces progress bars by log lines. Both may stand before or after the sub-command.
 
 The ``data`` sub-app and ``report`` command come from :mod:`ttfsnet_nas.emotion.cli`, imported only when
 they are invoked, so ``ttfsnet-nas --help`` and the toy pipeline never import torch.
@@ -148,6 +148,17 @@ def _split_stages(stages: str | None) -> list[str] | None:
     return [s.strip() for s in stages.split(",") if s.strip()]
 
 
+def _resolve_recipe(recipe: str) -> Path:
+    path = Path(recipe).expanduser()
+    if path.is_file():
+        return path
+    try:  # built-in recipe names are package data of the emotion part; the core must run without it
+        from ttfsnet_nas.emotion.recipe import resolve_recipe
+    except ImportError:
+        raise RecipeError("file not found", file=path) from None
+    return resolve_recipe(recipe)
+
+
 @app.command()
 def search(
     recipe: Annotated[str, typer.Argument(help="Recipe YAML file, or a built-in recipe name (tiny, demo, see, ...).")],
@@ -159,9 +170,7 @@ def search(
     seed: Annotated[int | None, typer.Option("--seed", help="Override the search seed.")] = None,
 ) -> None:
     """Run a recipe's pipeline (supernet, search, retraining, export ... as the pipeline defines)."""
-    from ttfsnet_nas.emotion.recipe import resolve_recipe  # torch-free: built-in names → package data
-
-    recipe_path = resolve_recipe(recipe)
+    recipe_path = _resolve_recipe(recipe)
     pipeline, rec = load_recipe(recipe_path)
     run_dir = out if out is not None else Path("runs") / recipe_path.stem
     with _progress() as prog:
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
     """
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     _STATE["debug"] = "--debug" in args  # before parsing, so parse-time errors honour it too
     try:
@@ -288,6 +297,18 @@ def main(argv: list[str] | None = None) -> None:
         _report(exc)
         sys.exit(1)
     sys.exit(0)
+
+
+#: Options of the root callback that may also be written after the sub-command.
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+
+
+def _hoist_global_flags(args: list[str]) -> list[str]:
+    # click only accepts group options before the sub-command; users write `search r.yaml --quiet` too.
+    # No sub-command defines these names, so moving them to the front cannot change another option.
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for i, a in enumerate(args) if i >= end or a not in GLOBAL_FLAGS]
 
 
 def _report(exc: BaseException) -> None:

@@ -39,7 +39,15 @@ from ttfsnet_nas.progress import NullProgress, Progress
 from ttfsnet_nas.space import Architecture, SearchSpace
 from ttfsnet_nas.strategies.base import Strategy, StrategyError, Trial, create_strategy, list_strategies
 
-__all__ = ["SearchConfig", "ResumeError", "RoundStats", "SearchResult", "SearchSession", "run_search", "result_from_journal"]
+__all__ = [
+    "ResumeError",
+    "RoundStats",
+    "SearchConfig",
+    "SearchResult",
+    "SearchSession",
+    "result_from_journal",
+    "run_search",
+]
 
 Evaluator = Callable[[Architecture], "Mapping[str, Any] | EvalContext"]
 
@@ -255,7 +263,7 @@ class SearchSession:
     def _restore(self, path: Path, records: Sequence[Mapping[str, Any]], verify: bool) -> None:
         if not records:
             return
-        history = [{"round": r["round"], "key": r["key"], "values": r["values"]} for r in records]
+        history = _trials(records)
         if verify:
             replay = copy.deepcopy(self.strategy)
             for i, rec in enumerate(records):
@@ -341,6 +349,11 @@ def _try_values(session: SearchSession, ctx: EvalContext) -> dict[str, float]:
         return {}
 
 
+def _trials(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The trial part of journal ``eval`` records, as :meth:`Strategy.load_state_dict` takes it."""
+    return [{"round": r["round"], "key": r["key"], "values": r["values"]} for r in records]
+
+
 def _short(v: Any) -> str:
     text = json.dumps(v, sort_keys=True)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -413,7 +426,7 @@ def result_from_journal(path: str | Path, strategy: Strategy) -> SearchResult:
     if records:
         strategy.load_state_dict(
             records[-1]["state"],
-            history=[{"round": r["round"], "key": r["key"], "values": r["values"]} for r in records],
+            history=_trials(records),
         )
     return SearchResult(
         best=strategy.best(),

@@ -164,6 +164,23 @@ class CostBound:
             return False
         return not (self.high is not None and value > self.high)
 
+    @classmethod
+    def op_count(
+        cls, ops: str | Sequence[str], *, low: int | None = None, high: int | None = None
+    ) -> CostBound:
+        """Bound on how many genes pick one of ``ops``, e.g. ``CostBound.op_count("skip", high=2)``.
+
+        The bound is named ``count(op|op)`` (sorted), so the space hash does not depend on argument order.
+        """
+        wanted = frozenset([ops] if isinstance(ops, str) else ops)
+        if not wanted:
+            raise SpaceError("cost bound op_count: expected at least one op name")
+
+        def count(arch: Architecture) -> float:
+            return float(sum(op in wanted for op in arch.values()))
+
+        return cls(f"count({'|'.join(sorted(wanted))})", count, low, high)
+
     def describe(self) -> str:
         """Stable text form that enters the space hash."""
         return f"{self.low if self.low is not None else '-inf'} <= {self.name} <= " + (
@@ -357,7 +374,13 @@ class SearchSpace:
     @property
     def hash(self) -> str:
         """sha256 of the canonical JSON of :meth:`to_dict` (genes, op order, constraint names)."""
-        text = json.dumps(self.to_dict(), sort_keys=False, separators=(",", ":"))
+        return self.hash_of(self.to_dict())
+
+    @staticmethod
+    def hash_of(description: Mapping[str, Any]) -> str:
+        """:attr:`hash` of a stored :meth:`to_dict` output, also when its constraint callables are gone."""
+        canonical = {"genes": description.get("genes"), "constraints": description.get("constraints", [])}
+        text = json.dumps(canonical, sort_keys=False, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

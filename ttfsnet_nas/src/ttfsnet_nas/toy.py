@@ -196,7 +196,10 @@ class ToyPipeline(Pipeline):
             recipe = replace_path(recipe, "search.seed", seed)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_resolved_recipe(out / "resolved_recipe.yaml", self, recipe)
+        resolved = out / "resolved_recipe.yaml"
+        # next to an existing journal the file describes that run: a refused resume must not replace it
+        if not (out / "journal.jsonl").exists():
+            write_resolved_recipe(resolved, self, recipe)
         space, land = self._setup(recipe)
         cfg = recipe.landscape
 
@@ -228,12 +231,18 @@ class ToyPipeline(Pipeline):
                     progress=progress,
                 )
             self._summarise(recipe, out, result, baselines, land)
+            write_resolved_recipe(resolved, self, recipe)
         if "export" in todo:
             return self.export(recipe, run_dir=out, out=out / "artifact", progress=progress)
         return out
 
     def _summarise(
-        self, recipe: ToyRecipe, out: Path, result: SearchResult, baselines: dict[str, SearchResult], land: Landscape
+        self,
+        recipe: ToyRecipe,
+        out: Path,
+        result: SearchResult,
+        baselines: dict[str, SearchResult],
+        land: Landscape,
     ) -> None:
         summary = {
             **_result_summary(result, land),

@@ -203,10 +203,12 @@ def ttfs_max_pool2d_times(
     ceil_mode: bool = False,
     sign: Tensor | None = None,
 ) -> Tensor:
-    """Same as :func:`ttfs_max_pool2d` but on spike times (min over times; ``inf`` = no spike)."""
-    neg = -t if sign is None else _signed(t, -sign)
-    y = F.max_pool2d(neg, kernel_size, stride, padding, dilation, ceil_mode)
-    return -y if sign is None else _signed(y, -sign)
+    """Same as :func:`ttfs_max_pool2d` but on spike times (min over times; ``inf`` = no spike).
+
+    Within one window a time is an activation up to an affine map with negative slope, so pooling
+    ``-t`` like activations selects the same spike.
+    """
+    return -ttfs_max_pool2d(-t, kernel_size, stride, padding, dilation, ceil_mode, sign)
 
 
 def ttfs_avg_pool2d_preactivation(

@@ -64,18 +64,34 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def _per_sample_shape(net: TTFSNetwork, input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    if input_shape is not None:
-        return tuple(int(s) for s in input_shape)
+    # getattr: networks pickled before ``input_shape`` existed lack the attribute
     stored = getattr(net, "input_shape", None)
-    if stored is not None:
-        return tuple(int(s) for s in stored)
-    first = net.layers[0]
-    if isinstance(first, TTFSLinear):
-        return (first.in_features,)
-    raise ValueError(
-        f"export_nir: cannot infer the per-sample input shape of a network starting with "
-        f"{type(first).__name__}; pass input_shape=(C, H, W)"
-    )
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        if stored is not None and tuple(stored) != shape:
+            raise ValueError(
+                f"export_nir: input_shape={shape} differs from net.input_shape={tuple(stored)} recorded by "
+                "convert; omit input_shape or pass the recorded one"
+            )
+    elif stored is not None:
+        shape = tuple(int(s) for s in stored)
+    elif isinstance(net.layers[0], TTFSLinear):
+        shape = (net.layers[0].in_features,)
+    else:
+        raise ValueError(
+            f"export_nir: net.input_shape is not set and cannot be inferred from layers.0 "
+            f"({type(net.layers[0]).__name__}); pass input_shape=(C, H, W)"
+        )
+    probe = torch.zeros((1, *shape), dtype=net.layers[-1].weight.dtype, device=net.input_low.device)
+    try:
+        with torch.no_grad():
+            net.forward_activations(probe)
+    except RuntimeError as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(
+            f"export_nir: input_shape={shape} does not fit the network's layers ({first_line})"
+        ) from None
+    return shape
 
 
 def _maxpool_counts(layer: TTFSMaxPool2d, shape: tuple[int, ...], where: str) -> Tensor:
@@ -87,14 +103,17 @@ def _maxpool_counts(layer: TTFSMaxPool2d, shape: tuple[int, ...], where: str) ->
     _, h, w = shape
     ones = torch.ones(1, 1, h, w, dtype=torch.float64)
     kernel = torch.ones(1, 1, *layer.kernel_size, dtype=torch.float64)
-    n_valid = F.conv2d(ones, kernel, stride=layer.stride, padding=layer.padding, dilation=layer.dilation)[0, 0]
-    torch_shape = F.max_pool2d(ones, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
-                               ceil_mode=layer.ceil_mode).shape[-2:]
+    n_valid = F.conv2d(ones, kernel, stride=layer.stride, padding=layer.padding, dilation=layer.dilation)[
+        0, 0
+    ]
+    torch_shape = F.max_pool2d(
+        ones, layer.kernel_size, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode
+    ).shape[-2:]
     if tuple(torch_shape) != tuple(n_valid.shape):
         raise ValueError(
-            f"{where}: TTFSMaxPool2d with ceil_mode=True gives output {tuple(torch_shape)} on input {tuple(shape)}, "
-            f"but NIR pooling rounds down to {tuple(n_valid.shape)}; expected ceil_mode=False or an input size "
-            "where ceil_mode makes no difference"
+            f"{where}: TTFSMaxPool2d with ceil_mode=True gives output {tuple(torch_shape)} on input "
+            f"{tuple(shape)}, but NIR pooling rounds down to {tuple(n_valid.shape)}; expected "
+            "ceil_mode=False or an input size where ceil_mode makes no difference"
         )
     return n_valid
 
@@ -129,7 +148,7 @@ def _dense_conv_weight(weight: Tensor, groups: int) -> Tensor:
     og = c_out // groups
     dense = weight.new_zeros(c_out, cin_g * groups, *weight.shape[2:])
     for g in range(groups):
-        dense[g * og:(g + 1) * og, g * cin_g:(g + 1) * cin_g] = weight[g * og:(g + 1) * og]
+        dense[g * og : (g + 1) * og, g * cin_g : (g + 1) * cin_g] = weight[g * og : (g + 1) * og]
     return dense
 
 
@@ -141,22 +160,25 @@ def _grouped_conv_weight(dense: Tensor, groups: int, where: str) -> Tensor:
     if c_out % groups or c_in % groups:
         raise ValueError(f"{where}: Conv2d weight {tuple(dense.shape)} is not divisible into groups={groups}")
     og, cin_g = c_out // groups, c_in // groups
-    blocks = [dense[g * og:(g + 1) * og, g * cin_g:(g + 1) * cin_g] for g in range(groups)]
+    blocks = [dense[g * og : (g + 1) * og, g * cin_g : (g + 1) * cin_g] for g in range(groups)]
     grouped = torch.cat(blocks)
     if not torch.equal(_dense_conv_weight(grouped, groups), dense):
         raise ValueError(f"{where}: Conv2d weight has non-zero entries outside its groups={groups} blocks")
     return grouped
 
 
-def export_nir(net: TTFSNetwork, path: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None) -> Any:
+def export_nir(
+    net: TTFSNetwork, path: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None
+) -> Any:
     """Write ``net`` as a NIR graph (HDF5 via ``nir.write``) and return the ``nir.NIRGraph``.
 
     Args:
         net: The network; its parameters are written in their own dtype, so a round trip through
             :func:`import_nir` is bit exact.
         path: Destination file (written atomically: temporary file + rename).
-        input_shape: Per-sample input shape; needed when the network does not start with a
-            ``TTFSLinear`` (e.g. ``(C, H, W)`` for a convolutional network).
+        input_shape: Per-sample input shape, e.g. ``(C, H, W)``. Default: ``net.input_shape``
+            (recorded by :func:`ttfsnet.convert`), else the ``in_features`` of a leading
+            ``TTFSLinear``; a network built by hand that starts with a conv or pool needs it.
 
     Returns:
         The exported graph.
@@ -169,9 +191,18 @@ def export_nir(net: TTFSNetwork, path: str | os.PathLike[str], *, input_shape: t
     shape = _per_sample_shape(net, input_shape)
     p, q = net.input_range
     schedule = net.schedule()
-    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)},
-                                                metadata={"coding": "ttfs", "input_range": np.array([p, q]),
-                                                          "t_min": 0.0, "t_max": 1.0, "window": 1.0})}
+    nodes: dict[str, Any] = {
+        "input": nir.Input(
+            input_type={"input": np.array(shape)},
+            metadata={
+                "coding": "ttfs",
+                "input_range": np.array([p, q]),
+                "t_min": 0.0,
+                "t_max": 1.0,
+                "window": 1.0,
+            },
+        )
+    }
     order = ["input"]
     spiking_idx = 0
     prev_window = 1.0
@@ -188,47 +219,95 @@ def export_nir(net: TTFSNetwork, path: str | os.PathLike[str], *, input_shape: t
             dtype = layer.weight.dtype
             alpha = layer.bias.detach() / prev_window
             t_read = schedule[-1][1]
-            head_meta = {**base, "ttfsnet_kind": "readout", "coding": "ttfs", "integration_window": prev_window,
-                         "t_read": t_read, "ann_bias": _np(layer.bias)}
+            head_meta = {
+                **base,
+                "ttfsnet_kind": "readout",
+                "coding": "ttfs",
+                "integration_window": prev_window,
+                "t_read": t_read,
+                "ann_bias": _np(layer.bias),
+            }
             add(f"{tag}_linear", nir.Linear(weight=_np(layer.weight), metadata=head_meta))
-            add(f"{tag}_syn", nir.I(r=np.ones(c, dtype=_np(layer.weight).dtype), metadata={**base, "part": "syn"}))
-            add(f"{tag}_bias", nir.Affine(weight=np.eye(c, dtype=_np(layer.weight).dtype), bias=_np(alpha.to(dtype)),
-                                          metadata={**base, "part": "bias_current"}))
-            add(f"{tag}_mem", nir.I(r=np.ones(c, dtype=_np(layer.weight).dtype),
-                                    metadata={**base, "part": "membrane", "t_read": t_read}))
+            add(
+                f"{tag}_syn",
+                nir.I(r=np.ones(c, dtype=_np(layer.weight).dtype), metadata={**base, "part": "syn"}),
+            )
+            add(
+                f"{tag}_bias",
+                nir.Affine(
+                    weight=np.eye(c, dtype=_np(layer.weight).dtype),
+                    bias=_np(alpha.to(dtype)),
+                    metadata={**base, "part": "bias_current"},
+                ),
+            )
+            add(
+                f"{tag}_mem",
+                nir.I(
+                    r=np.ones(c, dtype=_np(layer.weight).dtype),
+                    metadata={**base, "part": "membrane", "t_read": t_read},
+                ),
+            )
             shape = (c,)
         elif isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
             t_min, t_max = schedule[spiking_idx + 1]
             window = float(layer.window)
-            meta: dict[str, Any] = {**base, "coding": "ttfs", "window": window, "t_min": t_min, "t_max": t_max}
+            meta: dict[str, Any] = {
+                **base,
+                "coding": "ttfs",
+                "window": window,
+                "t_min": t_min,
+                "t_max": t_max,
+            }
             if isinstance(layer, TTFSLinear):
                 w = _np(layer.weight)
-                add(f"{tag}_affine", nir.Affine(weight=w, bias=np.zeros(w.shape[0], dtype=w.dtype),
-                                                metadata={**base, "ttfsnet_kind": "linear"}))
+                add(
+                    f"{tag}_affine",
+                    nir.Affine(
+                        weight=w,
+                        bias=np.zeros(w.shape[0], dtype=w.dtype),
+                        metadata={**base, "ttfsnet_kind": "linear"},
+                    ),
+                )
                 out_shape: tuple[int, ...] = (layer.out_features,)
                 thr = layer.threshold.detach()
                 meta["threshold_shape"] = np.array(thr.shape)
             elif isinstance(layer, TTFSConv2d):
                 w = _np(_dense_conv_weight(layer.weight.detach(), layer.groups))
                 out_shape = layer.output_shape(shape)
-                add(f"{tag}_conv", nir.Conv2d(input_shape=tuple(shape[1:]), weight=w, stride=layer.stride,
-                                              padding=layer.padding, dilation=layer.dilation, groups=1,
-                                              bias=np.zeros(w.shape[0], dtype=w.dtype),
-                                              metadata={**base, "ttfsnet_kind": "conv2d", "groups": layer.groups}))
+                add(
+                    f"{tag}_conv",
+                    nir.Conv2d(
+                        input_shape=tuple(shape[1:]),
+                        weight=w,
+                        stride=layer.stride,
+                        padding=layer.padding,
+                        dilation=layer.dilation,
+                        groups=1,
+                        bias=np.zeros(w.shape[0], dtype=w.dtype),
+                        metadata={**base, "ttfsnet_kind": "conv2d", "groups": layer.groups},
+                    ),
+                )
                 thr = layer.effective_threshold().detach().expand(*out_shape)
                 meta["threshold_shape"] = np.array(layer.threshold.shape)
             else:
                 out_shape = layer.output_shape(shape)
-                add(f"{tag}_avgpool", nir.AvgPool2d(kernel_size=np.array(layer.kernel_size),
-                                                    stride=np.array(layer.stride), padding=np.array(layer.padding),
-                                                    metadata={**base, "ttfsnet_kind": "avg_pool2d",
-                                                              "count_include_pad": True}))
+                add(
+                    f"{tag}_avgpool",
+                    nir.AvgPool2d(
+                        kernel_size=np.array(layer.kernel_size),
+                        stride=np.array(layer.stride),
+                        padding=np.array(layer.padding),
+                        metadata={**base, "ttfsnet_kind": "avg_pool2d", "count_include_pad": True},
+                    ),
+                )
                 thr = layer.window.detach().expand(*out_shape)
             v_thr = _np(thr)
             ones = np.ones_like(v_thr)
             add(f"{tag}_syn", nir.I(r=ones, metadata={**base, "part": "syn"}))
-            add(f"{tag}_neuron", nir.IF(r=ones.copy(), v_threshold=v_thr, v_reset=np.full_like(v_thr, -np.inf),
-                                        metadata=meta))
+            add(
+                f"{tag}_neuron",
+                nir.IF(r=ones.copy(), v_threshold=v_thr, v_reset=np.full_like(v_thr, -np.inf), metadata=meta),
+            )
             shape = out_shape
             prev_window = window
             spiking_idx += 1
@@ -238,33 +317,73 @@ def export_nir(net: TTFSNetwork, path: str | os.PathLike[str], *, input_shape: t
             dtype = net.layers[-1].weight.dtype
             v_thr = _np(_maxpool_thresholds(layer, n_valid, shape[0], dtype))  # type: ignore[arg-type]
             sign = np.ones(shape[0]) if layer.sign is None else _np(layer.sign.to(torch.float64))
-            pool_meta = {**base, "ttfsnet_kind": "max_pool2d", "sign": sign, "ceil_mode": bool(layer.ceil_mode)}
+            pool_meta = {
+                **base,
+                "ttfsnet_kind": "max_pool2d",
+                "sign": sign,
+                "ceil_mode": bool(layer.ceil_mode),
+            }
             if layer.dilation == (1, 1):
-                add(f"{tag}_sumpool", nir.SumPool2d(kernel_size=np.array(layer.kernel_size),
-                                                    stride=np.array(layer.stride), padding=np.array(layer.padding),
-                                                    metadata=pool_meta))
+                add(
+                    f"{tag}_sumpool",
+                    nir.SumPool2d(
+                        kernel_size=np.array(layer.kernel_size),
+                        stride=np.array(layer.stride),
+                        padding=np.array(layer.padding),
+                        metadata=pool_meta,
+                    ),
+                )
             else:
                 # SumPool2d has no dilation: sum each channel's window with a fixed all-ones conv instead.
                 eye = torch.eye(shape[0], dtype=dtype).view(shape[0], shape[0], 1, 1)
                 ones_w = _np(eye.expand(-1, -1, *layer.kernel_size))
-                add(f"{tag}_sumconv", nir.Conv2d(input_shape=tuple(shape[1:]), weight=ones_w, stride=layer.stride,
-                                                 padding=layer.padding, dilation=layer.dilation, groups=1,
-                                                 bias=np.zeros(shape[0], dtype=ones_w.dtype), metadata=pool_meta))
-            add(f"{tag}_neuron", nir.IF(r=np.ones_like(v_thr), v_threshold=v_thr,
-                                        v_reset=np.full_like(v_thr, -np.inf),
-                                        metadata={**base, "part": "first_spike", "coding": "ttfs"}))
+                add(
+                    f"{tag}_sumconv",
+                    nir.Conv2d(
+                        input_shape=tuple(shape[1:]),
+                        weight=ones_w,
+                        stride=layer.stride,
+                        padding=layer.padding,
+                        dilation=layer.dilation,
+                        groups=1,
+                        bias=np.zeros(shape[0], dtype=ones_w.dtype),
+                        metadata=pool_meta,
+                    ),
+                )
+            add(
+                f"{tag}_neuron",
+                nir.IF(
+                    r=np.ones_like(v_thr),
+                    v_threshold=v_thr,
+                    v_reset=np.full_like(v_thr, -np.inf),
+                    metadata={**base, "part": "first_spike", "coding": "ttfs"},
+                ),
+            )
             shape = out_shape
         elif isinstance(layer, TTFSFlatten):
-            add(f"{tag}_flatten", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1,
-                                              metadata={**base, "ttfsnet_kind": "flatten"}))
+            add(
+                f"{tag}_flatten",
+                nir.Flatten(
+                    input_type={"input": np.array(shape)},
+                    start_dim=0,
+                    end_dim=-1,
+                    metadata={**base, "ttfsnet_kind": "flatten"},
+                ),
+            )
             shape = (int(np.prod(shape)),)
         else:  # pragma: no cover - TTFSNetwork validates its layers
             raise ValueError(f"export_nir: layers.{i} has unsupported type {type(layer).__name__}")
     add("output", nir.Output(output_type={"output": np.array(shape)}))
     edges = list(zip(order[:-1], order[1:], strict=True))
-    graph_meta = {"ttfsnet_format_version": FORMAT_VERSION, "coding": "ttfs", "neuron_model": "B1",
-                  "input_range": np.array([p, q]), "input_window": np.array([0.0, 1.0]), "latency": net.latency(),
-                  "readout": "membrane of the last node at t_read"}
+    graph_meta = {
+        "ttfsnet_format_version": FORMAT_VERSION,
+        "coding": "ttfs",
+        "neuron_model": "B1",
+        "input_range": np.array([p, q]),
+        "input_window": np.array([0.0, 1.0]),
+        "latency": net.latency(),
+        "readout": "membrane of the last node at t_read",
+    }
     if net.windows():
         graph_meta["windows"] = np.array(net.windows())
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph_meta)
@@ -297,7 +416,9 @@ def _chain(graph: Any, where: str) -> list[str]:
     while order[-1] in succ:
         nxt = succ[order[-1]]
         if len(nxt) != 1:
-            raise ValueError(f"{where}: node {order[-1]!r} has {len(nxt)} successors; ttfsnet graphs are chains")
+            raise ValueError(
+                f"{where}: node {order[-1]!r} has {len(nxt)} successors; ttfsnet graphs are chains"
+            )
         order.append(nxt[0])
         if len(order) > len(graph.nodes):
             raise ValueError(f"{where}: the graph has a cycle")
@@ -308,7 +429,9 @@ def _chain(graph: Any, where: str) -> list[str]:
 
 def _meta(node: Any, key: str, where: str) -> Any:
     if key not in node.metadata:
-        raise ValueError(f"{where}: metadata key {key!r} missing; import_nir reads graphs written by export_nir")
+        raise ValueError(
+            f"{where}: metadata key {key!r} missing; import_nir reads graphs written by export_nir"
+        )
     return node.metadata[key]
 
 
@@ -351,17 +474,26 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
             pool = nodes["Conv2d"]
             kernel, dilation = _pair(np.asarray(pool.weight).shape[2:]), _pair(pool.dilation)
         # the IF thresholds were written in the network dtype; the sign buffer must match it
-        sign = _tensor(_meta(pool, "sign", where), torch.from_numpy(np.asarray(parts[1][1].v_threshold)).dtype)
-        return TTFSMaxPool2d(kernel, _pair(pool.stride), _pair(pool.padding), dilation,
-                             bool(_meta(pool, "ceil_mode", where)), sign=None if bool((sign > 0).all()) else sign)
+        sign = _tensor(
+            _meta(pool, "sign", where), torch.from_numpy(np.asarray(parts[1][1].v_threshold)).dtype
+        )
+        return TTFSMaxPool2d(
+            kernel,
+            _pair(pool.stride),
+            _pair(pool.padding),
+            dilation,
+            bool(_meta(pool, "ceil_mode", where)),
+            sign=None if bool((sign > 0).all()) else sign,
+        )
     neuron = parts[-1][1]
     window = float(_meta(neuron, "window", where))
     v_thr = _tensor(neuron.v_threshold)
     if kind == "avg_pool2d":
         need(["AvgPool2d", "I", "IF"])
         pool = nodes["AvgPool2d"]
-        return TTFSAvgPool2d(_pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding), window=window,
-                             dtype=v_thr.dtype)
+        return TTFSAvgPool2d(
+            _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding), window=window, dtype=v_thr.dtype
+        )
     thr_shape = tuple(int(s) for s in np.asarray(_meta(neuron, "threshold_shape", where)).reshape(-1))
     if kind == "linear":
         need(["Affine", "I", "IF"])
@@ -376,11 +508,23 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
         conv_node = nodes["Conv2d"]
         groups = int(_meta(conv_node, "groups", where))
         if int(conv_node.groups) != 1:
-            raise ValueError(f"{where}: Conv2d node has groups={int(conv_node.groups)}; export_nir writes groups=1")
+            raise ValueError(
+                f"{where}: Conv2d node has groups={int(conv_node.groups)}; export_nir writes groups=1"
+            )
         w = _grouped_conv_weight(_tensor(conv_node.weight), groups, where)
         c_out, cin_g, kh, kw = w.shape
-        conv = TTFSConv2d(cin_g * groups, c_out, (kh, kw), _pair(conv_node.stride), _pair(conv_node.padding),
-                          _pair(conv_node.dilation), groups, window=window, threshold_shape=thr_shape, dtype=w.dtype)
+        conv = TTFSConv2d(
+            cin_g * groups,
+            c_out,
+            (kh, kw),
+            _pair(conv_node.stride),
+            _pair(conv_node.padding),
+            _pair(conv_node.dilation),
+            groups,
+            window=window,
+            threshold_shape=thr_shape,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             conv.weight.copy_(w)
             # per-channel thresholds were broadcast over positions on export; all copies are equal
@@ -396,7 +540,8 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
         path: File path, or an in-memory ``nir.NIRGraph``.
 
     Returns:
-        The network, with parameters in the dtype stored in the file.
+        The network, with parameters in the dtype stored in the file and ``input_shape`` from the
+        ``Input`` node.
 
     Raises:
         ValueError: If the graph lacks ttfsnet metadata, is not a chain, or its nodes do not match
@@ -411,12 +556,17 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
         graph = path
     version = graph.metadata.get("ttfsnet_format_version") if isinstance(graph.metadata, dict) else None
     if version is None:
-        raise ValueError(f"{where}: graph metadata has no 'ttfsnet_format_version'; not written by export_nir")
+        raise ValueError(
+            f"{where}: graph metadata has no 'ttfsnet_format_version'; not written by export_nir"
+        )
     if int(version) != FORMAT_VERSION:
-        raise ValueError(f"{where}: ttfsnet_format_version {int(version)} unsupported (expected {FORMAT_VERSION})")
+        raise ValueError(
+            f"{where}: ttfsnet_format_version {int(version)} unsupported (expected {FORMAT_VERSION})"
+        )
     order = _chain(graph, where)
-    rng = np.asarray(_meta(graph.nodes[order[0]], "input_range", f"{where} node {order[0]!r}"),
-                     dtype=np.float64).reshape(-1)
+    rng = np.asarray(
+        _meta(graph.nodes[order[0]], "input_range", f"{where} node {order[0]!r}"), dtype=np.float64
+    ).reshape(-1)
     if rng.size != 2 or not all(math.isfinite(float(v)) for v in rng):
         raise ValueError(f"{where}: input_range metadata must be two finite numbers, got {rng}")
     groups: list[tuple[int, list[tuple[str, Any]]]] = []
@@ -427,11 +577,19 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
             groups[-1][1].append((name, node))
         else:
             if groups and idx <= groups[-1][0]:
-                raise ValueError(f"{where}: node {name!r} has ttfsnet_layer {idx} after layer {groups[-1][0]}")
+                raise ValueError(
+                    f"{where}: node {name!r} has ttfsnet_layer {idx} after layer {groups[-1][0]}"
+                )
             groups.append((idx, [(name, node)]))
     layers: list[nn.Module] = []
     for idx, parts in groups:
         head_name, head = parts[0]
         kind = str(_meta(head, "ttfsnet_kind", f"{where} node {head_name!r}"))
         layers.append(_build(kind, parts, f"{where} layer {idx} ({head_name!r})"))
-    return TTFSNetwork(layers, (float(rng[0]), float(rng[1])))
+    input_type = getattr(graph.nodes[order[0]], "input_type", None) or {}
+    shape = np.asarray(input_type.get("input", ()), dtype=np.int64).reshape(-1)
+    return TTFSNetwork(
+        layers,
+        (float(rng[0]), float(rng[1])),
+        input_shape=tuple(int(s) for s in shape) if shape.size else None,
+    )

@@ -54,7 +54,9 @@ SpikeFn = Callable[[Tensor], Tensor]
 
 def _check_grid(num_steps: int, t_max: float, where: str) -> None:
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"{where}: num_steps must be an int >= 2 (the grid includes 0 and t_max), got {num_steps!r}")
+        raise ValueError(
+            f"{where}: num_steps must be an int >= 2 (the grid includes 0 and t_max), got {num_steps!r}"
+        )
     if not (math.isfinite(t_max) and t_max > 0):
         raise ValueError(f"{where}: t_max must be a finite positive float, got {t_max!r}")
 
@@ -171,7 +173,9 @@ def output_raster(
     """
     logits = source if isinstance(source, Tensor) else source.logits
     if logits.dim() != 2 or not logits.is_floating_point():
-        raise ValueError(f"output_raster: expected floating logits of shape (B, C), got {tuple(logits.shape)}")
+        raise ValueError(
+            f"output_raster: expected floating logits of shape (B, C), got {tuple(logits.shape)}"
+        )
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
         raise ValueError(f"output_raster: num_steps must be an int >= 2, got {num_steps!r}")
     z = logits.detach()
@@ -298,8 +302,11 @@ class TTFSNeuron(nn.Module):
         output: bool = False,
     ) -> None:
         super().__init__()
-        for name, value, low in (("phase1_steps", phase1_steps, 1), ("phase2_steps", phase2_steps, 1),
-                                 ("start_step", start_step, 0)):
+        for name, value, low in (
+            ("phase1_steps", phase1_steps, 1),
+            ("phase2_steps", phase2_steps, 1),
+            ("start_step", start_step, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TTFSNeuron: {name} must be an int >= {low}, got {value!r}")
         for name, step in (("dt", dt), ("phase1_dt", dt if phase1_dt is None else phase1_dt)):
@@ -327,8 +334,10 @@ class TTFSNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         p1 = "" if self.phase1_dt == self.dt else f", phase1_dt={self.phase1_dt:.6g}"
-        return (f"phase1_steps={self.phase1_steps}, phase2_steps={self.phase2_steps}, "
-                f"start_step={self.start_step}, dt={self.dt:.6g}{p1}, init_hidden={self.init_hidden}")
+        return (
+            f"phase1_steps={self.phase1_steps}, phase2_steps={self.phase2_steps}, "
+            f"start_step={self.start_step}, dt={self.dt:.6g}{p1}, init_hidden={self.init_hidden}"
+        )
 
     def _empty_state(self) -> TTFSNeuronState:
         empty = torch.zeros(0, device=self.threshold.device)
@@ -433,8 +442,9 @@ class TTFSSpikeMaxPool2d(nn.Module):
             self._fired = torch.zeros_like(spk)
             self._pooled = None
         self._fired = torch.maximum(self._fired, spk)
-        pooled = TF.ttfs_max_pool2d(self._fired, self.kernel_size, self.stride, self.padding, self.dilation,
-                                    self.ceil_mode, self.sign)  # type: ignore[arg-type]
+        pooled = TF.ttfs_max_pool2d(
+            self._fired, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.sign
+        )  # type: ignore[arg-type]
         out = pooled if self._pooled is None else pooled - self._pooled
         self._pooled = pooled
         return out
@@ -503,8 +513,15 @@ class TTFSStepNetwork(nn.Sequential):
     input_low: Tensor
     input_high: Tensor
 
-    def __init__(self, modules: list[nn.Module], *, input_steps: int, window_steps: list[int],
-                 step_sizes: list[float], input_range: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        modules: list[nn.Module],
+        *,
+        input_steps: int,
+        window_steps: list[int],
+        step_sizes: list[float],
+        input_range: tuple[float, float],
+    ) -> None:
         super().__init__(*modules)
         self.input_steps = input_steps
         self.window_steps = list(window_steps)
@@ -528,8 +545,10 @@ class TTFSStepNetwork(nn.Sequential):
     def run_raster(self, raster: Tensor) -> Tensor:
         """Reset, drive the network with every step of ``raster`` and return the final logits."""
         if raster.shape[0] < self.num_steps:
-            raise ValueError(f"TTFSStepNetwork.run_raster: raster has {raster.shape[0]} steps, "
-                             f"expected at least num_steps={self.num_steps}")
+            raise ValueError(
+                f"TTFSStepNetwork.run_raster: raster has {raster.shape[0]} steps, "
+                f"expected at least num_steps={self.num_steps}"
+            )
         reset_net(self)
         out = raster.new_zeros(())
         for step in range(self.num_steps):
@@ -566,28 +585,63 @@ def to_snntorch(net: TTFSNetwork, steps_per_window: int) -> TTFSStepNetwork:
     with torch.no_grad():
         for layer in net.layers:
             if isinstance(layer, TTFSLinear) and layer.readout:
-                lin = nn.Linear(layer.in_features, layer.out_features, bias=False, dtype=layer.weight.dtype,
-                                device=layer.weight.device)
+                lin = nn.Linear(
+                    layer.in_features,
+                    layer.out_features,
+                    bias=False,
+                    dtype=layer.weight.dtype,
+                    device=layer.weight.device,
+                )
                 lin.weight.copy_(layer.weight)
-                modules += [lin, TTFSMembraneReadout(layer.bias / prev_window, phase1_steps=n, start_step=start,
-                                                     dt=prev_dt)]
+                modules += [
+                    lin,
+                    TTFSMembraneReadout(
+                        layer.bias / prev_window, phase1_steps=n, start_step=start, dt=prev_dt
+                    ),
+                ]
             elif isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
                 synapse: nn.Module
                 if isinstance(layer, TTFSLinear):
-                    synapse = nn.Linear(layer.in_features, layer.out_features, bias=False, dtype=layer.weight.dtype,
-                                        device=layer.weight.device)
+                    synapse = nn.Linear(
+                        layer.in_features,
+                        layer.out_features,
+                        bias=False,
+                        dtype=layer.weight.dtype,
+                        device=layer.weight.device,
+                    )
                     synapse.weight.copy_(layer.weight)
                 elif isinstance(layer, TTFSConv2d):
-                    synapse = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                                        layer.padding, layer.dilation, layer.groups, bias=False,
-                                        dtype=layer.weight.dtype, device=layer.weight.device)
+                    synapse = nn.Conv2d(
+                        layer.in_channels,
+                        layer.out_channels,
+                        layer.kernel_size,
+                        layer.stride,
+                        layer.padding,
+                        layer.dilation,
+                        layer.groups,
+                        bias=False,
+                        dtype=layer.weight.dtype,
+                        device=layer.weight.device,
+                    )
                     synapse.weight.copy_(layer.weight)
                 else:
-                    synapse = nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, count_include_pad=True)
+                    synapse = nn.AvgPool2d(
+                        layer.kernel_size, layer.stride, layer.padding, count_include_pad=True
+                    )
                 window = float(layer.window)
                 dt = window / n
-                modules += [synapse, TTFSNeuron(layer.effective_threshold().detach(), phase1_steps=n, phase2_steps=n,
-                                                start_step=start, dt=dt, phase1_dt=prev_dt, init_hidden=True)]
+                modules += [
+                    synapse,
+                    TTFSNeuron(
+                        layer.effective_threshold().detach(),
+                        phase1_steps=n,
+                        phase2_steps=n,
+                        start_step=start,
+                        dt=dt,
+                        phase1_dt=prev_dt,
+                        init_hidden=True,
+                    ),
+                ]
                 window_steps.append(n)
                 step_sizes.append(dt)
                 start += n
@@ -598,8 +652,9 @@ def to_snntorch(net: TTFSNetwork, steps_per_window: int) -> TTFSStepNetwork:
                 modules.append(nn.Flatten())
             else:  # pragma: no cover - TTFSNetwork validates its layers
                 raise ValueError(f"to_snntorch: unsupported layer {type(layer).__name__}")
-    return TTFSStepNetwork(modules, input_steps=n, window_steps=window_steps, step_sizes=step_sizes,
-                           input_range=net.input_range)
+    return TTFSStepNetwork(
+        modules, input_steps=n, window_steps=window_steps, step_sizes=step_sizes, input_range=net.input_range
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -113,6 +114,24 @@ class RunResult:
         return sum(self.saturation_counts)
 
 
+@dataclass
+class _Entries:
+    """Per-entry columns of a :class:`RunResult` collected while a run walks the layers."""
+
+    names: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    times: list[Tensor] = field(default_factory=list)
+    saturated: list[int] = field(default_factory=list)
+    producers: list[int] = field(default_factory=list)  # index into ``layers`` (-1 for the input)
+
+    def add(self, name: str, kind: str, times: Tensor, saturated: int, producer: int) -> None:
+        self.names.append(name)
+        self.kinds.append(kind)
+        self.times.append(times)
+        self.saturated.append(saturated)
+        self.producers.append(producer)
+
+
 class TTFSNetwork(nn.Module):
     """A feed-forward TTFS network of B1 layers with per-layer windows.
 
@@ -123,6 +142,10 @@ class TTFSNetwork(nn.Module):
     Args:
         layers: TTFS layers in order; the last one must be ``TTFSLinear(readout=True)``.
         input_range: Declared range ``(p, q)`` of the raw inputs.
+        input_shape: Per-sample input shape (e.g. ``(C, H, W)``), if known. :func:`ttfsnet.convert`
+            records the calibration data's shape here and :func:`ttfsnet.export_nir` reads it. It is a
+            plain attribute, not a buffer: it survives ``torch.save``/``copy.deepcopy`` but is not part
+            of ``state_dict()``, so state dicts stay loadable into networks built without it.
 
     Shapes:
         ``x``: raw inputs ``(B, ...)`` in ``[p, q]``; returns logits ``(B, classes)``.
@@ -131,7 +154,13 @@ class TTFSNetwork(nn.Module):
     input_low: Tensor
     input_high: Tensor
 
-    def __init__(self, layers: Sequence[nn.Module], input_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    def __init__(
+        self,
+        layers: Sequence[nn.Module],
+        input_range: tuple[float, float] = (0.0, 1.0),
+        *,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         layers = list(layers)
         if not layers:
@@ -159,6 +188,18 @@ class TTFSNetwork(nn.Module):
         self.register_buffer("input_low", torch.tensor(p, dtype=torch.float64))
         self.register_buffer("input_high", torch.tensor(q, dtype=torch.float64))
         self.robustness: RobustnessConfig | None = None
+        self.input_shape: tuple[int, ...] | None = None
+        if input_shape is not None:
+            try:
+                shape = tuple(operator.index(d) for d in input_shape)
+            except TypeError:
+                shape = ()
+            if not shape or min(shape) < 1:
+                raise ValueError(
+                    "TTFSNetwork: input_shape must be a non-empty sequence of positive ints, "
+                    f"got {input_shape!r}"
+                )
+            self.input_shape = shape
 
     # ------------------------------------------------------------------ schedule
     @property
@@ -263,80 +304,49 @@ class TTFSNetwork(nn.Module):
             raise ValueError(f"TTFSNetwork.run: mode must be 'closed' or 'stepped', got {mode!r}")
         if mode == "closed" and dt is not None:
             raise ValueError("TTFSNetwork.run: dt is only used with mode='stepped'")
-        names, kinds, times, sats, producers = (
-            ["input"],
-            ["input"],
-            [TF.activation_to_time(x, 1.0)],
-            [0],
-            [-1],
-        )
+        entries = _Entries()
+        entries.add("input", "input", TF.activation_to_time(x, 1.0), 0, -1)
         if mode == "closed":
-            logits = self._closed_entries(x, names, kinds, times, sats, producers)
+            logits = self._closed_entries(x, entries)
         else:
-            logits = self._stepped_entries(
-                times[0], 0.01 if dt is None else dt, names, kinds, times, sats, producers
-            )
+            logits = self._stepped_entries(entries.times[0], 0.01 if dt is None else dt, entries)
         batch = x.shape[0]
         # Per-neuron spike counts over the batch serve both the totals and the SynOPs.
-        per_neuron = [torch.isfinite(t).reshape(batch, -1).sum(0) for t in times]
-        spikes = [int(c.sum()) for c in per_neuron]
-        neurons = [int(t[0].numel()) for t in times]
-        synops = [self._entry_synops(c, t, p) for c, t, p in zip(per_neuron, times, producers, strict=True)]
+        per_neuron = [torch.isfinite(t).reshape(batch, -1).sum(0) for t in entries.times]
         return RunResult(
             logits=logits,
-            layer_names=names,
-            entry_kinds=kinds,
-            spike_times=times,
-            spike_counts=spikes,
-            neuron_counts=neurons,
-            saturation_counts=sats,
-            synops=synops,
+            layer_names=entries.names,
+            entry_kinds=entries.kinds,
+            spike_times=entries.times,
+            spike_counts=[int(c.sum()) for c in per_neuron],
+            neuron_counts=[int(t[0].numel()) for t in entries.times],
+            saturation_counts=entries.saturated,
+            synops=[
+                self._entry_synops(c, t, p)
+                for c, t, p in zip(per_neuron, entries.times, entries.producers, strict=True)
+            ],
             batch_size=batch,
             windows=self.windows(),
         )
 
-    def _closed_entries(
-        self,
-        x: Tensor,
-        names: list[str],
-        kinds: list[str],
-        times: list[Tensor],
-        sats: list[int],
-        producers: list[int],
-    ) -> Tensor:
+    def _closed_entries(self, x: Tensor, entries: _Entries) -> Tensor:
         prev_window: Tensor | float = 1.0
         for i, layer in enumerate(self.layers):
             if isinstance(layer, _SPIKING) and not layer.readout:
                 pre = layer.preactivation(x)
                 assert layer.window is not None
                 x = torch.clamp(pre, 0.0, layer.window)
-                names.append(f"layers.{i}")
-                kinds.append("spiking")
-                times.append(TF.activation_to_time(x, layer.window))
-                sats.append(int(TF.saturation_mask(pre, layer.window).sum()))
-                producers.append(i)
+                saturated = int(TF.saturation_mask(pre, layer.window).sum())
+                entries.add(f"layers.{i}", "spiking", TF.activation_to_time(x, layer.window), saturated, i)
                 prev_window = layer.window
             elif isinstance(layer, TTFSMaxPool2d):
                 x = layer(x)
-                names.append(f"layers.{i}")
-                kinds.append("pool")
-                times.append(TF.activation_to_time(x, prev_window))
-                sats.append(0)
-                producers.append(i)
+                entries.add(f"layers.{i}", "pool", TF.activation_to_time(x, prev_window), 0, i)
             else:
                 x = layer(x)
         return x
 
-    def _stepped_entries(
-        self,
-        t: Tensor,
-        dt: float,
-        names: list[str],
-        kinds: list[str],
-        times: list[Tensor],
-        sats: list[int],
-        producers: list[int],
-    ) -> Tensor:
+    def _stepped_entries(self, t: Tensor, dt: float, entries: _Entries) -> Tensor:
         prev_window = 1.0
         for i, layer in enumerate(self.layers):
             if isinstance(layer, TTFSLinear) and layer.readout:
@@ -347,19 +357,12 @@ class TTFSNetwork(nn.Module):
                 window = float(layer.window)
                 thr = layer.effective_threshold()
                 t, v0 = TF.ttfs_layer_stepped(t, prev_window, layer.synaptic_op(), thr, window, dt)
-                names.append(f"layers.{i}")
-                kinds.append("spiking")
-                times.append(t)
-                sats.append(int((v0 > thr).sum()))
-                producers.append(i)
+                # V(t_min) above the threshold <=> pre-clamp activation above the window (saturated)
+                entries.add(f"layers.{i}", "spiking", t, int((v0 > thr).sum()), i)
                 prev_window = window
             elif isinstance(layer, TTFSMaxPool2d):
                 t = layer.pool_times(t)
-                names.append(f"layers.{i}")
-                kinds.append("pool")
-                times.append(t)
-                sats.append(0)
-                producers.append(i)
+                entries.add(f"layers.{i}", "pool", t, 0, i)
             else:
                 t = layer(t)
         raise AssertionError("unreachable: the last layer is a readout")

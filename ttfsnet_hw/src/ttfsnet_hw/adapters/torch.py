@@ -518,6 +518,7 @@ def quantization_accuracy(
     input_shape: Sequence[int] | None = None,
     calibration: np.ndarray | None = None,
     batch_size: int = 256,
+    bias_correction: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of a trained TTFS network before and after post-training quantisation to ``precision``.
 
@@ -532,6 +533,7 @@ def quantization_accuracy(
         input_shape: per-sample shape (default ``x.shape[1:]``).
         calibration: raw inputs for the membrane-overflow check (default ``x``).
         batch_size: evaluation batch size.
+        bias_correction: compensate the floor error of quantised spike times (``quantize``).
 
     Returns:
         ``float_accuracy``, ``quantized_accuracy``, ``accuracy_drop`` (float − quantised, in accuracy units),
@@ -550,7 +552,7 @@ def quantization_accuracy(
     prec = precision.precision if isinstance(precision, HardwareProfile) else precision
     shape = tuple(input_shape) if input_shape is not None else tuple(xs.shape[1:])
     cal = calibration if calibration is not None else xs.detach().cpu().double().numpy()
-    qnet = quantize(ir_from_ttfs(net, shape), prec, cal)
+    qnet = quantize(ir_from_ttfs(net, shape), prec, cal, bias_correction=bias_correction)
     batches = [(xs[i : i + batch_size], ys[i : i + batch_size]) for i in range(0, xs.shape[0], batch_size)]
     float_pred = torch.cat([_predict(net, bx) for bx, _ in batches])
     int_pred = torch.cat([_int_predict(qnet, bx) for bx, _ in batches])

@@ -366,8 +366,16 @@ def load_snn(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
 
 class _Pipeline:
     def __init__(
-        self, recipe: EmotionRecipe, out: Path, progress: Progress, resume: bool, stages: Sequence[str]
+        self,
+        recipe: EmotionRecipe,
+        out: Path,
+        progress: Progress,
+        resume: bool,
+        stages: Sequence[str],
+        *,
+        record_split: bool = True,
     ) -> None:
+        self.record_split = record_split
         self.recipe = recipe
         self.out = out
         self.progress = progress
@@ -445,6 +453,8 @@ class _Pipeline:
                 where="data",
             )
             split_path = self.out / "split.json"
+            if not self.record_split:
+                return self._search_data
             split = dict(self._search_data.split or {})
             split["train"] = list(self._search_data.train.names)
             split["test"] = list(self._search_data.test.names)
@@ -1261,7 +1271,7 @@ class EmotionPipeline(Pipeline):
         for name in ("snn.pt", "model.json"):
             if not (artifact / name).is_file():
                 raise PipelineError(f"evaluate: {artifact / name} not found (not an emotion artifact)")
-        pipe = _Pipeline(recipe, artifact, progress or NullProgress(), True, ())
+        pipe = _Pipeline(recipe, artifact, progress or NullProgress(), True, (), record_split=False)
         summary = pipe.test(artifact, artifact / "snn.pt", None, "evaluate")
         keep = (
             "runs", "sequences", "agreement", "spikes_per_neuron", "synops_per_sample", "params", "latency"

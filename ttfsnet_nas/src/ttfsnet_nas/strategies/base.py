@@ -18,7 +18,7 @@ so that :meth:`~Strategy.load_state_dict` continues bit-identically, also in the
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -298,11 +298,12 @@ class Strategy(abc.ABC):
         small spaces are exhausted instead of failing.
         """
         out: list[Architecture] = []
+        sizes = [len(ops) for ops in self.space.genes.values()]
         tries = 0
         while len(out) < n and tries < tries_per_item * n:
             tries += 1
-            arch = self._sample_any()
-            if arch is not None and self._is_new(arch, taken):
+            arch = self.space.decode([int(self.rng.integers(s)) for s in sizes])
+            if self._is_new(arch, taken):
                 out.append(arch)
                 taken.add(arch.key)
         if len(out) < n and self.space.size <= ENUMERATION_LIMIT:
@@ -313,10 +314,6 @@ class Strategy(abc.ABC):
                     out.append(rest[i])
                     taken.add(rest[i].key)
         return out
-
-    def _sample_any(self) -> Architecture | None:
-        sizes = [len(ops) for ops in self.space.genes.values()]
-        return self.space.decode([int(self.rng.integers(s)) for s in sizes])
 
 
 def _neutral_score(fitness: Fitness, values: Mapping[str, float]) -> Score:
@@ -375,14 +372,3 @@ def list_strategies() -> list[str]:
 def create_strategy(name: str, **kwargs: Any) -> Strategy:
     """Instantiate a registered strategy with keyword arguments."""
     return get_strategy(name)(**kwargs)
-
-
-def unique(archs: Iterable[Architecture]) -> list[Architecture]:
-    """Drop repeats, keep first occurrences (helper for subclasses)."""
-    seen: set[str] = set()
-    out = []
-    for a in archs:
-        if a.key not in seen:
-            seen.add(a.key)
-            out.append(a)
-    return out
