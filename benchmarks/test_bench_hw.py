@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from ttfsnet_hw.estimate import estimate
 from ttfsnet_hw.intsim import simulate
 from ttfsnet_hw.ir import SpikeRecorder
@@ -34,8 +33,13 @@ def record_256(reference):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(1)
     rec = SpikeRecorder(reference, "assumed")
     for _ in range(N_CAL // 32):
-        rec.add([rng.random((32, *reference.emitter_shape(e)), dtype=np.float32) < (0.2 if e == "input" else 0.05)
-                 for e in reference.emitters])
+        rec.add(
+            [
+                rng.random((32, *reference.emitter_shape(e)), dtype=np.float32)
+                < (0.2 if e == "input" else 0.05)
+                for e in reference.emitters
+            ]
+        )
     return rec.finish()
 
 
@@ -48,8 +52,13 @@ def test_bench_estimate_paper_256(benchmark, reference, record_256) -> None:  # 
     est = benchmark.pedantic(estimate, args=(reference, record_256, prof), rounds=3, iterations=1)
     assert est.n_samples == N_CAL
     seconds = benchmark.stats.stats.max
-    benchmark.extra_info.update(seconds_max=seconds, target_seconds=ESTIMATE_TARGET_S,
-                                latency_ms=est.latency_ms.mean, energy_mj=est.energy_mj.mean, pes=est.pes_used)
+    benchmark.extra_info.update(
+        seconds_max=seconds,
+        target_seconds=ESTIMATE_TARGET_S,
+        latency_ms=est.latency_ms.mean,
+        energy_mj=est.energy_mj.mean,
+        pes=est.pes_used,
+    )
     assert seconds < ESTIMATE_TARGET_S, f"estimate took {seconds:.2f} s, target < {ESTIMATE_TARGET_S} s"
 
 
@@ -66,8 +75,9 @@ def test_bench_snn_record_and_estimate_paper_256(benchmark, reference) -> None: 
         return estimate(reference, record_snn(net, reference, x, batch_size=32), prof)
 
     est = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(latency_ms=est.latency_ms.mean, energy_mj=est.energy_mj.mean,
-                                synops=est.synops.mean)
+    benchmark.extra_info.update(
+        latency_ms=est.latency_ms.mean, energy_mj=est.energy_mj.mean, synops=est.synops.mean
+    )
 
 
 # (image size, samples) per integer-simulation mode: stepped mode runs 2^time_bits literal steps per layer
@@ -80,7 +90,9 @@ SIM_TARGETS = {"event": 2.0, "stepped": 700.0}
 @pytest.fixture(scope="module", params=list(SIM_CASES))
 def sim_case(request):  # type: ignore[no-untyped-def]
     size, n = SIM_CASES[request.param]
-    ir = paper_network(reference_architecture(groups=2), groups=2, image_size=size, rng=np.random.default_rng(3))
+    ir = paper_network(
+        reference_architecture(groups=2), groups=2, image_size=size, rng=np.random.default_rng(3)
+    )
     x = np.random.default_rng(4).uniform(0, 1, (n, 4, size, size))
     return request.param, ir, quantize(ir, load_profile("yoso"), x), x
 
@@ -97,6 +109,10 @@ def test_bench_intsim_throughput(benchmark, sim_case) -> None:  # type: ignore[n
     mode, _, q, x = sim_case
     res = benchmark.pedantic(simulate, args=(q, x), kwargs={"mode": mode}, rounds=2, iterations=1)
     assert res.predictions.shape == (x.shape[0],)
-    benchmark.extra_info.update(reference=f"test_bench_float_closed_form[{mode}]", target=SIM_TARGETS[mode],
-                                samples=x.shape[0], image_size=x.shape[-1],
-                                samples_per_s=x.shape[0] / benchmark.stats.stats.mean)
+    benchmark.extra_info.update(
+        reference=f"test_bench_float_closed_form[{mode}]",
+        target=SIM_TARGETS[mode],
+        samples=x.shape[0],
+        image_size=x.shape[-1],
+        samples_per_s=x.shape[0] / benchmark.stats.stats.mean,
+    )

@@ -139,8 +139,14 @@ def test_network_construction_errors() -> None:
         ttfsnet.TTFSNetwork([ttfsnet.TTFSLinear(4, 4, readout=True), ttfsnet.TTFSLinear(4, 2, readout=True)])
     with pytest.raises(ValueError, match=r"layers\[0\] is ReLU"):
         ttfsnet.TTFSNetwork([nn.ReLU(), ttfsnet.TTFSLinear(4, 2, readout=True)])
-    with pytest.raises(ValueError, match="window must be a positive"):
+    with pytest.raises(ValueError, match="TTFSLinear: window must be a positive"):
         ttfsnet.TTFSLinear(4, 4, window=0.0)
+    with pytest.raises(ValueError, match=r"TTFSAvgPool2d: window must be a positive finite number, got inf"):
+        ttfsnet.TTFSAvgPool2d(2, window=float("inf"))
+    with pytest.raises(
+        ValueError, match=r"TTFSMaxPool2d: sign must be .* got shape \(2,\) with values \[0.0, 1.0\]"
+    ):
+        ttfsnet.TTFSMaxPool2d(2, sign=torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match="RobustnessConfig.time_bits"):
         ttfsnet.RobustnessConfig(time_bits=0)
     with pytest.raises(ValueError, match="weight_range"):

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 ttfsnet = pytest.importorskip("ttfsnet")
 
 from torch import nn  # noqa: E402
-
 from ttfsnet_hw.adapters.torch import (  # noqa: E402
     apply_quantization,
     ir_from_ann,
@@ -33,8 +32,15 @@ from ttfsnet_hw.quantize import quantize  # noqa: E402
 def _ann() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.ReLU(),
-        nn.Flatten(), nn.Linear(24, 10), nn.ReLU(), nn.Linear(10, 3),
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(24, 10),
+        nn.ReLU(),
+        nn.Linear(10, 3),
     )
 
 
@@ -65,7 +71,9 @@ def test_snn_record_matches_run_result(converted) -> None:  # type: ignore[no-un
     np.testing.assert_array_equal(rec.per_sample_spikes.sum(axis=0), res.spike_counts)
     # ttfsnet counts spikes into a max pool as routing only (0 synops); elsewhere the counts agree
     ours = dict(zip([ir.source_of(c) for c in ir.consumers], rec.per_sample_synops.sum(axis=0), strict=True))
-    for name, syn, kind_next in zip(res.layer_names, res.synops, [ir.consumer_of(e) for e in ir.emitters], strict=True):
+    for name, syn, kind_next in zip(
+        res.layer_names, res.synops, [ir.consumer_of(e) for e in ir.emitters], strict=True
+    ):
         if kind_next is not None and kind_next.kind != "maxpool":
             assert ours[name] == syn
 
@@ -82,7 +90,14 @@ def test_ann_record_equals_snn_record_without_saturation(converted) -> None:  # 
 
 
 def test_ttfs_from_ir_roundtrip() -> None:
-    ir = IRBuilder("r", (2, 6, 6), rng=np.random.default_rng(2)).conv(3, 3).avgpool(2).flatten().linear(5).readout(2)
+    ir = (
+        IRBuilder("r", (2, 6, 6), rng=np.random.default_rng(2))
+        .conv(3, 3)
+        .avgpool(2)
+        .flatten()
+        .linear(5)
+        .readout(2)
+    )
     net = ttfs_from_ir(ir)
     back = ir_from_ttfs(net, (2, 6, 6))
     x = np.random.default_rng(3).uniform(0, 1, (4, 2, 6, 6))
@@ -101,7 +116,9 @@ def quantised_cases(draw):  # type: ignore[no-untyped-def]
     if draw(st.booleans()):
         b.linear(draw(st.integers(2, 6)))
     ir = b.readout(3)
-    prec = PrecisionSpec(weight_bits=draw(st.integers(3, 8)), membrane_bits=32, time_bits=draw(st.integers(2, 6)))
+    prec = PrecisionSpec(
+        weight_bits=draw(st.integers(3, 8)), membrane_bits=32, time_bits=draw(st.integers(2, 6))
+    )
     return ir, prec, rng.uniform(0, 1, (3, c, 6, 6))
 
 
@@ -120,8 +137,16 @@ def test_qat_finetune_reports_before_and_after(converted) -> None:  # type: igno
     _, net, x = converted
     y = net(x).argmax(dim=1)
     batches = [(x[:8], y[:8]), (x[8:], y[8:])]
-    out = qat_finetune(net, batches, batches, PrecisionSpec(weight_bits=4, membrane_bits=24, time_bits=3),
-                       input_shape=(2, 8, 8), epochs=1, lr=1e-4, calibration=x.double().numpy())
+    out = qat_finetune(
+        net,
+        batches,
+        batches,
+        PrecisionSpec(weight_bits=4, membrane_bits=24, time_bits=3),
+        input_shape=(2, 8, 8),
+        epochs=1,
+        lr=1e-4,
+        calibration=x.double().numpy(),
+    )
     for key in ("float_before", "int_before", "float_after", "int_after"):
         assert 0.0 <= out[key] <= 1.0
     assert out["float_before"] == 1.0
@@ -132,7 +157,14 @@ def test_nir_roundtrip_to_ir(tmp_path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("nir")
     from ttfsnet_hw.nir import export_nir, import_nir_ir
 
-    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().linear(5).readout(3)
+    ir = (
+        IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0))
+        .conv(4, 3)
+        .maxpool(2)
+        .flatten()
+        .linear(5)
+        .readout(3)
+    )
     path = export_nir(ttfs_from_ir(ir), tmp_path / "m.nir", input_shape=(2, 8, 8))
     back = import_nir_ir(path, (2, 8, 8))
     x = np.random.default_rng(1).uniform(0, 1, (3, 2, 8, 8))
@@ -141,7 +173,7 @@ def test_nir_roundtrip_to_ir(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_quantization_accuracy_of_a_trained_network() -> None:
-    """sklearn digits: a trained TTFS network loses (almost) nothing at yoso widths, much more at 3 time bits."""
+    """sklearn digits: a trained TTFS network loses (almost) nothing at yoso widths, more at 2 time bits."""
     datasets = pytest.importorskip("sklearn.datasets")
     digits = datasets.load_digits()
     torch.manual_seed(0)
@@ -154,14 +186,26 @@ def test_quantization_accuracy_of_a_trained_network() -> None:
         nn.functional.cross_entropy(ann(x[:1200]), y[:1200]).backward()
         opt.step()
     net = ttfsnet.convert(ann.eval(), x[:256])
-    yoso = quantization_accuracy(net, x[1200:], y[1200:], load_profile("yoso"), calibration=x[:256].double().numpy())
+    yoso = quantization_accuracy(
+        net, x[1200:], y[1200:], load_profile("yoso"), calibration=x[:256].double().numpy()
+    )
     assert yoso["float_accuracy"] > 0.9 and yoso["samples"] == len(y) - 1200
     assert yoso["accuracy_drop"] <= 0.01
-    coarse = quantization_accuracy(net, x[1200:], y[1200:], PrecisionSpec(weight_bits=8, membrane_bits=24,
-                                                                          time_bits=2))
+    coarse = quantization_accuracy(
+        net,
+        x[1200:],
+        y[1200:],
+        PrecisionSpec(weight_bits=8, membrane_bits=24, time_bits=2),
+        calibration=x[:256].double().numpy(),
+    )
     assert coarse["prediction_disagreement"] > yoso["prediction_disagreement"]
     assert coarse["float_accuracy"] == yoso["float_accuracy"]
-    corrected = quantization_accuracy(net, x[1200:], y[1200:], PrecisionSpec(weight_bits=8, membrane_bits=24,
-                                                                             time_bits=2),
-                                      calibration=x[:256].double().numpy(), bias_correction=True)
+    corrected = quantization_accuracy(
+        net,
+        x[1200:],
+        y[1200:],
+        PrecisionSpec(weight_bits=8, membrane_bits=24, time_bits=2),
+        calibration=x[:256].double().numpy(),
+        bias_correction=True,
+    )
     assert corrected["quantized_accuracy"] > coarse["quantized_accuracy"]

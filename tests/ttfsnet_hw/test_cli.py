@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from ttfsnet_hw.cli import app, main
+from typer.testing import CliRunner
 
 SMALL = "paper:g0b0=conv3x3,g0b1=skip,g1b0=skip,g1b1=conv3x3"
 SHAPE = ["--input-shape", "4,16,16"]
@@ -52,7 +51,9 @@ def test_estimate_table_and_csv() -> None:
 def test_estimate_with_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x = np.random.default_rng(0).uniform(0, 1, (3, 4, 16, 16))
     np.save(tmp_path / "x.npy", x)
-    code, out, _ = _main(["estimate", SMALL, *SHAPE, "--data", str(tmp_path / "x.npy"), "--format", "json"], capsys)
+    code, out, _ = _main(
+        ["estimate", SMALL, *SHAPE, "--data", str(tmp_path / "x.npy"), "--format", "json"], capsys
+    )
     assert code == 0 and json.loads(out)["n_samples"] == 3
 
 
@@ -78,10 +79,15 @@ def test_profiles(capsys: pytest.CaptureFixture[str]) -> None:
         (["bogus"], "No such command"),
         (["estimate"], "Missing argument"),
         (["estimate", SMALL, "--rates", "x"], "--rates"),
-        (["quantize", SMALL, *SHAPE, "--out", "unused", "--data", "synthetic:2", "--labels", "y.npy"], "--labels"),
+        (
+            ["quantize", SMALL, *SHAPE, "--out", "unused", "--data", "synthetic:2", "--labels", "y.npy"],
+            "--labels",
+        ),
     ],
 )
-def test_bad_input_exits_2_with_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = _main(args, capsys)
     assert code == 2
     assert needle in err
@@ -90,7 +96,9 @@ def test_bad_input_exits_2_with_one_line(args: list[str], needle: str, capsys: p
 
 def test_bad_profile_file_names_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "p.yaml"
-    text = Path(__file__).parents[2].joinpath("ttfsnet_hw/src/ttfsnet_hw/profiles/horowitz45.yaml").read_text()
+    text = (
+        Path(__file__).parents[2].joinpath("ttfsnet_hw/src/ttfsnet_hw/profiles/horowitz45.yaml").read_text()
+    )
     bad.write_text(text.replace("neurons_per_pe:", "neurons_per_core:"))
     code, _, err = _main(["estimate", SMALL, *SHAPE, "--profile", str(bad)], capsys)
     assert code == 2 and "pe.neurons_per_core" in err
@@ -121,11 +129,33 @@ def test_ttfsnet_model_file_and_debug(tmp_path: Path, capsys: pytest.CaptureFixt
 
     ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
     torch.save(ttfs_from_ir(ir), tmp_path / "net.pt")
-    code, out, _ = _main(["estimate", str(tmp_path / "net.pt"), "--data", "synthetic:4", "--input-shape", "2,8,8",
-                          "--format", "json"], capsys)
+    code, out, _ = _main(
+        [
+            "estimate",
+            str(tmp_path / "net.pt"),
+            "--data",
+            "synthetic:4",
+            "--input-shape",
+            "2,8,8",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0 and json.loads(out)["spike_source"] == "snn"
-    code, out, _ = _main(["quantize", str(tmp_path / "net.pt"), "--out", str(tmp_path / "q"),
-                          "--data", "synthetic:4", "--input-shape", "2,8,8"], capsys)
+    code, out, _ = _main(
+        [
+            "quantize",
+            str(tmp_path / "net.pt"),
+            "--out",
+            str(tmp_path / "q"),
+            "--data",
+            "synthetic:4",
+            "--input-shape",
+            "2,8,8",
+        ],
+        capsys,
+    )
     assert code == 0
     report = json.loads((tmp_path / "q" / "report.json").read_text())
     assert report["intsim_vs_closed_form"]["exact"] and report["intsim_vs_ttfsnet"]["exact"]
@@ -134,29 +164,73 @@ def test_ttfsnet_model_file_and_debug(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_quantize_and_calibrate_paper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _main(["quantize", SMALL, *SHAPE, "--out", str(tmp_path / "q"), "--data", "synthetic:3"], capsys)
+    code, out, _ = _main(
+        ["quantize", SMALL, *SHAPE, "--out", str(tmp_path / "q"), "--data", "synthetic:3"], capsys
+    )
     assert code == 0 and "exact: True" in out
     with np.load(tmp_path / "q" / "quantized.npz") as z:
         assert "stem0/q_weight" in z.files and z["stem0/q_weight"].dtype == np.int64
-    code, out, _ = _main(["calibrate", SMALL, *SHAPE, "--rates", "0.1", "--out", str(tmp_path / "cal.yaml"),
-                          "--latency-ms", "5", "--energy-mj", "1", "--data-point", "unit test"], capsys)
+    code, out, _ = _main(
+        [
+            "calibrate",
+            SMALL,
+            *SHAPE,
+            "--rates",
+            "0.1",
+            "--out",
+            str(tmp_path / "cal.yaml"),
+            "--latency-ms",
+            "5",
+            "--energy-mj",
+            "1",
+            "--data-point",
+            "unit test",
+        ],
+        capsys,
+    )
     assert code == 0, out
     from ttfsnet_hw.profile import load_profile
 
     cal = load_profile(tmp_path / "cal.yaml")
     assert cal.calibration[-1].data_point == "unit test"
-    code, _, err = _main(["calibrate", SMALL, *SHAPE, "--rates", "0.1", "--out", str(tmp_path / "c2.yaml"),
-                          "--latency-ms", "5", "--energy-mj", "1e-12", "--data-point", "x"], capsys)
+    code, _, err = _main(
+        [
+            "calibrate",
+            SMALL,
+            *SHAPE,
+            "--rates",
+            "0.1",
+            "--out",
+            str(tmp_path / "c2.yaml"),
+            "--latency-ms",
+            "5",
+            "--energy-mj",
+            "1e-12",
+            "--data-point",
+            "x",
+        ],
+        capsys,
+    )
     assert code == 2 and "exceeds" in err
 
 
 def test_subprocess_smoke() -> None:
-    res = subprocess.run([sys.executable, "-m", "ttfsnet_hw", "estimate", SMALL, *SHAPE, "--rates", "0.1",
-                          "--format", "json"], capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "ttfsnet_hw", "estimate", SMALL, *SHAPE, "--rates", "0.1", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["spike_source"] == "assumed"
-    res = subprocess.run([sys.executable, "-m", "ttfsnet_hw", "estimate", "nope"], capture_output=True, text=True,
-                         timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "ttfsnet_hw", "estimate", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 2 and res.stderr.startswith("error:")
 
 
@@ -166,8 +240,14 @@ def test_ttfsnet_nas_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     from torch import nn
 
     torch.manual_seed(0)
-    ann = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(64, 3)).eval()
+    ann = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64, 3),
+    ).eval()
     artifact_torch.save_model(ann, tmp_path / "art")
     args = ["--data", "synthetic:6", "--input-shape", "2,8,8"]
     code, out, err = _main(["estimate", str(tmp_path / "art"), *args, "--format", "json"], capsys)
@@ -183,7 +263,7 @@ def test_ttfsnet_nas_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_tnas_er_snn_file_and_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """What the TNAS-ER pipeline writes: ``snn.pt`` (format ttfsnet_nas.snn/1) alone and inside an artifact."""
+    """What the TNAS-ER pipeline writes: ``snn.pt`` (ttfsnet_nas.snn/1), alone and inside an artifact."""
     torch = pytest.importorskip("torch")
     from ttfsnet_hw.adapters.torch import SNN_FORMAT, ttfs_from_ir
     from ttfsnet_hw.ir import IRBuilder
@@ -192,8 +272,10 @@ def test_tnas_er_snn_file_and_artifact(tmp_path: Path, capsys: pytest.CaptureFix
     net = ttfs_from_ir(ir)
     art = tmp_path / "artifact"
     art.mkdir()
-    torch.save({"format": SNN_FORMAT, "network": net, "input_shape": [2, 8, 8], "input_range": [0.0, 1.0]},
-               art / "snn.pt")
+    torch.save(
+        {"format": SNN_FORMAT, "network": net, "input_shape": [2, 8, 8], "input_range": [0.0, 1.0]},
+        art / "snn.pt",
+    )
     (art / "model.json").write_text("{}")  # the ANN is there too; the SNN must win
     for model in (art / "snn.pt", art):
         code, out, err = _main(["estimate", str(model), "--data", "synthetic:3", "--format", "json"], capsys)
@@ -213,8 +295,20 @@ def test_quantize_reports_accuracy_with_labels(tmp_path: Path, capsys: pytest.Ca
     ir = paper_network(arch, groups=2, image_size=16, rng=np.random.default_rng(0))
     y = np.argmax(ir.run(x)[0], axis=1)  # the float network is right on every sample by construction
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    code, out, err = _main(["quantize", SMALL, *SHAPE, "--out", str(tmp_path / "q"), "--data",
-                            str(tmp_path / "d.npz"), "--labels", str(tmp_path / "d.npz")], capsys)
+    code, out, err = _main(
+        [
+            "quantize",
+            SMALL,
+            *SHAPE,
+            "--out",
+            str(tmp_path / "q"),
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--labels",
+            str(tmp_path / "d.npz"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     acc = json.loads((tmp_path / "q" / "report.json").read_text())["accuracy"]
     assert acc["float"] == 1.0 and acc["samples"] == 6
@@ -230,8 +324,9 @@ def test_nir_file_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
     ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
     path = export_nir(ttfs_from_ir(ir), tmp_path / "m.nir", input_shape=(2, 8, 8))
-    code, out, err = _main(["estimate", str(path), "--data", "synthetic:3", "--input-shape", "2,8,8", "--format",
-                            "csv"], capsys)
+    code, out, err = _main(
+        ["estimate", str(path), "--data", "synthetic:3", "--input-shape", "2,8,8", "--format", "csv"], capsys
+    )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["name"] for r in rows] == ["layers.0", "layers.1", "layers.3", "TOTAL"]

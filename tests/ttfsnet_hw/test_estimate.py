@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from ttfsnet_hw.estimate import calibrate, estimate, energy_per_synop_pj, uniform_spike_record
-from ttfsnet_hw.ir import IRBuilder, IRError, SpikeRecorder, assumed_spike_record, check_ttfs_bound, record_from_times
+from ttfsnet_hw.estimate import calibrate, energy_per_synop_pj, estimate, uniform_spike_record
+from ttfsnet_hw.ir import (
+    IRBuilder,
+    IRError,
+    SpikeRecorder,
+    assumed_spike_record,
+    check_ttfs_bound,
+    record_from_times,
+)
 from ttfsnet_hw.mapping import MappingError, map_network, minimal_partition
 from ttfsnet_hw.paper import PAPER_FIGURES, paper_network, reference_architecture, reference_record
 from ttfsnet_hw.profile import load_profile
@@ -45,7 +51,7 @@ def test_exact_synops_against_brute_force_unit_weight_conv() -> None:
     mask = np.random.default_rng(3).random((1, 2, 7, 6)) < 0.5
     # brute force: count (input spike, output neuron) pairs over the receptive fields
     count = 0
-    for o_c in range(3):
+    for _o_c in range(3):
         for oy in range(conv.out_shape[1]):
             for ox in range(conv.out_shape[2]):
                 for ky in range(3):
@@ -95,7 +101,10 @@ def test_latency_non_increasing_in_pe_budget(net, inputs) -> None:  # type: igno
     prof = load_profile("horowitz45")
     r = _record(net, inputs)
     need = sum(minimal_partition(c, prof).n_pes for c in net.consumers)
-    lats = [estimate(net, r, prof.replace(**{"mapping.max_pes": b})).latency_ms.mean for b in range(need, need + 120, 7)]
+    lats = [
+        estimate(net, r, prof.replace(**{"mapping.max_pes": b})).latency_ms.mean
+        for b in range(need, need + 120, 7)
+    ]
     assert all(b <= a + 1e-12 for a, b in zip(lats, lats[1:], strict=False)), lats
     assert lats[-1] < lats[0]
 
@@ -145,15 +154,30 @@ def test_min_max_bracket_mean(net, inputs) -> None:  # type: ignore[no-untyped-d
 def test_calibration_fits_and_records(make_net) -> None:  # type: ignore[no-untyped-def]
     ir = make_net(size=16)
     rec = uniform_spike_record(ir, 0.2, 0.5)
-    prof, est = calibrate(ir, rec, load_profile("horowitz45"), latency_ms=1.0, energy_mj=0.5, data_point="unit test",
-                          reference_network="small", date="2026-01-01")
+    prof, est = calibrate(
+        ir,
+        rec,
+        load_profile("horowitz45"),
+        latency_ms=1.0,
+        energy_mj=0.5,
+        data_point="unit test",
+        reference_network="small",
+        date="2026-01-01",
+    )
     assert est.latency_ms.mean == pytest.approx(1.0, rel=1e-9)
     assert est.energy_mj.mean == pytest.approx(0.5, rel=1e-9)
     assert [r.parameter for r in prof.calibration] == ["pe.cycles_per_synop", "energy.base_power_mw"]
     assert prof.calibration[0].date == "2026-01-01"
     with pytest.raises(ValueError, match="already exceeds"):
-        calibrate(ir, rec, load_profile("horowitz45"), latency_ms=1.0, energy_mj=1e-9, data_point="x",
-                  reference_network="y")
+        calibrate(
+            ir,
+            rec,
+            load_profile("horowitz45"),
+            latency_ms=1.0,
+            energy_mj=1e-9,
+            data_point="x",
+            reference_network="y",
+        )
 
 
 def test_yoso_reproduces_the_paper_point_on_the_reference() -> None:

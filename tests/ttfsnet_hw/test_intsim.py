@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, max_accumulators, simulate
 from ttfsnet_hw.ir import IRBuilder
 from ttfsnet_hw.profile import PrecisionSpec
@@ -29,7 +28,9 @@ def networks(draw):  # type: ignore[no-untyped-def]
     if draw(st.booleans()):
         b.linear(draw(st.integers(2, 8)))
     ir = b.readout(draw(st.integers(2, 4)))
-    prec = PrecisionSpec(weight_bits=draw(st.integers(3, 8)), membrane_bits=32, time_bits=draw(st.integers(2, 5)))
+    prec = PrecisionSpec(
+        weight_bits=draw(st.integers(3, 8)), membrane_bits=32, time_bits=draw(st.integers(2, 5))
+    )
     x = rng.uniform(0, 1, size=(draw(st.integers(1, 4)), c, size, size))
     return ir, prec, x
 
@@ -108,8 +109,12 @@ def test_input_encoding_steps(net) -> None:  # type: ignore[no-untyped-def]
 def test_float_disagreement_shrinks_with_more_bits(make_net) -> None:  # type: ignore[no-untyped-def]
     ir = make_net(seed=4)
     x = np.random.default_rng(5).uniform(0, 1, (32, 3, 8, 8))
-    coarse = float_disagreement(ir, quantize(ir, PrecisionSpec(weight_bits=3, membrane_bits=32, time_bits=2), x), x)
-    fine = float_disagreement(ir, quantize(ir, PrecisionSpec(weight_bits=12, membrane_bits=40, time_bits=12), x), x)
+    coarse = float_disagreement(
+        ir, quantize(ir, PrecisionSpec(weight_bits=3, membrane_bits=32, time_bits=2), x), x
+    )
+    fine = float_disagreement(
+        ir, quantize(ir, PrecisionSpec(weight_bits=12, membrane_bits=40, time_bits=12), x), x
+    )
     assert fine["mean_abs_time_error"] < coarse["mean_abs_time_error"]
     assert fine["max_abs_logit_error"] < coarse["max_abs_logit_error"]
     assert fine["prediction_disagreement"] <= coarse["prediction_disagreement"]
@@ -124,7 +129,9 @@ def test_bias_correction_needs_calibration_and_moves_only_biases(net, inputs) ->
         if a.q_weight is not None:
             np.testing.assert_array_equal(a.q_weight, b.q_weight)
         if a.kind in ("conv", "linear", "readout"):
-            assert (b.q_bias >= a.q_bias).all() or (b.q_bias <= a.q_bias).any()  # same shape, integer
             assert b.q_bias.shape == a.q_bias.shape
-    assert any(not np.array_equal(a.q_bias, b.q_bias) for a, b in zip(plain.layers, corrected.layers, strict=True)
-               if a.kind in ("conv", "linear", "readout"))
+    assert any(
+        not np.array_equal(a.q_bias, b.q_bias)
+        for a, b in zip(plain.layers, corrected.layers, strict=True)
+        if a.kind in ("conv", "linear", "readout")
+    )

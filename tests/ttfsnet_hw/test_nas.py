@@ -29,7 +29,9 @@ def test_objectives_are_registered_via_entry_point() -> None:
 
 
 def _ctx(spikes: float, arch: Architecture) -> EvalContext:
-    return EvalContext(metrics={"spikes": spikes, "input_spikes": 3000.0, "image_size": 32.0}, architecture=arch)
+    return EvalContext(
+        metrics={"spikes": spikes, "input_spikes": 3000.0, "image_size": 32.0}, architecture=arch
+    )
 
 
 def test_more_spikes_cost_more_and_bigger_nets_use_more_pes() -> None:
@@ -67,8 +69,9 @@ def test_search_metrics_of_a_real_emotion_subnet() -> None:
     from ttfsnet_nas.torch.evaluate import Evaluator
 
     torch.manual_seed(0)
-    supernet = EyeEmotionSupernet(groups=2, ops=("conv3x3", "conv5x5", "skip"), in_channels=3, image_size=16,
-                                  width=4)
+    supernet = EyeEmotionSupernet(
+        groups=2, ops=("conv3x3", "conv5x5", "skip"), in_channels=3, image_size=16, width=4
+    )
     arch = Architecture([("g0b0", "conv5x5"), ("g0b1", "skip"), ("g1b0", "skip"), ("g1b1", "conv3x3")])
     x = torch.rand(8, 3, 16, 16)
     metrics = Evaluator((x, torch.arange(8) % 7), num_classes=7).evaluate(supernet, arch)
@@ -77,3 +80,15 @@ def test_search_metrics_of_a_real_emotion_subnet() -> None:
     assert lat(EvalContext(metrics={**metrics, **geometry}, architecture=arch)) > 0
     with pytest.raises(KeyError, match="reports metric 'neurons'"):
         lat(EvalContext(metrics=dict(metrics), architecture=arch))  # SEE defaults 90/4/32: wrong geometry
+
+
+def test_demo_hw_recipe_names_registered_hardware_objectives() -> None:
+    """recipes/demo-hw.yaml searches WAR/UAR vs energy_mj under an energy budget: the names must exist."""
+    import yaml
+    from ttfsnet_nas.emotion.recipe import resolve_recipe
+
+    search = yaml.safe_load(resolve_recipe("demo-hw").read_text(encoding="utf-8"))["search"]
+    names = {o.name for o in list_objectives()}
+    assert "energy_mj" in search["objectives"] and set(search["objectives"]) <= names
+    assert {c["objective"] for c in search["constraints"]} <= names
+    assert search["hardware_profile"] in ("yoso", "horowitz45")

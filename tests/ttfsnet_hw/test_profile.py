@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ttfsnet_hw.profile import (
     ProfileError,
     builtin_profiles,
@@ -62,7 +61,10 @@ def _write(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-def]
         (lambda r: r["pe"].pop("mesh_x"), "pe.mesh_x"),
         (lambda r: r["noc"].__setitem__("io_port_x", 99), "io_port_x"),
         (lambda r: r["mapping"].__setitem__("max_pes", 100000), "mapping.max_pes"),
-        (lambda r: r["clock"].__setitem__("frequency_mhz", {"value": 5, "sorce": "x"}), "clock.frequency_mhz"),
+        (
+            lambda r: r["clock"].__setitem__("frequency_mhz", {"value": 5, "sorce": "x"}),
+            "clock.frequency_mhz",
+        ),
     ],
 )
 def test_bad_profiles_name_the_key(tmp_path: Path, mutate, needle: str) -> None:  # type: ignore[no-untyped-def]

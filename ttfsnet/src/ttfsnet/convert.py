@@ -581,10 +581,12 @@ def convert(
         zeta: Window margin: ``T^{(n)} = (1 + ζ)·X^{(n)}`` with ``X^{(n)}`` the largest activation of
             layer ``n`` of the fused network on the calibration data; must be ``> -1``. A layer that
             never fires on the calibration data (``X = 0``) gets ``T = 1`` (the input window width).
+            With ``ζ = 0`` float rounding can report edge neurons as saturated; keep a margin.
         input_range: Declared range ``(p, q)`` of raw inputs; fused into the first weighted layer.
 
     Returns:
-        A :class:`~ttfsnet.nn.TTFSNetwork` in the dtype of ``model``.
+        A :class:`~ttfsnet.nn.TTFSNetwork` in the dtype of ``model``, with ``input_shape`` set to the
+        calibration data's per-sample shape.
 
     Raises:
         ValueError: For unsupported modules (naming their path and type), an empty or invalid

@@ -8,7 +8,14 @@ entry points in :mod:`ttfsnet_hw.nas`. See ``docs/hardware.md``.
 """
 
 from ttfsnet_hw.estimate import Estimate, LayerEstimate, Stat, calibrate, estimate, layer_totals_record
-from ttfsnet_hw.intsim import Agreement, IntSimResult, closed_form_quantized, compare, float_disagreement, simulate
+from ttfsnet_hw.intsim import (
+    Agreement,
+    IntSimResult,
+    closed_form_quantized,
+    compare,
+    float_disagreement,
+    simulate,
+)
 from ttfsnet_hw.ir import (
     IRBuilder,
     IRError,

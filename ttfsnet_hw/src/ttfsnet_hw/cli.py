@@ -41,7 +41,9 @@ from ttfsnet_hw.quantize import QuantizationError
 
 SCHEMA = "ttfsnet_hw.estimate/1"
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="YOSO-style hardware backend for TTFS networks.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="YOSO-style hardware backend for TTFS networks."
+)
 
 
 class UsageError(ValueError):
@@ -78,13 +80,17 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     try:
         shape = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"--input-shape: expected comma-separated integers like 4,90,90, got {text!r}") from None
+        raise UsageError(
+            f"--input-shape: expected comma-separated integers like 4,90,90, got {text!r}"
+        ) from None
     if not shape or any(v <= 0 for v in shape):
         raise UsageError(f"--input-shape: dimensions must be positive, got {text!r}")
     return shape
 
 
-def _load_data(spec: str | None, shape: tuple[int, ...] | None, input_range: tuple[float, float]) -> np.ndarray | None:
+def _load_data(
+    spec: str | None, shape: tuple[int, ...] | None, input_range: tuple[float, float]
+) -> np.ndarray | None:
     if spec is None:
         return None
     if spec.startswith("synthetic:"):
@@ -101,44 +107,43 @@ def _load_data(spec: str | None, shape: tuple[int, ...] | None, input_range: tup
         p, q = input_range
         return np.random.default_rng(seed).uniform(p, q, size=(n, *shape))
     path = Path(spec)
-    if not path.is_file():
-        raise UsageError(f"--data: {path}: no such file (expected .npy/.npz or synthetic:N)")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path) as z:
-                key = "x" if "x" in z.files else z.files[0]
-                arr = np.asarray(z[key])
-        else:
-            arr = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise UsageError(f"--data: {path}: cannot read as a numpy array ({exc})") from None
+    arr = _read_array(path, "--data", npz_key=None, expected=".npy/.npz or synthetic:N")
     if arr.ndim < 2 or not np.issubdtype(arr.dtype, np.number):
-        raise UsageError(f"--data: {path}: expected a numeric array (N, ...), got shape {arr.shape} dtype {arr.dtype}")
+        raise UsageError(
+            f"--data: {path}: expected a numeric array (N, ...), got shape {arr.shape} dtype {arr.dtype}"
+        )
     if shape is not None and tuple(arr.shape[1:]) != shape:
         raise UsageError(f"--data: {path}: samples have shape {arr.shape[1:]}, expected {shape}")
     return arr.astype(np.float64)
 
 
+def _read_array(path: Path, option: str, *, npz_key: str | None, expected: str) -> np.ndarray:
+    """A ``.npy`` array, or key ``npz_key`` of an ``.npz`` (``None``: ``x`` if present, else the first)."""
+    if not path.is_file():
+        raise UsageError(f"{option}: {path}: no such file (expected {expected})")
+    try:
+        if path.suffix != ".npz":
+            return np.load(path, allow_pickle=False)
+        with np.load(path) as z:
+            key = npz_key or ("x" if "x" in z.files else z.files[0])
+            if key not in z.files:
+                raise UsageError(f"{option}: {path}: has no key {key!r} (keys {z.files})")
+            return np.asarray(z[key])
+    except UsageError:
+        raise
+    except Exception as exc:  # numpy raises several types for a file that is not an array
+        raise UsageError(f"{option}: {path}: cannot read as a numpy array ({exc})") from None
+
+
 def _load_labels(spec: str, data: str | None, n: int) -> np.ndarray:
     """Labels from a ``.npy`` file, or ``y`` of the ``.npz`` given as both --data and --labels."""
     path = Path(spec)
-    if not path.is_file():
-        raise UsageError(f"--labels: {path}: no such file (expected .npy, or the --data .npz with key 'y')")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path) as z:
-                if "y" not in z.files:
-                    raise UsageError(f"--labels: {path}: has no key 'y' (keys {z.files})")
-                y = np.asarray(z["y"])
-        else:
-            y = np.load(path, allow_pickle=False)
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError(f"--labels: {path}: cannot read as a numpy array ({exc})") from None
+    y = _read_array(path, "--labels", npz_key="y", expected=".npy, or the --data .npz with key 'y'")
     if y.ndim != 1 or y.shape[0] != n or not np.issubdtype(y.dtype, np.integer):
-        raise UsageError(f"--labels: {path}: expected {n} integer labels (one per --data sample), got shape "
-                         f"{y.shape} dtype {y.dtype}")
+        raise UsageError(
+            f"--labels: {path}: expected {n} integer labels (one per --data sample), got shape "
+            f"{y.shape} dtype {y.dtype}"
+        )
     if data is None or data.startswith("synthetic:"):
         raise UsageError("--labels needs --data FILE (labels of synthetic inputs mean nothing)")
     return y.astype(np.int64)
@@ -156,21 +161,33 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     return p, q
 
 
-def _load(model: str, data: str | None, input_shape: str | None, rates: float | None, seed: int,
-          *, input_range: str | None = None, convert_ann: bool = False) -> _Loaded:
+def _load(
+    model: str,
+    data: str | None,
+    input_shape: str | None,
+    rates: float | None,
+    seed: int,
+    *,
+    input_range: str | None = None,
+    convert_ann: bool = False,
+) -> _Loaded:
     shape = _parse_shape(input_shape)
     if model == "paper" or model.startswith("paper:"):
         from ttfsnet_hw.paper import paper_network, reference_architecture
 
         arch = reference_architecture() if model == "paper" else _parse_arch(model[len("paper:") :])
-        groups = 1 + max((int(g[1 : g.index("b")]) for g in arch if g.startswith("g") and "b" in g[1:]), default=2)
+        groups = 1 + max(
+            (int(g[1 : g.index("b")]) for g in arch if g.startswith("g") and "b" in g[1:]), default=2
+        )
         kw: dict[str, Any] = {}
         if shape is not None:
             if len(shape) != 3 or shape[1] != shape[2]:
                 raise UsageError(f"--input-shape: paper models need C,S,S (square images), got {input_shape}")
             kw = {"in_channels": shape[0], "image_size": shape[1]}
         try:
-            ir = paper_network(arch, groups=groups, rng=np.random.default_rng(seed), name=model.replace(":", "-"), **kw)
+            ir = paper_network(
+                arch, groups=groups, rng=np.random.default_rng(seed), name=model.replace(":", "-"), **kw
+            )
         except ValueError as exc:
             raise UsageError(f"MODEL {model}: {exc}") from None
         if rates is not None:
@@ -191,7 +208,9 @@ def _load(model: str, data: str | None, input_shape: str | None, rates: float | 
     try:
         net, meta = tad.load_model_with_metadata(path)
     except (ValueError, OSError, KeyError) as exc:
-        raise UsageError(f"MODEL {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise UsageError(
+            f"MODEL {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     shape = shape or meta.get("input_shape")
     is_snn = tad.is_ttfs(net)
     rng_in = tuple(float(v) for v in net.input_range) if is_snn else (_parse_range(input_range) or (0.0, 1.0))
@@ -201,10 +220,13 @@ def _load(model: str, data: str | None, input_shape: str | None, rates: float | 
     shape = shape or tuple(x.shape[1:])
     if not is_snn and convert_ann:
         import torch
+
         import ttfsnet
 
         try:
-            net = ttfsnet.convert(net, torch.as_tensor(x, dtype=next(net.parameters()).dtype), input_range=rng_in)
+            net = ttfsnet.convert(
+                net, torch.as_tensor(x, dtype=next(net.parameters()).dtype), input_range=rng_in
+            )
         except ValueError as exc:
             raise UsageError(f"MODEL {model}: cannot convert to TTFS ({str(exc).splitlines()[0]})") from None
         is_snn = True
@@ -229,13 +251,24 @@ def _table(est: Estimate) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{est.network} on {est.profile} ({est.n_samples} samples, spikes from {est.spike_source})")
+    t = Table(
+        title=f"{est.network} on {est.profile} ({est.n_samples} samples, spikes from {est.spike_source})"
+    )
     for col in ("layer", "kind", "PEs", "split", "SynOPs", "spikes out", "packets", "cycles", "energy mJ"):
         t.add_column(col, justify="right" if col not in ("layer", "kind") else "left")
     for layer in est.layers:
         e = layer.energy_synaptic_mj + layer.energy_neuron_mj + layer.energy_noc_mj
-        t.add_row(layer.name, layer.kind, str(layer.pes), layer.partition, f"{layer.synops:.4g}",
-                  f"{layer.spikes_out:.4g}", f"{layer.packets:.4g}", f"{layer.cycles:.4g}", f"{e:.3g}")
+        t.add_row(
+            layer.name,
+            layer.kind,
+            str(layer.pes),
+            layer.partition,
+            f"{layer.synops:.4g}",
+            f"{layer.spikes_out:.4g}",
+            f"{layer.packets:.4g}",
+            f"{layer.cycles:.4g}",
+            f"{e:.3g}",
+        )
     buf = io.StringIO()
     console = Console(file=buf, width=130, color_system=None)
     console.print(t)
@@ -244,7 +277,8 @@ def _table(est: Estimate) -> str:
         f"latency {est.latency_ms.mean:.4g} ms [{est.latency_ms.min:.4g}, {est.latency_ms.max:.4g}]  "
         f"energy {est.energy_mj.mean:.4g} mJ [{est.energy_mj.min:.4g}, {est.energy_mj.max:.4g}] ({split})\n"
         f"SynOPs {est.synops.mean:.4g}  spikes {est.spikes.mean:.4g}  MACs {est.macs}  params {est.params}  "
-        f"PEs {est.pes_used}/{est.pes_available} (needs {est.pes_required})  neuron util {est.neuron_utilisation:.1%}  "
+        f"PEs {est.pes_used}/{est.pes_available} (needs {est.pes_required})  neuron util "
+        f"{est.neuron_utilisation:.1%}  "
         f"memory util {est.memory_utilisation:.1%}"
     )
     return buf.getvalue()
@@ -259,8 +293,15 @@ def _csv(est: Estimate) -> str:
     for layer in est.layers:
         w.writerow([getattr(layer, f) for f in fields])
     total = {f: "" for f in fields}
-    total.update(name="TOTAL", kind="", synops=est.synops.mean, cycles=est.cycles.mean,
-                 latency_ms=est.latency_ms.mean, pes=est.pes_used, macs=est.macs)
+    total.update(
+        name="TOTAL",
+        kind="",
+        synops=est.synops.mean,
+        cycles=est.cycles.mean,
+        latency_ms=est.latency_ms.mean,
+        pes=est.pes_used,
+        macs=est.macs,
+    )
     w.writerow([total[f] for f in fields])
     return buf.getvalue()
 
@@ -272,11 +313,17 @@ _FORMATS = ("table", "json", "csv")
 def estimate_cmd(
     model: Annotated[str, typer.Argument(help="Artifact dir, .nir/.pt file, or paper[:gene=op,...].")],
     profile: Annotated[str, typer.Option(help="Shipped profile name or YAML path.")] = "yoso",
-    data: Annotated[str | None, typer.Option(help="Calibration inputs: .npy/.npz or synthetic:N[:SEED].")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Calibration inputs: .npy/.npz or synthetic:N[:SEED].")
+    ] = None,
     input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape, e.g. 4,90,90.")] = None,
-    rates: Annotated[float | None, typer.Option(help="paper models: assume this firing fraction instead of running.")] = None,
+    rates: Annotated[
+        float | None, typer.Option(help="paper models: assume this firing fraction instead of running.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random weights of paper models.")] = 0,
-    input_range: Annotated[str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")] = None,
+    input_range: Annotated[
+        str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
 ) -> None:
     """Estimate latency, energy, SynOPs and the PE mapping of a model."""
@@ -318,27 +365,51 @@ def profiles_cmd(
     for sec in ("clock", "pe", "noc", "precision", "energy", "mapping"):
         for key, leaf in d[sec].items():
             if isinstance(leaf, dict):
-                typer.echo(f"  {sec}.{key} = {leaf['value']}  [{leaf.get('confidence', '')}] {leaf.get('source', '')}")
+                typer.echo(
+                    f"  {sec}.{key} = {leaf['value']}  [{leaf.get('confidence', '')}] "
+                    f"{leaf.get('source', '')}"
+                )
             else:
                 typer.echo(f"  {sec}.{key} = {leaf}")
     for rec in p.calibration:
-        typer.echo(f"  calibration: {rec.parameter} = {rec.value:.6g} -> {rec.target} ({rec.data_point}; {rec.date})")
+        typer.echo(
+            f"  calibration: {rec.parameter} = {rec.value:.6g} -> {rec.target} ({rec.data_point}; {rec.date})"
+        )
 
 
 @app.command("quantize")
 def quantize_cmd(
-    model: Annotated[str, typer.Argument(help="A ttfsnet network (.nir/.pt), an ANN artifact (converted with "
-                                              "ttfsnet.convert on --data) or paper[:gene=op,...].")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A ttfsnet network (.nir/.pt), an ANN artifact (converted with "
+            "ttfsnet.convert on --data) or paper[:gene=op,...]."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     profile: Annotated[str, typer.Option(help="Profile whose precision is used.")] = "yoso",
-    data: Annotated[str | None, typer.Option(help="Calibration/evaluation inputs (.npy/.npz or synthetic:N).")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Calibration/evaluation inputs (.npy/.npz or synthetic:N).")
+    ] = None,
     input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
-    input_range: Annotated[str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")] = None,
-    labels: Annotated[str | None, typer.Option(help="Integer labels of --data (.npy, or key 'y' of the .npz): "
-                                                    "report float vs quantised accuracy.")] = None,
-    bias_correction: Annotated[bool, typer.Option("--bias-correction", help="Compensate the mean floor error "
-                                                  "of quantised spike times (calibrated on --data).")] = False,
+    input_range: Annotated[
+        str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="Integer labels of --data (.npy, or key 'y' of the .npz): "
+            "report float vs quantised accuracy."
+        ),
+    ] = None,
+    bias_correction: Annotated[
+        bool,
+        typer.Option(
+            "--bias-correction",
+            help="Compensate the mean floor error of quantised spike times (calibrated on --data).",
+        ),
+    ] = False,
 ) -> None:
     """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
     from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
@@ -347,7 +418,9 @@ def quantize_cmd(
     prof = load_profile(profile)
     loaded = _load(model, data, input_shape, None, seed, input_range=input_range, convert_ann=True)
     if not loaded.ir.has_parameters:
-        raise UsageError(f"MODEL {model}: quantize needs a TTFS network with parameters (convert the ANN first)")
+        raise UsageError(
+            f"MODEL {model}: quantize needs a TTFS network with parameters (convert the ANN first)"
+        )
     x = _load_data(data or "synthetic:8", loaded.ir.input_shape, loaded.ir.input_range)
     assert x is not None
     try:
@@ -358,29 +431,43 @@ def quantize_cmd(
     agree = compare(ints, closed_form_quantized(q, x))
     report: dict[str, Any] = {
         "profile": prof.name,
-        "precision": {"weight_bits": prof.precision.weight_bits, "membrane_bits": prof.precision.membrane_bits,
-                      "time_bits": prof.precision.time_bits},
+        "precision": {
+            "weight_bits": prof.precision.weight_bits,
+            "membrane_bits": prof.precision.membrane_bits,
+            "time_bits": prof.precision.time_bits,
+        },
         "samples": int(x.shape[0]),
         "bias_correction": bias_correction,
         "weight_errors": q.weight_errors,
         "overflow_layers": list(q.overflow_layers),
         "windows": q.ir.windows(),
-        "intsim_vs_closed_form": {"exact": agree.exact, "step_mismatches": agree.step_mismatches,
-                                  "prediction_mismatches": agree.prediction_mismatches},
+        "intsim_vs_closed_form": {
+            "exact": agree.exact,
+            "step_mismatches": agree.step_mismatches,
+            "prediction_mismatches": agree.prediction_mismatches,
+        },
         "vs_float_snn": float_disagreement(loaded.ir, q, x),
     }
     if labels is not None:
         y = _load_labels(labels, data, x.shape[0])
         float_pred = np.argmax(loaded.ir.run(x)[0], axis=1)
         acc_f, acc_q = float(np.mean(float_pred == y)), float(np.mean(ints.predictions == y))
-        report["accuracy"] = {"float": acc_f, "quantized": acc_q, "drop": acc_f - acc_q, "samples": int(y.size)}
+        report["accuracy"] = {
+            "float": acc_f,
+            "quantized": acc_q,
+            "drop": acc_f - acc_q,
+            "samples": int(y.size),
+        }
     if loaded.torch_model is not None:
         from ttfsnet_hw.adapters.torch import apply_quantization, ttfs_quantized_reference
 
         ref = ttfs_quantized_reference(apply_quantization(loaded.torch_model, q), q, x)
         a2 = compare(ints, ref)
-        report["intsim_vs_ttfsnet"] = {"exact": a2.exact, "step_mismatches": a2.step_mismatches,
-                                       "prediction_mismatches": a2.prediction_mismatches}
+        report["intsim_vs_ttfsnet"] = {
+            "exact": a2.exact,
+            "step_mismatches": a2.step_mismatches,
+            "prediction_mismatches": a2.prediction_mismatches,
+        }
     out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for ql in q.layers:
@@ -388,16 +475,21 @@ def quantize_cmd(
             arrays[f"{ql.name}/q_weight"] = ql.q_weight
         if ql.q_bias is not None:
             arrays[f"{ql.name}/q_bias"] = ql.q_bias
-        arrays[f"{ql.name}/shifts"] = np.array([ql.weight_shift, ql.out_shift, ql.unit_exp,
-                                                 ql.time_exp if ql.time_exp is not None else 0])
+        arrays[f"{ql.name}/shifts"] = np.array(
+            [ql.weight_shift, ql.out_shift, ql.unit_exp, ql.time_exp if ql.time_exp is not None else 0]
+        )
     _atomic_bytes(out / "quantized.npz", _npz_bytes(arrays))
     _atomic_bytes(out / "report.json", json.dumps(report, indent=2).encode())
-    typer.echo(f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {agree.exact}; "
-               f"prediction disagreement with float SNN: {report['vs_float_snn']['prediction_disagreement']:.3f}")
+    typer.echo(
+        f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {agree.exact}; "
+        f"prediction disagreement with float SNN: {report['vs_float_snn']['prediction_disagreement']:.3f}"
+    )
     if "accuracy" in report:
         acc = report["accuracy"]
-        typer.echo(f"accuracy on {acc['samples']} samples: float SNN {acc['float']:.4f}, quantised (integer "
-                   f"simulation) {acc['quantized']:.4f}, drop {acc['drop']:+.4f}")
+        typer.echo(
+            f"accuracy on {acc['samples']} samples: float SNN {acc['float']:.4f}, quantised (integer "
+            f"simulation) {acc['quantized']:.4f}, drop {acc['drop']:+.4f}"
+        )
     if not agree.exact:
         raise RuntimeError("integer simulation disagrees with the quantised closed form (see report.json)")
 
@@ -415,21 +507,30 @@ def calibrate_cmd(
     rates: Annotated[float | None, typer.Option(help="paper models: assumed firing fraction.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
 ) -> None:
-    """Fit pe.cycles_per_synop and energy.base_power_mw to a published point; write the profile with the fit."""
+    """Fit pe.cycles_per_synop and energy.base_power_mw to a published point; write the fitted profile."""
     if latency_ms <= 0 or energy_mj <= 0:
         raise UsageError("--latency-ms and --energy-mj must be > 0")
     prof = load_profile(profile)
     loaded = _load(model, data, input_shape, rates, seed)
     desc = f"{model} ({loaded.record.n_samples} samples, spikes from {loaded.record.source})"
     try:
-        fitted, est = calibrate(loaded.ir, loaded.record, prof, latency_ms=latency_ms, energy_mj=energy_mj,
-                                data_point=data_point, reference_network=desc)
+        fitted, est = calibrate(
+            loaded.ir,
+            loaded.record,
+            prof,
+            latency_ms=latency_ms,
+            energy_mj=energy_mj,
+            data_point=data_point,
+            reference_network=desc,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     write_profile(fitted, out)
-    typer.echo(f"wrote {out}: pe.cycles_per_synop={fitted.pe.cycles_per_synop:.6g}, "
-               f"energy.base_power_mw={fitted.energy.base_power_mw:.6g} -> {est.latency_ms.mean:.4g} ms, "
-               f"{est.energy_mj.mean:.4g} mJ")
+    typer.echo(
+        f"wrote {out}: pe.cycles_per_synop={fitted.pe.cycles_per_synop:.6g}, "
+        f"energy.base_power_mw={fitted.energy.base_power_mw:.6g} -> {est.latency_ms.mean:.4g} ms, "
+        f"{est.energy_mj.mean:.4g} mJ"
+    )
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -13,7 +13,8 @@ found on the calibration-set average spike maps; per sample, its share of the la
 kept fixed, which makes every per-sample figure linear in that sample's spike counts (so zero spikes give
 zero dynamic energy, and energy is linear in spikes).
 
-Energy: ``E_syn = Σ SynOP·(weight read + membrane read/write + add)``, ``E_neu = Σ (checks·e_cmp + spikes·e_spk)``,
+Energy: ``E_syn = Σ SynOP·(weight read + membrane read/write + add)``,
+``E_neu = Σ (checks·e_cmp + spikes·e_spk)``,
 ``E_noc = Σ packets·h̄·e_hop`` and ``E_static = (PEs·P_leak + P_base)·latency``; SRAM energies follow the
 Horowitz size law of the profile. :func:`calibrate` fits ``pe.cycles_per_synop`` and ``energy.base_power_mw``
 to a published (latency, energy) point and records the fit in the profile.
@@ -201,11 +202,24 @@ def _prefix3(a: np.ndarray) -> np.ndarray:
     return p
 
 
-def _box3(p: np.ndarray, c0: np.ndarray, c1: np.ndarray, y0: np.ndarray, y1: np.ndarray,
-          x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+def _box3(
+    p: np.ndarray,
+    c0: np.ndarray,
+    c1: np.ndarray,
+    y0: np.ndarray,
+    y1: np.ndarray,
+    x0: np.ndarray,
+    x1: np.ndarray,
+) -> np.ndarray:
     return (
-        p[c1, y1, x1] - p[c0, y1, x1] - p[c1, y0, x1] - p[c1, y1, x0]
-        + p[c0, y0, x1] + p[c0, y1, x0] + p[c1, y0, x0] - p[c0, y0, x0]
+        p[c1, y1, x1]
+        - p[c0, y1, x1]
+        - p[c1, y0, x1]
+        - p[c1, y1, x0]
+        + p[c0, y0, x1]
+        + p[c0, y1, x0]
+        + p[c1, y0, x0]
+        - p[c0, y0, x0]
     )
 
 
@@ -313,7 +327,12 @@ class _LayerLoad:
         pe = self.profile.pe
         q = self.per_pe(part)
         upd = self.update_cycles(q["neurons"])
-        cyc = q["syn"] * pe.cycles_per_synop + q["in"] * pe.cycles_per_input_spike + q["out"] * pe.cycles_per_output_spike + upd
+        cyc = (
+            q["syn"] * pe.cycles_per_synop
+            + q["in"] * pe.cycles_per_input_spike
+            + q["out"] * pe.cycles_per_output_spike
+            + upd
+        )
         p = int(np.argmax(cyc))
         hops = hop_distance(part.n_pes)
         fixed = float(upd[p]) + hops * self.profile.noc.cycles_per_hop + pe.layer_overhead_cycles
@@ -354,9 +373,14 @@ def estimate(
         MappingError: the network does not fit.
     """
     if tuple(record.emitters) != tuple(ir.emitters):
-        raise IRError(f"spike record emitters {record.emitters} do not match network {ir.name} ({ir.emitters})")
+        raise IRError(
+            f"spike record emitters {record.emitters} do not match network {ir.name} ({ir.emitters})"
+        )
     if record.per_sample_synops.shape[1] != len(ir.consumers):
-        raise IRError(f"spike record has {record.per_sample_synops.shape[1]} consumer columns, network {ir.name} has {len(ir.consumers)}")
+        raise IRError(
+            f"spike record has {record.per_sample_synops.shape[1]} consumer columns, network "
+            f"{ir.name} has {len(ir.consumers)}"
+        )
     check_ttfs_bound(ir, record)
     if _loads is None:
         loads = {layer.name: _LayerLoad(ir, layer, record, profile) for layer in ir.consumers}
@@ -490,17 +514,22 @@ def calibrate(
     shared = {layer.name: _LayerLoad(ir, layer, record, profile) for layer in ir.consumers}
 
     def lat(c: float) -> float:
-        return estimate(ir, record, profile.replace(**{"pe.cycles_per_synop": c}), _loads=shared).latency_ms.mean
+        return estimate(
+            ir, record, profile.replace(**{"pe.cycles_per_synop": c}), _loads=shared
+        ).latency_ms.mean
 
     lo, hi = 0.0, 1.0
     if lat(lo) > latency_ms:
         raise ValueError(
-            f"calibrate: latency {latency_ms} ms is below the model's floor {lat(lo):.3f} ms at zero SynOP cost"
+            f"calibrate: latency {latency_ms} ms is below the model's floor {lat(lo):.3f} ms at "
+            "zero SynOP cost"
         )
     while lat(hi) < latency_ms:
         hi *= 2.0
         if hi > 1e9:
-            raise ValueError(f"calibrate: cannot reach latency {latency_ms} ms (network {ir.name} has no SynOPs?)")
+            raise ValueError(
+                f"calibrate: cannot reach latency {latency_ms} ms (network {ir.name} has no SynOPs?)"
+            )
     for _ in range(40):  # relative precision ~1e-12 of the bracket
         mid = 0.5 * (lo + hi)
         if lat(mid) < latency_ms:
@@ -513,7 +542,8 @@ def calibrate(
     dyn_and_leak = est0.energy_mj.mean
     if dyn_and_leak > energy_mj:
         raise ValueError(
-            f"calibrate: dynamic + leakage energy {dyn_and_leak:.4g} mJ already exceeds the target {energy_mj} mJ"
+            f"calibrate: dynamic + leakage energy {dyn_and_leak:.4g} mJ already exceeds the target "
+            f"{energy_mj} mJ"
         )
     p_base_mw = (energy_mj - dyn_and_leak) / est0.latency_ms.mean * 1e3
     prof = prof.replace(**{"energy.base_power_mw": p_base_mw})
@@ -534,10 +564,24 @@ def calibrate(
     fitted_keys = {"pe.cycles_per_synop", "energy.base_power_mw"}
     records = (
         *(r for r in prof.calibration if r.parameter not in fitted_keys),
-        CalibrationRecord(parameter="pe.cycles_per_synop", value=c_fit, target=f"{latency_ms} ms",
-                          data_point=data_point, reference_network=reference_network, date=today, note=note),
-        CalibrationRecord(parameter="energy.base_power_mw", value=p_base_mw, target=f"{energy_mj} mJ",
-                          data_point=data_point, reference_network=reference_network, date=today, note=note),
+        CalibrationRecord(
+            parameter="pe.cycles_per_synop",
+            value=c_fit,
+            target=f"{latency_ms} ms",
+            data_point=data_point,
+            reference_network=reference_network,
+            date=today,
+            note=note,
+        ),
+        CalibrationRecord(
+            parameter="energy.base_power_mw",
+            value=p_base_mw,
+            target=f"{energy_mj} mJ",
+            data_point=data_point,
+            reference_network=reference_network,
+            date=today,
+            note=note,
+        ),
     )
     from dataclasses import replace as _replace
 
@@ -545,7 +589,9 @@ def calibrate(
     return prof, estimate(ir, record, prof)
 
 
-def layer_totals_record(ir: NetworkIR, spikes_per_sample: Sequence[float], source: str = "ann") -> SpikeRecord:
+def layer_totals_record(
+    ir: NetworkIR, spikes_per_sample: Sequence[float], source: str = "ann"
+) -> SpikeRecord:
     """A record from per-emitter mean spike counts only (uniform firing inside each emitter).
 
     Used when only layer totals are known (ANN statistics during NAS): SynOPs are then ρ·MAC.
@@ -560,7 +606,9 @@ def layer_totals_record(ir: NetworkIR, spikes_per_sample: Sequence[float], sourc
     """
     ems = ir.emitters
     if len(spikes_per_sample) != len(ems):
-        raise IRError(f"layer totals for {ir.name}: expected {len(ems)} emitters, got {len(spikes_per_sample)}")
+        raise IRError(
+            f"layer totals for {ir.name}: expected {len(ems)} emitters, got {len(spikes_per_sample)}"
+        )
     rates = []
     for e, s in zip(ems, spikes_per_sample, strict=True):
         size = math.prod(ir.emitter_shape(e))
@@ -600,6 +648,10 @@ def uniform_spike_record(ir: NetworkIR, hidden_rate: float, input_rate: float = 
     for layer in ir.layers:
         if not layer.emits:
             continue
-        prev = 1.0 - (1.0 - prev) ** (layer.kernel[0] * layer.kernel[1]) if layer.kind == "maxpool" else hidden_rate
+        prev = (
+            1.0 - (1.0 - prev) ** (layer.kernel[0] * layer.kernel[1])
+            if layer.kind == "maxpool"
+            else hidden_rate
+        )
         counts.append(prev * layer.neurons)
     return layer_totals_record(ir, counts, source="assumed")

@@ -72,7 +72,9 @@ def _affine_int(a: np.ndarray, layer: LayerIR, q: QLayer) -> np.ndarray:
         groups = layer.groups if layer.kind == "conv" else layer.in_shape[0]
         out = conv2d(af, w, layer.stride, layer.padding, groups)
     if np.abs(out).max(initial=0.0) >= 2.0**52:
-        raise OverflowError(f"layer {layer.name}: integer accumulator beyond 2^52 cannot be simulated exactly")
+        raise OverflowError(
+            f"layer {layer.name}: integer accumulator beyond 2^52 cannot be simulated exactly"
+        )
     return np.rint(out).astype(np.int64)
 
 
@@ -98,7 +100,9 @@ def _fire_closed(acc: np.ndarray, r: int, steps: int) -> np.ndarray:
     return np.clip(a, 0, steps)
 
 
-def _phase1_stepped(a_prev: np.ndarray, layer: LayerIR, q: QLayer, steps: int, lim: int) -> tuple[np.ndarray, int]:
+def _phase1_stepped(
+    a_prev: np.ndarray, layer: LayerIR, q: QLayer, steps: int, lim: int
+) -> tuple[np.ndarray, int]:
     """Literal phase-1 integration over ``L`` steps with saturating adds; returns (V, saturation events)."""
     k_prev = steps - a_prev  # spike step, L = silent
     v = None
@@ -168,8 +172,14 @@ def simulate(
         overflow[layer.name] = events
         if layer.kind == "readout":
             logits = acc.astype(np.float64) * 2.0**q.unit_exp
-            return IntSimResult(logits=logits, logits_int=acc, predictions=np.argmax(logits, axis=1),
-                                steps=steps_out, saturated=saturated, overflow=overflow)
+            return IntSimResult(
+                logits=logits,
+                logits_int=acc,
+                predictions=np.argmax(logits, axis=1),
+                steps=steps_out,
+                saturated=saturated,
+                overflow=overflow,
+            )
         r = q.out_shift
         if mode == "stepped":
             ramp = 2 ** max(r, 0)
@@ -192,8 +202,9 @@ def _sat(acc: np.ndarray, r: int, steps: int) -> np.ndarray:
     return a > steps
 
 
-def closed_form_quantized(qnet: QuantizedNetwork, x: np.ndarray | None = None, *,
-                          a0: np.ndarray | None = None) -> IntSimResult:
+def closed_form_quantized(
+    qnet: QuantizedNetwork, x: np.ndarray | None = None, *, a0: np.ndarray | None = None
+) -> IntSimResult:
     """Float closed form on the quantised values with step quantisation of spike times between layers.
 
     Args:
@@ -226,8 +237,14 @@ def closed_form_quantized(qnet: QuantizedNetwork, x: np.ndarray | None = None, *
         pre = _float_pre(xact, layer)
         if layer.kind == "readout":
             logits = pre
-            return IntSimResult(logits=logits, logits_int=None, predictions=np.argmax(logits, axis=1),
-                                steps=steps_out, saturated=saturated, overflow={})
+            return IntSimResult(
+                logits=logits,
+                logits_int=None,
+                predictions=np.argmax(logits, axis=1),
+                steps=steps_out,
+                saturated=saturated,
+                overflow={},
+            )
         big_t = float(layer.window)  # type: ignore[arg-type]
         delta = big_t / L
         saturated[layer.name] = int((pre > big_t).sum())
@@ -270,8 +287,12 @@ def compare(a: IntSimResult, b: IntSimResult) -> Agreement:
     mism = [int((x != y).sum()) for x, y in zip(a.steps, b.steps, strict=True)]
     pm = int((a.predictions != b.predictions).sum())
     diff = float(np.abs(a.logits - b.logits).max(initial=0.0))
-    return Agreement(exact=sum(mism) == 0 and pm == 0 and diff == 0.0, step_mismatches=mism,
-                     prediction_mismatches=pm, max_logit_diff=diff)
+    return Agreement(
+        exact=sum(mism) == 0 and pm == 0 and diff == 0.0,
+        step_mismatches=mism,
+        prediction_mismatches=pm,
+        max_logit_diff=diff,
+    )
 
 
 def float_disagreement(float_ir: NetworkIR, qnet: QuantizedNetwork, x: np.ndarray) -> dict[str, float]:

@@ -64,7 +64,7 @@ class LayerIR:
         padding: zero padding in activation space (= padding with "no spike").
         groups: conv groups.
         window: window width T of a spiking layer (``None`` for maxpool/flatten/readout).
-        weight: ``(C_out, C_in/groups, kh, kw)`` for conv, ``(out, in)`` for linear/readout; ``None`` for pools
+        weight: ``(C_out, C_in/groups, kh, kw)`` for conv, ``(out, in)`` for linear/readout; ``None``: pools
             and for cost-only IRs (shapes without parameters).
         threshold: ϑ, shape ``(C_out,)``, ``(C_out, H, W)`` or ``(out,)``; ``None`` for cost-only IRs.
         bias: readout bias ``b`` (logits = W x + b).
@@ -211,19 +211,28 @@ class NetworkIR:
         shape = tuple(self.input_shape)
         for layer in self.layers:
             if layer.kind not in _KINDS:
-                raise IRError(f"layer {layer.name}: unknown kind {layer.kind!r}; expected one of {list(_KINDS)}")
+                raise IRError(
+                    f"layer {layer.name}: unknown kind {layer.kind!r}; expected one of {list(_KINDS)}"
+                )
             if tuple(layer.in_shape) != shape:
-                raise IRError(f"layer {layer.name}: in_shape {layer.in_shape} does not match the previous output {shape}")
+                raise IRError(
+                    f"layer {layer.name}: in_shape {layer.in_shape} does not match the previous "
+                    f"output {shape}"
+                )
             _check_layer(layer)
             shape = tuple(layer.out_shape)
         if self.layers[-1].kind != "readout":
-            raise IRError(f"network {self.name}: the last layer must be a readout, got {self.layers[-1].kind}")
+            raise IRError(
+                f"network {self.name}: the last layer must be a readout, got {self.layers[-1].kind}"
+            )
         if any(layer.kind == "readout" for layer in self.layers[:-1]):
             raise IRError(f"network {self.name}: only the last layer may be a readout")
         p, q = self.input_range
         if not q > p:
             raise IRError(f"network {self.name}: input_range must satisfy p < q, got {self.input_range}")
-        object.__setattr__(self, "_emitters", ("input", *(layer.name for layer in self.layers if layer.emits)))
+        object.__setattr__(
+            self, "_emitters", ("input", *(layer.name for layer in self.layers if layer.emits))
+        )
 
     # ----------------------------------------------------------------- structure
     @property
@@ -316,7 +325,9 @@ class NetworkIR:
         x = np.asarray(x, dtype=np.float64)
         tol = 1e-6 * (q - p)
         if not np.all(np.isfinite(x)) or x.min(initial=p) < p - tol or x.max(initial=q) > q + tol:
-            raise IRError(f"network {self.name}: inputs must be finite and inside input_range {self.input_range}")
+            raise IRError(
+                f"network {self.name}: inputs must be finite and inside input_range {self.input_range}"
+            )
         xt = np.clip((x - p) / (q - p), 0.0, 1.0)
         return np.where(xt > 0, 1.0 - xt, np.inf)
 
@@ -368,24 +379,36 @@ def _check_layer(layer: LayerIR) -> None:
     where = f"layer {layer.name}"
     if layer.kind in ("conv", "avgpool", "maxpool"):
         if len(layer.in_shape) != 3 or len(layer.out_shape) != 3:
-            raise IRError(f"{where}: {layer.kind} needs (C, H, W) shapes, got {layer.in_shape} -> {layer.out_shape}")
+            raise IRError(
+                f"{where}: {layer.kind} needs (C, H, W) shapes, got {layer.in_shape} -> {layer.out_shape}"
+            )
         c, h, w = layer.in_shape
         (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
         expect_c = layer.out_shape[0] if layer.kind == "conv" else c
         expect = (expect_c, _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw))
         if tuple(layer.out_shape) != expect:
-            raise IRError(f"{where}: out_shape {layer.out_shape} inconsistent with kernel/stride/padding; expected {expect}")
+            raise IRError(
+                f"{where}: out_shape {layer.out_shape} inconsistent with kernel/stride/padding; "
+                f"expected {expect}"
+            )
         if layer.kind == "conv" and (c % layer.groups or layer.out_shape[0] % layer.groups):
-            raise IRError(f"{where}: channels {c}->{layer.out_shape[0]} not divisible by groups={layer.groups}")
+            raise IRError(
+                f"{where}: channels {c}->{layer.out_shape[0]} not divisible by groups={layer.groups}"
+            )
         if layer.kind == "conv" and layer.weight is not None:
             ws = (layer.out_shape[0], c // layer.groups, kh, kw)
             if tuple(layer.weight.shape) != ws:
                 raise IRError(f"{where}: weight shape {tuple(layer.weight.shape)}, expected {ws}")
     elif layer.kind in ("linear", "readout"):
         if len(layer.in_shape) != 1 or len(layer.out_shape) != 1:
-            raise IRError(f"{where}: {layer.kind} needs flat shapes, got {layer.in_shape} -> {layer.out_shape}")
+            raise IRError(
+                f"{where}: {layer.kind} needs flat shapes, got {layer.in_shape} -> {layer.out_shape}"
+            )
         if layer.weight is not None and tuple(layer.weight.shape) != (layer.out_shape[0], layer.in_shape[0]):
-            raise IRError(f"{where}: weight shape {tuple(layer.weight.shape)}, expected {(layer.out_shape[0], layer.in_shape[0])}")
+            raise IRError(
+                f"{where}: weight shape {tuple(layer.weight.shape)}, expected "
+                f"{(layer.out_shape[0], layer.in_shape[0])}"
+            )
         if layer.kind == "readout" and layer.weight is not None and layer.bias is None:
             raise IRError(f"{where}: readout with weights needs a bias")
     elif layer.kind == "flatten":
@@ -542,18 +565,30 @@ class SpikeRecorder:
             IRError: wrong number of arrays or shapes.
         """
         if len(fired) != len(self.ir.emitters):
-            raise IRError(f"spike record for {self.ir.name}: expected {len(self.ir.emitters)} emitters, got {len(fired)}")
+            raise IRError(
+                f"spike record for {self.ir.name}: expected {len(self.ir.emitters)} emitters, got "
+                f"{len(fired)}"
+            )
         masks = []
         for name, m in zip(self.ir.emitters, fired, strict=True):
             m = np.asarray(m)
             shape = self.ir.emitter_shape(name)
             if m.shape[1:] != shape:
-                raise IRError(f"spike record for {self.ir.name}: emitter {name} has shape {m.shape[1:]}, expected {shape}")
+                raise IRError(
+                    f"spike record for {self.ir.name}: emitter {name} has shape {m.shape[1:]}, "
+                    f"expected {shape}"
+                )
             masks.append((m != 0).reshape(m.shape[0], -1))
         b = masks[0].shape[0]
         self._spikes.append(np.stack([m.sum(axis=1) for m in masks], axis=1).astype(np.float64))
         self._synops.append(
-            np.stack([masks[s].astype(np.float64) @ fan for s, fan in zip(self._consumer_src, self._fan, strict=True)], axis=1)
+            np.stack(
+                [
+                    masks[s].astype(np.float64) @ fan
+                    for s, fan in zip(self._consumer_src, self._fan, strict=True)
+                ],
+                axis=1,
+            )
         )
         for acc, m in zip(self._per_neuron, masks, strict=True):
             acc += m.sum(axis=0).reshape(acc.shape)
@@ -573,7 +608,9 @@ class SpikeRecorder:
         )
 
 
-def record_from_times(ir: NetworkIR, batches: Iterable[Sequence[np.ndarray]], source: str = "snn") -> SpikeRecord:
+def record_from_times(
+    ir: NetworkIR, batches: Iterable[Sequence[np.ndarray]], source: str = "snn"
+) -> SpikeRecord:
     """Build a record from per-emitter spike-time arrays (inf = no spike).
 
     Args:
@@ -627,7 +664,10 @@ def check_ttfs_bound(ir: NetworkIR, record: SpikeRecord) -> None:
     for i, name in enumerate(record.emitters):
         n = math.prod(ir.emitter_shape(name))
         if record.per_sample_spikes[:, i].max(initial=0) > n + 1e-9:
-            raise IRError(f"spike record: emitter {name} has more spikes per sample than its {n} neurons (TTFS: at most one each)")
+            raise IRError(
+                f"spike record: emitter {name} has more spikes per sample than its {n} neurons "
+                "(TTFS: at most one each)"
+            )
         if record.per_neuron[i].max(initial=0) > record.n_samples + 1e-9:
             raise IRError(f"spike record: a neuron of {name} spiked more than once per sample")
 
@@ -688,20 +728,42 @@ class IRBuilder:
             weight = self.rng.normal(0.0, 1.5 / math.sqrt(fan_in), size=(out_channels, c // groups, *k))
             threshold = win - self.rng.normal(0.0, 0.1, size=(out_channels,))
         self.layers.append(
-            LayerIR(name=self._name("conv", name), kind="conv", in_shape=self._shape, out_shape=out, kernel=k,
-                    stride=s, padding=pad, groups=groups, window=win, weight=weight, threshold=threshold)
+            LayerIR(
+                name=self._name("conv", name),
+                kind="conv",
+                in_shape=self._shape,
+                out_shape=out,
+                kernel=k,
+                stride=s,
+                padding=pad,
+                groups=groups,
+                window=win,
+                weight=weight,
+                threshold=threshold,
+            )
         )
         self._shape = out
         return self
 
-    def _pool(self, kind: LayerKind, kernel: int, stride: int | None, window: float | None, name: str | None) -> IRBuilder:
+    def _pool(
+        self, kind: LayerKind, kernel: int, stride: int | None, window: float | None, name: str | None
+    ) -> IRBuilder:
         c, h, w = self._shape
         k = _pair(kernel)
         s = _pair(stride if stride is not None else kernel)
         out = (c, _conv_out(h, k[0], s[0], 0), _conv_out(w, k[1], s[1], 0))
         win = self._window(window) if kind == "avgpool" else None
-        self.layers.append(LayerIR(name=self._name(kind, name), kind=kind, in_shape=self._shape, out_shape=out,
-                                   kernel=k, stride=s, window=win))
+        self.layers.append(
+            LayerIR(
+                name=self._name(kind, name),
+                kind=kind,
+                in_shape=self._shape,
+                out_shape=out,
+                kernel=k,
+                stride=s,
+                window=win,
+            )
+        )
         self._shape = out
         return self
 
@@ -709,15 +771,18 @@ class IRBuilder:
         """Append a max pool (earliest spike)."""
         return self._pool("maxpool", kernel, stride, None, name)
 
-    def avgpool(self, kernel: int = 2, stride: int | None = None, window: float | None = None,
-                name: str | None = None) -> IRBuilder:
+    def avgpool(
+        self, kernel: int = 2, stride: int | None = None, window: float | None = None, name: str | None = None
+    ) -> IRBuilder:
         """Append a spiking average pool."""
         return self._pool("avgpool", kernel, stride, window, name)
 
     def flatten(self, name: str | None = None) -> IRBuilder:
         """Append a channel-first flatten."""
         out = (math.prod(self._shape),)
-        self.layers.append(LayerIR(name=self._name("flatten", name), kind="flatten", in_shape=self._shape, out_shape=out))
+        self.layers.append(
+            LayerIR(name=self._name("flatten", name), kind="flatten", in_shape=self._shape, out_shape=out)
+        )
         self._shape = out
         return self
 
@@ -729,8 +794,17 @@ class IRBuilder:
         if self.rng is not None:
             weight = self.rng.normal(0.0, 1.5 / math.sqrt(n), size=(out_features, n))
             threshold = win - self.rng.normal(0.0, 0.1, size=(out_features,))
-        self.layers.append(LayerIR(name=self._name("linear", name), kind="linear", in_shape=self._shape,
-                                   out_shape=(out_features,), window=win, weight=weight, threshold=threshold))
+        self.layers.append(
+            LayerIR(
+                name=self._name("linear", name),
+                kind="linear",
+                in_shape=self._shape,
+                out_shape=(out_features,),
+                window=win,
+                weight=weight,
+                threshold=threshold,
+            )
+        )
         self._shape = (out_features,)
         return self
 
@@ -741,7 +815,19 @@ class IRBuilder:
         if self.rng is not None:
             weight = self.rng.normal(0.0, 1.0 / math.sqrt(n), size=(classes, n))
             bias = self.rng.normal(0.0, 0.1, size=(classes,))
-        self.layers.append(LayerIR(name=self._name("readout", name), kind="readout", in_shape=self._shape,
-                                   out_shape=(classes,), weight=weight, bias=bias))
-        return NetworkIR(name=self.name, input_shape=self.input_shape, layers=tuple(self.layers),
-                         input_range=self.input_range)
+        self.layers.append(
+            LayerIR(
+                name=self._name("readout", name),
+                kind="readout",
+                in_shape=self._shape,
+                out_shape=(classes,),
+                weight=weight,
+                bias=bias,
+            )
+        )
+        return NetworkIR(
+            name=self.name,
+            input_shape=self.input_shape,
+            layers=tuple(self.layers),
+            input_range=self.input_range,
+        )

@@ -287,7 +287,10 @@ def static_load(profile: HardwareProfile) -> LoadModel:
         c = _channels(layer)
         h, w = _spatial(layer)
         per = math.ceil(c / part.channel_groups) * math.ceil(h / part.tiles_y) * math.ceil(w / part.tiles_x)
-        return per * max(1, layer.fan_in) * profile.pe.cycles_per_synop + hop_distance(part.n_pes) * profile.noc.cycles_per_hop
+        return (
+            per * max(1, layer.fan_in) * profile.pe.cycles_per_synop
+            + hop_distance(part.n_pes) * profile.noc.cycles_per_hop
+        )
 
     return load
 
@@ -362,7 +365,9 @@ def map_network(ir: NetworkIR, profile: HardwareProfile, load: LoadModel | None 
     )
 
 
-def _allocate(frontiers: list[list[tuple[int, float, Partition]]], budget: int) -> list[tuple[int, float, Partition]]:
+def _allocate(
+    frontiers: list[list[tuple[int, float, Partition]]], budget: int
+) -> list[tuple[int, float, Partition]]:
     """Exact minimum of Σ cost over one frontier entry per layer with Σ PEs ≤ budget (multiple-choice
     knapsack by dynamic programming over the budget). The optimum can only improve with a larger budget."""
     inf = float("inf")
@@ -390,7 +395,9 @@ def _allocate(frontiers: list[list[tuple[int, float, Partition]]], budget: int) 
     return picked[::-1]
 
 
-def pe_regions(layer: LayerIR, part: Partition) -> list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
+def pe_regions(
+    layer: LayerIR, part: Partition
+) -> list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
     """Per PE: (channel range, row range, column range) of the output it owns, in PE order."""
     c = _channels(layer)
     h, w = _spatial(layer)
@@ -400,7 +407,11 @@ def pe_regions(layer: LayerIR, part: Partition) -> list[tuple[tuple[int, int], t
         for yi in range(part.tiles_y):
             for xi in range(part.tiles_x):
                 regions.append(
-                    ((int(cb[gi]), int(cb[gi + 1])), (int(yb[yi]), int(yb[yi + 1])), (int(xb[xi]), int(xb[xi + 1])))
+                    (
+                        (int(cb[gi]), int(cb[gi + 1])),
+                        (int(yb[yi]), int(yb[yi + 1])),
+                        (int(xb[xi]), int(xb[xi + 1])),
+                    )
                 )
     return regions
 
@@ -410,4 +421,3 @@ def region_bounds(layer: LayerIR, part: Partition) -> tuple[np.ndarray, np.ndarr
     c = _channels(layer)
     h, w = _spatial(layer)
     return _bands(c, part.channel_groups), _bands(h, part.tiles_y), _bands(w, part.tiles_x)
-

@@ -7,12 +7,13 @@
    spikes (input shape from ``extras["input_shape"]`` or the data);
 2. ``extras["model"]`` (a ReLU ANN) with ``extras["data"]``: per-layer ANN spikes (positive ReLU = spike);
 3. during search, only numbers: the candidate ``architecture`` of the TNAS-ER family
-   (:func:`ttfsnet_hw.paper.paper_network` with the geometry in ``metrics["image_size"]``, ``["in_channels"]``,
-   ``["width"]``, ``["num_classes"]``, defaults 90/4/32/7 = SEE input size) and the evaluator's ANN totals
-   ``metrics["spikes"]`` (hidden spikes per sample) and ``metrics["input_spikes"]``. Spikes are spread
-   uniformly over the hidden layers (a max pool of k inputs fires with probability 1 − (1 − ρ)^k), so SynOPs
-   are ρ·MAC per layer. When the evaluator also reports ``metrics["neurons"]`` (ReLU outputs per sample) it
-   must equal the built network's hidden neurons, so a geometry mismatch is an error, not a wrong estimate.
+   (:func:`ttfsnet_hw.paper.paper_network` with the geometry in ``metrics["image_size"]``,
+   ``["in_channels"]``, ``["width"]``, ``["num_classes"]``, defaults 90/4/32/7 = SEE input size) and the
+   evaluator's ANN totals ``metrics["spikes"]`` (hidden spikes per sample) and ``metrics["input_spikes"]``.
+   Spikes are spread uniformly over the hidden layers (a max pool of k inputs fires with probability
+   1 − (1 − ρ)^k), so SynOPs are ρ·MAC per layer. When the evaluator also reports ``metrics["neurons"]``
+   (ReLU outputs per sample) it must equal the built network's hidden neurons, so a geometry mismatch is an
+   error, not a wrong estimate.
 
 The profile is ``extras["hw_profile"]``, else the ``TTFSNET_HW_PROFILE`` environment variable, else ``yoso``.
 """
@@ -51,7 +52,9 @@ def _arch_ir(arch: Any, metrics: Any) -> NetworkIR:
     genes = list(arch)
     groups = 1 + max((int(g[1 : g.index("b")]) for g in genes if g.startswith("g") and "b" in g), default=-1)
     if groups < 1:
-        raise HardwareObjectiveError(f"hardware objectives: architecture genes {genes} are not of the TNAS-ER family (g<i>b<j>)")
+        raise HardwareObjectiveError(
+            f"hardware objectives: architecture genes {genes} are not of the TNAS-ER family (g<i>b<j>)"
+        )
     ir = paper_network(
         dict(arch),
         groups=groups,
@@ -65,8 +68,10 @@ def _arch_ir(arch: Any, metrics: Any) -> NetworkIR:
     if "neurons" in metrics and int(round(float(metrics["neurons"]))) != hidden:
         geometry = {k: metrics.get(k, d) for k, d in (("image_size", 90), ("in_channels", 4), ("width", 32))}
         raise HardwareObjectiveError(
-            f"hardware objectives: the TNAS-ER family member for {geometry} has {hidden} hidden neurons but the "
-            f"evaluator reports metric 'neurons'={metrics['neurons']:.0f}; report the candidate's geometry as "
+            f"hardware objectives: the TNAS-ER family member for {geometry} has {hidden} hidden "
+            "neurons but the "
+            f"evaluator reports metric 'neurons'={metrics['neurons']:.0f}; report the candidate's "
+            "geometry as "
             "metrics 'image_size', 'in_channels' and 'width'"
         )
     return ir
@@ -88,11 +93,19 @@ def estimate_from_context(ctx: Any) -> Estimate:
     elif "model" in extras and data is not None:
         key = ("ann", id(extras["model"]), id(data), prof)
     elif arch is not None and "spikes" in metrics:
-        key = ("arch", tuple(arch.items()), float(metrics["spikes"]), metrics.get("input_spikes"),
-               metrics.get("neurons"), *(metrics.get(k) for k in _GEOMETRY), prof)
+        key = (
+            "arch",
+            tuple(arch.items()),
+            float(metrics["spikes"]),
+            metrics.get("input_spikes"),
+            metrics.get("neurons"),
+            *(metrics.get(k) for k in _GEOMETRY),
+            prof,
+        )
     else:
         raise HardwareObjectiveError(
-            "hardware objectives need extras 'snn' or 'model' with calibration inputs in extras 'data', or an "
+            "hardware objectives need extras 'snn' or 'model' with calibration inputs in extras "
+            "'data', or an "
             "architecture with the ANN metric 'spikes'"
         )
     hit = _CACHE.get(key)
@@ -130,7 +143,9 @@ def _example() -> Any:
     from ttfsnet_nas.space import Architecture
 
     arch = Architecture([("g0b0", "conv3x3"), ("g0b1", "skip"), ("g1b0", "conv5x5"), ("g1b1", "skip")])
-    return EvalContext(metrics={"spikes": 20000.0, "input_spikes": 8000.0, "image_size": 32.0}, architecture=arch)
+    return EvalContext(
+        metrics={"spikes": 20000.0, "input_spikes": 8000.0, "image_size": 32.0}, architecture=arch
+    )
 
 
 def objectives() -> list[Any]:
@@ -150,8 +165,14 @@ def objectives() -> list[Any]:
     specs = [
         ("latency_ms", latency, "Per-inference latency on the hardware profile (ttfsnet_hw estimate).", "ms"),
         ("energy_mj", energy, "Per-inference energy on the hardware profile (ttfsnet_hw estimate).", "mJ"),
-        ("pe_count", pes, "Processing elements the network needs (minimal all-resident mapping, ttfsnet_hw).",
-         "PEs"),
+        (
+            "pe_count",
+            pes,
+            "Processing elements the network needs (minimal all-resident mapping, ttfsnet_hw).",
+            "PEs",
+        ),
     ]
-    return [Objective(name=name, direction="min", compute=fn, description=desc, unit=unit, example=_example)
-            for name, fn, desc, unit in specs]
+    return [
+        Objective(name=name, direction="min", compute=fn, description=desc, unit=unit, example=_example)
+        for name, fn, desc, unit in specs
+    ]

@@ -29,7 +29,9 @@ def export_nir(net: Any, path: str | os.PathLike[str], input_shape: Sequence[int
     """
     import ttfsnet
 
-    ttfsnet.export_nir(net, path, input_shape=None if input_shape is None else tuple(int(v) for v in input_shape))
+    ttfsnet.export_nir(
+        net, path, input_shape=None if input_shape is None else tuple(int(v) for v in input_shape)
+    )
     return Path(path)
 
 

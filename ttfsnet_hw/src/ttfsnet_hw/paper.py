@@ -22,7 +22,14 @@ import numpy as np
 
 from ttfsnet_hw.ir import IRBuilder, NetworkIR
 
-__all__ = ["PAPER_FIGURES", "calibrate_reference", "reference_report", "paper_network", "reference_architecture", "reference_record"]
+__all__ = [
+    "PAPER_FIGURES",
+    "calibrate_reference",
+    "reference_report",
+    "paper_network",
+    "reference_architecture",
+    "reference_record",
+]
 
 PAPER_FIGURES: dict[str, float] = {
     "latency_ms": 48.0,
@@ -105,7 +112,9 @@ def reference_architecture(groups: int = 3, target_params: float = 1.04e6) -> di
     best_gap = min(gap for gap, _ in scored)
     tied = [ops for gap, ops in scored if gap == best_gap]
     # ties (same parameter count): fewer MACs, then the op names
-    best = min(tied, key=lambda ops: (paper_network(dict(zip(genes, ops, strict=True)), groups=groups).macs, ops))
+    best = min(
+        tied, key=lambda ops: (paper_network(dict(zip(genes, ops, strict=True)), groups=groups).macs, ops)
+    )
     return dict(zip(genes, best, strict=True))
 
 
@@ -127,7 +136,9 @@ def reference_record(ir: NetworkIR, synops: float = PAPER_FIGURES["ops_g"] * 1e9
     return uniform_spike_record(ir, 0.5 * (lo + hi), 0.5 * (lo + hi))
 
 
-def calibrate_reference(profile: Any = "yoso", out: str | Path | None = None, date: str | None = None) -> tuple[Any, Any]:
+def calibrate_reference(
+    profile: Any = "yoso", out: str | Path | None = None, date: str | None = None
+) -> tuple[Any, Any]:
     """Fit ``profile`` to the paper's YOSO point on the reference architecture with :func:`reference_record`.
 
     Args:
@@ -146,14 +157,22 @@ def calibrate_reference(profile: Any = "yoso", out: str | Path | None = None, da
     record = reference_record(ir)
     rho = float(record.per_sample_spikes[0, 1] / ir.layers[0].neurons)
     desc = (
-        "TNAS-ER family at 4x90x90, G=3, " + ",".join(f"{k}={v}" for k, v in arch.items())
+        "TNAS-ER family at 4x90x90, G=3, "
+        + ",".join(f"{k}={v}" for k, v in arch.items())
         + f" ({ir.params} params, closest to 1.04 M); synthetic uniform firing fraction {rho:.4f} chosen so "
         "that SynOPs = 0.03 G/inference (Table 3 OPs read as SynOPs)"
     )
-    fitted, est = calibrate(ir, record, load_profile(profile), latency_ms=PAPER_FIGURES["latency_ms"],
-                            energy_mj=PAPER_FIGURES["energy_mj"], data_point=PAPER_SOURCE,
-                            reference_network=desc, date=date,
-                            note="no trained weights or real data: the spike statistics are synthetic")
+    fitted, est = calibrate(
+        ir,
+        record,
+        load_profile(profile),
+        latency_ms=PAPER_FIGURES["latency_ms"],
+        energy_mj=PAPER_FIGURES["energy_mj"],
+        data_point=PAPER_SOURCE,
+        reference_network=desc,
+        date=date,
+        note="no trained weights or real data: the spike statistics are synthetic",
+    )
     if out is not None:
         write_profile(fitted, out, header=_YOSO_HEADER)
     return fitted, est
@@ -179,10 +198,9 @@ def reference_report(n_samples: int = 64, seed: int = 0) -> str:
     import torch
 
     import ttfsnet
-
     from ttfsnet_hw.adapters.torch import ann_from_ir, ir_from_ttfs, record_snn
     from ttfsnet_hw.estimate import estimate
-    from ttfsnet_hw.intsim import compare, float_disagreement, simulate, closed_form_quantized
+    from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
     from ttfsnet_hw.profile import load_profile
     from ttfsnet_hw.quantize import quantize
 
@@ -190,8 +208,11 @@ def reference_report(n_samples: int = 64, seed: int = 0) -> str:
     arch = reference_architecture()
     ref = paper_network(arch, name="reference")
     yoso, h45 = load_profile("yoso"), load_profile("horowitz45")
-    lines = [f"Reference architecture: {', '.join(f'{k}={v}' for k, v in arch.items())}; {ref.params} parameters, "
-             f"{ref.macs / 1e6:.1f} M MACs, {ref.neurons} neurons.", ""]
+    lines = [
+        f"Reference architecture: {', '.join(f'{k}={v}' for k, v in arch.items())}; {ref.params} parameters, "
+        f"{ref.macs / 1e6:.1f} M MACs, {ref.neurons} neurons.",
+        "",
+    ]
     rows = []
     rec_u = reference_record(ref)
     draft = paper_network(arch, rng=np.random.default_rng(seed), name="random")
@@ -200,30 +221,52 @@ def reference_report(n_samples: int = 64, seed: int = 0) -> str:
     net = ttfsnet.convert(ann_from_ir(draft), x)
     rnd = ir_from_ttfs(net, draft.input_shape, name="random")
     rec_r = record_snn(net, rnd, x, batch_size=16)
-    for label, ir, rec in (("uniform rate, SynOPs = 0.03 G", ref, rec_u),
-                           (f"random weights, {n_samples} uniform random inputs", rnd, rec_r)):
+    for label, ir, rec in (
+        ("uniform rate, SynOPs = 0.03 G", ref, rec_u),
+        (f"random weights, {n_samples} uniform random inputs", rnd, rec_r),
+    ):
         for prof in (yoso, h45):
             e = estimate(ir, rec, prof)
-            rows.append(f"| {label} | {prof.name} | {e.synops.mean / 1e6:.1f} | {e.spikes.mean / 1e3:.1f} | "
-                        f"{e.latency_ms.mean:.2f} [{e.latency_ms.min:.2f}, {e.latency_ms.max:.2f}] | "
-                        f"{e.energy_mj.mean:.3f} [{e.energy_mj.min:.3f}, {e.energy_mj.max:.3f}] | "
-                        f"{e.energy_split_mj['synaptic']:.3f} / {e.energy_split_mj['neuron']:.4f} / "
-                        f"{e.energy_split_mj['noc']:.4f} / {e.energy_split_mj['static']:.3f} | {e.pes_used} |")
-    lines += ["| spikes | profile | SynOPs (M) | spikes (k) | latency ms [min, max] | energy mJ [min, max] | "
-              "syn / neuron / NoC / static mJ | PEs |", "|---|---|---|---|---|---|---|---|", *rows, ""]
+            rows.append(
+                f"| {label} | {prof.name} | {e.synops.mean / 1e6:.1f} | {e.spikes.mean / 1e3:.1f} | "
+                f"{e.latency_ms.mean:.2f} [{e.latency_ms.min:.2f}, {e.latency_ms.max:.2f}] | "
+                f"{e.energy_mj.mean:.3f} [{e.energy_mj.min:.3f}, {e.energy_mj.max:.3f}] | "
+                f"{e.energy_split_mj['synaptic']:.3f} / {e.energy_split_mj['neuron']:.4f} / "
+                f"{e.energy_split_mj['noc']:.4f} / {e.energy_split_mj['static']:.3f} | {e.pes_used} |"
+            )
+    lines += [
+        "| spikes | profile | SynOPs (M) | spikes (k) | latency ms [min, max] | energy mJ [min, max] | "
+        "syn / neuron / NoC / static mJ | PEs |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
     e = estimate(ref, rec_u, yoso)
-    lines += ["Per layer, reference on `yoso` (uniform rate):", "",
-              "| layer | PEs | split | SynOPs | cycles | latency ms |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r.name} | {r.pes} | {r.partition} | {r.synops:.3g} | {r.cycles:.4g} | {r.latency_ms:.3f} |"
-              for r in e.layers]
+    lines += [
+        "Per layer, reference on `yoso` (uniform rate):",
+        "",
+        "| layer | PEs | split | SynOPs | cycles | latency ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.pes} | {r.partition} | {r.synops:.3g} | {r.cycles:.4g} | {r.latency_ms:.3f} |"
+        for r in e.layers
+    ]
     xs = x[:16].double().numpy()
     q = quantize(rnd, yoso, xs)
     agree = compare(simulate(q, xs), closed_form_quantized(q, xs))
     dis = float_disagreement(rnd, q, xs)
-    lines += ["", f"Quantisation of the random-weight network at yoso widths ({yoso.precision.weight_bits}-bit weights, "
-              f"{yoso.precision.time_bits}-bit times, {yoso.precision.membrane_bits}-bit membrane), 16 inputs: integer "
-              f"simulation exact vs quantised closed form: {agree.exact}; prediction disagreement with the float SNN "
-              f"{dis['prediction_disagreement']:.3f}, spike (fired/silent) disagreement {dis['spike_disagreement']:.4f}, "
-              f"mean |Δt| {dis['mean_abs_time_error']:.4f} windows; overflow-adjusted layers: {list(q.overflow_layers)}."]
+    lines += [
+        "",
+        "Quantisation of the random-weight network at yoso widths "
+        f"({yoso.precision.weight_bits}-bit weights, "
+        f"{yoso.precision.time_bits}-bit times, {yoso.precision.membrane_bits}-bit membrane), 16 "
+        "inputs: integer "
+        f"simulation exact vs quantised closed form: {agree.exact}; prediction disagreement with "
+        "the float SNN "
+        f"{dis['prediction_disagreement']:.3f}, spike (fired/silent) disagreement "
+        f"{dis['spike_disagreement']:.4f}, "
+        f"mean |Δt| {dis['mean_abs_time_error']:.4f} windows; overflow-adjusted layers: "
+        f"{list(q.overflow_layers)}.",
+    ]
     return "\n".join(lines) + "\n"
-

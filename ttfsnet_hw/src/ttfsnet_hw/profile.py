@@ -317,7 +317,11 @@ _NONNEGATIVE = {
     "mapping.max_pes",
 }
 
-_BIT_LIMITS = {"precision.weight_bits": (2, 32), "precision.membrane_bits": (4, 63), "precision.time_bits": (1, 24)}
+_BIT_LIMITS = {
+    "precision.weight_bits": (2, 32),
+    "precision.membrane_bits": (4, 63),
+    "precision.time_bits": (1, 24),
+}
 
 
 def _unwrap(value: Any, key: str, where: str, prov: dict[str, Provenance]) -> Any:
@@ -399,7 +403,9 @@ def profile_from_dict(raw: Mapping[str, Any], *, where: str = "profile") -> Hard
         fields = {f.name: f for f in dataclasses.fields(cls)}
         bad = sorted(set(body) - set(fields))
         if bad:
-            raise ProfileError(f"{where}: unknown key '{sec}.{bad[0]}'; valid keys in {sec!r}: {sorted(fields)}")
+            raise ProfileError(
+                f"{where}: unknown key '{sec}.{bad[0]}'; valid keys in {sec!r}: {sorted(fields)}"
+            )
         kwargs: dict[str, Any] = {}
         for name, f in fields.items():
             key = f"{sec}.{name}"
@@ -433,9 +439,13 @@ def profile_from_dict(raw: Mapping[str, Any], *, where: str = "profile") -> Hard
             raise ProfileError(f"{where}: calibration[{i}] must be a mapping")
         bad = sorted(set(rec) - cal_fields)
         if bad:
-            raise ProfileError(f"{where}: unknown key 'calibration[{i}].{bad[0]}'; valid: {sorted(cal_fields)}")
+            raise ProfileError(
+                f"{where}: unknown key 'calibration[{i}].{bad[0]}'; valid: {sorted(cal_fields)}"
+            )
         try:
-            records.append(CalibrationRecord(**{k: (float(v) if k == "value" else str(v)) for k, v in rec.items()}))
+            records.append(
+                CalibrationRecord(**{k: (float(v) if k == "value" else str(v)) for k, v in rec.items()})
+            )
         except TypeError as exc:
             raise ProfileError(f"{where}: calibration[{i}]: {exc}") from None
     name = raw.get("name")
@@ -508,7 +518,8 @@ def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> Hard
         path = Path(text_name)
         if not path.is_file():
             raise ProfileError(
-                f"profile {text_name!r}: not a shipped profile ({', '.join(builtin_profiles())}) and no such file"
+                f"profile {text_name!r}: not a shipped profile ({', '.join(builtin_profiles())}) "
+                "and no such file"
             )
         where = f"profile file {path}"
         try:

@@ -19,9 +19,10 @@ closed form on the quantised values agree bit for bit:
   activation is below one step goes silent and loses its whole value, also ≈ Δ/2 on average; per output
   channel, averaged over positions, for convolutions with per-channel thresholds). It is an ordinary bias,
   so the integer datapath and the closed form still agree exactly.
-* **Membrane.** ``acc = Σ q a + q_b`` is an integer; ``x = u·acc`` exactly, so ``a_out = clip(⌊acc·u/Δ_l⌋, 0, L)``
-  is a shift. Calibration data check that ``|acc|`` fits ``membrane_bits`` (signed); layers that overflow
-  are reported, and their weight shift is lowered until they fit.
+* **Membrane.** ``acc = Σ q a + q_b`` is an integer; ``x = u·acc`` exactly, so
+  ``a_out = clip(⌊acc·u/Δ_l⌋, 0, L)`` is a shift. Calibration data check that ``|acc|`` fits
+  ``membrane_bits`` (signed); layers that overflow are reported, and their weight shift is lowered until
+  they fit.
 
 All scales are powers of two, so float64 arithmetic on the quantised values is exact (up to 2^53).
 """
@@ -160,7 +161,9 @@ def quantize(
     shifts: dict[str, int] = {}
     for layer in ir.layers:
         if layer.weighted:
-            shifts[layer.name] = _weight_shift(np.asarray(layer.weight), prec.weight_bits, f"layer {layer.name}")
+            shifts[layer.name] = _weight_shift(
+                np.asarray(layer.weight), prec.weight_bits, f"layer {layer.name}"
+            )
     overflow: list[str] = []
     corrections: dict[str, np.ndarray] = {}
     qnet = _build(ir, prec, steps, shifts)
@@ -261,15 +264,25 @@ def _build(
             w = np.asarray(layer.weight, dtype=np.float64)
             qw = np.clip(np.rint(w * 2.0**s), -qmax, qmax).astype(np.int64)
             scale = float(np.abs(w).max(initial=0.0))
-            errors[layer.name] = float(np.abs(w - qw * 2.0**-s).max(initial=0.0) / scale) if scale > 0 else 0.0
+            errors[layer.name] = (
+                float(np.abs(w - qw * 2.0**-s).max(initial=0.0) / scale) if scale > 0 else 0.0
+            )
         unit_exp = prev_exp - s
         unit = 2.0**unit_exp
         shift_b = (corrections or {}).get(layer.name, 0.0)
         if layer.kind == "readout":
             q_bias = np.rint((np.asarray(layer.bias, dtype=np.float64) + shift_b) / unit).astype(np.int64)
             new_layers.append(replace(layer, weight=qw * 2.0**-s, bias=q_bias * unit))
-            qlayers.append(QLayer(name=layer.name, kind=layer.kind, q_weight=qw, weight_shift=s, q_bias=q_bias,
-                                  unit_exp=unit_exp))
+            qlayers.append(
+                QLayer(
+                    name=layer.name,
+                    kind=layer.kind,
+                    q_weight=qw,
+                    weight_shift=s,
+                    q_bias=q_bias,
+                    unit_exp=unit_exp,
+                )
+            )
             break
         assert layer.window is not None
         t_exp = _pow2_ceil_exp(float(layer.window) / steps)
@@ -282,12 +295,21 @@ def _build(
         else:
             new_layers.append(replace(layer, window=window))
         qlayers.append(
-            QLayer(name=layer.name, kind=layer.kind, q_weight=qw, weight_shift=s, q_bias=q_bias, time_exp=t_exp,
-                   out_shift=t_exp - unit_exp, unit_exp=unit_exp)
+            QLayer(
+                name=layer.name,
+                kind=layer.kind,
+                q_weight=qw,
+                weight_shift=s,
+                q_bias=q_bias,
+                time_exp=t_exp,
+                out_shift=t_exp - unit_exp,
+                unit_exp=unit_exp,
+            )
         )
         prev_exp = t_exp
-    qir = NetworkIR(name=f"{ir.name}-q", input_shape=ir.input_shape, layers=tuple(new_layers),
-                    input_range=ir.input_range)
+    qir = NetworkIR(
+        name=f"{ir.name}-q", input_shape=ir.input_shape, layers=tuple(new_layers), input_range=ir.input_range
+    )
     return QuantizedNetwork(ir=qir, layers=tuple(qlayers), precision=prec, steps=steps, weight_errors=errors)
 
 

@@ -21,9 +21,11 @@ from ttfsnet import functional as TF
 __all__ = ["TTFSLinear", "TTFSConv2d", "TTFSMaxPool2d", "TTFSAvgPool2d", "TTFSFlatten", "fan_out_map"]
 
 
-def _window_buffer(window: float, dtype: torch.dtype | None, device: torch.device | str | None) -> Tensor:
+def _window_buffer(
+    owner: str, window: float, dtype: torch.dtype | None, device: torch.device | str | None
+) -> Tensor:
     if not (window > 0 and math.isfinite(window)):
-        raise ValueError(f"TTFS layer window must be a positive finite number, got {window}")
+        raise ValueError(f"{owner}: window must be a positive finite number, got {window}")
     return torch.tensor(float(window), dtype=dtype or torch.get_default_dtype(), device=device)
 
 
@@ -69,7 +71,7 @@ class TTFSLinear(nn.Module):
             self.bias = nn.Parameter(b)
             self.register_buffer("window", None)
         else:
-            self.register_buffer("window", _window_buffer(window, dtype, device))
+            self.register_buffer("window", _window_buffer(type(self).__name__, window, dtype, device))
             self.threshold = nn.Parameter(self.window - b)
 
     @property
@@ -173,7 +175,7 @@ class TTFSConv2d(nn.Module):
         b = _init_like_torch(
             self.weight.data, (in_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
         )
-        self.register_buffer("window", _window_buffer(window, dtype, device))
+        self.register_buffer("window", _window_buffer(type(self).__name__, window, dtype, device))
         if threshold_shape is None or tuple(threshold_shape) == (out_channels,):
             thr = self.window - b
         else:
@@ -333,7 +335,10 @@ class TTFSMaxPool2d(nn.Module):
         self.ceil_mode = ceil_mode
         if sign is not None:
             if sign.dim() != 1 or not bool(((sign == 1) | (sign == -1)).all()):
-                raise ValueError("TTFSMaxPool2d: sign must be a 1-D tensor of +1/-1 per channel")
+                raise ValueError(
+                    f"TTFSMaxPool2d: sign must be a 1-D tensor of +1/-1 per channel, got shape "
+                    f"{tuple(sign.shape)} with values {sorted(set(sign.flatten().tolist()))[:4]}"
+                )
             if bool((sign == 1).all()):
                 sign = None
         self.register_buffer("sign", None if sign is None else sign.clone())
@@ -382,7 +387,7 @@ class TTFSAvgPool2d(nn.Module):
         self.stride = _pair(stride) if stride is not None else self.kernel_size
         self.padding = _pair(padding)
         self.readout = False
-        self.register_buffer("window", _window_buffer(window, dtype, device))
+        self.register_buffer("window", _window_buffer(type(self).__name__, window, dtype, device))
         self._fan_out_cache: dict[tuple[int, ...], Tensor] = {}
 
     @property

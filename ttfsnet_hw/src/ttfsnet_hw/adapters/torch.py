@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, SpikeRecorder
 from ttfsnet_hw.intsim import IntSimResult
+from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, SpikeRecorder, _conv_out
 from ttfsnet_hw.quantize import QuantizedNetwork, encode_steps
 
 __all__ = [
@@ -55,6 +55,11 @@ def _pair(v: Any) -> tuple[int, int]:
     if isinstance(v, int):
         return (v, v)
     return (int(v[0]), int(v[1]))
+
+
+def _out_hw(h: int, w: int, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int]) -> tuple[int, int]:
+    """Output height and width of a conv/pool window (floor mode, no dilation)."""
+    return _conv_out(h, k[0], s[0], p[0]), _conv_out(w, k[1], s[1], p[1])
 
 
 def _batches(data: Any, batch_size: int) -> Iterator[Tensor]:
@@ -98,41 +103,88 @@ def ir_from_ttfs(net: nn.Module, input_shape: Sequence[int], name: str = "ttfsne
                 raise IRError(f"layer {lname}: dilation {layer.dilation} is not supported by ttfsnet_hw")
             k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
             c, h, w = shape
-            out = (layer.out_channels, (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1)
-            layers.append(LayerIR(name=lname, kind="conv", in_shape=shape, out_shape=out, kernel=k, stride=s,
-                                  padding=p, groups=layer.groups, window=float(layer.window),
-                                  weight=_np(layer.weight), threshold=_np(layer.threshold)))
+            out = (layer.out_channels, *_out_hw(h, w, k, s, p))
+            layers.append(
+                LayerIR(
+                    name=lname,
+                    kind="conv",
+                    in_shape=shape,
+                    out_shape=out,
+                    kernel=k,
+                    stride=s,
+                    padding=p,
+                    groups=layer.groups,
+                    window=float(layer.window),
+                    weight=_np(layer.weight),
+                    threshold=_np(layer.threshold),
+                )
+            )
         elif isinstance(layer, ttfsnet.TTFSLinear):
             out = (layer.out_features,)
             if layer.readout:
-                layers.append(LayerIR(name=lname, kind="readout", in_shape=shape, out_shape=out,
-                                      weight=_np(layer.weight), bias=_np(layer.bias)))
+                layers.append(
+                    LayerIR(
+                        name=lname,
+                        kind="readout",
+                        in_shape=shape,
+                        out_shape=out,
+                        weight=_np(layer.weight),
+                        bias=_np(layer.bias),
+                    )
+                )
             else:
-                layers.append(LayerIR(name=lname, kind="linear", in_shape=shape, out_shape=out,
-                                      window=float(layer.window), weight=_np(layer.weight),
-                                      threshold=_np(layer.threshold)))
+                layers.append(
+                    LayerIR(
+                        name=lname,
+                        kind="linear",
+                        in_shape=shape,
+                        out_shape=out,
+                        window=float(layer.window),
+                        weight=_np(layer.weight),
+                        threshold=_np(layer.threshold),
+                    )
+                )
         elif isinstance(layer, ttfsnet.TTFSMaxPool2d):
             if layer.sign is not None or layer.ceil_mode or tuple(layer.dilation) != (1, 1):
-                raise IRError(f"layer {lname}: signed/ceil-mode/dilated max pooling is not supported by ttfsnet_hw")
+                raise IRError(
+                    f"layer {lname}: signed/ceil-mode/dilated max pooling is not supported by ttfsnet_hw"
+                )
             k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
             c, h, w = shape
-            out = (c, (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1)
-            layers.append(LayerIR(name=lname, kind="maxpool", in_shape=shape, out_shape=out, kernel=k, stride=s,
-                                  padding=p))
+            out = (c, *_out_hw(h, w, k, s, p))
+            layers.append(
+                LayerIR(
+                    name=lname, kind="maxpool", in_shape=shape, out_shape=out, kernel=k, stride=s, padding=p
+                )
+            )
         elif isinstance(layer, ttfsnet.TTFSAvgPool2d):
             k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
             c, h, w = shape
-            out = (c, (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1)
-            layers.append(LayerIR(name=lname, kind="avgpool", in_shape=shape, out_shape=out, kernel=k, stride=s,
-                                  padding=p, window=float(layer.window)))
+            out = (c, *_out_hw(h, w, k, s, p))
+            layers.append(
+                LayerIR(
+                    name=lname,
+                    kind="avgpool",
+                    in_shape=shape,
+                    out_shape=out,
+                    kernel=k,
+                    stride=s,
+                    padding=p,
+                    window=float(layer.window),
+                )
+            )
         elif isinstance(layer, ttfsnet.TTFSFlatten):
             out = (int(np.prod(shape)),)
             layers.append(LayerIR(name=lname, kind="flatten", in_shape=shape, out_shape=out))
         else:
             raise IRError(f"layer {lname}: unsupported module {type(layer).__name__}")
         shape = layers[-1].out_shape
-    return NetworkIR(name=name, input_shape=tuple(int(v) for v in input_shape), layers=tuple(layers),
-                     input_range=tuple(float(v) for v in net.input_range))  # type: ignore[arg-type]
+    return NetworkIR(
+        name=name,
+        input_shape=tuple(int(v) for v in input_shape),
+        layers=tuple(layers),
+        input_range=tuple(float(v) for v in net.input_range),
+    )  # type: ignore[arg-type]
 
 
 @torch.no_grad()
@@ -153,7 +205,10 @@ def record_snn(net: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64) -
     for x in _batches(data, batch_size):
         res = net.run(x.to(dtype))
         if len(res.layer_names) != len(ir.emitters):
-            raise IRError(f"network {ir.name}: run() has {len(res.layer_names)} entries, the IR {len(ir.emitters)} emitters")
+            raise IRError(
+                f"network {ir.name}: run() has {len(res.layer_names)} entries, the IR "
+                f"{len(ir.emitters)} emitters"
+            )
         rec.add([torch.isfinite(t).cpu().numpy() for t in res.spike_times])
     return rec.finish()
 
@@ -172,9 +227,16 @@ def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module
     mods: list[nn.Module] = []
     for layer in ir.layers:
         if layer.kind == "conv":
-            m = ttfsnet.TTFSConv2d(layer.in_shape[0], layer.out_shape[0], layer.kernel, stride=layer.stride,
-                                   padding=layer.padding, groups=layer.groups, window=float(layer.window),
-                                   dtype=dtype)  # type: ignore[arg-type]
+            m = ttfsnet.TTFSConv2d(
+                layer.in_shape[0],
+                layer.out_shape[0],
+                layer.kernel,
+                stride=layer.stride,
+                padding=layer.padding,
+                groups=layer.groups,
+                window=float(layer.window),
+                dtype=dtype,
+            )  # type: ignore[arg-type]
             m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
             thr = torch.from_numpy(np.asarray(layer.threshold, dtype=np.float64)).to(dtype)
             if thr.shape != m.threshold.shape:
@@ -183,8 +245,13 @@ def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module
                 m.threshold.copy_(thr)
         elif layer.kind in ("linear", "readout"):
             ro = layer.kind == "readout"
-            m = ttfsnet.TTFSLinear(layer.in_shape[0], layer.out_shape[0], window=float(layer.window or 1.0),
-                                   readout=ro, dtype=dtype)
+            m = ttfsnet.TTFSLinear(
+                layer.in_shape[0],
+                layer.out_shape[0],
+                window=float(layer.window or 1.0),
+                readout=ro,
+                dtype=dtype,
+            )
             m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
             if ro:
                 m.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
@@ -193,8 +260,9 @@ def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module
         elif layer.kind == "maxpool":
             m = ttfsnet.TTFSMaxPool2d(layer.kernel, layer.stride, layer.padding)
         elif layer.kind == "avgpool":
-            m = ttfsnet.TTFSAvgPool2d(layer.kernel, layer.stride, layer.padding, window=float(layer.window),
-                                      dtype=dtype)  # type: ignore[arg-type]
+            m = ttfsnet.TTFSAvgPool2d(
+                layer.kernel, layer.stride, layer.padding, window=float(layer.window), dtype=dtype
+            )  # type: ignore[arg-type]
         else:
             m = ttfsnet.TTFSFlatten()
         mods.append(m)
@@ -213,8 +281,14 @@ def ann_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float32) -> nn.Sequent
             thr = np.asarray(layer.threshold, dtype=np.float64)
             if thr.ndim != 1:
                 raise IRError(f"layer {layer.name}: position-dependent thresholds have no plain ANN bias")
-            m = nn.Conv2d(layer.in_shape[0], layer.out_shape[0], layer.kernel, stride=layer.stride,
-                          padding=layer.padding, groups=layer.groups)
+            m = nn.Conv2d(
+                layer.in_shape[0],
+                layer.out_shape[0],
+                layer.kernel,
+                stride=layer.stride,
+                padding=layer.padding,
+                groups=layer.groups,
+            )
             m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
             m.bias.copy_(torch.from_numpy(float(layer.window) - thr))  # type: ignore[arg-type]
             mods += [m, nn.ReLU()]
@@ -240,8 +314,18 @@ def ann_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float32) -> nn.Sequent
 def _trace(model: nn.Module, x: Tensor) -> list[tuple[nn.Module, Tensor, Tensor]]:
     calls: list[tuple[nn.Module, Tensor, Tensor]] = []
     handles = []
-    leaves = (nn.Conv2d, nn.Linear, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.BatchNorm1d,
-              nn.BatchNorm2d, nn.Dropout, nn.Identity)
+    leaves = (
+        nn.Conv2d,
+        nn.Linear,
+        nn.ReLU,
+        nn.MaxPool2d,
+        nn.AvgPool2d,
+        nn.Flatten,
+        nn.BatchNorm1d,
+        nn.BatchNorm2d,
+        nn.Dropout,
+        nn.Identity,
+    )
     for m in model.modules():
         if isinstance(m, leaves):
             handles.append(m.register_forward_hook(lambda mod, inp, out: calls.append((mod, inp[0], out))))
@@ -254,8 +338,13 @@ def _trace(model: nn.Module, x: Tensor) -> list[tuple[nn.Module, Tensor, Tensor]
 
 
 @torch.no_grad()
-def ir_from_ann(model: nn.Module, input_shape: Sequence[int], *, input_range: tuple[float, float] = (0.0, 1.0),
-                name: str = "ann") -> NetworkIR:
+def ir_from_ann(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    input_range: tuple[float, float] = (0.0, 1.0),
+    name: str = "ann",
+) -> NetworkIR:
     """Cost-only IR of a ReLU ANN (conv/linear + ReLU = spiking layer, max/avg pool, flatten, final linear).
 
     The layer chain is read from one traced forward pass, so supernets and nested containers work.
@@ -282,30 +371,68 @@ def ir_from_ann(model: nn.Module, input_shape: Sequence[int], *, input_range: tu
         if isinstance(m, nn.Conv2d):
             if tuple(m.dilation) != (1, 1) or isinstance(m.padding, str) or m.padding_mode != "zeros":
                 raise IRError(f"layer {lname}: dilation/string or non-zero padding is not supported")
-            layers.append(LayerIR(name=lname, kind="conv", in_shape=shape, out_shape=out_shape,
-                                  kernel=_pair(m.kernel_size), stride=_pair(m.stride), padding=_pair(m.padding),
-                                  groups=m.groups, window=1.0))
+            layers.append(
+                LayerIR(
+                    name=lname,
+                    kind="conv",
+                    in_shape=shape,
+                    out_shape=out_shape,
+                    kernel=_pair(m.kernel_size),
+                    stride=_pair(m.stride),
+                    padding=_pair(m.padding),
+                    groups=m.groups,
+                    window=1.0,
+                )
+            )
         elif isinstance(m, nn.Linear):
             kind = "readout" if i == weighted[-1] else "linear"
-            layers.append(LayerIR(name=lname, kind=kind, in_shape=shape, out_shape=out_shape,
-                                  window=None if kind == "readout" else 1.0))
+            layers.append(
+                LayerIR(
+                    name=lname,
+                    kind=kind,
+                    in_shape=shape,
+                    out_shape=out_shape,
+                    window=None if kind == "readout" else 1.0,
+                )
+            )
         elif isinstance(m, nn.MaxPool2d):
             if m.ceil_mode or _pair(m.dilation) != (1, 1):
                 raise IRError(f"layer {lname}: ceil-mode/dilated max pooling is not supported")
-            layers.append(LayerIR(name=lname, kind="maxpool", in_shape=shape, out_shape=out_shape,
-                                  kernel=_pair(m.kernel_size), stride=_pair(m.stride or m.kernel_size),
-                                  padding=_pair(m.padding)))
+            layers.append(
+                LayerIR(
+                    name=lname,
+                    kind="maxpool",
+                    in_shape=shape,
+                    out_shape=out_shape,
+                    kernel=_pair(m.kernel_size),
+                    stride=_pair(m.stride or m.kernel_size),
+                    padding=_pair(m.padding),
+                )
+            )
         elif isinstance(m, nn.AvgPool2d):
-            layers.append(LayerIR(name=lname, kind="avgpool", in_shape=shape, out_shape=out_shape,
-                                  kernel=_pair(m.kernel_size), stride=_pair(m.stride or m.kernel_size),
-                                  padding=_pair(m.padding), window=1.0))
+            layers.append(
+                LayerIR(
+                    name=lname,
+                    kind="avgpool",
+                    in_shape=shape,
+                    out_shape=out_shape,
+                    kernel=_pair(m.kernel_size),
+                    stride=_pair(m.stride or m.kernel_size),
+                    padding=_pair(m.padding),
+                    window=1.0,
+                )
+            )
         elif isinstance(m, nn.Flatten):
             layers.append(LayerIR(name=lname, kind="flatten", in_shape=shape, out_shape=out_shape))
         else:
             continue  # ReLU, BN (fused at conversion), dropout, identity: no layer of their own
         shape = out_shape
-    return NetworkIR(name=name, input_shape=tuple(int(v) for v in input_shape), layers=tuple(layers),
-                     input_range=input_range)
+    return NetworkIR(
+        name=name,
+        input_shape=tuple(int(v) for v in input_shape),
+        layers=tuple(layers),
+        input_range=input_range,
+    )
 
 
 @torch.no_grad()
@@ -385,7 +512,9 @@ def load_model_with_metadata(path: str | os.PathLike[str]) -> tuple[nn.Module, d
         if (p / SNN_FILE).is_file():
             return load_model_with_metadata(p / SNN_FILE)
         if not (p / "model.json").is_file():
-            raise ValueError(f"{p}: directory has neither {SNN_FILE} nor model.json (not a ttfsnet_nas artifact)")
+            raise ValueError(
+                f"{p}: directory has neither {SNN_FILE} nor model.json (not a ttfsnet_nas artifact)"
+            )
         from ttfsnet_nas.torch.artifact_torch import load_artifact
 
         return load_artifact(p).eval(), {}
@@ -404,7 +533,9 @@ def load_model_with_metadata(path: str | os.PathLike[str]) -> tuple[nn.Module, d
     meta: dict[str, Any] = {}
     if isinstance(obj, dict):
         if obj.get("format") != SNN_FORMAT:
-            raise ValueError(f"{p}: key 'format' is {obj.get('format')!r}, expected {SNN_FORMAT!r} or a pickled nn.Module")
+            raise ValueError(
+                f"{p}: key 'format' is {obj.get('format')!r}, expected {SNN_FORMAT!r} or a pickled nn.Module"
+            )
         if not isinstance(obj.get("network"), nn.Module):
             raise ValueError(f"{p}: key 'network' is not an nn.Module")
         if obj.get("input_shape") is not None:
@@ -441,7 +572,9 @@ def apply_quantization(net: nn.Module, qnet: QuantizedNetwork) -> nn.Module:
         if ql.weight is not None and hasattr(module, "weight"):
             module.weight.copy_(torch.from_numpy(np.asarray(ql.weight, dtype=np.float64)))
         if ql.kind in ("conv", "linear"):
-            module.threshold.copy_(torch.from_numpy(np.asarray(ql.threshold, dtype=np.float64)).view_as(module.threshold))
+            module.threshold.copy_(
+                torch.from_numpy(np.asarray(ql.threshold, dtype=np.float64)).view_as(module.threshold)
+            )
         if ql.kind == "readout":
             module.bias.copy_(torch.from_numpy(np.asarray(ql.bias, dtype=np.float64)))
         if ql.spiking:
@@ -481,8 +614,14 @@ def ttfs_quantized_reference(qnet_torch: nn.Module, qnet: QuantizedNetwork, x: n
         pre = layer.preactivation(act)
         if getattr(layer, "readout", False):
             logits = pre.numpy()
-            return IntSimResult(logits=logits, logits_int=None, predictions=np.argmax(logits, axis=1),
-                                steps=steps_out, saturated=sats, overflow={})
+            return IntSimResult(
+                logits=logits,
+                logits_int=None,
+                predictions=np.argmax(logits, axis=1),
+                steps=steps_out,
+                saturated=sats,
+                overflow={},
+            )
         big_t = float(layer.window)
         delta = big_t / L
         sats[f"layers.{i}"] = int((pre > big_t).sum())
@@ -558,9 +697,14 @@ def quantization_accuracy(
     int_pred = torch.cat([_int_predict(qnet, bx) for bx, _ in batches])
     acc_f = float((float_pred == ys).double().mean())
     acc_q = float((int_pred == ys).double().mean())
-    return {"float_accuracy": acc_f, "quantized_accuracy": acc_q, "accuracy_drop": acc_f - acc_q,
-            "prediction_disagreement": float((float_pred != int_pred).double().mean()),
-            "samples": int(ys.numel()), "qnet": qnet}
+    return {
+        "float_accuracy": acc_f,
+        "quantized_accuracy": acc_q,
+        "accuracy_drop": acc_f - acc_q,
+        "prediction_disagreement": float((float_pred != int_pred).double().mean()),
+        "samples": int(ys.numel()),
+        "qnet": qnet,
+    }
 
 
 def _predict(net: nn.Module, x: Tensor) -> Tensor:
@@ -584,6 +728,7 @@ def qat_finetune(
     epochs: int = 1,
     lr: float = 1e-4,
     calibration: np.ndarray | None = None,
+    bias_correction: bool = False,
 ) -> dict[str, Any]:
     """Quantisation-aware fine-tuning: ``ttfsnet.finetune`` with a ``RobustnessConfig`` at the profile's
     time/weight widths, then post-training quantisation; accuracy is reported before and after.
@@ -596,27 +741,34 @@ def qat_finetune(
         input_shape: per-sample input shape.
         epochs: fine-tuning epochs.
         lr: learning rate.
-        calibration: raw inputs for the membrane-overflow check.
+        calibration: raw inputs for the membrane-overflow check (and the bias correction).
+        bias_correction: compensate the floor error of quantised spike times (``quantize``).
 
     Returns:
         ``float_before``, ``int_before`` (PTQ without fine-tuning), ``float_after``, ``int_after``,
         ``qnet`` (the final quantised network) and ``history``.
     """
     import ttfsnet
-
     from ttfsnet_hw.profile import HardwareProfile
     from ttfsnet_hw.quantize import quantize
 
     prec = precision.precision if isinstance(precision, HardwareProfile) else precision
     float_before = _accuracy(net, val_data)
-    q0 = quantize(ir_from_ttfs(net, input_shape), prec, calibration)
+    q0 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=bias_correction)
     int_before = _int_accuracy(q0, val_data)
     w_max = max(float(m.weight.detach().abs().max()) for m in net.layers if hasattr(m, "weight"))
-    rob = ttfsnet.RobustnessConfig(time_bits=prec.time_bits, weight_bits=prec.weight_bits,
-                                   weight_range=(-w_max, w_max))
+    rob = ttfsnet.RobustnessConfig(
+        time_bits=prec.time_bits, weight_bits=prec.weight_bits, weight_range=(-w_max, w_max)
+    )
     result = ttfsnet.finetune(net, list(train_data), epochs=epochs, lr=lr, robustness=rob)
     float_after = _accuracy(net, val_data)
-    q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration)
+    q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=bias_correction)
     int_after = _int_accuracy(q1, val_data)
-    return {"float_before": float_before, "int_before": int_before, "float_after": float_after,
-            "int_after": int_after, "qnet": q1, "history": result}
+    return {
+        "float_before": float_before,
+        "int_before": int_before,
+        "float_after": float_after,
+        "int_after": int_after,
+        "qnet": q1,
+        "history": result,
+    }

@@ -198,12 +198,9 @@ def _subject_split(
             # Stop before overshooting by more than half a subject, but always hold out at least one.
             if search and taken + n / 2 > target:
                 supernet.extend(by_subject[subject])
-                continue
-            if taken >= target:
-                supernet.extend(by_subject[subject])
-                continue
-            search.extend(by_subject[subject])
-            taken += n
+            else:
+                search.extend(by_subject[subject])
+                taken += n
         if not supernet:
             raise PipelineError("data.search_fraction: no training subject left for the supernet part")
     if without:
