@@ -227,3 +227,23 @@ def test_calibration_chunking_does_not_change_windows(
         net = ttfsnet.convert(m, x)
         assert net.run(x).total_saturated == 0
         assert _maxdiff(net(x), m(x)) < (1e-4 if dtype == torch.float32 else 1e-12)
+
+
+def test_layers_to_torch_copy_weights_and_ann_bias(cnn64: nn.Sequential, inputs64: torch.Tensor) -> None:
+    net = ttfsnet.convert(cnn64, inputs64)
+    conv, pos_conv, head = net.layers[0], net.layers[2], net.layers[-1]
+    plain = conv.to_torch()
+    assert isinstance(plain, nn.Conv2d) and plain.weight.dtype == D and plain.weight.requires_grad
+    assert torch.equal(plain.weight, conv.weight) and torch.equal(plain.bias, conv.ann_bias())
+    assert plain.weight.data_ptr() != conv.weight.data_ptr()  # a copy
+    x = net.encode(inputs64)
+    with torch.no_grad():
+        assert torch.equal(torch.relu(plain(x)), torch.relu(conv.preactivation(x)))
+    assert pos_conv.to_torch(bias=False).bias is None
+    with pytest.raises(
+        ValueError, match=r"TTFSConv2d.to_torch: the threshold is position dependent.*\(6, 2, 2\)"
+    ):
+        pos_conv.to_torch()
+    lin = head.to_torch()
+    assert torch.equal(lin.weight, head.weight) and torch.equal(lin.bias, head.bias)
+    assert head.to_torch(bias=False).bias is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def test_every_output_is_written(run_dir: Path, data_dir: Path) -> None:
     assert 0.0 < m["spikes_per_neuron"] <= 1.0  # TTFS: at most one spike per neuron
     assert m["synops_per_sample"] > 0 and m["params"] > 0 and m["latency"] > 1.0
     assert "SYNTHETIC" in (run_dir / "results.md").read_text()
+    if importlib.util.find_spec("ttfsnet_hw") is not None:  # its objective plugin estimates the latency
+        assert m["hardware"]["latency_ms"] > 0
+        assert "–" not in (run_dir / "efficiency.csv").read_text().splitlines()[1].split(",")[6]
 
 
 def test_split_is_subject_disjoint(run_dir: Path) -> None:

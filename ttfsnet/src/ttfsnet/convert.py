@@ -734,31 +734,13 @@ def to_ann(net: TTFSNetwork, clip: bool = False) -> nn.Sequential:
 
     for layer in net.layers:
         if isinstance(layer, TTFSLinear):
-            lin = nn.Linear(layer.in_features, layer.out_features, dtype=layer.weight.dtype)
-            lin.weight.copy_(layer.weight)
-            lin.bias.copy_(layer.ann_bias())
-            mods.append(lin)
+            mods.append(layer.to_torch())
             if not layer.readout:
                 mods.append(act(layer.window))
         elif isinstance(layer, TTFSConv2d):
-            conv = nn.Conv2d(
-                layer.in_channels,
-                layer.out_channels,
-                layer.kernel_size,
-                layer.stride,
-                layer.padding,
-                layer.dilation,
-                layer.groups,
-                bias=not layer.position_dependent,
-                dtype=layer.weight.dtype,
-            )
-            conv.weight.copy_(layer.weight)
+            mods.append(layer.to_torch(bias=not layer.position_dependent))
             if layer.position_dependent:
-                mods += [conv, PositionBias(layer.ann_bias())]
-            else:
-                assert conv.bias is not None
-                conv.bias.copy_(layer.ann_bias())
-                mods.append(conv)
+                mods.append(PositionBias(layer.ann_bias()))
             mods.append(act(layer.window))
         elif isinstance(layer, TTFSMaxPool2d):
             if layer.sign is None:

@@ -585,45 +585,16 @@ def to_snntorch(net: TTFSNetwork, steps_per_window: int) -> TTFSStepNetwork:
     with torch.no_grad():
         for layer in net.layers:
             if isinstance(layer, TTFSLinear) and layer.readout:
-                lin = nn.Linear(
-                    layer.in_features,
-                    layer.out_features,
-                    bias=False,
-                    dtype=layer.weight.dtype,
-                    device=layer.weight.device,
-                )
-                lin.weight.copy_(layer.weight)
                 modules += [
-                    lin,
+                    layer.to_torch(bias=False),
                     TTFSMembraneReadout(
                         layer.bias / prev_window, phase1_steps=n, start_step=start, dt=prev_dt
                     ),
                 ]
             elif isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
                 synapse: nn.Module
-                if isinstance(layer, TTFSLinear):
-                    synapse = nn.Linear(
-                        layer.in_features,
-                        layer.out_features,
-                        bias=False,
-                        dtype=layer.weight.dtype,
-                        device=layer.weight.device,
-                    )
-                    synapse.weight.copy_(layer.weight)
-                elif isinstance(layer, TTFSConv2d):
-                    synapse = nn.Conv2d(
-                        layer.in_channels,
-                        layer.out_channels,
-                        layer.kernel_size,
-                        layer.stride,
-                        layer.padding,
-                        layer.dilation,
-                        layer.groups,
-                        bias=False,
-                        dtype=layer.weight.dtype,
-                        device=layer.weight.device,
-                    )
-                    synapse.weight.copy_(layer.weight)
+                if isinstance(layer, (TTFSLinear, TTFSConv2d)):
+                    synapse = layer.to_torch(bias=False)
                 else:
                     synapse = nn.AvgPool2d(
                         layer.kernel_size, layer.stride, layer.padding, count_include_pad=True

@@ -109,6 +109,17 @@ class TTFSLinear(nn.Module):
         """Threshold broadcastable against the output ``(B, out)``."""
         return self.threshold
 
+    @torch.no_grad()
+    def to_torch(self, *, bias: bool = True) -> nn.Linear:
+        """A plain ``nn.Linear`` holding a copy of ``weight`` and, with ``bias``, of :meth:`ann_bias`."""
+        lin = nn.Linear(
+            self.in_features, self.out_features, bias=bias, dtype=self.weight.dtype, device=self.weight.device
+        )
+        lin.weight.copy_(self.weight)
+        if lin.bias is not None:
+            lin.bias.copy_(self.ann_bias())
+        return lin
+
     def synaptic_op(self, weight: Tensor | None = None) -> Callable[[Tensor], Tensor]:
         """``W·`` without bias, for the time-stepped simulator."""
         w = self.weight if weight is None else weight
@@ -217,6 +228,36 @@ class TTFSConv2d(nn.Module):
 
     def effective_threshold(self) -> Tensor:
         return self.threshold if self.position_dependent else self.threshold.view(-1, 1, 1)
+
+    @torch.no_grad()
+    def to_torch(self, *, bias: bool = True) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` holding a copy of ``weight`` and, with ``bias``, of :meth:`ann_bias`.
+
+        Raises:
+            ValueError: For ``bias=True`` with a position-dependent threshold, whose ``(C, H, W)``
+                bias an ``nn.Conv2d`` cannot hold (``to_ann`` adds a ``PositionBias`` instead).
+        """
+        if bias and self.position_dependent:
+            raise ValueError(
+                "TTFSConv2d.to_torch: the threshold is position dependent, so its ANN bias "
+                f"{tuple(self.threshold.shape)} does not fit nn.Conv2d; use bias=False and add ann_bias()"
+            )
+        conv = nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            bias=bias,
+            dtype=self.weight.dtype,
+            device=self.weight.device,
+        )
+        conv.weight.copy_(self.weight)
+        if conv.bias is not None:
+            conv.bias.copy_(self.ann_bias())
+        return conv
 
     def synaptic_op(self, weight: Tensor | None = None) -> Callable[[Tensor], Tensor]:
         w = self.weight if weight is None else weight

@@ -915,35 +915,27 @@ def _search_summary(result: SearchResult) -> dict[str, Any]:
 
 
 def _hardware_estimate(snn_path: Path, data: torch.Tensor, progress: Progress) -> dict[str, Any] | None:
-    """Hardware objectives (``hw_*``: latency in ms, energy, ...) of the SNN from installed plugins.
+    """Hardware objectives (latency in ms, energy, ...) of the SNN from installed objective plugins.
 
-    They come from the ``ttfsnet_nas.objectives`` entry-point group (e.g. ``ttfsnet_hw``), evaluated on the
-    SNN with ``data`` as the recorded inputs; ``None`` when no such plugin is installed.
+    Plugins of the ``ttfsnet_nas.objectives`` entry-point group (e.g. ``ttfsnet_hw``) receive the SNN and
+    ``data`` as recorded inputs. Built-in objectives need evaluator metrics this context does not have and
+    are skipped; ``None`` when no plugin produced a value.
     """
-    try:
-        from ttfsnet_nas.objectives import list_objectives, load_plugins
-    except ImportError:
-        return None
-    try:
-        load_plugins()
-        objectives = {o.name: o for o in list_objectives()}
-    except Exception as exc:  # a broken third-party plugin must not fail the pipeline
-        progress.log(f"hardware estimate skipped: objective plugins failed to load ({exc})")
-        return None
-    wanted = [n for n in objectives if n.startswith("hw_")]
-    if not wanted:
-        return None
-    net, meta = load_snn(snn_path)
-    from ttfsnet_nas.objectives import EvalContext
+    from ttfsnet_nas.objectives import EvalContext, ObjectiveError, list_objectives, load_plugins
 
+    for name, error in load_plugins().items():
+        progress.log(f"hardware estimate: objective plugin {name} failed to load ({error})")
+    net, meta = load_snn(snn_path)
     extras = {"snn": net, "data": data, "input_shape": tuple(meta.get("input_shape") or data.shape[1:])}
     ctx = EvalContext(metrics={}, extras=extras)
     out: dict[str, Any] = {}
-    for name in wanted:
+    for objective in list_objectives():
         try:
-            out[name] = float(objectives[name](ctx))
-        except Exception as exc:  # an objective that needs other inputs is simply not reported
-            progress.log(f"hardware objective {name} skipped: {exc}")
+            out[objective.name] = float(objective(ctx))
+        except ObjectiveError:
+            continue  # an evaluator metric (accuracy, spikes, ...) that this context does not carry
+        except Exception as exc:  # a plugin failing must not fail the finished run
+            progress.log(f"hardware objective {objective.name} skipped: {type(exc).__name__}: {exc}")
     return out or None
 
 
