@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import ttfsnet
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.cli import main
-from ttfsnet_nas.emotion.pipeline import STAGES, load_snn
+from ttfsnet_nas.emotion.pipeline import STAGES, load_snn, run_pipeline
 from ttfsnet_nas.emotion.seen_format import read_run
 from ttfsnet_nas.torch import load_artifact
 
@@ -52,8 +54,9 @@ def _mtimes(out: Path) -> dict[str, int]:
 def test_every_output_is_written(run_dir: Path, data_dir: Path) -> None:
     assert (data_dir / "synthetic-tiny-seed0" / "emotion.json").is_file()  # generated on first use
     for name in (
-        "resolved_recipe.yaml", "split.json", "result.json", "fitness.png", "ops.png", "results.md", "results.csv",
-        "efficiency.md", "efficiency.csv", "supernet/supernet.pt", "search/journal.jsonl", "search/search.json",
+        "resolved_recipe.yaml", "split.json", "result.json", "fitness.png", "ops.png", "results.md",
+        "results.csv", "efficiency.md", "efficiency.csv", "supernet/supernet.pt", "search/journal.jsonl",
+        "search/search.json",
         "retrain/ann/model.json", "retrain/ann/weights.pt", "snn/snn.pt", "test/summary.json",
     ):
         assert (run_dir / name).is_file(), name
@@ -83,6 +86,8 @@ def test_split_is_subject_disjoint(run_dir: Path) -> None:
 def test_snn_and_ann_agree_on_the_test_set(run_dir: Path) -> None:
     summary = json.loads((run_dir / "test" / "summary.json").read_text())
     assert summary["runs"] == 2
+    if summary["saturated_per_sample"] == 0:
+        assert summary["max_abs_logit_diff"] < 1e-3  # the exact mapping: same logits, not just same labels
     assert summary["agreement"] >= 0.97  # exact mapping; only window saturation can flip a prediction
     transfer = json.loads((run_dir / "snn" / "transfer.json").read_text())
     assert transfer["transfer"]["agreement"] == 1.0
@@ -126,7 +131,26 @@ def test_resume_after_completion_is_a_no_op(run_dir: Path) -> None:
     after = _mtimes(run_dir)
     changed = {k for k in before if before[k] != after.get(k)}
     # only the summary files are rewritten; no stage output is touched
-    assert not {k for k in changed if k.split("/")[0] in ("stages", "supernet", "search", "retrain", "snn", "test")}
+    stage_dirs = ("stages", "supernet", "search", "retrain", "snn", "test")
+    assert not {k for k in changed if k.split("/")[0] in stage_dirs}
+
+
+def test_resume_inside_a_search_round_reproduces_the_run(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "interrupted"
+    shutil.copytree(run_dir, out)
+    # simulate a crash after 5 of the 12 evaluations (round 1 of 3, pool 4): later outputs never happened
+    for stage in ("search", "retrain", "snn", "test"):
+        (out / "stages" / f"{stage}.json").unlink()
+    (out / "result.json").unlink()
+    journal = out / "search" / "journal.jsonl"
+    journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:6]))  # header + 5 records
+    assert _cli(["search", "tiny", "--out", str(out), "--resume"]) == 0
+    before = json.loads((run_dir / "search" / "search.json").read_text())
+    after = json.loads((out / "search" / "search.json").read_text())
+    assert [h["architecture"] for h in after["history"]] == [h["architecture"] for h in before["history"]]
+    assert after["best"] == before["best"]
+    same = json.loads((out / "result.json").read_text())["metrics"]
+    assert same == json.loads((run_dir / "result.json").read_text())["metrics"]
 
 
 def test_existing_run_without_resume_is_refused(run_dir: Path) -> None:
@@ -151,3 +175,34 @@ def test_stage_selection(tmp_path: Path, run_dir: Path) -> None:
     assert after["stages/test.json"] != before["stages/test.json"]
     for stage in ("supernet", "search", "retrain", "snn"):
         assert after[f"stages/{stage}.json"] == before[f"stages/{stage}.json"]
+
+
+def test_seed_override_and_separate_target_data(tmp_path: Path, data_dir: Path) -> None:
+    """Search on one data set, retrain and test on another (``target_data``, TNAS-ER §4.5 transfer)."""
+    recipe = yaml.safe_load(TINY.read_text())
+    recipe["target_data"] = {**recipe["data"], "synthetic_seed": 1}
+    path = tmp_path / "transfer.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "transfer"
+    assert _cli(["search", str(path), "--out", str(out), "--seed", "1"]) == 0
+    assert yaml.safe_load((out / "resolved_recipe.yaml").read_text())["seed"] == 1
+    target = json.loads((data_dir / "synthetic-tiny-seed1" / "emotion.json").read_text())["database"]
+    source = json.loads((data_dir / "synthetic-tiny-seed0" / "emotion.json").read_text())["database"]
+    split = json.loads((out / "split.json").read_text())
+    assert set(split["supernet"]) | set(split["search"]) <= set(source)  # the search used the source set
+    tested = read_run(out / "test" / "test_epoch_0_1.json").names
+    assert set(tested) == {n for n, e in target.items() if e["subset"] == "testing"}  # test on the target set
+    assert json.loads((out / "result.json").read_text())["metrics"]["snn_ann_agreement"] >= 0.97
+
+
+def test_robustness_options_reach_finetuning_and_test(tmp_path: Path) -> None:
+    recipe = yaml.safe_load(TINY.read_text())
+    recipe["snn"]["robustness"] = {"time_noise_std": 0.05, "time_bits": 3}
+    result = run_pipeline(recipe, out=tmp_path / "robust")
+    assert result["transfer"]["finetune"]["epochs"] == 1
+    summary = json.loads((tmp_path / "robust" / "test" / "summary.json").read_text())
+    # the SNN is tested with noisy 3-bit spike times, its exact ANN twin without: the logits now differ
+    assert summary["max_abs_logit_diff"] > 1e-3
+    # and the noise is seeded: the same recipe gives the same test
+    again = run_pipeline(recipe, out=tmp_path / "robust2")
+    assert again["metrics"] == result["metrics"]

@@ -19,8 +19,9 @@ def test_defaults_are_the_paper_settings() -> None:
     assert isinstance(r, EmotionRecipe)
     assert (r.supernet.lr, r.retrain.lr, r.snn.finetune_lr) == (5e-3, 5e-4, 5e-5)
     assert (r.supernet.epochs, r.retrain.epochs, r.snn.finetune_epochs) == (600, 600, 100)
-    assert (r.supernet.batch_size, r.search.pool_size, r.search.elite_size, r.search.rounds) == (96, 12, 12, 18)
-    assert (r.snn.zeta, r.test.runs, r.data.sampling, r.data.channels, r.data.image_size) == (0.5, 20, "E4-S3", 4, 90)
+    assert (r.supernet.batch_size, r.search.pool_size, r.search.elite_size) == (96, 12, 12)
+    assert (r.search.rounds, r.snn.zeta, r.test.runs) == (18, 0.5, 20)
+    assert (r.data.sampling, r.data.channels, r.data.image_size) == ("E4-S3", 4, 90)
     assert r.space.width == 32 and r.search.fitness == "war_uar"
 
 
@@ -94,7 +95,8 @@ def test_cli_rejects_bad_recipes_with_exit_code_2(
 
 def test_cli_rejects_unknown_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, {"data": {"synthetic": "tiny"}})
-    code, err = _cli(["search", str(path), "--out", str(tmp_path / "run"), "--stages", "supernet,deploy"], capsys)
+    args = ["search", str(path), "--out", str(tmp_path / "run"), "--stages", "supernet,deploy"]
+    code, err = _cli(args, capsys)
     assert code == 2
     assert "deploy" in err
 

@@ -14,7 +14,9 @@ from ttfsnet_nas.torch import ChoiceBlock, Supernet
 
 
 def _net(**kw: object) -> EyeEmotionSupernet:
-    args: dict[str, object] = {"in_channels": 4, "image_size": 16, "groups": 2, "ops": EMOTION_OPS, "width": 4}
+    args: dict[str, object] = {
+        "in_channels": 4, "image_size": 16, "groups": 2, "ops": EMOTION_OPS, "width": 4
+    }
     args.update(kw)
     torch.manual_seed(0)
     return EyeEmotionSupernet(**args)  # type: ignore[arg-type]
@@ -90,7 +92,8 @@ def test_width_doubles_after_each_pool_and_skip_adapts_width() -> None:
     n_conv_full = sum(isinstance(m, nn.Conv2d) for m in net.subnet(arch_conv))
     assert n_conv == 2 + 2  # stem + the two width adapters
     assert n_conv_full == 2 + 2 * 6
-    kernels = {m.kernel_size for m in net.subnet({g: "conv5x5" for g in net.genes}) if isinstance(m, nn.Conv2d)}
+    sub5 = net.subnet({g: "conv5x5" for g in net.genes})
+    kernels = {m.kernel_size for m in sub5 if isinstance(m, nn.Conv2d)}
     assert kernels == {(3, 3), (5, 5)}  # stem stays 3x3, blocks use the searched kernel
 
 
@@ -108,7 +111,9 @@ def test_too_small_image_is_rejected() -> None:
         _net(image_size=3, groups=2)
 
 
-@pytest.mark.parametrize("arch_ops", [("conv3x3", "conv5x5", "skip", "conv3x3"), ("skip", "skip", "skip", "skip")])
+@pytest.mark.parametrize(
+    "arch_ops", [("conv3x3", "conv5x5", "skip", "conv3x3"), ("skip", "skip", "skip", "skip")]
+)
 def test_subnet_converts_exactly(arch_ops: tuple[str, ...]) -> None:
     net = _net(in_channels=8, image_size=12, groups=2)
     _randomise_bn(net)

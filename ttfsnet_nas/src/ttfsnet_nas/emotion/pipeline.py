@@ -132,7 +132,7 @@ class _Data:
 
 def _ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
     """The dataset folder of ``cfg``; a synthetic preset is generated there first when absent."""
-    root = cfg.resolved_root()
+    root = cfg.resolved_root(where)
     layout = DSEE_LAYOUT if cfg.layout == "dsee" else SEE_LAYOUT
     has_json = any((root / name).is_file() for name in layout.json_names)
     if has_json:
@@ -677,17 +677,7 @@ class _Pipeline:
         }
         finetune_info: dict[str, Any] = {"epochs": r.snn.finetune_epochs}
         if r.snn.finetune_epochs > 0:
-            rob = r.snn.robustness
-            robustness = (
-                ttfsnet.RobustnessConfig(
-                    time_noise_std=rob.time_noise_std,
-                    time_bits=rob.time_bits,
-                    weight_bits=rob.weight_bits,
-                    weight_range=rob.weight_range,
-                )
-                if rob.active
-                else None
-            )
+            robustness = self.robustness()
             torch.manual_seed(r.seed + 4)
             batches = _EpochBatches(data.train, r.snn.batch_size, r.seed + 4)
             self.progress.start(task, r.snn.finetune_epochs)
@@ -715,8 +705,26 @@ class _Pipeline:
             architecture=dict(arch),
             zeta=r.snn.zeta,
         )
-        return {"transfer": transfer, "finetune": finetune_info, "windows": [float(w) for w in net.windows()],
-                "latency": float(net.latency())}
+        return {
+            "transfer": transfer,
+            "finetune": finetune_info,
+            "windows": [float(w) for w in net.windows()],
+            "latency": float(net.latency()),
+        }
+
+    def robustness(self) -> Any:
+        """The recipe's hardware non-idealities as a ``ttfsnet.RobustnessConfig`` (``None`` when all off)."""
+        import ttfsnet
+
+        rob = self.recipe.snn.robustness
+        if not rob.active:
+            return None
+        return ttfsnet.RobustnessConfig(
+            time_noise_std=rob.time_noise_std,
+            time_bits=rob.time_bits,
+            weight_bits=rob.weight_bits,
+            weight_range=rob.weight_range,
+        )
 
     def stage_snn(self) -> None:
         start = time.perf_counter()
@@ -737,24 +745,28 @@ class _Pipeline:
         r = self.recipe
         data = self.eval_data()
         net, meta = load_snn(snn_path)
-        counterpart = ttfsnet.to_ann(net).eval()
+        counterpart = ttfsnet.to_ann(net).eval()  # the exact ReLU twin (no non-idealities)
+        # The deployed SNN is tested under the same non-idealities it was fine-tuned for.
+        net.robustness = self.robustness()
         retrained = load_artifact(ann_dir)
         names = data.test.names
         lighting = data.test.lightings
         classes = list(data.classes)
         runs: dict[str, list[RunMetrics]] = {"snn": [], "ann": [], "retrained": []}
         agreement: list[float] = []
-        spikes = synops = neurons = saturated = 0.0
+        spikes = synops = neurons = saturated = logit_diff = 0.0
         samples = 0
         self.progress.start(task, r.test.runs)
         for run in range(r.test.runs):
             # Fresh random windows per run, reproducible from the seed (SEEN/TNAS-ER: 20 runs).
             x, y = data.test.materialize(epoch=30_000 + run)
+            torch.manual_seed(r.seed * 1_000 + run)  # spike-time noise, when configured, is reproducible too
             logits_snn, logits_ann, logits_ret = [], [], []
             with torch.no_grad():
                 for xb in torch.split(x, r.test.batch_size):
-                    res = net.run(xb)
-                    logits_snn.append(res.logits)
+                    res = net.run(xb)  # the exact event simulation: spike counts, SynOPs, saturation
+                    # ``run`` ignores the non-idealities; the forward pass applies them to the logits.
+                    logits_snn.append(res.logits if net.robustness is None else net(xb))
                     logits_ann.append(counterpart(xb))
                     logits_ret.append(retrained(xb))
                     spikes += res.total_spikes
@@ -768,6 +780,7 @@ class _Pipeline:
                 metrics = compute_metrics(y.tolist(), pred.tolist(), lighting=lighting, classes=classes)
                 runs[key].append(metrics)
             agreement.append(float((ps == pa).double().mean()))
+            logit_diff = max(logit_diff, float((ls - la).abs().max()))
             if folder is not None:
                 path = folder / seen_filename("test", 0, run + 1)
                 write_run(path, names, ls.double().numpy(), classes=classes, logits=True)
@@ -782,6 +795,7 @@ class _Pipeline:
             "ann_counterpart": {"mean": aggregated["ann"].mean, "std": aggregated["ann"].std},
             "ann_retrained": {"mean": aggregated["retrained"].mean, "std": aggregated["retrained"].std},
             "agreement": float(np.mean(agreement)),
+            "max_abs_logit_diff": logit_diff,
             "agreement_per_run": agreement,
             "spikes_per_sample": spikes / samples,
             "synops_per_sample": synops / samples,

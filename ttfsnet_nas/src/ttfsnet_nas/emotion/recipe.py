@@ -106,19 +106,27 @@ class DataConfig:
         """Whether each event frame becomes two polarity channels."""
         return self.channels == 2 * self.frames
 
-    def resolved_root(self) -> Path:
+    def resolved_root(self, where: str = "data") -> Path:
         """The dataset folder this config points to (it may not exist yet for a synthetic set).
+
+        Args:
+            where: YAML path of this section, for error messages (``data`` or ``target_data``).
 
         Raises:
             RecipeError: if neither ``root``, ``synthetic`` nor ``TTFSNET_DATA`` says where the data is.
         """
         if self.root:
-            return Path(os.path.expandvars(self.root)).expanduser()
+            expanded = os.path.expandvars(self.root)
+            if "$" in expanded:
+                raise RecipeError(
+                    f"{self.root!r} names an environment variable that is not set", key=f"{where}.root"
+                )
+            return Path(expanded).expanduser()
         env = os.environ.get("TTFSNET_DATA", "")
         if self.synthetic is None:
             if not env:
                 raise RecipeError(
-                    "not set, and the TTFSNET_DATA environment variable is empty", key="data.root"
+                    "not set, and the TTFSNET_DATA environment variable is empty", key=f"{where}.root"
                 )
             return Path(env).expanduser()
         base = Path(env).expanduser() if env else Path.home() / ".cache" / "ttfsnet_nas"
