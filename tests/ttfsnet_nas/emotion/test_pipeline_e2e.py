@@ -6,17 +6,19 @@ import importlib.util
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 import yaml
-
-import ttfsnet
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.cli import main
 from ttfsnet_nas.emotion.pipeline import STAGES, load_snn, run_pipeline
 from ttfsnet_nas.emotion.seen_format import read_run
+from ttfsnet_nas.progress import NullProgress
 from ttfsnet_nas.torch import load_artifact
+
+import ttfsnet
 
 TINY = Path(__file__).resolve().parents[3] / "ttfsnet_nas" / "src" / "ttfsnet_nas" / "recipes" / "tiny.yaml"
 
@@ -206,3 +208,118 @@ def test_robustness_options_reach_finetuning_and_test(tmp_path: Path) -> None:
     # and the noise is seeded: the same recipe gives the same test
     again = run_pipeline(recipe, out=tmp_path / "robust2")
     assert again["metrics"] == result["metrics"]
+
+
+class _Interrupt(Exception):
+    """Stands for a kill arriving in the middle of a training stage."""
+
+
+class _KillAtEpoch(NullProgress):
+    """Raises on the first step of ``epoch`` (1-based, as the pipeline reports it) of ``task``."""
+
+    def __init__(self, task: str, epoch: int) -> None:
+        self.task = task
+        self.epoch = epoch
+
+    def advance(self, task: str, n: int = 1, **info: Any) -> None:
+        if task == self.task and info.get("epoch") == self.epoch:
+            raise _Interrupt(f"{task} killed at epoch {self.epoch}")
+
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_interrupted_supernet_stage_resumes_bit_identically(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    with pytest.raises(_Interrupt):
+        run_pipeline(TINY, out=out, stages=["supernet"], progress=_KillAtEpoch("supernet", 2))
+    checkpoints = list((out / "supernet").glob("train-*.ckpt"))
+    assert len(checkpoints) == 1 and not (out / "supernet" / "supernet.pt").exists()
+    assert not (out / "stages" / "supernet.json").exists()  # the stage is not complete
+    run_pipeline(TINY, out=out, stages=["supernet"], resume=True)
+    training = json.loads((out / "supernet" / "training.json").read_text())
+    assert training["resumed_from_epoch"] == 1
+    reference = json.loads((run_dir / "supernet" / "training.json").read_text())
+    assert training["sha256"] == reference["sha256"]  # the same weights as the uninterrupted run
+    assert training["epoch_losses"] == reference["epoch_losses"]
+    assert not list((out / "supernet").glob("train-*.ckpt"))  # removed once the stage is complete
+
+
+def test_interrupted_retraining_resumes_and_rerun_starts_over(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    shutil.copytree(run_dir, out)
+    for stage in ("retrain", "snn", "test"):
+        (out / "stages" / f"{stage}.json").unlink()
+    shutil.rmtree(out / "retrain")
+    with pytest.raises(_Interrupt):
+        run_pipeline(TINY, out=out, stages=["retrain"], resume=True, progress=_KillAtEpoch("retrain", 3))
+    assert len(list((out / "retrain").glob("train-*.ckpt"))) == 1
+    # a rerun without --resume does not continue a checkpoint: it trains from scratch (and still matches)
+    with pytest.raises(_Interrupt):
+        run_pipeline(TINY, out=out, stages=["retrain"], progress=_KillAtEpoch("retrain", 2))
+    run_pipeline(TINY, out=out, stages=["retrain"], resume=True)
+    info = json.loads((out / "retrain" / "training.json").read_text())
+    assert info["resumed_from_epoch"] == 1
+    ref = _state_dict(run_dir / "retrain" / "ann" / "weights.pt")
+    got = _state_dict(out / "retrain" / "ann" / "weights.pt")
+    assert ref.keys() == got.keys()
+    for key in ref:
+        assert torch.equal(ref[key], got[key]), key
+    assert not list((out / "retrain").glob("train-*.ckpt"))
+
+
+def test_journal_header_holds_the_split_rows(run_dir: Path) -> None:
+    header = json.loads((run_dir / "search" / "journal.jsonl").read_text().splitlines()[0])
+    text = json.dumps(header)
+    split = json.loads((run_dir / "split.json").read_text())
+    rows = next(v for k, v in _walk(header) if k == "split")
+    assert [split["train"][i] for i in rows["search"]] == split["search"]
+    assert [split["train"][i] for i in rows["supernet"]] == split["supernet"]
+    assert '"torch"' in text  # torch's global RNG is journaled with Python's and numpy's
+
+
+def _walk(obj: Any) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            found.append((k, v))
+            found.extend(_walk(v))
+    return found
+
+
+def test_refused_resume_keeps_the_resolved_recipe(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "changed"
+    shutil.copytree(run_dir, out)
+    before = (out / "resolved_recipe.yaml").read_text()
+    recipe = yaml.safe_load(TINY.read_text())
+    recipe["supernet"]["epochs"] = 4
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert _cli(["search", str(path), "--out", str(out), "--resume"]) == 1  # another supernet: refused
+    assert (out / "resolved_recipe.yaml").read_text() == before
+
+
+def test_hardware_aware_demo_writes_the_pareto_front(tmp_path: Path) -> None:
+    """The built-in ``demo-hw`` recipe: Pareto search of war_uar vs the ttfsnet-hw energy estimate."""
+    pytest.importorskip("ttfsnet_hw")
+    out = tmp_path / "demo-hw"
+    assert _cli(["search", "demo-hw", "--out", str(out)]) == 0
+    assert (out / "pareto.png").stat().st_size > 0
+    search = json.loads((out / "search" / "search.json").read_text())
+    front = search["front"]
+    assert front and all(set(t["values"]) == {"war_uar", "energy_mj"} for t in front)
+    assert all(t["values"]["energy_mj"] <= 0.04 for t in front)  # the recipe's energy budget
+    # no front member is dominated by any evaluated candidate
+    for t in front:
+        a = t["values"]
+        assert not any(
+            h["values"]["war_uar"] >= a["war_uar"] and h["values"]["energy_mj"] <= a["energy_mj"]
+            and h["values"] != a
+            for h in search["history"]
+            if set(h["values"]) >= {"war_uar", "energy_mj"}
+        )
+    assert search["best"]["key"] in {t["architecture"] for t in front}
+    hardware = json.loads((out / "result.json").read_text())["metrics"]["hardware"]
+    assert hardware["energy_mj"] > 0 and hardware["latency_ms"] > 0 and hardware["pe_count"] >= 1
+    assert "–" not in (out / "efficiency.csv").read_text().splitlines()[1].split(",")[6]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ttfsnet_nas.cli import main
 from ttfsnet_nas.config import RecipeError
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, load_recipe, recipe_from_mapping
@@ -23,13 +22,27 @@ def test_defaults_are_the_paper_settings() -> None:
     assert (r.search.rounds, r.snn.zeta, r.test.runs) == (18, 0.5, 20)
     assert (r.data.sampling, r.data.channels, r.data.image_size) == ("E4-S3", 4, 90)
     assert r.space.width == 32 and r.search.fitness == "war_uar"
+    assert (r.retrain.batch_size, r.snn.batch_size, r.search.strategy) == (96, 96, "evolution")
+    assert r.search.objectives == () and r.search.constraints == ()
+    assert r.search.make_fitness().mode == "weighted"
 
 
-@pytest.mark.parametrize("name", ["tiny", "demo", "see", "dsee", "see-transfer"])
+def test_search_section_builds_the_core_fitness() -> None:
+    scalar = recipe_from_mapping({"search": {"max_params": 1e5}}).search.make_fitness()
+    assert scalar.mode == "weighted" and scalar.weights == {"war_uar": 1.0}
+    assert [(c.objective, c.max) for c in scalar.constraints] == [("params", 1e5)]
+    budget = [{"objective": "params", "max": 5e4}]
+    search = {"objectives": ["war_uar", "params"], "constraints": budget}
+    pareto = recipe_from_mapping({"search": search}).search.make_fitness()
+    assert pareto.mode == "pareto" and pareto.objectives == ("war_uar", "params")
+    assert [(c.objective, c.max, c.min) for c in pareto.constraints] == [("params", 5e4, None)]
+
+
+@pytest.mark.parametrize("name", ["tiny", "demo", "demo-hw", "see", "dsee", "see-transfer"])
 def test_builtin_recipes_load(name: str) -> None:
     r = load_recipe(RECIPES / f"{name}.yaml")
     assert r.name == name
-    if name in ("tiny", "demo"):
+    if name in ("tiny", "demo", "demo-hw"):
         assert r.data.synthetic is not None
     if name == "see-transfer":
         assert r.target_data is not None and r.target_data.layout == "dsee"
@@ -50,6 +63,10 @@ def test_builtin_recipes_load(name: str) -> None:
         ({"snn": {"robustness": {"time_bits": 0}}}, "snn.robustness.time_bits", "≥ 1"),
         ({"target_data": {"channels": 8}}, "", "target_data.channels"),
         ({"baselines": {"fixed": ["conv9x9"]}}, "baselines.fixed[0]", "conv3x3"),
+        ({"search": {"objectives": ["war_uar"]}}, "search.objectives", "at least two"),
+        ({"search": {"objectives": ["war_uar", "joules"]}}, "search.objectives", "objective 'joules'"),
+        ({"search": {"constraints": [{"objective": "params"}]}}, "search.constraints[0]", "a bound"),
+        ({"search": {"constraints": [{"objective": "watts", "max": 1}]}}, "search", "unknown objective"),
     ],
 )
 def test_bad_values_name_the_yaml_path(data: dict, key: str, fragment: str) -> None:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-
-import ttfsnet
 from ttfsnet_nas.emotion.recipe import recipe_from_mapping
 from ttfsnet_nas.emotion.space import EMOTION_OPS, EyeEmotionSupernet, gene_names, make_search_space
 from ttfsnet_nas.torch import ChoiceBlock, Supernet
+
+import ttfsnet
 
 
 def _net(**kw: object) -> EyeEmotionSupernet:

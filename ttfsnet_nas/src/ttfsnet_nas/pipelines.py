@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ __all__ = [
     "list_pipelines",
     "load_recipe",
     "register_pipeline",
+    "resolved_recipe",
     "write_resolved_recipe",
 ]
 
@@ -179,6 +181,31 @@ def write_resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any) -> 
 
     data = {"type": pipeline.type_name, **to_dict(recipe)}
     return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@contextmanager
+def resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any, *, started: bool) -> Iterator[Path]:
+    """Keep ``resolved_recipe.yaml`` describing the run whose outputs lie next to it.
+
+    A new run (``started`` false) writes the file at once, so an interrupted run can be recognised and
+    resumed. When the folder already holds a run (a resume or a stage rerun), the file is rewritten only
+    after the body finished: a resume refused because the recipe changed must leave the file of the run
+    the outputs belong to.
+
+    Args:
+        path: the ``resolved_recipe.yaml`` path.
+        pipeline: the pipeline (its ``type_name`` is written).
+        recipe: the recipe dataclass.
+        started: whether the run folder already holds (possibly partial) outputs of a run.
+
+    Yields:
+        ``path``.
+    """
+    target = Path(path)
+    if not started:
+        write_resolved_recipe(target, pipeline, recipe)
+    yield target
+    write_resolved_recipe(target, pipeline, recipe)
 
 
 def null_progress(progress: Progress | None) -> Progress:

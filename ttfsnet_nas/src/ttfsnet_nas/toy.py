@@ -26,7 +26,7 @@ import numpy as np
 from ttfsnet_nas.artifact import read_artifact, write_artifact
 from ttfsnet_nas.config import param, replace_path, to_dict
 from ttfsnet_nas.journal import atomic_write_json
-from ttfsnet_nas.pipelines import Pipeline, PipelineError, null_progress, write_resolved_recipe
+from ttfsnet_nas.pipelines import Pipeline, PipelineError, null_progress, resolved_recipe
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.search import SearchConfig, SearchResult, result_from_journal, run_search
 from ttfsnet_nas.space import Architecture, SearchSpace
@@ -196,10 +196,6 @@ class ToyPipeline(Pipeline):
             recipe = replace_path(recipe, "search.seed", seed)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        resolved = out / "resolved_recipe.yaml"
-        # next to an existing journal the file describes that run: a refused resume must not replace it
-        if not (out / "journal.jsonl").exists():
-            write_resolved_recipe(resolved, self, recipe)
         space, land = self._setup(recipe)
         cfg = recipe.landscape
 
@@ -209,29 +205,31 @@ class ToyPipeline(Pipeline):
             return land.metrics(arch, noise=cfg.noise)
 
         if "search" in todo:
-            _seed_globals(recipe.search.seed)
-            result = run_search(
-                recipe.search.build_strategy(space),
-                evaluate,
-                journal=out / "journal.jsonl",
-                header={"landscape": to_dict(cfg)},
-                resume=resume,
-                progress=progress,
-            )
-            baselines = {}
-            for name in recipe.baselines:
-                progress.log(f"baseline {name}")
+            # next to an existing journal the file describes that run: a refused resume must not replace it
+            started = (out / "journal.jsonl").exists()
+            with resolved_recipe(out / "resolved_recipe.yaml", self, recipe, started=started):
                 _seed_globals(recipe.search.seed)
-                baselines[name] = run_search(
-                    dataclasses.replace(recipe.search, strategy=name).build_strategy(space),
+                result = run_search(
+                    recipe.search.build_strategy(space),
                     evaluate,
-                    journal=out / "baselines" / f"{name}.jsonl",
+                    journal=out / "journal.jsonl",
                     header={"landscape": to_dict(cfg)},
                     resume=resume,
                     progress=progress,
                 )
-            self._summarise(recipe, out, result, baselines, land)
-            write_resolved_recipe(resolved, self, recipe)
+                baselines = {}
+                for name in recipe.baselines:
+                    progress.log(f"baseline {name}")
+                    _seed_globals(recipe.search.seed)
+                    baselines[name] = run_search(
+                        dataclasses.replace(recipe.search, strategy=name).build_strategy(space),
+                        evaluate,
+                        journal=out / "baselines" / f"{name}.jsonl",
+                        header={"landscape": to_dict(cfg)},
+                        resume=resume,
+                        progress=progress,
+                    )
+                self._summarise(recipe, out, result, baselines, land)
         if "export" in todo:
             return self.export(recipe, run_dir=out, out=out / "artifact", progress=progress)
         return out

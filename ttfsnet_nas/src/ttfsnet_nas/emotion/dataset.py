@@ -37,7 +37,15 @@ from ttfsnet_nas.emotion.see import (
     split_training,
 )
 
-__all__ = ["INPUT_RANGE", "EmotionSplits", "EventEmotionDataset", "load_splits", "map_pixels", "resize_stack"]
+__all__ = [
+    "INPUT_RANGE",
+    "EmotionSplits",
+    "EventEmotionDataset",
+    "load_splits",
+    "map_pixels",
+    "resize_stack",
+    "subset_view",
+]
 
 #: Range of the values returned by the dataset (declare it as ``input_range`` when converting to TTFS).
 INPUT_RANGE: tuple[float, float] = (0.0, 1.0)
@@ -314,14 +322,23 @@ def load_splits(
     by_name = {s.name: i for i, s in enumerate(train.sequences)}
 
     def subset(seqs: list[SequenceInfo]) -> EventEmotionDataset:
-        return _view(train, [by_name[s.name] for s in seqs if s.name in by_name])
+        return subset_view(train, [by_name[s.name] for s in seqs if s.name in by_name])
 
     test = EventEmotionDataset(test_seqs, strict=strict, **dataset_kwargs)  # type: ignore[arg-type]
     return EmotionSplits(supernet=subset(supernet_seqs), search=subset(search_seqs), train=train, test=test)
 
 
-def _view(parent: EventEmotionDataset, rows: list[int]) -> EventEmotionDataset:
-    """A dataset over some of ``parent``'s sequences that shares its cache (no re-decoding)."""
+def subset_view(parent: EventEmotionDataset, rows: Sequence[int]) -> EventEmotionDataset:
+    """A dataset over some of ``parent``'s sequences that shares its cache (no re-decoding).
+
+    Args:
+        parent: the dataset to take sequences from.
+        rows: indices into ``parent.sequences``, in the order the view should have them.
+
+    Returns:
+        A new :class:`EventEmotionDataset` (same sampling, size and epoch as ``parent``).
+    """
+    rows = [int(i) for i in rows]
     child = object.__new__(EventEmotionDataset)
     child.__dict__.update(parent.__dict__)
     child.sequences = tuple(parent.sequences[i] for i in rows)

@@ -20,9 +20,16 @@ Five stages (TNAS-ER §3.2, §4.1), each resumable and each writing its outputs 
 Optional ``baselines`` (TNAS-ER §4.5, Fig. 7) go through stages 3–5 with the same budget. The run ends
 with ``result.json``, tables (Tables 1–3 layout), plots and an exported artifact directory.
 
+Resume: stages 1 and 3 checkpoint every epoch (``train-<fingerprint>.ckpt`` in the stage folder, deleted
+once the stage is complete) and continue bit-identically under ``--resume``; stage 2 continues its journal
+(strategy state and Python/numpy/torch RNGs per record; supernet hash and split rows in the header);
+stage 4 is built in ``snn.partial/`` and moved into place whole. With ``search.objectives`` naming two or
+more objectives (e.g. ``energy_mj`` of ttfsnet-hw) the search is a Pareto search (``pareto.png``).
+
 Outputs in ``OUT``::
 
     resolved_recipe.yaml  split.json  result.json  fitness.png  ops.png  comparison.png (baselines)
+    pareto.png (Pareto searches)
     results.md/.csv  efficiency.md/.csv  comparison.md/.csv (baselines)
     stages/<stage>.json                      completion markers (fingerprint, seconds, summary)
     supernet/supernet.pt                     supernet state_dict (+ op counts, losses)
@@ -61,7 +68,7 @@ from torch import nn
 
 from ttfsnet_nas.artifact import write_artifact
 from ttfsnet_nas.config import RecipeError
-from ttfsnet_nas.emotion.dataset import EventEmotionDataset, _view
+from ttfsnet_nas.emotion.dataset import EventEmotionDataset, subset_view
 from ttfsnet_nas.emotion.metrics import RunMetrics, aggregate_runs, compute_metrics
 from ttfsnet_nas.emotion.recipe import (
     DataConfig,
@@ -82,15 +89,17 @@ from ttfsnet_nas.emotion.see import (
 )
 from ttfsnet_nas.emotion.seen_format import seen_filename, write_run
 from ttfsnet_nas.emotion.space import EyeEmotionSupernet, make_search_space
-from ttfsnet_nas.fitness import ConstraintSpec, Fitness
+from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.journal import (
     JournalExistsError,
+    TorchRngHook,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    default_rng_hooks,
     sha256_file,
 )
-from ttfsnet_nas.pipelines import Pipeline, PipelineError, write_resolved_recipe
+from ttfsnet_nas.pipelines import Pipeline, PipelineError, resolved_recipe
 from ttfsnet_nas.plots import plot_fitness, plot_op_counts
 from ttfsnet_nas.progress import NullProgress, Progress
 from ttfsnet_nas.search import RoundStats, SearchResult, run_search
@@ -112,6 +121,12 @@ STAGES: tuple[str, ...] = ("supernet", "search", "retrain", "snn", "test")
 
 SNN_FORMAT = "ttfsnet_nas.snn/1"
 _MARKERS = "stages"
+
+
+def _rng_hooks() -> list[Any]:
+    """Global RNGs journaled per evaluation: Python, numpy and torch (BN recalibration and plugins may
+    draw from torch's generator), so a resumed search continues exactly."""
+    return [*default_rng_hooks(), TorchRngHook()]
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -246,8 +261,8 @@ def _load_data(
     if with_search_split:
         sup, sea = _subject_split(list(train.sequences), cfg.search_fraction, seed)
         rows = {s.name: i for i, s in enumerate(train.sequences)}
-        data.supernet = _view(train, [rows[s.name] for s in sup])
-        data.search = _view(train, [rows[s.name] for s in sea])
+        data.supernet = subset_view(train, [rows[s.name] for s in sup])
+        data.search = subset_view(train, [rows[s.name] for s in sea])
         data.split = {
             "supernet": [s.name for s in sup],
             "search": [s.name for s in sea],
@@ -302,17 +317,28 @@ def _reset_parameters(model: nn.Module) -> None:
 
 
 def _epoch_hook(
-    dataset: EventEmotionDataset, progress: Progress, task: str, base_epoch: int = 0
+    dataset: EventEmotionDataset, progress: Progress, task: str, start_epoch: int = 0
 ) -> Callable[[Any], None]:
-    """Progress callback for D's training loops that also draws fresh windows for every epoch."""
-    dataset.set_epoch(base_epoch)
+    """Progress callback for D's training loops that also draws fresh windows for every epoch.
+
+    ``start_epoch`` is the first epoch trained (after a checkpoint's epochs when resuming); the windows
+    of epoch ``e`` are those of ``dataset.set_epoch(e)`` either way, so a resumed run sees the same data.
+    """
+    dataset.set_epoch(start_epoch)
 
     def hook(info: Any) -> None:
         progress.advance(task, 1, epoch=info.epoch + 1, loss=f"{info.loss:.3f}")
         if info.step == info.steps_per_epoch - 1:
-            dataset.set_epoch(base_epoch + info.epoch + 1)
+            dataset.set_epoch(info.epoch + 1)  # StepInfo.epoch counts from the run's start, not the resume
 
     return hook
+
+
+def _checkpoint_epochs(path: Path) -> int:
+    """Epochs a training checkpoint holds (0 when there is none)."""
+    if not path.is_file():
+        return 0
+    return len(torch.load(path, map_location="cpu", weights_only=True)["epoch_losses"])
 
 
 def _steps(n: int, batch_size: int) -> int:
@@ -439,6 +465,20 @@ class _Pipeline:
         self.progress.log(f"stage {stage}: complete in {self.out}, skipped")
         return False
 
+    def checkpoint(self, folder: Path, stage: str, extra: str = "") -> Path:
+        """Per-epoch training checkpoint of ``stage`` inside ``folder``, named by the stage fingerprint.
+
+        A checkpoint is continued only under ``--resume`` and only by the same recipe (its name carries
+        the fingerprint); any other checkpoint file in ``folder`` is stale and removed, so a rerun
+        without ``--resume`` trains from scratch.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"train-{_fingerprint([self.fingerprint(stage), extra])}.ckpt"
+        for old in folder.glob("train-*.ckpt"):
+            if old != path or not self.resume:
+                old.unlink()
+        return path
+
     # -- data --------------------------------------------------------------------------------------
     def search_data(self) -> _Data:
         if self._search_data is None:
@@ -514,12 +554,14 @@ class _Pipeline:
             seed=r.seed,
         )
         task = "supernet"
-        self.progress.start(task, r.supernet.epochs * _steps(len(data.supernet), r.supernet.batch_size))
-        hook = _epoch_hook(data.supernet, self.progress, task)
-        result = train_supernet(supernet, data.supernet, config, progress=hook)
-        self.progress.finish(task)
         folder = self.out / "supernet"
-        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = self.checkpoint(folder, "supernet")
+        done_epochs = _checkpoint_epochs(checkpoint)
+        steps = _steps(len(data.supernet), r.supernet.batch_size)
+        self.progress.start(task, r.supernet.epochs * steps, completed=done_epochs * steps)
+        hook = _epoch_hook(data.supernet, self.progress, task, start_epoch=done_epochs)
+        result = train_supernet(supernet, data.supernet, config, progress=hook, checkpoint=checkpoint)
+        self.progress.finish(task)
         _save_torch(folder / "supernet.pt", {k: v.detach().cpu() for k, v in supernet.state_dict().items()})
         summary = {
             "epoch_losses": [round(x, 5) for x in result.epoch_losses],
@@ -528,18 +570,28 @@ class _Pipeline:
             "samples": len(data.supernet),
             "sha256": sha256_file(folder / "supernet.pt"),
         }
+        if done_epochs:
+            summary["resumed_from_epoch"] = done_epochs
         atomic_write_json(folder / "training.json", summary)
         self.mark(
             "supernet", _seconds(start), {"final_loss": summary["epoch_losses"][-1], "steps": result.steps}
         )
+        checkpoint.unlink(missing_ok=True)  # the stage's outputs and marker now hold everything it had
 
     # -- stage 2 -----------------------------------------------------------------------------------
     def make_fitness(self) -> Fitness:
-        s = self.recipe.search
-        constraints: tuple[ConstraintSpec, ...] = ()
-        if s.max_params is not None:
-            constraints = (ConstraintSpec(objective="params", max=s.max_params),)
-        return Fitness(mode="weighted", weights={s.fitness: 1.0}, constraints=constraints)
+        return self.recipe.search.make_fitness()
+
+    def candidate_metrics(self, evaluator: Any, supernet: Any, arch: Mapping[str, str]) -> dict[str, Any]:
+        """Evaluator metrics plus what hardware objectives need: the candidate's geometry (ttfsnet-hw builds
+        the TNAS-ER family member from it and checks it against the metric ``neurons``) and the profile."""
+        r = self.recipe
+        out: dict[str, Any] = dict(evaluator.evaluate(supernet, arch))
+        out.update(image_size=float(r.data.image_size), in_channels=float(r.data.channels),
+                   width=float(r.space.width), num_classes=float(len(self.search_data().classes)))
+        if r.search.hardware_profile is not None:
+            out["hw_profile"] = r.search.hardware_profile  # a str: as_context puts it into extras
+        return out
 
     def make_evaluator(self) -> Any:
         from ttfsnet_nas.torch.evaluate import Evaluator
@@ -590,15 +642,16 @@ class _Pipeline:
         strategy = self.main_strategy()
         header = {
             "supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt"),
-            "search_split_sha256": _fingerprint((self.search_data().split or {}).get("search", [])),
+            "split": self.split_rows(),
         }
         result = run_search(
             strategy,
-            lambda arch: evaluator.evaluate(supernet, arch),
+            lambda arch: self.candidate_metrics(evaluator, supernet, arch),
             journal=journal,
             header=header,
             resume=self.resume,
             progress=self.progress,
+            rng_hooks=_rng_hooks(),
         )
         summary = _search_summary(result)
         atomic_write_json(folder / "search.json", summary)
@@ -608,13 +661,25 @@ class _Pipeline:
             {"best": summary["best"]["architecture"], "evaluations": len(result.history)},
         )
 
+    def split_rows(self) -> dict[str, list[int]]:
+        """Row indices of the supernet and search parts in the training split (sequence order of
+        ``split.json``'s ``train``): journal headers carry them, so a resume on other data is refused."""
+        data = self.search_data()
+        rows = {name: i for i, name in enumerate(data.train.names)}
+        split = data.split or {}
+        return {part: [rows[n] for n in split.get(part, [])] for part in ("supernet", "search")}
+
     def best_architecture(self) -> Architecture:
         info = json.loads((self.out / "search" / "search.json").read_text())
         return Architecture(info["best"]["architecture"])
 
     # -- stage 3 -----------------------------------------------------------------------------------
     def retrain(self, arch: Mapping[str, str], folder: Path, task: str) -> dict[str, Any]:
-        """Retrain ``arch`` on the whole training split (of the target data) and save it under ``folder``."""
+        """Retrain ``arch`` on the whole training split (of the target data) and save it under ``folder``.
+
+        Training checkpoints every epoch next to ``folder`` and continues from there under ``--resume``;
+        the checkpoint is removed once the model is saved.
+        """
         from ttfsnet_nas.torch.artifact_torch import save_model
         from ttfsnet_nas.torch.train import TrainConfig, train_model
 
@@ -638,12 +703,23 @@ class _Pipeline:
             weight_decay=r.retrain.weight_decay,
             seed=r.seed + 3,
         )
-        self.progress.start(task, r.retrain.epochs * _steps(len(data.train), r.retrain.batch_size))
-        result = train_model(model, data.train, config, progress=_epoch_hook(data.train, self.progress, task))
+        checkpoint = self.checkpoint(folder.parent, "retrain", Architecture(arch).key)
+        done_epochs = _checkpoint_epochs(checkpoint)
+        steps = _steps(len(data.train), r.retrain.batch_size)
+        self.progress.start(task, r.retrain.epochs * steps, completed=done_epochs * steps)
+        hook = _epoch_hook(data.train, self.progress, task, start_epoch=done_epochs)
+        result = train_model(model, data.train, config, progress=hook, checkpoint=checkpoint)
         self.progress.finish(task)
         model.eval()
         save_model(model, folder, metadata={"architecture": dict(arch), "classes": list(data.classes)})
-        return {"epoch_losses": [round(x, 5) for x in result.epoch_losses], "steps": result.steps}
+        checkpoint.unlink()
+        out: dict[str, Any] = {
+            "epoch_losses": [round(x, 5) for x in result.epoch_losses],
+            "steps": result.steps,
+        }
+        if done_epochs:
+            out["resumed_from_epoch"] = done_epochs
+        return out
 
     def stage_retrain(self) -> None:
         start = time.perf_counter()
@@ -655,9 +731,9 @@ class _Pipeline:
     # -- stage 4 -----------------------------------------------------------------------------------
     def transfer(self, ann_dir: Path, snn_path: Path, arch: Mapping[str, str], task: str) -> dict[str, Any]:
         """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it, and save it as ``snn_path``."""
-        import ttfsnet
         from ttfsnet.training import finetune
 
+        import ttfsnet
         from ttfsnet_nas.torch.artifact_torch import load_artifact
 
         r = self.recipe
@@ -729,17 +805,22 @@ class _Pipeline:
     def stage_snn(self) -> None:
         start = time.perf_counter()
         arch = self.best_architecture()
+        # Fine-tuning has no checkpoints (it is short): the stage is built in a scratch folder and moved
+        # into place whole, so ``snn/`` never holds a partial stage and an interrupted stage reruns.
         folder = self.out / "snn"
-        folder.mkdir(parents=True, exist_ok=True)
-        info = self.transfer(self.out / "retrain" / "ann", folder / "snn.pt", arch, "snn finetune")
-        atomic_write_json(folder / "transfer.json", info)
+        scratch = self.out / "snn.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        info = self.transfer(self.out / "retrain" / "ann", scratch / "snn.pt", arch, "snn finetune")
+        atomic_write_json(scratch / "transfer.json", info)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(scratch, folder)
         self.mark("snn", _seconds(start), {"transfer_agreement": info["transfer"]["agreement"]})
 
     # -- stage 5 -----------------------------------------------------------------------------------
     def test(self, ann_dir: Path, snn_path: Path, folder: Path | None, task: str) -> dict[str, Any]:
         """R test runs of the SNN (and its ANN counterpart, and the retrained ANN) with fresh windows."""
         import ttfsnet
-
         from ttfsnet_nas.torch.artifact_torch import load_artifact
 
         r = self.recipe
@@ -813,7 +894,9 @@ class _Pipeline:
         folder.mkdir(parents=True, exist_ok=True)
         summary = self.test(self.out / "retrain" / "ann", self.out / "snn" / "snn.pt", folder, "test")
         x, _ = self.eval_data().test.materialize(epoch=30_000)
-        summary["hardware"] = _hardware_estimate(self.out / "snn" / "snn.pt", x[:64], self.progress)
+        summary["hardware"] = _hardware_estimate(
+            self.out / "snn" / "snn.pt", x[:64], self.progress, self.recipe.search.hardware_profile
+        )
         atomic_write_json(folder / "summary.json", summary)
         mean = summary["snn"]["mean"]
         self.mark("test", _seconds(start), {"war": mean["war"], "uar": mean["uar"]})
@@ -839,11 +922,15 @@ class _Pipeline:
             strategy = self.make_strategy("random_search", samples=b.random_search)
             result = run_search(
                 strategy,
-                lambda arch: evaluator.evaluate(supernet, arch),
+                lambda arch: self.candidate_metrics(evaluator, supernet, arch),
                 journal=journal,
-                header={"supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt")},
+                header={
+                    "supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt"),
+                    "split": self.split_rows(),
+                },
                 resume=self.resume,
                 progress=self.progress,
+                rng_hooks=_rng_hooks(),
             )
             assert result.best is not None
             out.append(("random search", "random_search", result.best.architecture))
@@ -925,11 +1012,14 @@ def _search_summary(result: SearchResult) -> dict[str, Any]:
         "op_counts": result.op_counts(),
         "evaluations": len(result.history),
         "history": history,
+        "front": [{"architecture": t.architecture.key, "values": t.values} for t in result.front],
     }
 
 
-def _hardware_estimate(snn_path: Path, data: torch.Tensor, progress: Progress) -> dict[str, Any] | None:
-    """Hardware objectives (latency in ms, energy, ...) of the SNN from installed objective plugins.
+def _hardware_estimate(
+    snn_path: Path, data: torch.Tensor, progress: Progress, profile: str | None = None
+) -> dict[str, Any] | None:
+    """Hardware objectives (``latency_ms``, ``energy_mj``, ``pe_count``) of the SNN from objective plugins.
 
     Plugins of the ``ttfsnet_nas.objectives`` entry-point group (e.g. ``ttfsnet_hw``) receive the SNN and
     ``data`` as recorded inputs. Built-in objectives need evaluator metrics this context does not have and
@@ -941,6 +1031,8 @@ def _hardware_estimate(snn_path: Path, data: torch.Tensor, progress: Progress) -
         progress.log(f"hardware estimate: objective plugin {name} failed to load ({error})")
     net, meta = load_snn(snn_path)
     extras = {"snn": net, "data": data, "input_shape": tuple(meta.get("input_shape") or data.shape[1:])}
+    if profile is not None:
+        extras["hw_profile"] = profile
     ctx = EvalContext(metrics={}, extras=extras)
     out: dict[str, Any] = {}
     for objective in list_objectives():
@@ -1066,6 +1158,32 @@ def _plot_comparison(path: Path, table: Sequence[Mapping[str, Any]]) -> None:
     plt.close(fig)
 
 
+def _plot_front(path: Path, search: Mapping[str, Any], objectives: Sequence[str]) -> None:
+    """Every evaluated candidate and the Pareto front: second objective (x, e.g. energy) vs first (y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y_name, x_name = objectives[0], objectives[1]
+
+    def points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float]]:
+        rows = [r for r in rows if x_name in r["values"] and y_name in r["values"]]
+        rows = sorted(rows, key=lambda r: r["values"][x_name])
+        return [r["values"][x_name] for r in rows], [r["values"][y_name] for r in rows]
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.scatter(*points(search["history"]), s=12, alpha=0.4, label="evaluated")
+    ax.plot(*points(search["front"]), marker="o", color="C3", label="Pareto front")
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
 def _save_figure(fig: Any, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
@@ -1109,6 +1227,8 @@ def _finalize(pipe: _Pipeline) -> dict[str, Any]:
     ]
     plot_fitness(rounds, out / "fitness.png", label=f"fitness ({pipe.recipe.search.fitness})")
     plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
+    if len(pipe.recipe.search.objectives) >= 2:
+        _plot_front(out / "pareto.png", search, pipe.recipe.search.objectives)
     stage_seconds = {}
     for stage in [*STAGES, "baselines"]:
         if pipe.marker(stage).is_file():
@@ -1207,9 +1327,9 @@ def run_pipeline(
             f"{folder}: already holds a run; pass --resume to continue it or choose another --out"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    write_resolved_recipe(resolved, EmotionPipeline(), rec)
-    pipe = _Pipeline(rec, folder, progress or NullProgress(), resume, chosen)
-    result = pipe.run()
+    with resolved_recipe(resolved, EmotionPipeline(), rec, started=resolved.is_file()):
+        pipe = _Pipeline(rec, folder, progress or NullProgress(), resume, chosen)
+        result = pipe.run()
     result["out"] = str(folder)
     return result
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, param, to_dict
+from ttfsnet_nas.fitness import ConstraintSpec, Fitness
 
 __all__ = [
     "BaselinesConfig",
@@ -182,6 +183,12 @@ class SearchConfig:
         rounds: rounds including the random first one (TNAS-ER: 18).
         mutation_prob: per-gene mutation probability.
         fitness: ``war_uar`` (TNAS-ER Eq. 6, mean of WAR and UAR), ``war``, ``uar`` or ``accuracy``.
+        objectives: two or more objective names switch to a Pareto search (NSGA-II), e.g.
+            ``[war_uar, energy_mj]``; empty: the scalar ``fitness``.
+        constraints: hard budgets on objectives (any mode; :class:`ttfsnet_nas.fitness.ConstraintSpec`),
+            e.g. ``[{objective: energy_mj, max: 0.04}]``; infeasible candidates lose to feasible ones.
+        hardware_profile: ttfsnet-hw profile for the hardware objectives (``None``: ``$TTFSNET_HW_PROFILE``
+            or ``yoso``).
         max_params: optional hard budget on subnet parameters.
         bn_recalibration: recompute each candidate's BN statistics on the supernet split before scoring.
         batch_size: evaluation batch size (speed only).
@@ -193,9 +200,31 @@ class SearchConfig:
     rounds: int = param(18, ge=1)
     mutation_prob: float = param(0.2, ge=0.0, le=1.0)
     fitness: Literal["war_uar", "war", "uar", "accuracy"] = "war_uar"
+    objectives: tuple[str, ...] = ()
+    constraints: tuple[ConstraintSpec, ...] = ()
+    hardware_profile: str | None = None
     max_params: float | None = param(None, gt=0.0)
     bn_recalibration: bool = False
     batch_size: int = param(256, ge=1)
+
+    def __post_init__(self) -> None:
+        if len(self.objectives) == 1:
+            raise ValueError(
+                f"objectives: expected none (scalar 'fitness') or at least two names for a Pareto search, "
+                f"got {list(self.objectives)}"
+            )
+        self.make_fitness()  # unknown objective names fail here, with the recipe key, not mid-run
+
+    def make_fitness(self) -> Fitness:
+        """The core :class:`~ttfsnet_nas.fitness.Fitness` of this section: Pareto over ``objectives`` when
+        it names two or more, else the scalar ``fitness``; ``constraints`` and ``max_params`` are hard
+        budgets in both modes."""
+        constraints = self.constraints
+        if self.max_params is not None:
+            constraints += (ConstraintSpec(objective="params", max=self.max_params),)
+        if self.objectives:
+            return Fitness(mode="pareto", objectives=self.objectives, constraints=constraints)
+        return Fitness(mode="weighted", weights={self.fitness: 1.0}, constraints=constraints)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

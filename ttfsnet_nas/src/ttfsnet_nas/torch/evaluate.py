@@ -50,8 +50,8 @@ class AnnStatsCollector:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
         >>> with AnnStatsCollector(model) as stats:
         ...     _ = model(torch.ones(2, 4))
-        >>> sorted(stats.summary())[:3]
-        ['input_spikes', 'macs', 'neurons']
+        >>> "synops" in stats.summary()
+        True
     """
 
     def __init__(self, model: nn.Module, *, input_floor: float = 0.0) -> None:
