@@ -1158,8 +1158,11 @@ def _plot_comparison(path: Path, table: Sequence[Mapping[str, Any]]) -> None:
     plt.close(fig)
 
 
-def _plot_front(path: Path, search: Mapping[str, Any], objectives: Sequence[str]) -> None:
-    """Every evaluated candidate and the Pareto front: second objective (x, e.g. energy) vs first (y)."""
+def _plot_front(
+    path: Path, search: Mapping[str, Any], objectives: Sequence[str], constraints: Sequence[Any] = ()
+) -> None:
+    """Every evaluated candidate and the Pareto front: second objective (x, e.g. energy) vs first (y), with
+    the recipe's budgets on either axis as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1175,6 +1178,12 @@ def _plot_front(path: Path, search: Mapping[str, Any], objectives: Sequence[str]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.scatter(*points(search["history"]), s=12, alpha=0.4, label="evaluated")
     ax.plot(*points(search["front"]), marker="o", color="C3", label="Pareto front")
+    for c in constraints:
+        for bound in (c.min, c.max):
+            if bound is not None and c.objective == x_name:
+                ax.axvline(bound, color="grey", linestyle="--", label=f"{x_name} budget")
+            elif bound is not None and c.objective == y_name:
+                ax.axhline(bound, color="grey", linestyle="--", label=f"{y_name} budget")
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
     ax.grid(alpha=0.3)
@@ -1228,7 +1237,8 @@ def _finalize(pipe: _Pipeline) -> dict[str, Any]:
     plot_fitness(rounds, out / "fitness.png", label=f"fitness ({pipe.recipe.search.fitness})")
     plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
     if len(pipe.recipe.search.objectives) >= 2:
-        _plot_front(out / "pareto.png", search, pipe.recipe.search.objectives)
+        s = pipe.recipe.search
+        _plot_front(out / "pareto.png", search, s.objectives, s.constraints)
     stage_seconds = {}
     for stage in [*STAGES, "baselines"]:
         if pipe.marker(stage).is_file():
