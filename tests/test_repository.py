@@ -40,6 +40,6 @@ def _readme_example() -> str:
 
 def test_readme_example_runs() -> None:
     code = _readme_example()
-    assert len(code.strip().splitlines()) <= 25
+    assert len(code.strip().splitlines()) <= 20
     namespace: dict[str, object] = {"__name__": "readme_example"}
     exec(compile(code, "README.md", "exec"), namespace)
