@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import typer
 from ttfsnet_nas.emotion.cli import data_app, report
 from ttfsnet_nas.emotion.seen_format import write_run
@@ -30,12 +31,34 @@ def test_synth_then_info(tmp_path: Path) -> None:
     assert payload["synthetic"] is True and payload["sequences"] == 168
     assert sum(payload["counts"]["subset"].values()) == 168
     again = runner.invoke(data_app, ["synth", "--preset", "tiny", "--out", str(out)])
-    assert again.exit_code != 0 and "not empty" in str(again.exception)
+    assert again.exit_code == 2 and "Error" in again.output  # message text: checked through main() below
 
 
-def test_info_on_missing_dataset_fails_with_the_path(tmp_path: Path) -> None:
-    result = runner.invoke(data_app, ["info", str(tmp_path / "absent")])
-    assert result.exit_code != 0 and "absent: dataset root not found" in str(result.exception)
+def test_bad_input_through_the_main_cli_is_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ttfsnet_nas.cli import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "test_epoch_0_1.json").write_text('{"results": {"x": [{"label": "joy"}]}}')
+    cases = [
+        (["data", "info", str(tmp_path / "absent")], "absent: dataset root not found"),
+        (["data", "info", str(tmp_path / "empty")], "empty: no split JSON found"),
+        (["data", "synth", "--preset", "huge", "--out", str(tmp_path / "o")], "unknown synthetic preset"),
+        (
+            ["data", "synth", "--preset", "tiny", "--out", str(tmp_path / "runs")],
+            "runs: output folder is not",
+        ),
+        (["report", str(tmp_path / "empty")], "empty: no SEEN result files"),
+        (["report", str(tmp_path / "runs")], "test_epoch_0_1.json: results['x'][0]: unknown emotion 'joy'"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, (argv, err)
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_report_command(tmp_path: Path) -> None:
@@ -55,3 +78,16 @@ def test_report_command(tmp_path: Path) -> None:
     assert (tmp_path / "tables" / "results.csv").is_file()
     csv_out = runner.invoke(app, [str(tmp_path / "runs"), "--format", "csv"])
     assert csv_out.output.startswith("method,runs,Ha,")
+
+
+def test_info_lenient_counts_bad_entries(make_see_tree) -> None:
+    good, gone = "1_001_man_24_Master_normal_angry_45_take000", "2_001_man_24_Master_normal_angry_50_take001"
+    root = make_see_tree({good: ("angry", "training", 3, 3), gone: ("angry", "testing", 3, 3)})
+    for path in (root / "event" / "angry" / gone).iterdir():
+        path.unlink()
+    (root / "event" / "angry" / gone).rmdir()
+    assert runner.invoke(data_app, ["info", str(root)]).exit_code == 2
+    result = runner.invoke(data_app, ["info", str(root), "--lenient", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["sequences"] == 1 and payload["skipped"] == {"missing folder": 1}

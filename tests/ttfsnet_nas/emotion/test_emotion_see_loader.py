@@ -110,10 +110,30 @@ def test_folder_not_in_json_is_reported_not_loaded(make_see_tree) -> None:
 
 def test_segment_beyond_files_names_the_missing_frame(make_see_tree) -> None:
     root = make_see_tree({A: ("angry", "training", 3, 5)})
-    with pytest.raises(DatasetError, match=r"00003\.jpg: missing frame \(segment \[0, 5\) needs 5 files"):
+    with pytest.raises(
+        DatasetError, match=r"00003\.jpg: missing frame \(2 of the 5 frames of segment \[0, 5\)"
+    ):
         load_see(root)
     index = load_see(root, strict=False)
     assert index.sequences[0].length == 3 and index.skipped == {"frames missing": 2}
+
+
+def test_gap_in_the_frame_files_names_the_missing_file(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 5, 5)})
+    (root / "event" / "angry" / A / "00002.jpg").unlink()
+    with pytest.raises(DatasetError, match=rf"{A}/00002\.jpg: missing frame \(1 of the 5 frames"):
+        load_see(root)
+    (seq,) = load_see(root, strict=False).sequences
+    assert seq.event_files == ("00000.jpg", "00001.jpg", "00003.jpg", "00004.jpg")
+    assert load_see(root, strict=False).skipped == {"frames missing": 1}
+
+
+def test_release_numbered_from_one_and_segment_start(make_see_tree) -> None:
+    root = make_see_tree({A: ("angry", "training", 4, 4)})
+    folder = root / "event" / "angry" / A
+    for i in (3, 2, 1, 0):  # 00000..00003 → 00001..00004, as one third-party README draws it
+        (folder / f"{i:05d}.jpg").rename(folder / f"{i + 1:05d}.jpg")
+    assert load_see(root).sequences[0].event_files == ("00001.jpg", "00002.jpg", "00003.jpg", "00004.jpg")
 
 
 def test_empty_segment_is_counted(make_see_tree) -> None:
@@ -130,6 +150,28 @@ def test_label_name_mismatch_and_bad_entries(make_see_tree) -> None:
     root2 = make_see_tree({B: ("angry", "validation", 3, 3)})
     with pytest.raises(DatasetError, match="expected subset 'training' or 'testing'"):
         load_see(root2)
+
+
+def test_json_entries_missing_keys_strict_and_lenient(make_see_tree) -> None:
+    import json
+
+    root = make_see_tree(
+        {A: ("angry", "training", 3, 3), B: ("angry", "training", 3, 3), N: ("neutral", "testing", 3, 3)}
+    )
+    path = root / "emotion.json"
+    data = json.loads(path.read_text())
+    del data["database"][B]["annotations"]
+    del data["database"][N]["subset"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(
+        DatasetError, match=r"emotion.json: database\['2_001_.*expected subset, annotations.label"
+    ):
+        load_see(root)
+    index = load_see(root, strict=False)
+    assert [s.name for s in index.sequences] == [A]
+    assert index.skipped == {"malformed entry": 2}
+    # A folder whose JSON entry was dropped is reported as unlisted, never loaded silently.
+    assert set(index.unlisted) == {B, N}
 
 
 def test_broken_jpg_read_error_names_the_file(make_see_tree) -> None:
@@ -150,6 +192,10 @@ def test_dsee_schema_without_subject_and_lighting(make_see_tree) -> None:
     assert by[converted].emotion == "surprise"
     assert by[A].subject == "001" and by[A].lighting == "normal"
     assert index.counts()["lighting"] == {"?": 1, "normal": 1}
+    # SEE's own schema does not accept the converted name silently: an error, or counted with strict=False.
+    with pytest.raises(DatasetError, match=r"'ck_S005_001_surprise': expected at least 9 tokens .* got 4"):
+        load_see(root)
+    assert load_see(root, strict=False).skipped == {"malformed name": 1}
     # A long converted name whose tokens are not SEE's is accepted too (lenient schema), but not by SEE's.
     odd = "mug_s12_take3_cam1_v2e_f30_x_y_z_fear"
     root2 = make_see_tree({odd: ("fear", "testing", 3, 3)})

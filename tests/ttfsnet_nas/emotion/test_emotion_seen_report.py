@@ -63,6 +63,14 @@ def test_read_errors_name_the_file(tmp_path: Path) -> None:
         write_run(tmp_path / "x.json", NAMES, np.zeros((3, 7)))
 
 
+def test_bad_sequence_name_error_names_the_file(tmp_path: Path) -> None:
+    path = write_run(
+        tmp_path / "test_epoch_0_1.json", ["1_001_man_24_Master_dusk_angry_45_take000"], np.eye(7)[[0]]
+    )
+    with pytest.raises(ValueError, match=r"test_epoch_0_1.json: sequence name .*unknown lighting 'dusk'"):
+        metrics_from_run(path)
+
+
 def _published_style_file(path: Path, predictions: dict[str, str]) -> None:
     """The layout of SEEN's published ours_results files: top-1 entry only."""
     path.write_text(

@@ -18,9 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,10 +32,18 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from ttfsnet_hw.estimate import Estimate, calibrate, estimate
+from ttfsnet_hw.intsim import Agreement, closed_form_quantized, compare, float_disagreement, simulate
 from ttfsnet_hw.ir import IRError, NetworkIR, SpikeRecord, record_from_times
 from ttfsnet_hw.mapping import MappingError
-from ttfsnet_hw.profile import ProfileError, builtin_profiles, load_profile, profile_to_dict, write_profile
-from ttfsnet_hw.quantize import QuantizationError
+from ttfsnet_hw.profile import (
+    ProfileError,
+    _atomic_write_bytes,
+    builtin_profiles,
+    load_profile,
+    profile_to_dict,
+    write_profile,
+)
+from ttfsnet_hw.quantize import QuantizationError, quantize
 
 SCHEMA = "ttfsnet_hw.estimate/1"
 
@@ -412,9 +418,6 @@ def quantize_cmd(
     ] = False,
 ) -> None:
     """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
-    from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
-    from ttfsnet_hw.quantize import quantize
-
     prof = load_profile(profile)
     loaded = _load(model, data, input_shape, None, seed, input_range=input_range, convert_ann=True)
     if not loaded.ir.has_parameters:
@@ -441,11 +444,7 @@ def quantize_cmd(
         "weight_errors": q.weight_errors,
         "overflow_layers": list(q.overflow_layers),
         "windows": q.ir.windows(),
-        "intsim_vs_closed_form": {
-            "exact": agree.exact,
-            "step_mismatches": agree.step_mismatches,
-            "prediction_mismatches": agree.prediction_mismatches,
-        },
+        "intsim_vs_closed_form": _agreement_dict(agree),
         "vs_float_snn": float_disagreement(loaded.ir, q, x),
     }
     if labels is not None:
@@ -462,12 +461,7 @@ def quantize_cmd(
         from ttfsnet_hw.adapters.torch import apply_quantization, ttfs_quantized_reference
 
         ref = ttfs_quantized_reference(apply_quantization(loaded.torch_model, q), q, x)
-        a2 = compare(ints, ref)
-        report["intsim_vs_ttfsnet"] = {
-            "exact": a2.exact,
-            "step_mismatches": a2.step_mismatches,
-            "prediction_mismatches": a2.prediction_mismatches,
-        }
+        report["intsim_vs_ttfsnet"] = _agreement_dict(compare(ints, ref))
     out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for ql in q.layers:
@@ -478,8 +472,8 @@ def quantize_cmd(
         arrays[f"{ql.name}/shifts"] = np.array(
             [ql.weight_shift, ql.out_shift, ql.unit_exp, ql.time_exp if ql.time_exp is not None else 0]
         )
-    _atomic_bytes(out / "quantized.npz", _npz_bytes(arrays))
-    _atomic_bytes(out / "report.json", json.dumps(report, indent=2).encode())
+    _atomic_write_bytes(out / "quantized.npz", _npz_bytes(arrays))
+    _atomic_write_bytes(out / "report.json", json.dumps(report, indent=2).encode())
     typer.echo(
         f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {agree.exact}; "
         f"prediction disagreement with float SNN: {report['vs_float_snn']['prediction_disagreement']:.3f}"
@@ -533,21 +527,18 @@ def calibrate_cmd(
     )
 
 
+def _agreement_dict(agree: Agreement) -> dict[str, Any]:
+    return {
+        "exact": agree.exact,
+        "step_mismatches": agree.step_mismatches,
+        "prediction_mismatches": agree.prediction_mismatches,
+    }
+
+
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
-
-
-def _atomic_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ to a published (latency, energy) point and records the fit in the profile.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 from collections.abc import Sequence
@@ -30,8 +31,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, check_ttfs_bound, conv2d
-from ttfsnet_hw.mapping import NetworkMapping, Partition, map_network, region_bounds
-from ttfsnet_hw.profile import CalibrationRecord, HardwareProfile
+from ttfsnet_hw.mapping import NetworkMapping, Partition, hop_distance, map_network, region_bounds
+from ttfsnet_hw.profile import CalibrationRecord, HardwareProfile, Provenance
 
 __all__ = [
     "Estimate",
@@ -322,8 +323,6 @@ class _LayerLoad:
         hit = self._cache.get(part)
         if hit is not None:
             return hit
-        from ttfsnet_hw.mapping import hop_distance
-
         pe = self.profile.pe
         q = self.per_pe(part)
         upd = self.update_cycles(q["neurons"])
@@ -549,8 +548,6 @@ def calibrate(
     prof = prof.replace(**{"energy.base_power_mw": p_base_mw})
     today = date or _dt.date.today().isoformat()
     prov = dict(prof.provenance)
-    from ttfsnet_hw.profile import Provenance
-
     prov["pe.cycles_per_synop"] = Provenance(
         source=f"fitted by ttfsnet_hw.estimate.calibrate to {latency_ms} ms ({data_point})",
         confidence="F",
@@ -583,9 +580,7 @@ def calibrate(
             note=note,
         ),
     )
-    from dataclasses import replace as _replace
-
-    prof = _replace(prof, calibration=records, provenance=prov)
+    prof = dataclasses.replace(prof, calibration=records, provenance=prov)
     return prof, estimate(ir, record, prof)
 
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from ttfsnet_hw.ir import LayerIR, NetworkIR, conv2d
+from ttfsnet_hw.ir import LayerIR, NetworkIR, _affine, _maxpool_times, _threshold, conv2d
 from ttfsnet_hw.quantize import QLayer, QuantizedNetwork, encode_steps
 
 __all__ = [
@@ -192,7 +192,7 @@ def simulate(
             a = L - k
         else:
             a = _fire_closed(acc, r, L)
-        saturated[layer.name] = int((_sat(acc, r, L)).sum())
+        saturated[layer.name] = int(_sat(acc, r, L).sum())
         steps_out.append(L - a)
     raise AssertionError("unreachable: the IR ends with a readout")
 
@@ -228,8 +228,6 @@ def closed_form_quantized(
             continue
         if layer.kind == "maxpool":
             t = np.where(xact > 0, L * delta_prev - xact, np.inf)
-            from ttfsnet_hw.ir import _maxpool_times
-
             t = _maxpool_times(t, layer)
             xact = np.where(np.isfinite(t), L * delta_prev - t, 0.0)
             steps_out.append(L - np.rint(xact / delta_prev).astype(np.int64))
@@ -257,8 +255,6 @@ def closed_form_quantized(
 
 
 def _float_pre(x: np.ndarray, layer: LayerIR) -> np.ndarray:
-    from ttfsnet_hw.ir import _affine, _threshold
-
     pre = _affine(x, layer)
     if layer.kind == "readout":
         return pre + np.asarray(layer.bias, dtype=np.float64)

@@ -395,27 +395,6 @@ def _allocate(
     return picked[::-1]
 
 
-def pe_regions(
-    layer: LayerIR, part: Partition
-) -> list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
-    """Per PE: (channel range, row range, column range) of the output it owns, in PE order."""
-    c = _channels(layer)
-    h, w = _spatial(layer)
-    cb, yb, xb = _bands(c, part.channel_groups), _bands(h, part.tiles_y), _bands(w, part.tiles_x)
-    regions = []
-    for gi in range(part.channel_groups):
-        for yi in range(part.tiles_y):
-            for xi in range(part.tiles_x):
-                regions.append(
-                    (
-                        (int(cb[gi]), int(cb[gi + 1])),
-                        (int(yb[yi]), int(yb[yi + 1])),
-                        (int(xb[xi]), int(xb[xi + 1])),
-                    )
-                )
-    return regions
-
-
 def region_bounds(layer: LayerIR, part: Partition) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Band boundaries (channels, rows, columns) of a partition."""
     c = _channels(layer)

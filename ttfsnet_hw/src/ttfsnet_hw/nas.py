@@ -104,9 +104,8 @@ def estimate_from_context(ctx: Any) -> Estimate:
         )
     else:
         raise HardwareObjectiveError(
-            "hardware objectives need extras 'snn' or 'model' with calibration inputs in extras "
-            "'data', or an "
-            "architecture with the ANN metric 'spikes'"
+            "hardware objectives need extras 'snn' or 'model' with calibration inputs in extras 'data', "
+            "or an architecture with the ANN metric 'spikes'"
         )
     hit = _CACHE.get(key)
     if hit is not None:

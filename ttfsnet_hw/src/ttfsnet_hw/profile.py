@@ -549,12 +549,17 @@ def write_profile(profile: HardwareProfile, path: str | os.PathLike[str], *, hea
     text = yaml.safe_dump(profile_to_dict(profile), sort_keys=False, allow_unicode=True, width=110)
     if header:
         text = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + text
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    _atomic_write_bytes(dest, text.encode("utf-8"))
+    return dest
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return dest

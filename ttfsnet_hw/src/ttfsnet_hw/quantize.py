@@ -132,6 +132,11 @@ def encode_steps(ir: NetworkIR, x: np.ndarray, steps: int) -> np.ndarray:
     return np.clip(np.floor(xt * steps), 0, steps).astype(np.int64)
 
 
+def _precision_of(precision: PrecisionSpec | HardwareProfile) -> PrecisionSpec:
+    """The ``PrecisionSpec`` of a spec or a ``HardwareProfile``."""
+    return precision.precision if isinstance(precision, HardwareProfile) else precision
+
+
 def quantize(
     ir: NetworkIR,
     precision: PrecisionSpec | HardwareProfile,
@@ -154,7 +159,7 @@ def quantize(
         QuantizationError: cost-only IR, non-finite parameters, or an average pool whose kernel area is not a
             power of two (its fixed weight 1/area would not be exact).
     """
-    prec = precision.precision if isinstance(precision, HardwareProfile) else precision
+    prec = _precision_of(precision)
     if not ir.has_parameters:
         raise QuantizationError(f"network {ir.name}: cost-only IR (no weights) cannot be quantised")
     steps = 2**prec.time_bits
@@ -170,11 +175,11 @@ def quantize(
     if bias_correction:
         if calibration is None:
             raise QuantizationError(f"network {ir.name}: bias_correction needs calibration inputs")
-        # layer l's correction depends on the corrected layers before it: one pass per weighted layer
+        # the corrections use float firing fractions and step sizes, neither of which they change: one rebuild
         corrections = _floor_corrections(qnet, calibration, ir)
         qnet = _build(ir, prec, steps, shifts, corrections)
     if calibration is not None:
-        from ttfsnet_hw.intsim import max_accumulators
+        from ttfsnet_hw.intsim import max_accumulators  # intsim imports this module
 
         for _ in range(prec.weight_bits):
             peaks = max_accumulators(qnet, calibration)

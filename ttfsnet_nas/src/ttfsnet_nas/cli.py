@@ -129,7 +129,9 @@ def _root(
     _STATE["debug"] = debug
     _STATE["quiet"] = quiet
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        force=True,
     )
 
 
@@ -161,8 +163,12 @@ def _resolve_recipe(recipe: str) -> Path:
 
 @app.command()
 def search(
-    recipe: Annotated[str, typer.Argument(help="Recipe YAML file, or a built-in recipe name (tiny, demo, see, ...).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe name>).")] = None,
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe YAML file, or a built-in recipe name (tiny, demo, see, ...).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe name>).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the journal in the run folder.")] = False,
     stages: Annotated[
         str | None, typer.Option("--stages", help="Comma-separated stages to run (default: all).")
@@ -196,7 +202,9 @@ def evaluate(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Run folder of `search`.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact folder (default RUN_DIR/artifact).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Artifact folder (default RUN_DIR/artifact).")
+    ] = None,
     recipe: Annotated[
         Path | None, typer.Option("--recipe", help="Recipe (default RUN_DIR/resolved_recipe.yaml).")
     ] = None,

@@ -32,6 +32,7 @@ __all__ = [
     "get_pipeline",
     "list_pipelines",
     "load_recipe",
+    "null_progress",
     "register_pipeline",
     "resolved_recipe",
     "write_resolved_recipe",
@@ -90,7 +91,9 @@ class Pipeline(abc.ABC):
             return self.stages
         unknown = [s for s in stages if s not in self.stages]
         if unknown:
-            raise RecipeError(f"unknown stage {unknown[0]!r}; stages of this pipeline: {', '.join(self.stages)}")
+            raise RecipeError(
+                f"unknown stage {unknown[0]!r}; stages of this pipeline: {', '.join(self.stages)}"
+            )
         return tuple(s for s in self.stages if s in stages)
 
 
@@ -98,7 +101,9 @@ _PIPELINES: dict[str, Pipeline | type[Pipeline] | str] = {}
 _EP_LOADED = False
 
 
-def register_pipeline(type_name: str, runner: Pipeline | type[Pipeline] | str, *, replace: bool = False) -> None:
+def register_pipeline(
+    type_name: str, runner: Pipeline | type[Pipeline] | str, *, replace: bool = False
+) -> None:
     """Register a pipeline for recipes with ``type: type_name``.
 
     Args:
@@ -144,7 +149,8 @@ def get_pipeline(type_name: str) -> Pipeline:
             runner = getattr(module, attr) if attr else module
         except (ImportError, AttributeError) as exc:
             raise PipelineError(
-                f"pipeline {type_name!r} ({_PIPELINES[type_name]}) could not be imported: {type(exc).__name__}: {exc}"
+                f"pipeline {type_name!r} ({_PIPELINES[type_name]}) could not be imported: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
     if isinstance(runner, type) and issubclass(runner, Pipeline):
         runner = runner()
@@ -176,7 +182,7 @@ def load_recipe(path: str | Path) -> tuple[Pipeline, Any]:
 
 
 def write_resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any) -> Path:
-    """Write ``{"type": pipeline.type_name, **recipe}`` as YAML atomically (loadable by :func:`load_recipe`)."""
+    """Write ``{"type": pipeline.type_name, **recipe}`` as YAML, atomically (:func:`load_recipe` reads it)."""
     import yaml
 
     data = {"type": pipeline.type_name, **to_dict(recipe)}

@@ -254,7 +254,9 @@ class SearchSession:
         for key, now in self._header.items():
             was = saved.get(key)
             if was != now:
-                raise ResumeError(f"journal {path}: header {key!r} differs: journal {_short(was)}, now {_short(now)}")
+                raise ResumeError(
+                    f"journal {path}: header {key!r} differs: journal {_short(was)}, now {_short(now)}"
+                )
         extra = sorted(set(saved) - set(self._header) - {"type", "format"})
         if extra:
             raise ResumeError(f"journal {path}: header has entries {extra} that this run does not provide")
@@ -271,15 +273,18 @@ class SearchSession:
                     arch = replay.ask()
                     if arch is None:
                         raise ResumeError(
-                            f"journal {path}: record {i} ({rec['key']}) was never proposed by the strategy on replay"
+                            f"journal {path}: record {i} ({rec['key']}) was never proposed by the strategy "
+                            "on replay"
                         )
                 replay.tell(Architecture.from_key(rec["key"]), rec["values"])
             now = replay.state_dict(include_history=False)
-            now["pending"], now["queue"] = [], [k for k in now["pending"] + now["queue"]]
+            now["pending"], now["queue"] = [], list(now["pending"]) + list(now["queue"])
             saved = dict(records[-1]["state"])
             saved["pending"], saved["queue"] = [], list(saved["pending"]) + list(saved["queue"])
             if json.loads(json.dumps(now)) != saved:
-                raise ResumeError(f"journal {path}: strategy state after replaying {len(records)} records differs")
+                raise ResumeError(
+                    f"journal {path}: strategy state after replaying {len(records)} records differs"
+                )
         self.strategy.load_state_dict(records[-1]["state"], history=history)
         restore_rng(self.rng_hooks, records[-1]["rng"])
         self.metrics = [dict(r.get("metrics", {})) for r in records]
@@ -294,7 +299,9 @@ class SearchSession:
         """Candidates that can be evaluated concurrently."""
         return self.strategy.ask_batch(n)
 
-    def tell(self, arch: Architecture, result: Mapping[str, Any] | EvalContext, *, seconds: float = 0.0) -> Trial:
+    def tell(
+        self, arch: Architecture, result: Mapping[str, Any] | EvalContext, *, seconds: float = 0.0
+    ) -> Trial:
         """Score an evaluator result, tell the strategy and journal the trial durably."""
         ctx = as_context(result, arch)
         values = self.strategy.fitness.evaluate(ctx) if self.strategy.uses_fitness else _try_values(self, ctx)

@@ -287,7 +287,9 @@ class ToyPipeline(Pipeline):
         space, land = self._setup(recipe)
         art = read_artifact(artifact)
         if art.space.hash != space.hash and art.manifest.get("space_hash") != space.hash:
-            raise PipelineError(f"evaluate: artifact {artifact} was searched in another space than the recipe's")
+            raise PipelineError(
+                f"evaluate: artifact {artifact} was searched in another space than the recipe's"
+            )
         arch = space.architecture(art.architecture)
         metrics: dict[str, Any] = dict(land.metrics(arch))
         metrics["landscape_value"] = land.value(arch)

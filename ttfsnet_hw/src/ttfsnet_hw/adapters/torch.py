@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ttfsnet_hw.intsim import IntSimResult
-from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, SpikeRecorder, _conv_out
-from ttfsnet_hw.quantize import QuantizedNetwork, encode_steps
+from ttfsnet_hw.intsim import IntSimResult, simulate
+from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, SpikeRecorder, _conv_out, _pair
+from ttfsnet_hw.quantize import QuantizedNetwork, _precision_of, encode_steps, quantize
 
 __all__ = [
     "ann_from_ir",
@@ -51,15 +51,31 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy().copy()
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, int):
-        return (v, v)
-    return (int(v[0]), int(v[1]))
+def _window_geometry(m: nn.Module) -> dict[str, Any]:
+    """Kernel, stride and padding of a conv/pool module (torch's pools default the stride to the kernel)."""
+    return {
+        "kernel": _pair(m.kernel_size),
+        "stride": _pair(m.stride or m.kernel_size),
+        "padding": _pair(m.padding),
+    }
 
 
-def _out_hw(h: int, w: int, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int]) -> tuple[int, int]:
-    """Output height and width of a conv/pool window (floor mode, no dilation)."""
-    return _conv_out(h, k[0], s[0], p[0]), _conv_out(w, k[1], s[1], p[1])
+def _windowed_out(in_shape: tuple[int, ...], channels: int, geo: dict[str, Any]) -> tuple[int, int, int]:
+    """Output shape of a conv/pool window over ``(C, H, W)`` (floor mode, no dilation)."""
+    _, h, w = in_shape
+    (kh, kw), (sh, sw), (ph, pw) = geo["kernel"], geo["stride"], geo["padding"]
+    return channels, _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw)
+
+
+def _put(dst: Tensor, values: Any) -> None:
+    """Copy IR values (numpy) into a parameter or buffer in place, converting to its dtype."""
+    dst.copy_(torch.from_numpy(np.asarray(values, dtype=np.float64)))
+
+
+def _param_dtype(model: nn.Module) -> torch.dtype:
+    """The model's parameter dtype; float32 for parameter-free models (e.g. a pooling-only subnet)."""
+    p = next(model.parameters(), None)
+    return p.dtype if p is not None else torch.float32
 
 
 def _batches(data: Any, batch_size: int) -> Iterator[Tensor]:
@@ -98,86 +114,42 @@ def ir_from_ttfs(net: nn.Module, input_shape: Sequence[int], name: str = "ttfsne
     layers: list[LayerIR] = []
     for i, layer in enumerate(net.layers):
         lname = f"layers.{i}"
+        kw: dict[str, Any]
         if isinstance(layer, ttfsnet.TTFSConv2d):
             if tuple(layer.dilation) != (1, 1):
                 raise IRError(f"layer {lname}: dilation {layer.dilation} is not supported by ttfsnet_hw")
-            k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
-            c, h, w = shape
-            out = (layer.out_channels, *_out_hw(h, w, k, s, p))
-            layers.append(
-                LayerIR(
-                    name=lname,
-                    kind="conv",
-                    in_shape=shape,
-                    out_shape=out,
-                    kernel=k,
-                    stride=s,
-                    padding=p,
-                    groups=layer.groups,
-                    window=float(layer.window),
-                    weight=_np(layer.weight),
-                    threshold=_np(layer.threshold),
-                )
+            kw = _window_geometry(layer)
+            kw.update(
+                kind="conv",
+                out_shape=_windowed_out(shape, layer.out_channels, kw),
+                groups=layer.groups,
+                window=float(layer.window),
+                weight=_np(layer.weight),
+                threshold=_np(layer.threshold),
             )
         elif isinstance(layer, ttfsnet.TTFSLinear):
-            out = (layer.out_features,)
+            kw = {"out_shape": (layer.out_features,), "weight": _np(layer.weight)}
             if layer.readout:
-                layers.append(
-                    LayerIR(
-                        name=lname,
-                        kind="readout",
-                        in_shape=shape,
-                        out_shape=out,
-                        weight=_np(layer.weight),
-                        bias=_np(layer.bias),
-                    )
-                )
+                kw.update(kind="readout", bias=_np(layer.bias))
             else:
-                layers.append(
-                    LayerIR(
-                        name=lname,
-                        kind="linear",
-                        in_shape=shape,
-                        out_shape=out,
-                        window=float(layer.window),
-                        weight=_np(layer.weight),
-                        threshold=_np(layer.threshold),
-                    )
-                )
+                kw.update(kind="linear", window=float(layer.window), threshold=_np(layer.threshold))
         elif isinstance(layer, ttfsnet.TTFSMaxPool2d):
             if layer.sign is not None or layer.ceil_mode or tuple(layer.dilation) != (1, 1):
                 raise IRError(
                     f"layer {lname}: signed/ceil-mode/dilated max pooling is not supported by ttfsnet_hw"
                 )
-            k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
-            c, h, w = shape
-            out = (c, *_out_hw(h, w, k, s, p))
-            layers.append(
-                LayerIR(
-                    name=lname, kind="maxpool", in_shape=shape, out_shape=out, kernel=k, stride=s, padding=p
-                )
-            )
+            kw = _window_geometry(layer)
+            kw.update(kind="maxpool", out_shape=_windowed_out(shape, shape[0], kw))
         elif isinstance(layer, ttfsnet.TTFSAvgPool2d):
-            k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
-            c, h, w = shape
-            out = (c, *_out_hw(h, w, k, s, p))
-            layers.append(
-                LayerIR(
-                    name=lname,
-                    kind="avgpool",
-                    in_shape=shape,
-                    out_shape=out,
-                    kernel=k,
-                    stride=s,
-                    padding=p,
-                    window=float(layer.window),
-                )
+            kw = _window_geometry(layer)
+            kw.update(
+                kind="avgpool", out_shape=_windowed_out(shape, shape[0], kw), window=float(layer.window)
             )
         elif isinstance(layer, ttfsnet.TTFSFlatten):
-            out = (int(np.prod(shape)),)
-            layers.append(LayerIR(name=lname, kind="flatten", in_shape=shape, out_shape=out))
+            kw = {"kind": "flatten", "out_shape": (int(np.prod(shape)),)}
         else:
             raise IRError(f"layer {lname}: unsupported module {type(layer).__name__}")
+        layers.append(LayerIR(name=lname, in_shape=shape, **kw))
         shape = layers[-1].out_shape
     return NetworkIR(
         name=name,
@@ -237,7 +209,7 @@ def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module
                 window=float(layer.window),
                 dtype=dtype,
             )  # type: ignore[arg-type]
-            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            _put(m.weight, layer.weight)
             thr = torch.from_numpy(np.asarray(layer.threshold, dtype=np.float64)).to(dtype)
             if thr.shape != m.threshold.shape:
                 m.threshold = nn.Parameter(thr)
@@ -252,11 +224,11 @@ def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> nn.Module
                 readout=ro,
                 dtype=dtype,
             )
-            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            _put(m.weight, layer.weight)
             if ro:
-                m.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
+                _put(m.bias, layer.bias)
             else:
-                m.threshold.copy_(torch.from_numpy(np.asarray(layer.threshold)))
+                _put(m.threshold, layer.threshold)
         elif layer.kind == "maxpool":
             m = ttfsnet.TTFSMaxPool2d(layer.kernel, layer.stride, layer.padding)
         elif layer.kind == "avgpool":
@@ -289,17 +261,17 @@ def ann_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float32) -> nn.Sequent
                 padding=layer.padding,
                 groups=layer.groups,
             )
-            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
-            m.bias.copy_(torch.from_numpy(float(layer.window) - thr))  # type: ignore[arg-type]
+            _put(m.weight, layer.weight)
+            _put(m.bias, float(layer.window) - thr)  # type: ignore[arg-type]
             mods += [m, nn.ReLU()]
         elif layer.kind in ("linear", "readout"):
             m = nn.Linear(layer.in_shape[0], layer.out_shape[0])
-            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            _put(m.weight, layer.weight)
             if layer.kind == "readout":
-                m.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
+                _put(m.bias, layer.bias)
                 mods.append(m)
             else:
-                m.bias.copy_(torch.from_numpy(float(layer.window) - np.asarray(layer.threshold)))  # type: ignore[arg-type]
+                _put(m.bias, float(layer.window) - np.asarray(layer.threshold))  # type: ignore[arg-type]
                 mods += [m, nn.ReLU()]
         elif layer.kind == "maxpool":
             mods.append(nn.MaxPool2d(layer.kernel, layer.stride, layer.padding))
@@ -355,9 +327,7 @@ def ir_from_ann(
     was = model.training
     model.eval()
     try:
-        p = next(model.parameters(), None)
-        dtype = p.dtype if p is not None else torch.float32
-        calls = _trace(model, torch.zeros((1, *input_shape), dtype=dtype))
+        calls = _trace(model, torch.zeros((1, *input_shape), dtype=_param_dtype(model)))
     finally:
         model.train(was)
     shape = tuple(int(v) for v in input_shape)
@@ -367,65 +337,25 @@ def ir_from_ann(
         raise IRError(f"model {name}: the last weighted layer must be nn.Linear (the readout)")
     for i, (m, _inp, out) in enumerate(calls):
         lname = f"{len(layers)}:{type(m).__name__.lower()}"
-        out_shape = tuple(int(v) for v in out.shape[1:])
+        kw: dict[str, Any]
         if isinstance(m, nn.Conv2d):
             if tuple(m.dilation) != (1, 1) or isinstance(m.padding, str) or m.padding_mode != "zeros":
                 raise IRError(f"layer {lname}: dilation/string or non-zero padding is not supported")
-            layers.append(
-                LayerIR(
-                    name=lname,
-                    kind="conv",
-                    in_shape=shape,
-                    out_shape=out_shape,
-                    kernel=_pair(m.kernel_size),
-                    stride=_pair(m.stride),
-                    padding=_pair(m.padding),
-                    groups=m.groups,
-                    window=1.0,
-                )
-            )
+            kw = {"kind": "conv", "groups": m.groups, "window": 1.0, **_window_geometry(m)}
         elif isinstance(m, nn.Linear):
-            kind = "readout" if i == weighted[-1] else "linear"
-            layers.append(
-                LayerIR(
-                    name=lname,
-                    kind=kind,
-                    in_shape=shape,
-                    out_shape=out_shape,
-                    window=None if kind == "readout" else 1.0,
-                )
-            )
+            kw = {"kind": "readout"} if i == weighted[-1] else {"kind": "linear", "window": 1.0}
         elif isinstance(m, nn.MaxPool2d):
             if m.ceil_mode or _pair(m.dilation) != (1, 1):
                 raise IRError(f"layer {lname}: ceil-mode/dilated max pooling is not supported")
-            layers.append(
-                LayerIR(
-                    name=lname,
-                    kind="maxpool",
-                    in_shape=shape,
-                    out_shape=out_shape,
-                    kernel=_pair(m.kernel_size),
-                    stride=_pair(m.stride or m.kernel_size),
-                    padding=_pair(m.padding),
-                )
-            )
+            kw = {"kind": "maxpool", **_window_geometry(m)}
         elif isinstance(m, nn.AvgPool2d):
-            layers.append(
-                LayerIR(
-                    name=lname,
-                    kind="avgpool",
-                    in_shape=shape,
-                    out_shape=out_shape,
-                    kernel=_pair(m.kernel_size),
-                    stride=_pair(m.stride or m.kernel_size),
-                    padding=_pair(m.padding),
-                    window=1.0,
-                )
-            )
+            kw = {"kind": "avgpool", "window": 1.0, **_window_geometry(m)}
         elif isinstance(m, nn.Flatten):
-            layers.append(LayerIR(name=lname, kind="flatten", in_shape=shape, out_shape=out_shape))
+            kw = {"kind": "flatten"}
         else:
             continue  # ReLU, BN (fused at conversion), dropout, identity: no layer of their own
+        out_shape = tuple(int(v) for v in out.shape[1:])
+        layers.append(LayerIR(name=lname, in_shape=shape, out_shape=out_shape, **kw))
         shape = out_shape
     return NetworkIR(
         name=name,
@@ -453,8 +383,7 @@ def record_ann(model: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64)
     model.eval()
     p_low, p_high = ir.input_range
     try:
-        p = next(model.parameters(), None)
-        dtype = p.dtype if p is not None else torch.float32
+        dtype = _param_dtype(model)
         for x in _batches(data, batch_size):
             x = x.to(dtype)
             calls = _trace(model, x)
@@ -570,13 +499,13 @@ def apply_quantization(net: nn.Module, qnet: QuantizedNetwork) -> nn.Module:
     for i, module in enumerate(out.layers):
         ql = layers[f"layers.{i}"]
         if ql.weight is not None and hasattr(module, "weight"):
-            module.weight.copy_(torch.from_numpy(np.asarray(ql.weight, dtype=np.float64)))
+            _put(module.weight, ql.weight)
         if ql.kind in ("conv", "linear"):
             module.threshold.copy_(
                 torch.from_numpy(np.asarray(ql.threshold, dtype=np.float64)).view_as(module.threshold)
             )
         if ql.kind == "readout":
-            module.bias.copy_(torch.from_numpy(np.asarray(ql.bias, dtype=np.float64)))
+            _put(module.bias, ql.bias)
         if ql.spiking:
             module.window.fill_(float(ql.window))  # type: ignore[arg-type]
     return out
@@ -632,18 +561,10 @@ def ttfs_quantized_reference(qnet_torch: nn.Module, qnet: QuantizedNetwork, x: n
     raise IRError("ttfs_quantized_reference: the network has no readout")
 
 
-def _accuracy(net: nn.Module, data: Iterable[tuple[Tensor, Tensor]]) -> float:
+def _accuracy(predict: Callable[[Tensor], Tensor], data: Iterable[tuple[Tensor, Tensor]]) -> float:
     correct = total = 0
     for x, y in data:
-        correct += int((_predict(net, x) == y.cpu()).sum())
-        total += int(y.numel())
-    return correct / max(total, 1)
-
-
-def _int_accuracy(qnet: QuantizedNetwork, data: Iterable[tuple[Tensor, Tensor]]) -> float:
-    correct = total = 0
-    for x, y in data:
-        correct += int((_int_predict(qnet, x) == y.cpu()).sum())
+        correct += int((predict(x) == y.cpu()).sum())
         total += int(y.numel())
     return correct / max(total, 1)
 
@@ -681,14 +602,11 @@ def quantization_accuracy(
     Raises:
         ValueError: ``x`` and ``y`` have different lengths.
     """
-    from ttfsnet_hw.profile import HardwareProfile
-    from ttfsnet_hw.quantize import quantize
-
     xs = torch.as_tensor(x)
     ys = torch.as_tensor(y).to(torch.int64).reshape(-1)
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"quantization_accuracy: {xs.shape[0]} inputs but {ys.shape[0]} labels")
-    prec = precision.precision if isinstance(precision, HardwareProfile) else precision
+    prec = _precision_of(precision)
     shape = tuple(input_shape) if input_shape is not None else tuple(xs.shape[1:])
     cal = calibration if calibration is not None else xs.detach().cpu().double().numpy()
     qnet = quantize(ir_from_ttfs(net, shape), prec, cal, bias_correction=bias_correction)
@@ -713,8 +631,6 @@ def _predict(net: nn.Module, x: Tensor) -> Tensor:
 
 
 def _int_predict(qnet: QuantizedNetwork, x: Tensor) -> Tensor:
-    from ttfsnet_hw.intsim import simulate
-
     return torch.from_numpy(simulate(qnet, x.detach().cpu().double().numpy()).predictions).to(torch.int64)
 
 
@@ -749,21 +665,19 @@ def qat_finetune(
         ``qnet`` (the final quantised network) and ``history``.
     """
     import ttfsnet
-    from ttfsnet_hw.profile import HardwareProfile
-    from ttfsnet_hw.quantize import quantize
 
-    prec = precision.precision if isinstance(precision, HardwareProfile) else precision
-    float_before = _accuracy(net, val_data)
+    prec = _precision_of(precision)
+    float_before = _accuracy(lambda x: _predict(net, x), val_data)
     q0 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=bias_correction)
-    int_before = _int_accuracy(q0, val_data)
+    int_before = _accuracy(lambda x: _int_predict(q0, x), val_data)
     w_max = max(float(m.weight.detach().abs().max()) for m in net.layers if hasattr(m, "weight"))
     rob = ttfsnet.RobustnessConfig(
         time_bits=prec.time_bits, weight_bits=prec.weight_bits, weight_range=(-w_max, w_max)
     )
     result = ttfsnet.finetune(net, list(train_data), epochs=epochs, lr=lr, robustness=rob)
-    float_after = _accuracy(net, val_data)
+    float_after = _accuracy(lambda x: _predict(net, x), val_data)
     q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=bias_correction)
-    int_after = _int_accuracy(q1, val_data)
+    int_after = _accuracy(lambda x: _int_predict(q1, x), val_data)
     return {
         "float_before": float_before,
         "int_before": int_before,

@@ -1,18 +1,45 @@
 """Command-line front end of the emotion data layer (mounted into ``ttfsnet-nas`` by the main CLI).
 
 ``data_app`` provides ``synth`` and ``info``; :func:`report` is the ``report`` command. The commands only
-parse arguments, call one library function and print; errors propagate to the main CLI's error handler.
+parse arguments, call one library function and print. Bad input (a missing or malformed dataset or result
+folder, an unknown preset, a non-empty output folder) becomes :class:`InputError`: one ``Error: ...`` line
+and exit code 2. Any other failure propagates to the main CLI's handler (exit code 1).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-__all__ = ["data_app", "info", "report", "synth"]
+try:  # typer >= 0.17 vendors its own copy of click; its handler only knows that copy's exceptions
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer runs on click itself
+    from click import ClickException  # type: ignore[no-redef]
+
+__all__ = ["InputError", "data_app", "info", "report", "synth"]
+
+
+class InputError(ClickException):
+    """The user's input (path, dataset, result files, option value) is invalid: one line, exit code 2."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    """Turn the data layer's input errors (:class:`DatasetError`, ``ValueError``) into :class:`InputError`."""
+    from ttfsnet_nas.emotion.see import DatasetError
+
+    try:
+        yield
+    except (DatasetError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+
 
 data_app = typer.Typer(
     no_args_is_help=True, help="Eye-emotion datasets: synthetic generator and dataset info."
@@ -44,9 +71,16 @@ def synth(
             step["next"] += 0.1
 
     overrides = {"split": split} if split is not None else {}
-    summary = generate(
-        out, preset=preset, seed=seed, workers=workers, overwrite=overwrite, progress=progress, **overrides
-    )
+    with _input_errors():
+        summary = generate(
+            out,
+            preset=preset,
+            seed=seed,
+            workers=workers,
+            overwrite=overwrite,
+            progress=progress,
+            **overrides,
+        )
     typer.echo(
         f"wrote {summary.sequences} synthetic sequences ({summary.frames} event frames) to {summary.root} "
         f"in {summary.seconds:.1f} s"
@@ -62,11 +96,17 @@ def info(
         bool, typer.Option(help="Use the DSEE layout (names may lack subject/lighting).")
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    strict: Annotated[
+        bool, typer.Option("--strict/--lenient", help="Fail on the first bad entry, or count bad entries.")
+    ] = True,
 ) -> None:
     """Counts per emotion, lighting, subject and split of a SEE-style dataset."""
     from ttfsnet_nas.emotion.see import DSEE_LAYOUT, SEE_LAYOUT, load_see
 
-    index = load_see(directory, layout=DSEE_LAYOUT if dsee else SEE_LAYOUT)
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
+    with _input_errors():
+        index = load_see(directory, layout=DSEE_LAYOUT if dsee else SEE_LAYOUT, strict=strict)
     counts = index.counts()
     synthetic = (index.root / "synth_config.json").is_file()
     if fmt == "json":
@@ -82,8 +122,6 @@ def info(
         }
         typer.echo(json.dumps(payload, indent=2))
         return
-    if fmt != "table":
-        raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
     kind = "SYNTHETIC" if synthetic else "dataset"
     frames = sum(s.length for s in index.sequences)
     typer.echo(f"{kind} {index.root}: {len(index.sequences)} sequences, {frames} frames")
@@ -111,5 +149,6 @@ def report(
 
     if fmt not in ("markdown", "csv"):
         raise typer.BadParameter(f"expected 'markdown' or 'csv', got {fmt!r}", param_hint="--format")
-    md, text = build_report(directory, out=out, with_std=std)
+    with _input_errors():
+        md, text = build_report(directory, out=out, with_std=std)
     typer.echo(md if fmt == "markdown" else text, nl=False)

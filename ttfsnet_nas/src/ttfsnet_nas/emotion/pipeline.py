@@ -12,7 +12,7 @@ Five stages (TNAS-ER §3.2, §4.1), each resumable and each writing its outputs 
    the WAR/UAR fitness; every evaluation is journaled, so ``--resume`` continues inside a round.
 3. ``retrain`` – retrain the best subnet from scratch in the ANN domain on the whole training split.
 4. ``snn`` – transfer to the TTFS SNN with :func:`ttfsnet.convert` (windows calibrated on training data,
-   BN fused), then SNN fine-tuning with :func:`ttfsnet.training.finetune`.
+   BN fused), then SNN fine-tuning with :func:`ttfsnet.finetune`.
 5. ``test`` – R inference runs over the test split with fresh, seeded random temporal windows; the SNN is
    run event by event in closed form (spike counts, SynOPs, saturation) and its ANN counterpart
    (:func:`ttfsnet.to_ann`) alongside, to show that they agree.
@@ -73,6 +73,9 @@ from ttfsnet_nas.emotion.metrics import RunMetrics, aggregate_runs, compute_metr
 from ttfsnet_nas.emotion.recipe import (
     DataConfig,
     EmotionRecipe,
+    RetrainConfig,
+    SearchConfig,
+    SupernetConfig,
     load_recipe,
     recipe_from_mapping,
     recipe_to_dict,
@@ -82,6 +85,7 @@ from ttfsnet_nas.emotion.see import (
     DSEE_LAYOUT,
     SEE_LAYOUT,
     DatasetError,
+    DatasetLayout,
     SEEIndex,
     SequenceInfo,
     load_see,
@@ -89,7 +93,6 @@ from ttfsnet_nas.emotion.see import (
 )
 from ttfsnet_nas.emotion.seen_format import seen_filename, write_run
 from ttfsnet_nas.emotion.space import EyeEmotionSupernet, make_search_space
-from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.journal import (
     JournalExistsError,
     TorchRngHook,
@@ -99,12 +102,22 @@ from ttfsnet_nas.journal import (
     default_rng_hooks,
     sha256_file,
 )
-from ttfsnet_nas.pipelines import Pipeline, PipelineError, resolved_recipe
+from ttfsnet_nas.pipelines import Pipeline, PipelineError, null_progress, resolved_recipe
 from ttfsnet_nas.plots import plot_fitness, plot_op_counts
-from ttfsnet_nas.progress import NullProgress, Progress
+from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.search import RoundStats, SearchResult, run_search
 from ttfsnet_nas.space import Architecture
 from ttfsnet_nas.strategies import create_strategy
+from ttfsnet_nas.torch import (
+    Evaluator,
+    StepInfo,
+    TrainConfig,
+    TrainResult,
+    load_artifact,
+    save_model,
+    train_model,
+    train_supernet,
+)
 
 __all__ = [
     "SNN_FORMAT",
@@ -119,8 +132,15 @@ __all__ = [
 STAGES: tuple[str, ...] = ("supernet", "search", "retrain", "snn", "test")
 """The five pipeline stages, in order (``baselines`` runs after them when the recipe asks for it)."""
 
+_ALL_STAGES: tuple[str, ...] = (*STAGES, "baselines")
+
 SNN_FORMAT = "ttfsnet_nas.snn/1"
 _MARKERS = "stages"
+
+
+def _stage_order(recipe: EmotionRecipe) -> list[str]:
+    """The stages a full run of ``recipe`` goes through, in order."""
+    return list(STAGES) + (["baselines"] if recipe.baselines.enabled else [])
 
 
 def _rng_hooks() -> list[Any]:
@@ -145,10 +165,15 @@ class _Data:
     split: dict[str, list[str]] | None = None
 
 
+def _layout(cfg: DataConfig) -> DatasetLayout:
+    """The SEE folder layout that ``cfg.layout`` names."""
+    return DSEE_LAYOUT if cfg.layout == "dsee" else SEE_LAYOUT
+
+
 def _ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
     """The dataset folder of ``cfg``; a synthetic preset is generated there first when absent."""
     root = cfg.resolved_root(where)
-    layout = DSEE_LAYOUT if cfg.layout == "dsee" else SEE_LAYOUT
+    layout = _layout(cfg)
     has_json = any((root / name).is_file() for name in layout.json_names)
     if has_json:
         return root
@@ -229,9 +254,8 @@ def _load_data(
     cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str
 ) -> _Data:
     root = _ensure_dataset(cfg, progress, where)
-    layout = DSEE_LAYOUT if cfg.layout == "dsee" else SEE_LAYOUT
     try:
-        index = load_see(root, layout=layout)
+        index = load_see(root, layout=_layout(cfg))
     except DatasetError as exc:
         raise PipelineError(str(exc)) from None
     train_seqs = index.subset("training")
@@ -318,15 +342,15 @@ def _reset_parameters(model: nn.Module) -> None:
 
 def _epoch_hook(
     dataset: EventEmotionDataset, progress: Progress, task: str, start_epoch: int = 0
-) -> Callable[[Any], None]:
-    """Progress callback for D's training loops that also draws fresh windows for every epoch.
+) -> Callable[[StepInfo], None]:
+    """Progress callback for the :mod:`ttfsnet_nas.torch` training loops; also draws each epoch's windows.
 
     ``start_epoch`` is the first epoch trained (after a checkpoint's epochs when resuming); the windows
     of epoch ``e`` are those of ``dataset.set_epoch(e)`` either way, so a resumed run sees the same data.
     """
     dataset.set_epoch(start_epoch)
 
-    def hook(info: Any) -> None:
+    def hook(info: StepInfo) -> None:
         progress.advance(task, 1, epoch=info.epoch + 1, loss=f"{info.loss:.3f}")
         if info.step == info.steps_per_epoch - 1:
             dataset.set_epoch(info.epoch + 1)  # StepInfo.epoch counts from the run's start, not the resume
@@ -343,6 +367,18 @@ def _checkpoint_epochs(path: Path) -> int:
 
 def _steps(n: int, batch_size: int) -> int:
     return max(1, math.ceil(n / batch_size))
+
+
+def _training_summary(result: TrainResult, resumed_from_epoch: int, **extra: Any) -> dict[str, Any]:
+    """``training.json`` content: losses per epoch, steps, ``extra``, and the resume point if any."""
+    summary: dict[str, Any] = {
+        "epoch_losses": [round(x, 5) for x in result.epoch_losses],
+        "steps": result.steps,
+        **extra,
+    }
+    if resumed_from_epoch:
+        summary["resumed_from_epoch"] = resumed_from_epoch
+    return summary
 
 
 def save_snn(path: str | os.PathLike[str], net: Any, **metadata: Any) -> Path:
@@ -388,11 +424,13 @@ def load_snn(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
 
 
 class _Pipeline:
+    """The stages of one run folder ``out`` (see the module docstring), with their markers and data."""
+
     def __init__(
         self,
         recipe: EmotionRecipe,
         out: Path,
-        progress: Progress,
+        progress: Progress | None,
         resume: bool,
         stages: Sequence[str],
         *,
@@ -401,12 +439,11 @@ class _Pipeline:
         self.record_split = record_split
         self.recipe = recipe
         self.out = out
-        self.progress = progress
+        self.progress = null_progress(progress)
         self.resume = resume
         self.stages = tuple(stages)
         self._search_data: _Data | None = None
         self._eval_data: _Data | None = None
-        self.timings: dict[str, float] = {}
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def fingerprint(self, stage: str) -> str:
@@ -489,21 +526,20 @@ class _Pipeline:
                 progress=self.progress,
                 where="data",
             )
-            split_path = self.out / "split.json"
-            if not self.record_split:
-                return self._search_data
-            split = dict(self._search_data.split or {})
-            split["train"] = list(self._search_data.train.names)
-            split["test"] = list(self._search_data.test.names)
-            if split_path.is_file():
-                saved = json.loads(split_path.read_text())
-                if any(saved.get(k) != split[k] for k in ("supernet", "search")):
-                    raise PipelineError(
-                        f"{split_path}: the saved supernet/search split differs from this data"
-                    )
-            else:
-                atomic_write_json(split_path, {"subject_disjoint": True, **split})
+            if self.record_split:
+                self.write_or_check_split(self._search_data)
         return self._search_data
+
+    def write_or_check_split(self, data: _Data) -> None:
+        """Write ``split.json`` on first use; afterwards refuse data whose supernet/search split differs."""
+        split_path = self.out / "split.json"
+        split = {**(data.split or {}), "train": list(data.train.names), "test": list(data.test.names)}
+        if not split_path.is_file():
+            atomic_write_json(split_path, {"subject_disjoint": True, **split})
+            return
+        saved = json.loads(split_path.read_text())
+        if any(saved.get(k) != split[k] for k in ("supernet", "search")):
+            raise PipelineError(f"{split_path}: the saved supernet/search split differs from this data")
 
     def eval_data(self) -> _Data:
         if self.recipe.target_data is None:
@@ -538,40 +574,62 @@ class _Pipeline:
         return supernet.eval()
 
     # -- stage 1 -----------------------------------------------------------------------------------
-    def stage_supernet(self) -> None:
-        from ttfsnet_nas.torch.train import TrainConfig, train_supernet
+    def train(
+        self,
+        train_fn: Callable[..., TrainResult],
+        model: nn.Module,
+        dataset: EventEmotionDataset,
+        section: SupernetConfig | RetrainConfig,
+        *,
+        seed: int,
+        checkpoint: Path,
+        task: str,
+    ) -> tuple[TrainResult, int]:
+        """Train ``model`` with ``train_fn`` under the budget of a recipe section, continuing ``checkpoint``.
 
+        Returns:
+            The training result and the number of epochs taken over from the checkpoint (0: from scratch).
+        """
+        config = TrainConfig(
+            epochs=section.epochs,
+            batch_size=section.batch_size,
+            lr=section.lr,
+            weight_decay=section.weight_decay,
+            seed=seed,
+        )
+        done_epochs = _checkpoint_epochs(checkpoint)
+        steps = _steps(len(dataset), section.batch_size)
+        self.progress.start(task, section.epochs * steps, completed=done_epochs * steps)
+        hook = _epoch_hook(dataset, self.progress, task, start_epoch=done_epochs)
+        result = train_fn(model, dataset, config, progress=hook, checkpoint=checkpoint)
+        self.progress.finish(task)
+        return result, done_epochs
+
+    def stage_supernet(self) -> None:
         r = self.recipe
         start = time.perf_counter()
         data = self.search_data()
         assert data.supernet is not None
         supernet = self.build_supernet(len(data.classes))
-        config = TrainConfig(
-            epochs=r.supernet.epochs,
-            batch_size=r.supernet.batch_size,
-            lr=r.supernet.lr,
-            weight_decay=r.supernet.weight_decay,
-            seed=r.seed,
-        )
-        task = "supernet"
         folder = self.out / "supernet"
         checkpoint = self.checkpoint(folder, "supernet")
-        done_epochs = _checkpoint_epochs(checkpoint)
-        steps = _steps(len(data.supernet), r.supernet.batch_size)
-        self.progress.start(task, r.supernet.epochs * steps, completed=done_epochs * steps)
-        hook = _epoch_hook(data.supernet, self.progress, task, start_epoch=done_epochs)
-        result = train_supernet(supernet, data.supernet, config, progress=hook, checkpoint=checkpoint)
-        self.progress.finish(task)
+        result, done_epochs = self.train(
+            train_supernet,
+            supernet,
+            data.supernet,
+            r.supernet,
+            seed=r.seed,
+            checkpoint=checkpoint,
+            task="supernet",
+        )
         _save_torch(folder / "supernet.pt", {k: v.detach().cpu() for k, v in supernet.state_dict().items()})
-        summary = {
-            "epoch_losses": [round(x, 5) for x in result.epoch_losses],
-            "steps": result.steps,
-            "op_counts": result.op_counts,
-            "samples": len(data.supernet),
-            "sha256": sha256_file(folder / "supernet.pt"),
-        }
-        if done_epochs:
-            summary["resumed_from_epoch"] = done_epochs
+        summary = _training_summary(
+            result,
+            done_epochs,
+            op_counts=result.op_counts,
+            samples=len(data.supernet),
+            sha256=sha256_file(folder / "supernet.pt"),
+        )
         atomic_write_json(folder / "training.json", summary)
         self.mark(
             "supernet", _seconds(start), {"final_loss": summary["epoch_losses"][-1], "steps": result.steps}
@@ -579,9 +637,6 @@ class _Pipeline:
         checkpoint.unlink(missing_ok=True)  # the stage's outputs and marker now hold everything it had
 
     # -- stage 2 -----------------------------------------------------------------------------------
-    def make_fitness(self) -> Fitness:
-        return self.recipe.search.make_fitness()
-
     def candidate_metrics(self, evaluator: Any, supernet: Any, arch: Mapping[str, str]) -> dict[str, Any]:
         """Evaluator metrics plus what hardware objectives need: the candidate's geometry (ttfsnet-hw builds
         the TNAS-ER family member from it and checks it against the metric ``neurons``) and the profile."""
@@ -593,9 +648,7 @@ class _Pipeline:
             out["hw_profile"] = r.search.hardware_profile  # a str: as_context puts it into extras
         return out
 
-    def make_evaluator(self) -> Any:
-        from ttfsnet_nas.torch.evaluate import Evaluator
-
+    def make_evaluator(self) -> Evaluator:
         r = self.recipe
         data = self.search_data()
         assert data.search is not None and data.supernet is not None
@@ -614,7 +667,7 @@ class _Pipeline:
     def make_strategy(self, name: str, **kwargs: Any) -> Any:
         r = self.recipe
         space = make_search_space(r.space.groups, r.space.ops)
-        return create_strategy(name, space=space, fitness=self.make_fitness(), seed=r.seed, **kwargs)
+        return create_strategy(name, space=space, fitness=r.search.make_fitness(), seed=r.seed, **kwargs)
 
     def main_strategy(self) -> Any:
         s = self.recipe.search
@@ -630,21 +683,23 @@ class _Pipeline:
             return self.make_strategy("random_search", samples=s.pool_size * s.rounds)
         return self.make_strategy("exhaustive")
 
-    def stage_search(self) -> None:
-        start = time.perf_counter()
-        folder = self.out / "search"
-        folder.mkdir(parents=True, exist_ok=True)
-        journal = folder / "journal.jsonl"
-        if not self.resume and journal.exists():
-            journal.unlink()
+    def journaled_search(self, journal: Path, make_strategy: Callable[[], Any]) -> SearchResult:
+        """Score the candidates of ``make_strategy()`` on the supernet, journaled in ``journal``.
+
+        Without ``--resume`` an old journal is removed first. The journal header carries the supernet hash
+        and the split rows, so a resume with other weights or data is refused.
+        """
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        if not self.resume:
+            journal.unlink(missing_ok=True)
         supernet = self.load_supernet()
         evaluator = self.make_evaluator()
-        strategy = self.main_strategy()
+        strategy = make_strategy()  # after the supernet, which reseeds torch: a fixed RNG state to start from
         header = {
             "supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt"),
             "split": self.split_rows(),
         }
-        result = run_search(
+        return run_search(
             strategy,
             lambda arch: self.candidate_metrics(evaluator, supernet, arch),
             journal=journal,
@@ -653,6 +708,11 @@ class _Pipeline:
             progress=self.progress,
             rng_hooks=_rng_hooks(),
         )
+
+    def stage_search(self) -> None:
+        start = time.perf_counter()
+        folder = self.out / "search"
+        result = self.journaled_search(folder / "journal.jsonl", self.main_strategy)
         summary = _search_summary(result)
         atomic_write_json(folder / "search.json", summary)
         self.mark(
@@ -680,9 +740,6 @@ class _Pipeline:
         Training checkpoints every epoch next to ``folder`` and continues from there under ``--resume``;
         the checkpoint is removed once the model is saved.
         """
-        from ttfsnet_nas.torch.artifact_torch import save_model
-        from ttfsnet_nas.torch.train import TrainConfig, train_model
-
         r = self.recipe
         data = self.eval_data()
         supernet = self.build_supernet(len(data.classes))
@@ -696,30 +753,14 @@ class _Pipeline:
         if not r.retrain.inherit:
             torch.manual_seed(r.seed + 3)
             _reset_parameters(model)
-        config = TrainConfig(
-            epochs=r.retrain.epochs,
-            batch_size=r.retrain.batch_size,
-            lr=r.retrain.lr,
-            weight_decay=r.retrain.weight_decay,
-            seed=r.seed + 3,
-        )
         checkpoint = self.checkpoint(folder.parent, "retrain", Architecture(arch).key)
-        done_epochs = _checkpoint_epochs(checkpoint)
-        steps = _steps(len(data.train), r.retrain.batch_size)
-        self.progress.start(task, r.retrain.epochs * steps, completed=done_epochs * steps)
-        hook = _epoch_hook(data.train, self.progress, task, start_epoch=done_epochs)
-        result = train_model(model, data.train, config, progress=hook, checkpoint=checkpoint)
-        self.progress.finish(task)
+        result, done_epochs = self.train(
+            train_model, model, data.train, r.retrain, seed=r.seed + 3, checkpoint=checkpoint, task=task
+        )
         model.eval()
         save_model(model, folder, metadata={"architecture": dict(arch), "classes": list(data.classes)})
         checkpoint.unlink()
-        out: dict[str, Any] = {
-            "epoch_losses": [round(x, 5) for x in result.epoch_losses],
-            "steps": result.steps,
-        }
-        if done_epochs:
-            out["resumed_from_epoch"] = done_epochs
-        return out
+        return _training_summary(result, done_epochs)
 
     def stage_retrain(self) -> None:
         start = time.perf_counter()
@@ -731,10 +772,7 @@ class _Pipeline:
     # -- stage 4 -----------------------------------------------------------------------------------
     def transfer(self, ann_dir: Path, snn_path: Path, arch: Mapping[str, str], task: str) -> dict[str, Any]:
         """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it, and save it as ``snn_path``."""
-        from ttfsnet.training import finetune
-
         import ttfsnet
-        from ttfsnet_nas.torch.artifact_torch import load_artifact
 
         r = self.recipe
         data = self.eval_data()
@@ -761,7 +799,7 @@ class _Pipeline:
             def on_epoch(record: Any, _net: Any) -> None:
                 self.progress.advance(task, 1, loss=f"{record.train_loss:.3f}")
 
-            result = finetune(
+            result = ttfsnet.finetune(
                 net,
                 batches,
                 epochs=r.snn.finetune_epochs,
@@ -821,7 +859,6 @@ class _Pipeline:
     def test(self, ann_dir: Path, snn_path: Path, folder: Path | None, task: str) -> dict[str, Any]:
         """R test runs of the SNN (and its ANN counterpart, and the retrained ANN) with fresh windows."""
         import ttfsnet
-        from ttfsnet_nas.torch.artifact_torch import load_artifact
 
         r = self.recipe
         data = self.eval_data()
@@ -912,25 +949,9 @@ class _Pipeline:
             for i in range(b.random_sampling):
                 out.append(("random sampling", f"random_sampling_{i + 1:02d}", space.sample(rng)))
         if b.random_search:
-            supernet = self.load_supernet()
-            evaluator = self.make_evaluator()
-            folder = self.out / "baselines"
-            folder.mkdir(parents=True, exist_ok=True)
-            journal = folder / "random_search.jsonl"
-            if not self.resume:
-                journal.unlink(missing_ok=True)
-            strategy = self.make_strategy("random_search", samples=b.random_search)
-            result = run_search(
-                strategy,
-                lambda arch: self.candidate_metrics(evaluator, supernet, arch),
-                journal=journal,
-                header={
-                    "supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt"),
-                    "split": self.split_rows(),
-                },
-                resume=self.resume,
-                progress=self.progress,
-                rng_hooks=_rng_hooks(),
+            result = self.journaled_search(
+                self.out / "baselines" / "random_search.jsonl",
+                lambda: self.make_strategy("random_search", samples=b.random_search),
             )
             assert result.best is not None
             out.append(("random search", "random_search", result.best.architecture))
@@ -960,15 +981,7 @@ class _Pipeline:
 
     # -- driver --------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        stage_fns = {
-            "supernet": self.stage_supernet,
-            "search": self.stage_search,
-            "retrain": self.stage_retrain,
-            "snn": self.stage_snn,
-            "test": self.stage_test,
-            "baselines": self.stage_baselines,
-        }
-        order = list(STAGES) + (["baselines"] if self.recipe.baselines.enabled else [])
+        order = _stage_order(self.recipe)
         last = max(order.index(s) for s in self.stages if s in order)
         for i, stage in enumerate(order[: last + 1]):
             if self.should_run(stage):
@@ -978,9 +991,7 @@ class _Pipeline:
                 for later in [*order[i:], "baselines"]:
                     self.marker(later).unlink(missing_ok=True)
                 (self.out / "result.json").unlink(missing_ok=True)
-                t0 = time.perf_counter()
-                stage_fns[stage]()
-                self.timings[stage] = _seconds(t0)
+                getattr(self, f"stage_{stage}")()
         if all(self.marker(s).is_file() for s in STAGES):
             return _finalize(self)
         return {"stages": {s: self.marker(s).is_file() for s in order}}
@@ -1075,11 +1086,10 @@ def _results_table(pipe: _Pipeline, test: Mapping[str, Any]) -> str:
     ]
     header = ["Method", "Network"] + [EMOTION_ABBREV.get(e, e) for e in emotions]
     header += [LIGHTING_ABBREV[lt] for lt in LIGHTINGS] + ["WAR", "UAR"]
+    label = f"TNAS-ER ({pipe.recipe.name})"
     rows = []
-    for label, net, key in (
-        (f"TNAS-ER ({pipe.recipe.name})", "SNN", "snn"),
-        (f"TNAS-ER ({pipe.recipe.name})", "ANN counterpart", "ann_counterpart"),
-        (f"TNAS-ER ({pipe.recipe.name})", "ANN before fine-tuning", "ann_retrained"),
+    for net, key in (
+        ("SNN", "snn"), ("ANN counterpart", "ann_counterpart"), ("ANN before fine-tuning", "ann_retrained")
     ):
         mean = test[key]["mean"]
         row = [label, net] + [_pct(mean.get(f"emotion/{e}")) for e in emotions]
@@ -1141,21 +1151,14 @@ def _comparison(pipe: _Pipeline, test: Mapping[str, Any]) -> tuple[str, list[dic
 
 
 def _plot_comparison(path: Path, table: Sequence[Mapping[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _new_figure((5, 3.2))
     xs = np.arange(len(table))
     ax.bar(xs - 0.2, [100 * t["war"] for t in table], width=0.4, label="WAR")
     ax.bar(xs + 0.2, [100 * t["uar"] for t in table], width=0.4, label="UAR")
     ax.set_xticks(xs, [t["method"] for t in table], rotation=20, fontsize=7)
     ax.set_ylabel("%")
     ax.legend()
-    fig.tight_layout()
     _save_figure(fig, path)
-    plt.close(fig)
 
 
 def _plot_front(
@@ -1163,11 +1166,6 @@ def _plot_front(
 ) -> None:
     """Every evaluated candidate and the Pareto front: second objective (x, e.g. energy) vs first (y), with
     the recipe's budgets on either axis as dashed lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     y_name, x_name = objectives[0], objectives[1]
 
     def points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float]]:
@@ -1175,7 +1173,7 @@ def _plot_front(
         rows = sorted(rows, key=lambda r: r["values"][x_name])
         return [r["values"][x_name] for r in rows], [r["values"][y_name] for r in rows]
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _new_figure((5, 3.5))
     ax.scatter(*points(search["history"]), s=12, alpha=0.4, label="evaluated")
     ax.plot(*points(search["front"]), marker="o", color="C3", label="Pareto front")
     for c in constraints:
@@ -1188,19 +1186,32 @@ def _plot_front(
     ax.set_ylabel(y_name)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     _save_figure(fig, path)
-    plt.close(fig)
+
+
+def _new_figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A pyplot figure with one axes, on the Agg backend (runs need no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
 
 
 def _save_figure(fig: Any, path: Path) -> None:
+    """Lay out, write as PNG atomically, and close ``fig``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
     atomic_write_bytes(path, buffer.getvalue())
+    plt.close(fig)
 
 
 def _export_artifact(pipe: _Pipeline, arch: Architecture, metrics: Mapping[str, Any], target: Path) -> Path:
-    """C's artifact (architecture, space, metrics, recipe, manifest) plus the ANN and SNN model files."""
+    """The core artifact (architecture, space, metrics, recipe, manifest) plus the ANN and SNN model files."""
     r = pipe.recipe
     space = make_search_space(r.space.groups, r.space.ops)
 
@@ -1221,7 +1232,20 @@ def _export_artifact(pipe: _Pipeline, arch: Architecture, metrics: Mapping[str, 
     )
 
 
+def _plot_search(out: Path, search: Mapping[str, Any], s: SearchConfig) -> None:
+    """``fitness.png`` and ``ops.png`` from ``search.json``'s content; ``pareto.png`` for Pareto searches."""
+    rounds = [
+        RoundStats(r["round"], r["evaluations"], r["best"], r["mean"], r["best_so_far"])
+        for r in search["rounds"]
+    ]
+    plot_fitness(rounds, out / "fitness.png", label=f"fitness ({s.fitness})")
+    plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
+    if len(s.objectives) >= 2:
+        _plot_front(out / "pareto.png", search, s.objectives, s.constraints)
+
+
 def _finalize(pipe: _Pipeline) -> dict[str, Any]:
+    """Tables, plots, ``result.json`` and the artifact of a run whose five stages are complete."""
     out = pipe.out
     search = json.loads((out / "search" / "search.json").read_text())
     test = json.loads((out / "test" / "summary.json").read_text())
@@ -1230,19 +1254,12 @@ def _finalize(pipe: _Pipeline) -> dict[str, Any]:
     results_md = _results_table(pipe, test)
     efficiency_md = _efficiency_table(pipe, test)
     comparison_md, comparison = _comparison(pipe, test)
-    rounds = [
-        RoundStats(r["round"], r["evaluations"], r["best"], r["mean"], r["best_so_far"])
-        for r in search["rounds"]
-    ]
-    plot_fitness(rounds, out / "fitness.png", label=f"fitness ({pipe.recipe.search.fitness})")
-    plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
-    if len(pipe.recipe.search.objectives) >= 2:
-        s = pipe.recipe.search
-        _plot_front(out / "pareto.png", search, s.objectives, s.constraints)
-    stage_seconds = {}
-    for stage in [*STAGES, "baselines"]:
-        if pipe.marker(stage).is_file():
-            stage_seconds[stage] = json.loads(pipe.marker(stage).read_text())["seconds"]
+    _plot_search(out, search, pipe.recipe.search)
+    stage_seconds = {
+        stage: json.loads(pipe.marker(stage).read_text())["seconds"]
+        for stage in _ALL_STAGES
+        if pipe.marker(stage).is_file()
+    }
     metrics = {
         "war": test["snn"]["mean"]["war"],
         "uar": test["snn"]["mean"]["uar"],
@@ -1310,12 +1327,7 @@ def run_pipeline(
         PipelineError: missing inputs of a stage, a stage made with another recipe, or an output folder
             that already holds a run while neither ``resume`` nor ``stages`` is given.
     """
-    if isinstance(recipe, EmotionRecipe):
-        rec = recipe
-    elif isinstance(recipe, Mapping):
-        rec = recipe_from_mapping(recipe)
-    else:
-        rec = load_recipe(recipe)
+    rec = _as_recipe(recipe)
     if seed is not None:
         if seed < 0:
             raise RecipeError(f"expected an integer >= 0, got {seed}", key="--seed")
@@ -1323,11 +1335,12 @@ def run_pipeline(
     folder = Path(out if out is not None else rec.out).expanduser()
     if out is not None:
         rec = replace(rec, out=str(folder))
-    valid = [*STAGES, "baselines"]
-    chosen = list(stages) if stages else list(STAGES) + (["baselines"] if rec.baselines.enabled else [])
+    chosen = list(stages) if stages else _stage_order(rec)
     for s in chosen:
-        if s not in valid:
-            raise RecipeError(f"unknown stage {s!r}; expected some of {', '.join(valid)}", key="--stages")
+        if s not in _ALL_STAGES:
+            raise RecipeError(
+                f"unknown stage {s!r}; expected some of {', '.join(_ALL_STAGES)}", key="--stages"
+            )
     if "baselines" in chosen and not rec.baselines.enabled:
         raise RecipeError("stage 'baselines' selected but the recipe's baselines section requests none",
                           key="--stages")
@@ -1338,10 +1351,19 @@ def run_pipeline(
         )
     folder.mkdir(parents=True, exist_ok=True)
     with resolved_recipe(resolved, EmotionPipeline(), rec, started=resolved.is_file()):
-        pipe = _Pipeline(rec, folder, progress or NullProgress(), resume, chosen)
+        pipe = _Pipeline(rec, folder, progress, resume, chosen)
         result = pipe.run()
     result["out"] = str(folder)
     return result
+
+
+def _as_recipe(recipe: EmotionRecipe | Mapping[str, Any] | str | os.PathLike[str]) -> EmotionRecipe:
+    """``recipe`` itself, or the recipe built from a YAML mapping or read from a YAML file."""
+    if isinstance(recipe, EmotionRecipe):
+        return recipe
+    if isinstance(recipe, Mapping):
+        return recipe_from_mapping(recipe)
+    return load_recipe(recipe)
 
 
 def print_summary(result: Mapping[str, Any], echo: Callable[[str], None] = print) -> None:
@@ -1365,7 +1387,7 @@ class EmotionPipeline(Pipeline):
 
     type_name = "emotion"
     recipe_type = EmotionRecipe
-    stages = (*STAGES, "baselines")
+    stages = _ALL_STAGES
 
     def search(
         self,
@@ -1393,7 +1415,7 @@ class EmotionPipeline(Pipeline):
         if not result_path.is_file():
             raise PipelineError(f"export: {result_path} not found; run all stages first")
         result = json.loads(result_path.read_text())
-        pipe = _Pipeline(recipe, run_dir, progress or NullProgress(), True, ())
+        pipe = _Pipeline(recipe, run_dir, progress, True, ())
         arch = Architecture(result["best_architecture"])
         target = Path(out) if out is not None else run_dir / "artifact"
         return _export_artifact(pipe, arch, result["metrics"], target)
@@ -1404,7 +1426,7 @@ class EmotionPipeline(Pipeline):
         for name in ("snn.pt", "model.json"):
             if not (artifact / name).is_file():
                 raise PipelineError(f"evaluate: {artifact / name} not found (not an emotion artifact)")
-        pipe = _Pipeline(recipe, artifact, progress or NullProgress(), True, (), record_split=False)
+        pipe = _Pipeline(recipe, artifact, progress, True, (), record_split=False)
         summary = pipe.test(artifact, artifact / "snn.pt", None, "evaluate")
         keep = (
             "runs", "sequences", "agreement", "spikes_per_neuron", "synops_per_sample", "params", "latency"

@@ -14,7 +14,6 @@ import io
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from ttfsnet_nas.emotion.see import (
     SEE_SCHEMA,
     NameSchema,
 )
-from ttfsnet_nas.emotion.seen_format import metrics_from_run, read_run
+from ttfsnet_nas.emotion.seen_format import SEEN_FILENAME, metrics_from_run, read_run
+from ttfsnet_nas.journal import atomic_write_text
 
 __all__ = [
     "EfficiencyRow",
@@ -40,7 +40,6 @@ __all__ = [
     "run_files",
 ]
 
-_SEEN_NAME = re.compile(r"^[A-Za-z]+_epoch_\d+_\d+\.json$")
 
 RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
     *((EMOTION_ABBREV[e], f"emotion/{e}") for e in PAPER_EMOTION_ORDER),
@@ -63,7 +62,7 @@ def run_files(folder: str | os.PathLike[str]) -> list[Path]:
     """The per-run result files of ``folder``: files named like SEEN's ``<subset>_epoch_<e>_<run>.json``,
     or, when there are none, every ``*.json`` with a top-level ``results`` mapping."""
     files = sorted(Path(folder).glob("*.json"))
-    named = [f for f in files if _SEEN_NAME.match(f.name)]
+    named = [f for f in files if SEEN_FILENAME.match(f.name)]
     return named if named else [f for f in files if _is_seen_file(f)]
 
 
@@ -243,7 +242,5 @@ def report(
         target = Path(out)
         target.mkdir(parents=True, exist_ok=True)
         for name, content in (("results.md", md), ("results.csv", text)):
-            tmp = target / f"{name}.tmp"
-            tmp.write_text(content, encoding="utf-8")
-            os.replace(tmp, target / name)
+            atomic_write_text(target / name, content)
     return md, text

@@ -12,9 +12,10 @@ Subject and lighting are parsed from the sequence name
 ``[seq]_[subject]_[sex]_[age]_[degree]_[lighting]_[emotion]_[length]_[take]``; DSEE's converted sequences may
 lack those tokens, so the token positions live in a configurable :class:`NameSchema`.
 
-Unlike the original SEEN loader, nothing is dropped silently: entries without a folder, frames beyond the
-folder's files and empty segments raise :class:`DatasetError` (``strict=True``) or are skipped and counted in
-:attr:`SEEIndex.skipped` (``strict=False``).
+Unlike the original SEEN loader, nothing is dropped silently: malformed entries, entries without a folder
+and missing frame files raise :class:`DatasetError` (``strict=True``) or are skipped and counted in
+:attr:`SEEIndex.skipped` (``strict=False``); empty segments (dropped by SEEN too) are always skipped and
+counted, and folders the JSON does not list are reported in :attr:`SEEIndex.unlisted`.
 """
 
 from __future__ import annotations
@@ -139,10 +140,12 @@ class NameSchema:
         subject: token index of the subject id (SEE: 1).
         lighting: token index of the lighting condition (SEE: 5).
         emotion: token index of the emotion (SEE: 6). ``None`` takes the emotion from the JSON label only.
-        min_tokens: a name with fewer tokens does not follow the schema; its optional fields become ``None``.
+        min_tokens: a name with fewer tokens does not follow the schema: an error, or with ``lenient`` all
+            fields ``None``.
         separator: token separator.
-        lenient: an unrecognised lighting/emotion token becomes ``None`` instead of an error (DSEE names
-            converted from other datasets need not follow SEE's pattern).
+        lenient: a name with too few tokens, or with an unrecognised lighting/emotion token, gives ``None``
+            fields instead of an error (DSEE names converted from other datasets need not follow SEE's
+            pattern).
     """
 
     subject: int | None = 1
@@ -164,11 +167,17 @@ class NameSchema:
         """Parse a sequence name; fields the schema or the name lacks are ``None``.
 
         Raises:
-            ValueError: if the name has enough tokens but the lighting/emotion token is not recognised.
+            ValueError: unless ``lenient``, if the name has fewer than ``min_tokens`` tokens or its
+                lighting/emotion token is not recognised.
         """
         tokens = name.split(self.separator)
         if len(tokens) < self.min_tokens:
-            return ParsedName(subject=None, lighting=None, emotion=None)
+            if self.lenient:
+                return ParsedName(subject=None, lighting=None, emotion=None)
+            raise ValueError(
+                f"sequence name {name!r}: expected at least {self.min_tokens} tokens separated by "
+                f"{self.separator!r}, got {len(tokens)}"
+            )
 
         def token(index: int | None) -> str | None:
             return tokens[index] if index is not None and index < len(tokens) else None
@@ -252,7 +261,8 @@ class SequenceInfo:
         lighting: canonical lighting token, or ``None``.
         event_dir: folder with the event frames.
         frame_dir: folder with the intensity frames, or ``None`` when absent.
-        event_files: the frame files of the segment, sorted by name (index i = frame start + i).
+        event_files: the frame files of the segment in temporal order (index i = frame start + i; with
+            ``strict=False`` missing frames are left out and counted in :attr:`SEEIndex.skipped`).
     """
 
     name: str
@@ -359,6 +369,22 @@ def _emotion_folders(tree: Path) -> dict[str, Path]:
             )
         out[emotion] = child
     return out
+
+
+def _segment_files(files: Sequence[str], start: int, end: int) -> tuple[list[str], list[str]]:
+    """The files of frames ``start … end−1`` that exist, and the names of those that do not.
+
+    Numbered files (``00000.jpg``, or a release starting at ``00001.jpg``) are matched by number from the
+    lowest one present, so a gap names the real missing file. Other names are taken in sorted order.
+    """
+    stems = [Path(f).stem for f in files]
+    if not files or not all(stem.isdigit() for stem in stems):
+        return list(files[start:end]), [f"frame #{i}" for i in range(max(start, len(files)), end)]
+    by_number = {int(stem): f for stem, f in zip(stems, files, strict=True)}
+    base, width, suffix = min(by_number), len(stems[0]), Path(files[0]).suffix
+    numbers = range(base + start, base + end)
+    present = [by_number[n] for n in numbers if n in by_number]
+    return present, [f"{n:0{width}d}{suffix}" for n in numbers if n not in by_number]
 
 
 def _read_json(path: Path) -> tuple[tuple[str, ...] | None, Mapping[str, object]]:
@@ -495,16 +521,15 @@ def load_see(
         if end <= start:
             skipped["empty segment"] += 1
             continue
-        if end > len(files):
+        files, missing = _segment_files(files, start, end)
+        if missing:
             if strict:
-                missing = event_dir / f"{len(files):05d}.jpg"
                 raise DatasetError(
-                    f"{missing}: missing frame (segment [{start}, {end}) needs {end} files, "
-                    f"folder has {len(files)})"
+                    f"{event_dir / missing[0]}: missing frame ({len(missing)} of the {end - start} frames of "
+                    f"segment [{start}, {end}) are not in the folder)"
                 )
-            skipped["frames missing"] += end - len(files)
-            end = len(files)
-            if end <= start:
+            skipped["frames missing"] += len(missing)
+            if not files:
                 skipped["empty segment"] += 1
                 continue
         sequences.append(
@@ -517,7 +542,7 @@ def load_see(
                 lighting=parsed.lighting,
                 event_dir=event_dir,
                 frame_dir=frame_dir,
-                event_files=tuple(files[start:end]),
+                event_files=tuple(files),
             )
         )
 

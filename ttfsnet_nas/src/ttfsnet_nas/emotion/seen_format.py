@@ -23,8 +23,10 @@ import numpy as np
 
 from ttfsnet_nas.emotion.metrics import RunMetrics, compute_metrics
 from ttfsnet_nas.emotion.see import EMOTIONS, SEE_SCHEMA, NameSchema, canonical_emotion
+from ttfsnet_nas.journal import atomic_write_text
 
 __all__ = [
+    "SEEN_FILENAME",
     "SeenRun",
     "metrics_from_run",
     "read_run",
@@ -34,7 +36,8 @@ __all__ = [
     "write_run",
 ]
 
-_FILENAME = re.compile(r"^(?P<subset>[A-Za-z]+)_epoch_(?P<epoch>\d+)_(?P<run>\d+)\.json$")
+#: SEEN's per-run result file name ``<subset>_epoch_<e>_<run>.json``.
+SEEN_FILENAME = re.compile(r"^(?P<subset>[A-Za-z]+)_epoch_(?P<epoch>\d+)_(?P<run>\d+)\.json$")
 
 
 def seen_filename(subset: str = "test", epoch: int = 0, run: int = 1) -> str:
@@ -94,14 +97,9 @@ def write_run(
     topk: int = 7,
     logits: bool = False,
 ) -> Path:
-    """Write one run's predictions atomically (tmp file + ``os.replace``); returns the path."""
+    """Write one run's predictions atomically (tmp file, fsync, ``os.replace``); returns the path."""
     data = to_seen_results(names, scores, classes=classes, topk=topk, logits=logits)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(path, json.dumps(data, indent=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +152,7 @@ def read_run(path: str | os.PathLike[str]) -> SeenRun:
         names.append(name)
         predicted.append(label)
         scores.append(score)
-    match = _FILENAME.match(p.name)
+    match = SEEN_FILENAME.match(p.name)
     return SeenRun(
         path=p,
         names=tuple(names),
@@ -181,13 +179,17 @@ def metrics_from_run(
         classes: class names.
 
     Raises:
-        ValueError: if a sequence's true emotion cannot be determined.
+        ValueError: naming the file, if a sequence name does not follow ``schema`` or its true emotion cannot
+            be determined.
     """
     r = run if isinstance(run, SeenRun) else read_run(run)
     y_true: list[str] = []
     light: list[str | None] = []
     for name in r.names:
-        parsed = schema.parse(name)
+        try:
+            parsed = schema.parse(name)
+        except ValueError as exc:
+            raise ValueError(f"{r.path}: {exc}") from None
         emotion = parsed.emotion
         if emotion is None and truth is not None and name in truth:
             emotion = canonical_emotion(truth[name])

@@ -58,7 +58,6 @@ EMOTION_OPS: tuple[str, ...] = ("conv3x3", "conv5x5", "skip")
 """Every op name the eye-emotion space knows."""
 
 
-
 def gene_names(groups: int) -> list[str]:
     """Names of the searchable blocks, in network order (``g<group>b<block>``).
 
@@ -69,6 +68,12 @@ def gene_names(groups: int) -> list[str]:
         ``["g0b0", "g0b1", "g1b0", ...]`` (2·G names).
     """
     return [f"g{g}b{b}" for g in range(groups) for b in range(BLOCKS_PER_GROUP)]
+
+
+def _check_groups(groups: int) -> int:
+    if groups < 1:
+        raise ValueError(f"space.groups: expected an integer >= 1, got {groups}")
+    return groups
 
 
 def _check_ops(ops: Sequence[str], where: str = "space.ops") -> tuple[str, ...]:
@@ -95,10 +100,9 @@ def make_search_space(groups: int, ops: Sequence[str]) -> SearchSpace:
     """
     from ttfsnet_nas.space import SearchSpace
 
-    if groups < 1:
-        raise ValueError(f"space.groups: expected an integer >= 1, got {groups}")
+    names = gene_names(_check_groups(groups))
     op_list = _check_ops(ops)
-    return SearchSpace({name: op_list for name in gene_names(groups)})
+    return SearchSpace({name: op_list for name in names})
 
 
 class EyeEmotionSupernet(Supernet):
@@ -133,13 +137,10 @@ class EyeEmotionSupernet(Supernet):
         width: int = 32,
         num_classes: int = 7,
     ) -> None:
-        if groups < 1:
-            raise ValueError(f"space.groups: expected an integer >= 1, got {groups}")
+        _check_groups(groups)
         if width < 1:
             raise ValueError(f"space.width: expected an integer >= 1, got {width}")
-        final = image_size
-        for _ in range(groups):
-            final //= 2
+        final = image_size // 2**groups  # each group's max pool floors the size
         if final < 1:
             raise ValueError(
                 f"data.image_size: {image_size} px is too small for {groups} groups "

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ttfsnet_nas.emotion.see import EMOTIONS, LIGHTINGS, format_see_name
+from ttfsnet_nas.journal import atomic_write_text
 
 __all__ = [
     "PRESETS",
@@ -654,12 +655,6 @@ def _write_sequence(args: tuple[_SeqPlan, SynthConfig, int, str]) -> int:
     return len(events)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def generate(
     out: str | os.PathLike[str],
     *,
@@ -732,7 +727,7 @@ def generate(
         "seed": seed,
         "config": asdict(config),
     }
-    _atomic_write_text(root / "synth_config.json", json.dumps(meta, indent=2, sort_keys=True))
+    atomic_write_text(root / "synth_config.json", json.dumps(meta, indent=2, sort_keys=True))
     tasks = [(p, config, seed, str(root)) for p in plans]
     total = len(tasks)
     frames = 0
@@ -754,7 +749,7 @@ def generate(
         p.name: {"subset": p.subset, "annotations": {"label": p.emotion, "segment": [0, p.length]}}
         for p in plans
     }
-    _atomic_write_text(
+    atomic_write_text(
         root / "emotion.json",
         json.dumps({"labels": list(EMOTIONS), "database": database}, indent=1, sort_keys=True),
     )

@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ttfsnet_nas.journal import atomic_write_bytes
 from ttfsnet_nas.torch.supernet import flatten_sequential
 
 __all__ = [
@@ -120,19 +120,6 @@ def build_model(spec: list[dict[str, Any]]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(
     model: nn.Module, directory: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None
 ) -> Path:
@@ -154,7 +141,7 @@ def save_model(
     payload = buffer.getvalue()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / WEIGHTS_FILE, lambda fh: fh.write(payload))
+    atomic_write_bytes(out / WEIGHTS_FILE, payload)
     document = {
         "format": FORMAT,
         "layers": spec,
@@ -164,7 +151,7 @@ def save_model(
         "metadata": metadata or {},
     }
     text = json.dumps(document, indent=2, sort_keys=False).encode()
-    _atomic_write(out / MODEL_FILE, lambda fh: fh.write(text))
+    atomic_write_bytes(out / MODEL_FILE, text)
     return out / MODEL_FILE
 
 

@@ -20,9 +20,7 @@ import argparse
 import dataclasses
 import importlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ import torch.distributed as dist
 
 from ttfsnet_nas.torch.distributed import local_rank, train_supernet_ddp
 from ttfsnet_nas.torch.supernet import MacroConfig, MacroSupernet, Supernet
-from ttfsnet_nas.torch.train import StepInfo, TrainConfig
+from ttfsnet_nas.torch.train import StepInfo, TrainConfig, _torch_save_atomic
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,18 +77,6 @@ def _build(args: argparse.Namespace) -> Supernet:
     return net
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one rank of DDP supernet training; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -129,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             supernet, (payload["inputs"], payload["labels"]), config, progress=log, device=device
         )
         if rank == 0:
-            _atomic_save(
+            _torch_save_atomic(
                 {
                     "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
                     "op_counts": result.op_counts,

@@ -21,6 +21,7 @@ recalibrate subnets (:func:`~ttfsnet_nas.torch.supernet.recalibrate_bn`) where t
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -300,15 +301,8 @@ def train_supernet_ddp(
     )
     draw: ArchSampler = sampler or supernet.sample
     opt = _adam(supernet, config)
-    shard_config = TrainConfig(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        seed=config.seed,
-        shards=world,
-        drop_last=config.drop_last,
-    )
+    # Batches are split as a single process with shards=world would, so short batches drop alike.
+    shard_config = dataclasses.replace(config, shards=world)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     genes = supernet.genes

@@ -10,9 +10,9 @@ reproduce a single process run with ``shards=W``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ttfsnet_nas.journal import atomic_write_bytes
 from ttfsnet_nas.torch.data import LabelledData, gather, num_samples
 from ttfsnet_nas.torch.supernet import Supernet
 
@@ -124,16 +125,23 @@ def epoch_batches(n: int, config: TrainConfig, generator: torch.Generator) -> li
     return batches
 
 
-def _shard_loss(
+def _sharded_backward(
     forward: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
+    shards: int,
     global_n: int,
     scale: float,
-) -> torch.Tensor:
-    # Summed loss over the shard divided by the *global* batch size: shard gradients then add up to the
-    # gradient of the global mean, whatever the shard sizes. `scale` undoes DDP's averaging over ranks.
-    return F.cross_entropy(forward(x), y, reduction="sum") * (scale / global_n)
+) -> float:
+    """Backward over ``shards`` slices of ``x``; returns their share of the mean loss over ``global_n``."""
+    total = 0.0
+    for xs, ys in zip(torch.tensor_split(x, shards), torch.tensor_split(y, shards), strict=True):
+        # Summed loss over the shard divided by the *global* batch size: shard gradients then add up to the
+        # gradient of the global mean, whatever the shard sizes. `scale` undoes DDP's averaging over ranks.
+        loss = F.cross_entropy(forward(xs), ys, reduction="sum") * (scale / global_n)
+        loss.backward()
+        total += float(loss.detach()) / scale
+    return total
 
 
 def train_step(
@@ -150,11 +158,7 @@ def train_step(
         Mean cross-entropy over the batch.
     """
     optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for xs, ys in zip(torch.tensor_split(x, shards), torch.tensor_split(y, shards), strict=True):
-        loss = _shard_loss(model, xs, ys, x.shape[0], 1.0)
-        loss.backward()
-        total += float(loss.detach())
+    total = _sharded_backward(model, x, y, shards, x.shape[0], 1.0)
     optimizer.step()
     return total
 
@@ -191,11 +195,7 @@ def supernet_train_step(
     net = module if module is not None else supernet
     n = global_n if global_n is not None else x.shape[0]
     optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for xs, ys in zip(torch.tensor_split(x, shards), torch.tensor_split(y, shards), strict=True):
-        loss = _shard_loss(lambda inp: net(inp, chosen), xs, ys, n, scale)
-        loss.backward()
-        total += float(loss.detach()) / scale
+    total = _sharded_backward(lambda inp: net(inp, chosen), x, y, shards, n, scale)
     supernet.drop_unsampled_grads(chosen)
     optimizer.step()
     supernet.record(chosen)
@@ -213,16 +213,11 @@ class CheckpointError(ValueError):
 _RESUMABLE = ("batch_size", "lr", "weight_decay", "seed", "shards", "drop_last")
 
 
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _torch_save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` that leaves either the old or the new file, never a torn one after a crash."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _run_epochs(
@@ -275,8 +270,7 @@ def _run_epochs(
                 progress(StepInfo(epoch, index_in_epoch, len(batches), loss, arch))
         losses.append(epoch_loss / max(len(batches), 1))
         if ckpt is not None:
-            _save_checkpoint(
-                ckpt,
+            _torch_save_atomic(
                 {
                     "kind": kind,
                     "config": dataclasses.asdict(config),
@@ -288,6 +282,7 @@ def _run_epochs(
                     "epoch_losses": losses,
                     "steps": steps,
                 },
+                ckpt,
             )
     return losses, steps, opt
 
