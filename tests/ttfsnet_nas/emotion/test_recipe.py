@@ -130,3 +130,16 @@ def test_cli_resolves_builtin_names_and_rejects_unknown_ones(
     assert resolve_recipe("demo") == RECIPES / "demo.yaml"
     local = _write(tmp_path, {})
     assert resolve_recipe(str(local)) == local  # a file path wins over a name
+
+
+def test_cli_missing_dataset_is_bad_input_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-SEE"
+    path = _write(tmp_path, {"data": {"root": str(missing)}})
+    code, err = _cli(["search", str(path), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert str(missing) in lines[0]
+    assert "Traceback" not in err

@@ -32,7 +32,7 @@ except ImportError:  # older typer runs on click itself
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from ttfsnet_nas.artifact import read_artifact
-from ttfsnet_nas.config import RecipeError
+from ttfsnet_nas.config import InputError, RecipeError
 from ttfsnet_nas.journal import JournalExistsError
 from ttfsnet_nas.pipelines import load_recipe
 from ttfsnet_nas.progress import LogProgress, Progress, RichProgress
@@ -50,7 +50,13 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Errors that mean "the user asked for something invalid" (exit code 2).
-USAGE_ERRORS: tuple[type[BaseException], ...] = (RecipeError, JournalExistsError, ResumeError, SpaceError)
+USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    InputError,
+    RecipeError,
+    JournalExistsError,
+    ResumeError,
+    SpaceError,
+)
 
 
 class _Placeholder(TyperCommand):

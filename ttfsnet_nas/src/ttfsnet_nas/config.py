@@ -34,6 +34,7 @@ import yaml
 from ttfsnet_nas.journal import atomic_write_text
 
 __all__ = [
+    "InputError",
     "RecipeError",
     "dump_yaml",
     "from_dict",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class InputError(Exception):
+    """Bad user input (a file, folder or value the user supplied). The CLIs exit with status 2 on it."""
 
 
 class RecipeError(ValueError):

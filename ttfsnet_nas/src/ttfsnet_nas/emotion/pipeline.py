@@ -178,7 +178,7 @@ def _ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
     if has_json:
         return root
     if cfg.synthetic is None:
-        raise PipelineError(
+        raise DatasetError(
             f"{where}.root: {root} holds no {' / '.join(layout.json_names)} (not a SEE-layout dataset)"
         )
     from ttfsnet_nas.emotion.synth import generate
@@ -254,14 +254,11 @@ def _load_data(
     cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str
 ) -> _Data:
     root = _ensure_dataset(cfg, progress, where)
-    try:
-        index = load_see(root, layout=_layout(cfg))
-    except DatasetError as exc:
-        raise PipelineError(str(exc)) from None
+    index = load_see(root, layout=_layout(cfg))  # a DatasetError is bad input: the CLI exits with 2
     train_seqs = index.subset("training")
     test_seqs = index.subset("testing")
     if not train_seqs or not test_seqs:
-        raise PipelineError(
+        raise DatasetError(
             f"{index.json_path}: need 'training' and 'testing' sequences, "
             f"found {len(train_seqs)} and {len(test_seqs)}"
         )

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ttfsnet_nas.config import InputError
+
 __all__ = [
     "DATA_ENV_VAR",
     "DSEE_LAYOUT",
@@ -104,7 +106,7 @@ _LIGHTING_ALIASES: dict[str, str] = {
 }
 
 
-class DatasetError(RuntimeError):
+class DatasetError(InputError, RuntimeError):
     """A dataset file or folder is missing or malformed; the message names the path and what was expected."""
 
 
