@@ -26,7 +26,12 @@ from ttfsnet.functional.encoding import (
     ttfs_encode,
     ttfs_encode_times,
 )
-from ttfsnet.functional.quantize import add_time_noise, fake_quantize, quantize_activation_times
+from ttfsnet.functional.quantize import (
+    add_time_noise,
+    fake_quantize,
+    quantize_activation_times,
+    step_quantize_activation_times,
+)
 from ttfsnet.functional.stepped import fire_phase2, integrate_phase1, steps_for, ttfs_layer_stepped
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "fire_phase2",
     "integrate_phase1",
     "quantize_activation_times",
+    "step_quantize_activation_times",
     "saturation_mask",
     "steps_for",
     "time_to_activation",

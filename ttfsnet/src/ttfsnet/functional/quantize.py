@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["fake_quantize", "quantize_activation_times", "add_time_noise"]
+__all__ = ["fake_quantize", "quantize_activation_times", "step_quantize_activation_times", "add_time_noise"]
 
 
 def fake_quantize(
@@ -43,6 +43,37 @@ def quantize_activation_times(
     (``x = 0``) stay exactly silent, so the quantiser runs on activations.
     """
     return fake_quantize(x, bits, 0.0, window, straight_through=straight_through)
+
+
+def step_quantize_activation_times(
+    x: Tensor, bits: int, window: float | Tensor, *, straight_through: bool = True
+) -> Tensor:
+    """Snap spike times to the step grid of a time-stepped neuron with ``L = 2**bits`` steps per window.
+
+    A neuron that checks its threshold once per step fires at the first step boundary at or after its
+    continuous firing time, ``k = ⌈t/Δ⌉`` with ``Δ = T/L``; in activations ``x = T - t`` that is
+    ``⌊x/Δ⌋·Δ`` clipped to ``[0, T]`` (an activation below one step is silent). This is the time
+    quantisation of an integer YOSO-style datapath (``ttfsnet_hw.intsim``), unlike
+    :func:`quantize_activation_times`, which rounds to ``2**bits - 1`` levels.
+
+    Args:
+        x: Activations ``T - t`` (0 = silent).
+        bits: Time bits (``>= 1``).
+        window: Window ``T`` of the layer that emitted ``x``.
+        straight_through: Straight-through gradient (else the zero gradient of ``floor``).
+
+    Returns:
+        Quantised activations, same shape and dtype.
+    """
+    if bits < 1:
+        raise ValueError(f"step_quantize_activation_times: bits must be >= 1, got {bits}")
+    steps = 2**bits
+    delta = window / steps
+    # clamp in steps, not in time: x/Δ of a saturated neuron may round just above L
+    q = torch.floor(x / delta).clamp(0, steps) * delta
+    if straight_through:
+        return x + (q - x).detach()
+    return q
 
 
 def add_time_noise(

@@ -6,6 +6,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -25,8 +26,14 @@ class RobustnessConfig:
     Attributes:
         time_noise_std: Std of Gaussian jitter on every hidden spiking layer's output spike times
             (firing neurons only), in the time units of the windows.
-        time_bits: Fake-quantise each layer's input spike times to ``2**time_bits`` levels over the
-            previous window (``None`` = off). Not applied to the readout's inputs.
+        time_bits: Fake-quantise each layer's input spike times over the previous window (``None`` =
+            off); how is set by ``time_quant``.
+        time_quant: ``"round"``: round to ``2**time_bits`` levels (``2**time_bits - 1`` intervals) over
+            the window, not applied to the readout's inputs. ``"step"``: a time-stepped chip with
+            ``L = 2**time_bits`` steps per window, ``Δ = T/L``: a neuron fires at the first step boundary
+            at or after its continuous time (activation ``⌊x/Δ⌋·Δ``, below one step silent), applied to
+            every spiking layer's inputs including the readout's and the network input (``Δ = 1/L``) —
+            the grid of ``ttfsnet_hw``'s integer datapath.
         weight_bits: Fake-quantise weights (hidden and readout) to ``2**weight_bits`` levels over
             ``weight_range`` (``None`` = off).
         weight_range: ``(w_min, w_max)`` of the weight quantiser.
@@ -35,6 +42,7 @@ class RobustnessConfig:
 
     time_noise_std: float = 0.0
     time_bits: int | None = None
+    time_quant: Literal["round", "step"] = "round"
     weight_bits: int | None = None
     weight_range: tuple[float, float] = (-1.0, 1.0)
     straight_through: bool = True
@@ -48,6 +56,10 @@ class RobustnessConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1 or v > 32):
                 raise ValueError(f"RobustnessConfig.{name} must be None or an int in [1, 32], got {v!r}")
+        if self.time_quant not in ("round", "step"):
+            raise ValueError(
+                f"RobustnessConfig.time_quant must be 'round' or 'step', got {self.time_quant!r}"
+            )
         lo, hi = self.weight_range
         if not lo < hi:
             raise ValueError(
@@ -262,7 +274,11 @@ class TTFSNetwork(nn.Module):
                             rob.weight_range[1],
                             straight_through=rob.straight_through,
                         )
-                    if rob.time_bits is not None and not layer.readout:
+                    if rob.time_bits is not None and rob.time_quant == "step":
+                        x = TF.step_quantize_activation_times(
+                            x, rob.time_bits, prev_window, straight_through=rob.straight_through
+                        )
+                    elif rob.time_bits is not None and not layer.readout:
                         x = TF.quantize_activation_times(
                             x, rob.time_bits, prev_window, straight_through=rob.straight_through
                         )

@@ -21,7 +21,7 @@ import copy
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -29,7 +29,15 @@ from torch import Tensor, nn
 
 from ttfsnet_hw.intsim import IntSimResult, simulate
 from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, SpikeRecorder, _conv_out, _pair
-from ttfsnet_hw.quantize import QuantizedNetwork, _precision_of, encode_steps, quantize
+from ttfsnet_hw.quantize import (
+    QuantizationError,
+    QuantizedNetwork,
+    _floor_corrections,
+    _pow2_ceil_exp,
+    _precision_of,
+    encode_steps,
+    quantize,
+)
 
 __all__ = [
     "ann_from_ir",
@@ -634,6 +642,38 @@ def _int_predict(qnet: QuantizedNetwork, x: Tensor) -> Tensor:
     return torch.from_numpy(simulate(qnet, x.detach().cpu().double().numpy()).predictions).to(torch.int64)
 
 
+@torch.no_grad()
+def _widen_windows_to_steps(net: nn.Module, steps: int) -> None:
+    """Give every spiking layer the power-of-two step ``quantize`` would give it, keeping pre-activations."""
+    for module in net.layers:
+        window = getattr(module, "window", None)
+        if window is None:
+            continue
+        big_t = float(window)
+        wide = steps * 2.0 ** _pow2_ceil_exp(big_t / steps)
+        if hasattr(module, "threshold"):
+            module.threshold.add_(wide - big_t)
+        window.fill_(wide)
+
+
+@torch.no_grad()
+def _fold_floor_correction(net: nn.Module, qnet: QuantizedNetwork, calibration: np.ndarray | None) -> None:
+    """Add ``quantize``'s floor-bias correction to the float network's biases (thresholds lowered)."""
+    if calibration is None:
+        raise QuantizationError("qat_finetune: bias_correction needs calibration inputs")
+    corrections = _floor_corrections(qnet, calibration, ir_from_ttfs(net, qnet.ir.input_shape))
+    for i, module in enumerate(net.layers):
+        corr = corrections.get(f"layers.{i}")
+        if corr is None:
+            continue
+        if getattr(module, "readout", False):
+            module.bias.add_(torch.as_tensor(corr, dtype=module.bias.dtype).view_as(module.bias))
+        else:
+            module.threshold.sub_(
+                torch.as_tensor(corr, dtype=module.threshold.dtype).view_as(module.threshold)
+            )
+
+
 def qat_finetune(
     net: nn.Module,
     train_data: Sequence[tuple[Tensor, Tensor]],
@@ -645,9 +685,19 @@ def qat_finetune(
     lr: float = 1e-4,
     calibration: np.ndarray | None = None,
     bias_correction: bool = False,
+    time_quant: Literal["round", "step"] = "step",
 ) -> dict[str, Any]:
     """Quantisation-aware fine-tuning: ``ttfsnet.finetune`` with a ``RobustnessConfig`` at the profile's
     time/weight widths, then post-training quantisation; accuracy is reported before and after.
+
+    With ``time_quant="step"`` (default) training sees the datapath's own time grid: every spiking layer's
+    window is first widened to the quantiser's ``T' = L·2^⌈log2(T/L)⌉`` (thresholds raised by ``T' − T``,
+    so no pre-activation changes; only neurons above ``T`` saturate later, as on the chip), and spike
+    times, the readout's inputs included, are floored to ``L = 2**time_bits`` steps per window. With
+    ``bias_correction`` the floor-bias correction is folded into the float biases before fine-tuning and
+    not applied again when re-quantising (the fine-tuned network compensates the floor error itself).
+    ``"round"`` is the reference code's quantiser (``2**b − 1`` levels, readout input exact) on the
+    unchanged windows.
 
     Args:
         net: TTFSNetwork (fine-tuned in place).
@@ -659,6 +709,7 @@ def qat_finetune(
         lr: learning rate.
         calibration: raw inputs for the membrane-overflow check (and the bias correction).
         bias_correction: compensate the floor error of quantised spike times (``quantize``).
+        time_quant: training-time time quantiser (``ttfsnet.RobustnessConfig.time_quant``).
 
     Returns:
         ``float_before``, ``int_before`` (PTQ without fine-tuning), ``float_after``, ``int_after``,
@@ -666,17 +717,29 @@ def qat_finetune(
     """
     import ttfsnet
 
+    if time_quant not in ("round", "step"):
+        raise ValueError(f"qat_finetune: time_quant must be 'round' or 'step', got {time_quant!r}")
     prec = _precision_of(precision)
     float_before = _accuracy(lambda x: _predict(net, x), val_data)
     q0 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=bias_correction)
     int_before = _accuracy(lambda x: _int_predict(q0, x), val_data)
+    if time_quant == "step":
+        _widen_windows_to_steps(net, 2**prec.time_bits)
+        if bias_correction:
+            # training on the step grid learns the floor compensation itself: start from the corrected
+            # network and do not correct again when re-quantising (that would compensate twice)
+            _fold_floor_correction(net, quantize(ir_from_ttfs(net, input_shape), prec), calibration)
     w_max = max(float(m.weight.detach().abs().max()) for m in net.layers if hasattr(m, "weight"))
     rob = ttfsnet.RobustnessConfig(
-        time_bits=prec.time_bits, weight_bits=prec.weight_bits, weight_range=(-w_max, w_max)
+        time_bits=prec.time_bits,
+        time_quant=time_quant,
+        weight_bits=prec.weight_bits,
+        weight_range=(-w_max, w_max),
     )
     result = ttfsnet.finetune(net, list(train_data), epochs=epochs, lr=lr, robustness=rob)
     float_after = _accuracy(lambda x: _predict(net, x), val_data)
-    q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=bias_correction)
+    correct_again = bias_correction and time_quant == "round"
+    q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=correct_again)
     int_after = _accuracy(lambda x: _int_predict(q1, x), val_data)
     return {
         "float_before": float_before,
