@@ -254,7 +254,8 @@ def _load_data(
     cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str
 ) -> _Data:
     root = _ensure_dataset(cfg, progress, where)
-    index = load_see(root, layout=_layout(cfg))  # a DatasetError is bad input: the CLI exits with 2
+    # a DatasetError is bad input: the CLI exits with 2
+    index = load_see(root, layout=_layout(cfg), strict=cfg.strict)
     train_seqs = index.subset("training")
     test_seqs = index.subset("testing")
     if not train_seqs or not test_seqs:
@@ -262,9 +263,10 @@ def _load_data(
             f"{index.json_path}: need 'training' and 'testing' sequences, "
             f"found {len(train_seqs)} and {len(test_seqs)}"
         )
-    sampling = TemporalSampling.from_name(cfg.sampling)
+    sampling = TemporalSampling.from_name(cfg.sampling, legacy_quirks=cfg.legacy_quirks)
     kwargs: dict[str, Any] = {
         "sampling": sampling,
+        "strict": cfg.strict,
         "size": cfg.image_size,
         "polarity_split": cfg.polarity_split,
         "cache": cfg.cache,
@@ -278,6 +280,13 @@ def _load_data(
     train = EventEmotionDataset(train_seqs, progress=tick, **kwargs)
     test = EventEmotionDataset(test_seqs, progress=tick, **kwargs)
     progress.finish(f"load {where}")
+    skipped = dict(index.skipped)
+    for part, ds in (("train", train), ("test", test)):
+        if ds.skipped_frames or ds.skipped_sequences:
+            skipped[f"{part} frames"] = ds.skipped_frames
+            skipped[f"{part} sequences"] = ds.skipped_sequences
+    if skipped:
+        progress.log(f"{where}: skipped and counted: {skipped}")
     data = _Data(index=index, classes=tuple(index.labels), train=train, test=test)
     if with_search_split:
         sup, sea = _subject_split(list(train.sequences), cfg.search_fraction, seed)

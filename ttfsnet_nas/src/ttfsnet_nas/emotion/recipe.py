@@ -69,6 +69,10 @@ class DataConfig:
             training samples); sequences without a subject token are split per sequence.
         workers: processes used to generate a synthetic set.
         cache: decode every frame once and keep the resized frames in memory (uint8).
+        strict: a corrupt or missing frame file, or a malformed JSON entry, is an error naming it
+            (``true``); ``false`` skips it, counts it and logs the counts (nothing is dropped silently).
+        legacy_quirks: reproduce the original SEEN sampler's quirks (see ``TemporalSampling``); off by
+            default.
     """
 
     root: str | None = None
@@ -81,6 +85,8 @@ class DataConfig:
     search_fraction: float = param(0.2, gt=0.0, lt=1.0)
     workers: int = param(1, ge=1)
     cache: bool = True
+    strict: bool = True
+    legacy_quirks: bool = False
 
     def __post_init__(self) -> None:
         from ttfsnet_nas.emotion.sampling import TemporalSampling
