@@ -6,14 +6,16 @@ plots work on headless machines.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ttfsnet_nas.journal import atomic_write_bytes
 from ttfsnet_nas.search import RoundStats
 
-__all__ = ["plot_fitness", "plot_op_counts"]
+__all__ = ["new_figure", "plot_fitness", "plot_op_counts", "save_figure"]
 
 
 def _pyplot() -> Any:
@@ -28,12 +30,19 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+def new_figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure with one axes on the Agg backend; pass it to :func:`save_figure`."""
+    return _pyplot().subplots(figsize=figsize)
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as PNG atomically (readers never see a partial image) and close it."""
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        return atomic_write_bytes(path, buffer.getvalue())
+    finally:
+        _pyplot().close(fig)
 
 
 def plot_fitness(
@@ -51,22 +60,18 @@ def plot_fitness(
         label: Y-axis label.
         extra: More runs to overlay (e.g. ``{"SNN": stats_snn}`` to compare search domains as in Fig. 4).
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    try:
-        runs = {"": stats, **(dict(extra) if extra else {})}
-        for name, st in runs.items():
-            rounds = [s.round for s in st]
-            prefix = f"{name} " if name else ""
-            ax.plot(rounds, [s.best_so_far for s in st], marker="o", label=f"{prefix}best")
-            ax.plot(rounds, [s.mean for s in st], linestyle="--", marker=".", label=f"{prefix}mean")
-        ax.set_xlabel("round")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        return _save(fig, Path(path))
-    finally:
-        plt.close(fig)
+    fig, ax = new_figure((6, 3.5))
+    runs = {"": stats, **(dict(extra) if extra else {})}
+    for name, st in runs.items():
+        rounds = [s.round for s in st]
+        prefix = f"{name} " if name else ""
+        ax.plot(rounds, [s.best_so_far for s in st], marker="o", label=f"{prefix}best")
+        ax.plot(rounds, [s.mean for s in st], linestyle="--", marker=".", label=f"{prefix}mean")
+    ax.set_xlabel("round")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
 
 
 def plot_op_counts(
@@ -79,19 +84,15 @@ def plot_op_counts(
         path: PNG path (written atomically).
         title: Figure title.
     """
-    plt = _pyplot()
     genes = list(counts)
     ops = list(dict.fromkeys(op for g in genes for op in counts[g]))
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.0 + 0.9 * len(genes)), 3.5))
-    try:
-        width = 0.8 / max(1, len(ops))
-        for j, op in enumerate(ops):
-            xs = [i + (j - (len(ops) - 1) / 2) * width for i in range(len(genes))]
-            ax.bar(xs, [counts[g].get(op, 0) for g in genes], width=width, label=op)
-        ax.set_xticks(range(len(genes)), genes)
-        ax.set_ylabel("count")
-        ax.set_title(title)
-        ax.legend(fontsize="small")
-        return _save(fig, Path(path))
-    finally:
-        plt.close(fig)
+    fig, ax = new_figure((max(4.0, 1.0 + 0.9 * len(genes)), 3.5))
+    width = 0.8 / max(1, len(ops))
+    for j, op in enumerate(ops):
+        xs = [i + (j - (len(ops) - 1) / 2) * width for i in range(len(genes))]
+        ax.bar(xs, [counts[g].get(op, 0) for g in genes], width=width, label=op)
+    ax.set_xticks(range(len(genes)), genes)
+    ax.set_ylabel("count")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return save_figure(fig, path)

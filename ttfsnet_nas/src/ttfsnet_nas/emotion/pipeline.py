@@ -103,7 +103,7 @@ from ttfsnet_nas.journal import (
     sha256_file,
 )
 from ttfsnet_nas.pipelines import Pipeline, PipelineError, null_progress, resolved_recipe
-from ttfsnet_nas.plots import plot_fitness, plot_op_counts
+from ttfsnet_nas.plots import new_figure, plot_fitness, plot_op_counts, save_figure
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.search import RoundStats, SearchResult, run_search
 from ttfsnet_nas.space import Architecture
@@ -1157,14 +1157,14 @@ def _comparison(pipe: _Pipeline, test: Mapping[str, Any]) -> tuple[str, list[dic
 
 
 def _plot_comparison(path: Path, table: Sequence[Mapping[str, Any]]) -> None:
-    fig, ax = _new_figure((5, 3.2))
+    fig, ax = new_figure((5, 3.2))
     xs = np.arange(len(table))
     ax.bar(xs - 0.2, [100 * t["war"] for t in table], width=0.4, label="WAR")
     ax.bar(xs + 0.2, [100 * t["uar"] for t in table], width=0.4, label="UAR")
     ax.set_xticks(xs, [t["method"] for t in table], rotation=20, fontsize=7)
     ax.set_ylabel("%")
     ax.legend()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_front(
@@ -1179,7 +1179,7 @@ def _plot_front(
         rows = sorted(rows, key=lambda r: r["values"][x_name])
         return [r["values"][x_name] for r in rows], [r["values"][y_name] for r in rows]
 
-    fig, ax = _new_figure((5, 3.5))
+    fig, ax = new_figure((5, 3.5))
     ax.scatter(*points(search["history"]), s=12, alpha=0.4, label="evaluated")
     ax.plot(*points(search["front"]), marker="o", color="C3", label="Pareto front")
     for c in constraints:
@@ -1192,28 +1192,7 @@ def _plot_front(
     ax.set_ylabel(y_name)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save_figure(fig, path)
-
-
-def _new_figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
-    """A pyplot figure with one axes, on the Agg backend (runs need no display)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=figsize)
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    """Lay out, write as PNG atomically, and close ``fig``."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    atomic_write_bytes(path, buffer.getvalue())
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _export_artifact(pipe: _Pipeline, arch: Architecture, metrics: Mapping[str, Any], target: Path) -> Path:
