@@ -92,6 +92,45 @@ def test_score_errors() -> None:
         ConstraintSpec(objective="params")
 
 
+@pytest.mark.parametrize(
+    "fit",
+    [
+        Fitness(
+            weights={"war": 0.5, "spikes": 2e-3},
+            constraints=(ConstraintSpec(objective="params", max=1e3),),
+        ),
+        Fitness(mode="power"),
+        Fitness(
+            mode="pareto",
+            objectives=("accuracy", "synops"),
+            constraints=(ConstraintSpec(objective="params", min=5e3),),
+        ),
+    ],
+    ids=["weighted", "power", "pareto"],
+)
+def test_scorer_matches_score(fit: Fitness) -> None:
+    scorer = fit.scorer()
+    for i in range(5):
+        values = {"war": 70.0 + i, "accuracy": 60.0 + i, "spikes": 1e4 * (i + 1), "synops": 3e5 * i}
+        values["params"] = 900.0 * i
+        assert scorer(values) == fit.score(values)
+    feasible = {scorer({**values, "params": p}).feasible for p in (500.0, 1e4)}
+    assert feasible == ({True} if fit.mode == "power" else {True, False})
+    with pytest.raises(FitnessError, match="missing"):
+        scorer({"war": 1.0})
+
+
+def test_scorer_keeps_the_objectives_it_was_made_with(clean_registry: None) -> None:
+    register_objective("toy_gain", "max", requires=("gain",))(lambda ctx: ctx.metric("gain", "toy_gain"))
+    fit = Fitness(weights={"toy_gain": 1.0})
+    scorer = fit.scorer()
+    register_objective("toy_gain", "min", requires=("gain",), replace=True)(
+        lambda ctx: ctx.metric("gain", "toy_gain")
+    )
+    assert scorer({"toy_gain": 2.0}).value == 2.0  # made before the replacement
+    assert fit.score({"toy_gain": 2.0}).value == -2.0  # score() resolves at every call
+
+
 def test_constraint_violation_both_sides() -> None:
     c = ConstraintSpec(objective="params", min=10.0, max=20.0)
     assert c.violation(15.0) == 0.0

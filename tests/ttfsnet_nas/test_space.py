@@ -75,7 +75,10 @@ def test_constraints_enumerate_sample_validity() -> None:
     assert len(valid) == 5  # none or exactly one big
     assert all(space.is_valid(a) for a in valid)
     bad = space.architecture({f"b{i}": "big" for i in range(4)})
-    assert not space.is_valid(bad)
+    assert not space.is_valid(bad) and not space.satisfies(bad)
+    assert space.satisfies(valid[0])
+    # is_valid also checks membership: a foreign architecture meets the (count) constraint but is invalid
+    assert not space.is_valid(Architecture({"x": "big"})) and space.satisfies(Architecture({"x": "big"}))
     assert space.violated(bad) == ["-inf <= bigs <= 1"]
     rng = np.random.default_rng(0)
     samples = [space.sample(rng) for _ in range(200)]

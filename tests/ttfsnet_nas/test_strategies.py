@@ -105,35 +105,45 @@ def test_children_come_from_elite_by_mutation_and_crossover(space36: SearchSpace
     assert sum(from_crossover(c) for c in children[6:]) >= 5  # a slot may fall back to random fill
 
 
+def _mutants(evo: Evolution, parent: tuple[int, ...], n: int) -> list[tuple[int, ...]]:
+    # one attempt's uniforms: parent, a flip and an op draw per gene, the forced gene
+    return [evo._mutant([parent], evo.rng.random(2 * len(parent) + 2).tolist()) for _ in range(n)]
+
+
 def test_force_change_mutation_always_changes() -> None:
     space = SearchSpace({f"g{i}": ["a", "b"] for i in range(3)})
     evo = Evolution(space=space, fitness=Fitness(), seed=0, mutation_prob=0.0, force_change=True)
-    evo.elite = [0]
-    evo.history = []
-    arch = space.decode([0, 0, 0])
-    from ttfsnet_nas.fitness import Score
-    from ttfsnet_nas.strategies import Trial
-
-    evo.history.append(Trial(0, 0, arch, {"accuracy": 1.0}, Score(True, 0.0, 1.0, (1.0,))))
-    for _ in range(50):
-        assert sum(evo._mutate()) == 1  # exactly one gene flipped even with mutation_prob 0
+    for child in _mutants(evo, (0, 0, 0), 50):
+        assert sum(child) == 1  # exactly one gene flipped even with mutation_prob 0
 
 
 @pytest.mark.parametrize("force_change", [True, False])
 def test_mutation_probability_and_force_change(force_change: bool) -> None:
-    from ttfsnet_nas.fitness import Score
-    from ttfsnet_nas.strategies import Trial
-
     space = SearchSpace({f"g{i}": ["a", "b", "c"] for i in range(6)})
     evo = Evolution(space=space, fitness=Fitness(), seed=0, mutation_prob=1.0, force_change=force_change)
-    evo.history = [Trial(0, 0, space.decode([0] * 6), {"accuracy": 1.0}, Score(True, 0.0, 1.0, (1.0,)))]
-    evo.elite = [0]
-    changed = [sum(x != 0 for x in evo._mutate()) for _ in range(200)]
+    children = _mutants(evo, (0,) * 6, 2000)
+    changed = [sum(x != 0 for x in c) for c in children]
     if force_change:
         assert set(changed) == {6}  # every gene is drawn for mutation and must take another op
+        # the other op is uniform over the remaining two
+        assert 0.45 < sum(c[0] == 1 for c in children) / len(children) < 0.55
     else:
         # a redrawn gene keeps its op with probability 1/3: about 4 of 6 genes change on average
-        assert 3.5 < sum(changed) / len(changed) < 4.5 and min(changed) < 6
+        assert 3.8 < sum(changed) / len(changed) < 4.2 and min(changed) < 6
+
+
+def test_crossover_takes_each_gene_from_one_of_two_distinct_parents() -> None:
+    space = SearchSpace({f"g{i}": ["a", "b", "c"] for i in range(6)})
+    evo = Evolution(space=space, fitness=Fitness(), seed=0, swap_prob=0.5)
+    parents = [(0,) * 6, (1,) * 6, (2,) * 6]
+    pairs = set()
+    for _ in range(600):
+        child = evo._crossover(parents, evo.rng.random(8).tolist())
+        used = set(child)
+        assert len(used) <= 2  # genes come from two parents only
+        if len(used) == 2:
+            pairs.add(frozenset(used))
+    assert pairs == {frozenset({0, 1}), frozenset({0, 2}), frozenset({1, 2})}  # every distinct pair occurs
 
 
 def test_small_space_is_exhausted_not_stuck() -> None:

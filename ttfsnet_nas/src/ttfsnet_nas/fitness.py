@@ -14,9 +14,9 @@ an infeasible one, and among infeasible ones the smaller total relative violatio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ttfsnet_nas.objectives import (
     EvalContext,
@@ -64,9 +64,8 @@ class ConstraintSpec:
         return v
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
-    """Rank information of one candidate.
+class Score(NamedTuple):
+    """Rank information of one candidate (an immutable record; cheap to build, one per told candidate).
 
     Attributes:
         feasible: All hard constraints hold.
@@ -164,31 +163,55 @@ class Fitness:
         Raises:
             FitnessError: When a needed value is missing or not finite, or a ``power`` cost is ≤ 0.
         """
+        return self.scorer()(values)
+
+    def scorer(self) -> Callable[[Mapping[str, float]], Score]:
+        """:meth:`score` with the objectives looked up once, for callers that score every candidate.
+
+        The returned function keeps the objectives registered when it was made.
+        """
         objs = self.resolve()
-        vals: dict[str, float] = {}
-        for name in objs:
-            if name not in values:
-                raise FitnessError(f"fitness: value of objective {name!r} missing; got {sorted(values)}")
-            v = float(values[name])
-            if not math.isfinite(v):
-                raise FitnessError(f"fitness: objective {name!r} is {v}; expected a finite number")
-            vals[name] = v
-        violation = sum(c.violation(vals[c.objective]) for c in self.constraints)
-        feasible = violation == 0.0
-        if self.mode == "weighted":
-            value = sum(w * objs[n].sign * vals[n] for n, w in self.weights.items())
-            return Score(feasible, violation, value, (value,))
-        if self.mode == "power":
-            cost = vals[self.cost]
-            if cost <= 0:
-                # AutoSNN divides by zero here when spikes are 0 (its ANN mode); fail loudly instead
-                raise FitnessError(
-                    f"fitness: power mode needs a positive {self.cost!r}, got {cost}; use mode 'weighted' or 'pareto'"
-                )
-            value = objs[self.accuracy].sign * vals[self.accuracy] * (cost / self.reference) ** self.exponent
-            return Score(feasible, violation, value, (value,))
-        vector = tuple(objs[n].sign * vals[n] for n in self.objectives)
-        return Score(feasible, violation, vector[0], vector)
+        names = tuple(objs)
+        constraints = self.constraints
+        mode = self.mode
+        # sign is ±1, so folding it into the weight leaves every product bit-identical
+        terms = tuple((n, w * objs[n].sign) for n, w in self.weights.items()) if mode == "weighted" else ()
+        signs = tuple((n, objs[n].sign) for n in self.objectives) if mode == "pareto" else ()
+        acc_sign = objs[self.accuracy].sign if mode == "power" else 1.0
+        cost_name, reference, exponent, accuracy = self.cost, self.reference, self.exponent, self.accuracy
+
+        def score(values: Mapping[str, float]) -> Score:
+            vals: dict[str, float] = {}
+            for name in names:
+                if name not in values:
+                    raise FitnessError(f"fitness: value of objective {name!r} missing; got {sorted(values)}")
+                v = float(values[name])
+                if not math.isfinite(v):
+                    raise FitnessError(f"fitness: objective {name!r} is {v}; expected a finite number")
+                vals[name] = v
+            violation = 0.0
+            for c in constraints:
+                violation += c.violation(vals[c.objective])
+            feasible = violation == 0.0
+            if mode == "weighted":
+                value = 0.0
+                for n, w in terms:
+                    value += w * vals[n]
+                return Score(feasible, violation, value, (value,))
+            if mode == "power":
+                cost = vals[cost_name]
+                if cost <= 0:
+                    # AutoSNN divides by zero here when spikes are 0 (its ANN mode); fail loudly instead
+                    raise FitnessError(
+                        f"fitness: power mode needs a positive {cost_name!r}, got {cost}; "
+                        "use mode 'weighted' or 'pareto'"
+                    )
+                value = acc_sign * vals[accuracy] * (cost / reference) ** exponent
+                return Score(feasible, violation, value, (value,))
+            vector = tuple(sign * vals[n] for n, sign in signs)
+            return Score(feasible, violation, vector[0], vector)
+
+        return score
 
     @property
     def is_pareto(self) -> bool:

@@ -43,7 +43,9 @@ class Architecture(Mapping[str, str]):
         items: ``(gene, op)`` pairs or a mapping; order is kept as given.
     """
 
-    __slots__ = ("_items", "_index", "_hash", "_key")
+    # _index and _key are computed on first use (unset slots until then): strategies build many
+    # architectures only to test them against a cache
+    __slots__ = ("_items", "_index", "_key")
 
     def __init__(self, items: Mapping[str, str] | Sequence[tuple[str, str]]) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple((g, o) for g, o in items)
@@ -56,24 +58,24 @@ class Architecture(Mapping[str, str]):
             index[gene] = op
         object.__setattr__(self, "_items", pairs)
         object.__setattr__(self, "_index", index)
-        object.__setattr__(self, "_hash", hash(pairs))
-        object.__setattr__(self, "_key", None)
 
     @classmethod
     def _trusted(cls, pairs: tuple[tuple[str, str], ...]) -> Architecture:
         # fast constructor for pairs already validated by a SearchSpace (hot path of the strategies)
         self = object.__new__(cls)
         object.__setattr__(self, "_items", pairs)
-        object.__setattr__(self, "_index", dict(pairs))
-        object.__setattr__(self, "_hash", hash(pairs))
-        object.__setattr__(self, "_key", None)
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Architecture is immutable")
 
     def __getitem__(self, gene: str) -> str:
-        return self._index[gene]
+        try:
+            index = self._index
+        except AttributeError:
+            index = dict(self._items)
+            object.__setattr__(self, "_index", index)
+        return index[gene]
 
     def __iter__(self) -> Iterator[str]:
         return (g for g, _ in self._items)
@@ -82,7 +84,7 @@ class Architecture(Mapping[str, str]):
         return len(self._items)
 
     def __hash__(self) -> int:
-        return self._hash
+        return hash(self._items)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Architecture):
@@ -98,11 +100,12 @@ class Architecture(Mapping[str, str]):
     @property
     def key(self) -> str:
         """Canonical string ``"gene=op,gene=op"`` in gene order."""
-        key = self._key
-        if key is None:
-            key = ",".join(f"{g}={o}" for g, o in self._items)
+        try:
+            return self._key
+        except AttributeError:
+            key = ",".join(map("=".join, self._items))
             object.__setattr__(self, "_key", key)
-        return key
+            return key
 
     @classmethod
     def from_key(cls, key: str) -> Architecture:
@@ -222,6 +225,7 @@ class SearchSpace:
             clean[gene] = ops_t
         self._genes = clean
         self._names = tuple(clean)
+        self._ops = tuple(clean.values())
         self._op_index = {g: {op: i for i, op in enumerate(ops)} for g, ops in clean.items()}
         self.constraints: tuple[Constraint, ...] = tuple(constraints)
 
@@ -301,13 +305,23 @@ class SearchSpace:
         idx = [int(i) for i in indices]
         if len(idx) != len(self._names):
             raise SpaceError(f"architecture encoding: expected {len(self._names)} indices, got {len(idx)}")
-        pairs = []
-        for gene, i in zip(self._names, idx, strict=True):
-            ops = self._genes[gene]
-            if not 0 <= i < len(ops):
-                raise SpaceError(f"architecture encoding: gene {gene!r}: index {i} outside [0, {len(ops) - 1}]")
-            pairs.append((gene, ops[i]))
-        return Architecture._trusted(tuple(pairs))
+        try:
+            if min(idx) < 0:
+                raise IndexError
+            pairs = tuple([(gene, ops[i]) for gene, ops, i in zip(self._names, self._ops, idx, strict=True)])
+        except IndexError:
+            gene, i, top = next(
+                (g, i, len(ops) - 1)
+                for g, ops, i in zip(self._names, self._ops, idx, strict=True)
+                if not 0 <= i < len(ops)
+            )
+            raise SpaceError(f"architecture encoding: gene {gene!r}: index {i} outside [0, {top}]") from None
+        return Architecture._trusted(pairs)
+
+    def satisfies(self, arch: Architecture) -> bool:
+        """Whether an architecture of this space (from :meth:`decode` or :meth:`architecture`) meets every
+        constraint; :meth:`is_valid` also checks that it belongs to the space."""
+        return all(c(arch) for c in self.constraints)
 
     def is_valid(self, arch: Mapping[str, str]) -> bool:
         """Whether ``arch`` belongs to the space and satisfies every constraint."""
@@ -315,7 +329,7 @@ class SearchSpace:
             canon = self.architecture(arch)
         except SpaceError:
             return False
-        return all(c(canon) for c in self.constraints)
+        return self.satisfies(canon)
 
     def violated(self, arch: Mapping[str, str]) -> list[str]:
         """Names of the constraints ``arch`` violates (for error messages)."""
@@ -335,7 +349,7 @@ class SearchSpace:
             raise SpaceError(f"search space has {self.size} architectures, more than the enumeration limit {limit}")
         for idx in itertools.product(*(range(len(ops)) for ops in self._genes.values())):
             arch = self.decode(idx)
-            if all(c(arch) for c in self.constraints):
+            if self.satisfies(arch):
                 yield arch
 
     def sample(self, rng: np.random.Generator, *, max_tries: int = 1000) -> Architecture:
@@ -348,7 +362,7 @@ class SearchSpace:
         for _ in range(max_tries):
             idx = [int(rng.integers(n)) for n in sizes]
             arch = self.decode(idx)
-            if all(c(arch) for c in self.constraints):
+            if self.satisfies(arch):
                 return arch
         raise SpaceError(f"search space: no valid architecture in {max_tries} random draws; constraints too tight?")
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -46,9 +45,8 @@ class StrategyError(ValueError):
     """Misuse of the ask/tell protocol, bad constructor arguments or an incompatible state dict."""
 
 
-@dataclass(frozen=True, slots=True)
-class Trial:
-    """One evaluated candidate.
+class Trial(NamedTuple):
+    """One evaluated candidate (an immutable record).
 
     Attributes:
         index: Position in tell order (0-based).
@@ -58,7 +56,7 @@ class Trial:
         score: Rank information from the fitness.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: the record's position
     round: int
     architecture: Architecture
     values: dict[str, float]
@@ -95,6 +93,7 @@ class Strategy(abc.ABC):
             raise StrategyError(f"{type(self).__name__}: seed must be a non-negative int or None, got {seed!r}")
         self.space = space
         self.fitness = fitness
+        self._score = fitness.scorer() if self.uses_fitness else _neutral_scorer(fitness)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.round = -1  # becomes 0 when the first batch is generated
@@ -105,6 +104,7 @@ class Strategy(abc.ABC):
         self._seen: set[str] = set()
         self._finished = False
         self._best_index: int | None = None
+        self._best_key: tuple[bool, float, float] | None = None
 
     # -- protocol --------------------------------------------------------------------------------
     def ask(self) -> Architecture | None:
@@ -139,18 +139,20 @@ class Strategy(abc.ABC):
             FitnessError: When ``values`` lack an objective the fitness needs.
         """
         arch = candidate if isinstance(candidate, Architecture) else self.space.architecture(candidate)
-        if arch.key not in self._pending:
-            told = any(t.architecture.key == arch.key for t in self.history)
+        key = arch.key
+        if key not in self._pending:
+            told = any(t.architecture.key == key for t in self.history)
             why = "was already told" if told else "was never asked"
-            raise StrategyError(f"{self.name}: tell({arch.key!r}): candidate {why}")
+            raise StrategyError(f"{self.name}: tell({key!r}): candidate {why}")
         clean = {k: float(v) for k, v in values.items()}
-        score = self.fitness.score(clean) if self.uses_fitness else _neutral_score(self.fitness, clean)
-        del self._pending[arch.key]
+        score = self._score(clean)
+        del self._pending[key]
         trial = Trial(len(self.history), self.round, arch, clean, score)
         self.history.append(trial)
         # strict '>' keeps the earliest of equal scores, like select_top
-        if self._best_index is None or score.key() > self.history[self._best_index].score.key():
-            self._best_index = trial.index
+        rank = score.key()
+        if self._best_key is None or rank > self._best_key:
+            self._best_index, self._best_key = trial.index, rank
         self._batch.append(trial.index)
         if not self._queue and not self._pending:
             self._on_batch_complete([self.history[i] for i in self._batch])
@@ -247,7 +249,7 @@ class Strategy(abc.ABC):
         for i, rec in enumerate(hist):
             arch = self.space.architecture(Architecture.from_key(rec["key"]))
             values = {k: float(v) for k, v in rec["values"].items()}
-            score = self.fitness.score(values) if self.uses_fitness else _neutral_score(self.fitness, values)
+            score = self._score(values)
             self.history.append(Trial(i, int(rec["round"]), arch, values, score))
         self._pending = {}
         self._queue = [Architecture.from_key(k) for k in state["pending"]] + [
@@ -256,6 +258,7 @@ class Strategy(abc.ABC):
         self._batch = [int(i) for i in state["batch"]]
         scores = [t.score for t in self.history]
         self._best_index = select_top(scores, 1)[0] if scores else None
+        self._best_key = None if self._best_index is None else scores[self._best_index].key()
         self._finished = bool(state["finished"])
         self._seen = {t.architecture.key for t in self.history} | {a.key for a in self._queue}
         self._load_extra_state(state["extra"])
@@ -289,7 +292,8 @@ class Strategy(abc.ABC):
         self._queue = list(batch)
 
     def _is_new(self, arch: Architecture, extra_seen: set[str]) -> bool:
-        return arch.key not in self._seen and arch.key not in extra_seen and self.space.is_valid(arch)
+        # arch comes from space.decode, so it belongs to the space; only the constraints remain to check
+        return arch.key not in self._seen and arch.key not in extra_seen and self.space.satisfies(arch)
 
     def _random_unseen(self, n: int, taken: set[str], *, tries_per_item: int = 10) -> list[Architecture]:
         """Up to ``n`` valid random architectures that were never proposed and are not in ``taken``.
@@ -298,14 +302,16 @@ class Strategy(abc.ABC):
         small spaces are exhausted instead of failing.
         """
         out: list[Architecture] = []
-        sizes = [len(ops) for ops in self.space.genes.values()]
-        tries = 0
-        while len(out) < n and tries < tries_per_item * n:
-            tries += 1
-            arch = self.space.decode([int(self.rng.integers(s)) for s in sizes])
-            if self._is_new(arch, taken):
-                out.append(arch)
-                taken.add(arch.key)
+        if n > 0:
+            # all attempts in one draw: per-attempt scalar draws dominated the strategy's own time
+            sizes = [len(ops) for ops in self.space.genes.values()]
+            for row in self.rng.integers(0, sizes, size=(tries_per_item * n, len(sizes))).tolist():
+                if len(out) >= n:
+                    break
+                arch = self.space.decode(row)
+                if self._is_new(arch, taken):
+                    out.append(arch)
+                    taken.add(arch.key)
         if len(out) < n and self.space.size <= ENUMERATION_LIMIT:
             rest = [a for a in self.space.enumerate() if a.key not in self._seen and a.key not in taken]
             if rest:
@@ -316,11 +322,16 @@ class Strategy(abc.ABC):
         return out
 
 
-def _neutral_score(fitness: Fitness, values: Mapping[str, float]) -> Score:
-    try:
-        return fitness.score(values)
-    except ValueError:
-        return Score(True, 0.0, 0.0, (0.0,))
+def _neutral_scorer(fitness: Fitness) -> Callable[[Mapping[str, float]], Score]:
+    scorer = fitness.scorer()
+
+    def score(values: Mapping[str, float]) -> Score:
+        try:
+            return scorer(values)
+        except ValueError:
+            return Score(True, 0.0, 0.0, (0.0,))
+
+    return score
 
 
 def _jsonable(obj: Any) -> Any:

@@ -11,6 +11,7 @@ mode). ``rounds`` counts all rounds including the random one, so the budget is a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -79,7 +80,11 @@ class Evolution(Strategy):
         self.max_tries = max_tries
         self.elite: list[int] = []  # history indices, selection order
         self._sizes = [len(ops) for ops in space.genes.values()]
+        self._mutable = [g for g, n_ops in enumerate(self._sizes) if n_ops > 1]
         self._codes: dict[int, tuple[int, ...]] = {}
+        # encodings of every proposed architecture: children are screened as int tuples before they are
+        # decoded, since late rounds retry many duplicate children (same check as Strategy._is_new)
+        self._proposed: set[tuple[int, ...]] = set()
 
     @property
     def budget(self) -> int | None:
@@ -102,67 +107,83 @@ class Evolution(Strategy):
         if self.round >= self.rounds:
             return []
         taken: set[str] = set()
-        if not self.elite:
-            return self._random_unseen(self.pool_size, taken, tries_per_item=self.max_tries)
-        n_mut = round(self.pool_size * self.mutation_fraction)
-        n_cx = self.pool_size - n_mut
-        if len(self.elite) < 2:  # crossover needs two distinct parents
-            n_mut, n_cx = self.pool_size, 0
-        children = self._breed(n_mut, self._mutate, taken)
-        children += self._breed(n_cx, self._crossover, taken)
-        children += self._random_unseen(self.pool_size - len(children), taken, tries_per_item=self.max_tries)
-        return children
+        children: list[Architecture] = []
+        if self.elite:
+            n_mut = round(self.pool_size * self.mutation_fraction)
+            n_cx = self.pool_size - n_mut
+            if len(self.elite) < 2:  # crossover needs two distinct parents
+                n_mut, n_cx = self.pool_size, 0
+            parents = [self._code(i) for i in self.elite]
+            genes = len(self._sizes)
+            children = self._breed(n_mut, lambda u: self._mutant(parents, u), 2 * genes + 2, taken)
+            children += self._breed(n_cx, lambda u: self._crossover(parents, u), genes + 2, taken)
+        fill = self._random_unseen(self.pool_size - len(children), taken, tries_per_item=self.max_tries)
+        self._proposed.update(self.space.encode(a) for a in fill)
+        return children + fill
 
-    def _breed(self, n: int, make: Callable[[], list[int]], taken: set[str]) -> list[Architecture]:
+    def _breed(
+        self, n: int, make: Callable[[list[float]], tuple[int, ...]], width: int, taken: set[str]
+    ) -> list[Architecture]:
+        """The first ``n`` children ``make`` builds that are valid and never proposed.
+
+        The uniforms of all ``max_tries · n`` attempts are drawn in one call (``width`` per attempt), so the
+        strategy's cost does not grow with per-draw overhead when late rounds retry many duplicates, and the
+        RNG advances by the same amount however many attempts are used.
+        """
         out: list[Architecture] = []
-        for _ in range(self.max_tries * n):
-            if len(out) >= n:
-                break
-            child = self.space.decode(make())
-            if self._is_new(child, taken):
+        if n <= 0:
+            return out
+        draws = self.rng.random((self.max_tries * n, width))
+        # converted n rows at a time: most rounds need only a few of the attempts
+        for u in itertools.chain.from_iterable(draws[i : i + n].tolist() for i in range(0, len(draws), n)):
+            code = make(u)
+            if code in self._proposed:  # proposed before, or earlier in this batch
+                continue
+            child = self.space.decode(code)
+            if self.space.satisfies(child):
                 out.append(child)
                 taken.add(child.key)
+                self._proposed.add(code)
+                if len(out) == n:
+                    break
         return out
 
     def _code(self, index: int) -> tuple[int, ...]:
-        # encodings of history entries never change; cache them (crossover retries hit them often)
+        # encodings of history entries never change; cache them (the elite is re-encoded every round)
         code = self._codes.get(index)
         if code is None:
             code = self._codes[index] = self.space.encode(self.history[index].architecture)
         return code
 
-    def _parent(self) -> list[int]:
-        return list(self._code(self.elite[int(self.rng.integers(len(self.elite)))]))
-
-    def _mutate(self) -> list[int]:
-        genes = self._parent()
-        changed = False
-        draws = self.rng.random(len(self._sizes)).tolist()
+    # Attempts turn uniforms u ∈ [0, 1) into choices: int(u · n) is uniform on 0..n-1 (u · n < n in floats).
+    def _mutant(self, parents: list[tuple[int, ...]], u: list[float]) -> tuple[int, ...]:
+        """Mutated copy of a random parent; ``u``: parent, one flip and one op draw per gene, forced gene."""
+        genes = list(parents[int(u[0] * len(parents))])
+        n_genes = len(genes)
+        flipped = False
         for g, n_ops in enumerate(self._sizes):
-            if n_ops > 1 and draws[g] < self.mutation_prob:
-                new = self._other_op(genes[g], n_ops) if self.force_change else int(self.rng.integers(n_ops))
-                changed |= new != genes[g]
-                genes[g] = new
-        if self.force_change and not changed:
-            choices = [g for g, n_ops in enumerate(self._sizes) if n_ops > 1]
-            if choices:
-                g = choices[int(self.rng.integers(len(choices)))]
-                genes[g] = self._other_op(genes[g], self._sizes[g])
-        return genes
+            if n_ops > 1 and u[1 + g] < self.mutation_prob:
+                genes[g] = self._new_op(genes[g], n_ops, u[1 + n_genes + g])
+                flipped = True
+        if self.force_change and not flipped and self._mutable:
+            g = self._mutable[int(u[-1] * len(self._mutable))]
+            genes[g] = self._new_op(genes[g], self._sizes[g], u[1 + n_genes + g])
+        return tuple(genes)
 
-    def _other_op(self, current: int, n_ops: int) -> int:
-        j = int(self.rng.integers(n_ops - 1))
+    def _new_op(self, current: int, n_ops: int, u: float) -> int:
+        if not self.force_change:
+            return int(u * n_ops)
+        j = int(u * (n_ops - 1))  # one of the other n_ops - 1 ops
         return j + 1 if j >= current else j
 
-    def _crossover(self) -> list[int]:
-        n = len(self.elite)
-        i = int(self.rng.integers(n))
-        j = int(self.rng.integers(n - 1))
+    def _crossover(self, parents: list[tuple[int, ...]], u: list[float]) -> tuple[int, ...]:
+        """Uniform crossover of two distinct random parents; ``u``: two parent draws, a swap draw per gene."""
+        n = len(parents)
+        i = int(u[0] * n)
+        j = int(u[1] * (n - 1))
         j += j >= i  # two distinct parents
-        a = self._code(self.elite[i])
-        b = self._code(self.elite[j])
-        swap = (self.rng.random(len(a)) < self.swap_prob).tolist()
-        return [y if s else x for x, y, s in zip(a, b, swap, strict=True)]
+        p = self.swap_prob
+        return tuple([y if d < p else x for x, y, d in zip(parents[i], parents[j], u[2:], strict=True)])
 
     # -- selection -------------------------------------------------------------------------------
     def _on_batch_complete(self, trials: list[Trial]) -> None:
@@ -177,3 +198,4 @@ class Evolution(Strategy):
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
         self.elite = [int(i) for i in extra["elite"]]
         self._codes = {}
+        self._proposed = {self.space.encode(Architecture.from_key(k)) for k in self._seen}

@@ -16,8 +16,9 @@ __all__ = ["crowding_distance", "dominates", "non_dominated_sort", "select_nsga2
 
 def select_top(scores: Sequence[Score], k: int) -> list[int]:
     """Indices of the ``k`` best scores by :meth:`Score.key`, best first; earlier index wins ties."""
-    order = sorted(range(len(scores)), key=lambda i: (scores[i].key(), -i), reverse=True)
-    return order[:k]
+    keys = [s.key() for s in scores]
+    # a reverse sort is stable, so equal keys keep index order
+    return sorted(range(len(keys)), key=keys.__getitem__, reverse=True)[:k]
 
 
 def dominates(a: Score, b: Score) -> bool:
