@@ -18,7 +18,6 @@ import functools
 import itertools
 import statistics
 import time
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,6 +25,7 @@ import pytest
 import torch
 from scipy.stats import kendalltau
 from ttfsnet_nas.torch import Evaluator, MacroConfig, MacroSupernet, TrainConfig, train_model, train_supernet
+from ttfsnet_nas.testing import local_ray
 from ttfsnet_nas.torch.train import supernet_train_step, train_step
 
 pytestmark = pytest.mark.benchmark(group="supernet")
@@ -208,19 +208,8 @@ def test_eval_in_process(benchmark, eval_setup) -> None:
 
 @pytest.fixture(scope="module")
 def ray_2() -> Iterator[object]:
-    ray = pytest.importorskip("ray")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"ray\..*")
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
-        )
-    yield ray
-    ray.shutdown()
+    with local_ray(num_cpus=2) as ray:
+        yield ray
 
 
 def test_eval_ray_2_workers(benchmark, eval_setup, ray_2) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.space import SearchSpace
 from ttfsnet_nas.strategies import Evolution
+from ttfsnet_nas.testing import local_ray
 from ttfsnet_nas.torch import (
     Evaluator,
     MacroConfig,
@@ -64,22 +64,8 @@ def test_drive_ask_tell_in_process(supernet: Supernet, data: tuple[torch.Tensor,
 
 @pytest.fixture
 def ray_local() -> Iterator[object]:
-    ray = pytest.importorskip("ray")
-    with warnings.catch_warnings():
-        # Ray's startup may emit its own deprecation notices; nothing else is silenced.
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"ray\..*")
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
-        )
-    try:
+    with local_ray(num_cpus=2) as ray:
         yield ray
-    finally:
-        ray.shutdown()
 
 
 def test_ray_workers_match_in_process_bit_for_bit(

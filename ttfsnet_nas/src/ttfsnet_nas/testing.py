@@ -9,14 +9,17 @@ Built-in and third-party strategies/objectives reuse the same suite::
         def strategy_name(self) -> str:
             return "my_strategy"
 
-Needs pytest (a test dependency, not a runtime one).
+Needs pytest (a test dependency, not a runtime one). :func:`local_ray` starts a small local Ray cluster for
+tests of distributed evaluation (needs the ``ray`` extra).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +29,37 @@ from ttfsnet_nas.objectives import EvalContext, Objective, ObjectiveError, get_o
 from ttfsnet_nas.space import Architecture, CostBound, SearchSpace
 from ttfsnet_nas.strategies.base import Strategy, StrategyError, Trial, create_strategy
 
-__all__ = ["ObjectiveContractTests", "StrategyContractTests", "contract_space", "contract_metrics"]
+__all__ = [
+    "ObjectiveContractTests",
+    "StrategyContractTests",
+    "contract_metrics",
+    "contract_space",
+    "local_ray",
+]
+
+
+@contextlib.contextmanager
+def local_ray(num_cpus: int = 2) -> Iterator[Any]:
+    """A local Ray cluster with ``num_cpus`` CPUs whose workers run one OpenMP thread; shut down on exit.
+
+    Yields the ``ray`` module. Skips the calling test when ``ray`` is not installed.
+    """
+    ray = pytest.importorskip("ray")
+    with warnings.catch_warnings():
+        # Ray's startup may emit its own deprecation notices; nothing else is silenced.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"ray\..*")
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+        )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
 
 
 def contract_space() -> SearchSpace:
