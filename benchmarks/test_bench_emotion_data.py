@@ -50,10 +50,8 @@ def test_bench_cache_fill_small(benchmark, small_root: Path) -> None:  # type: i
     assert len(ds) == len(seqs)
 
 
-def test_bench_items_cached(benchmark, small_root: Path) -> None:  # type: ignore[no-untyped-def]
-    """Throughput of ``dataset[i]`` from the cache (E4-S3, 4 × 32 × 32)."""
-    torch.set_num_threads(1)
-    ds = EventEmotionDataset(load_see(small_root).subset("training"), size=32)
+def _bench_epoch(benchmark, ds: EventEmotionDataset) -> None:  # type: ignore[no-untyped-def]
+    """Time one pass over every item of ``ds``; report samples per second."""
 
     def epoch() -> int:
         for i in range(len(ds)):
@@ -62,17 +60,16 @@ def test_bench_items_cached(benchmark, small_root: Path) -> None:  # type: ignor
 
     n = benchmark.pedantic(epoch, rounds=3, iterations=1)
     benchmark.extra_info.update(samples=n, samples_per_s=round(n / benchmark.stats.stats.median))
+
+
+def test_bench_items_cached(benchmark, small_root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Throughput of ``dataset[i]`` from the cache (E4-S3, 4 × 32 × 32)."""
+    torch.set_num_threads(1)
+    _bench_epoch(benchmark, EventEmotionDataset(load_see(small_root).subset("training"), size=32))
 
 
 def test_bench_items_uncached(benchmark, small_root: Path) -> None:  # type: ignore[no-untyped-def]
     """Throughput of ``dataset[i]`` decoding the 4 JPGs per item (no cache)."""
-    ds = EventEmotionDataset(load_see(small_root).subset("training")[:150], size=32, cache=False)
-
-    def epoch() -> int:
-        for i in range(len(ds)):
-            ds[i]
-        return len(ds)
-
-    n = benchmark.pedantic(epoch, rounds=3, iterations=1)
-    benchmark.extra_info.update(samples=n, samples_per_s=round(n / benchmark.stats.stats.median))
+    items = load_see(small_root).subset("training")[:150]
+    _bench_epoch(benchmark, EventEmotionDataset(items, size=32, cache=False))
     benchmark.extra_info["reference"] = "test_bench_items_cached"

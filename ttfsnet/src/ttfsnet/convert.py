@@ -81,15 +81,6 @@ class _Weighted:
     geometry: TF.Conv2dGeometry | None = None
     relu: bool = False
 
-    def apply(self, x: Tensor) -> Tensor:
-        if self.kind == "linear":
-            return F.linear(x, self.weight, self.bias)
-        g = self.geometry
-        assert g is not None
-        if self.bias.dim() == 1:
-            return F.conv2d(x, self.weight, self.bias, g.stride, g.padding, g.dilation, g.groups)
-        return F.conv2d(x, self.weight, None, g.stride, g.padding, g.dilation, g.groups) + self.bias
-
 
 @dataclass
 class _MaxPool:
@@ -100,11 +91,6 @@ class _MaxPool:
     dilation: tuple[int, int]
     ceil_mode: bool
     sign: Tensor  # (C,) of ±1
-
-    def apply(self, x: Tensor) -> Tensor:
-        return TF.ttfs_max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.sign
-        )
 
 
 @dataclass
@@ -121,9 +107,6 @@ class _AvgPool:
 @dataclass
 class _Flatten:
     path: str
-
-    def apply(self, x: Tensor) -> Tensor:
-        return x.flatten(1)
 
 
 _Op = _Weighted | _MaxPool | _AvgPool | _Flatten
@@ -617,7 +600,7 @@ def convert(
     layers: list[nn.Module] = []
     for op in ops:
         if isinstance(op, _Weighted):
-            layers.append(_build_weighted(op, 1.0, dtype))
+            layers.append(_build_weighted(op, dtype))
         elif isinstance(op, _MaxPool):
             layers.append(
                 TTFSMaxPool2d(op.kernel_size, op.stride, op.padding, op.dilation, op.ceil_mode, sign=op.sign)
@@ -684,10 +667,11 @@ def _calibration_peaks(
     return peaks
 
 
-def _build_weighted(op: _Weighted, window: float, dtype: torch.dtype) -> nn.Module:
+def _build_weighted(op: _Weighted, dtype: torch.dtype) -> nn.Module:
+    # every window starts at 1; calibration sets the real ones
     layer: TTFSLinear | TTFSConv2d
     if op.kind == "linear":
-        layer = TTFSLinear(op.weight.shape[1], op.weight.shape[0], window=window, dtype=dtype)
+        layer = TTFSLinear(op.weight.shape[1], op.weight.shape[0], window=1.0, dtype=dtype)
     else:
         g = op.geometry
         assert g is not None
@@ -700,7 +684,7 @@ def _build_weighted(op: _Weighted, window: float, dtype: torch.dtype) -> nn.Modu
             g.padding,
             g.dilation,
             g.groups,
-            window=window,
+            window=1.0,
             threshold_shape=tuple(op.bias.shape),
             dtype=dtype,
         )

@@ -144,10 +144,12 @@ def _evaluate(
     total, loss_sum, correct, saturated = 0, 0.0, 0, 0
     try:
         for x, y in _batches(data, device, "val_data"):
-            logits = net(x)
+            run = net.run(x)
+            # run() is the exact model, so its logits are net(x)'s unless robustness perturbs the forward
+            logits = run.logits if net.robustness is None else net(x)
             loss_sum += float(loss_fn(logits, y)) * y.shape[0]
             correct += int((logits.argmax(dim=1) == y).sum())
-            saturated += net.run(x).total_saturated
+            saturated += run.total_saturated
             total += y.shape[0]
     finally:
         net.train(was_training)

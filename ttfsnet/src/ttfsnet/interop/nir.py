@@ -483,7 +483,7 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
             _pair(pool.padding),
             dilation,
             bool(_meta(pool, "ceil_mode", where)),
-            sign=None if bool((sign > 0).all()) else sign,
+            sign=sign,
         )
     neuron = parts[-1][1]
     window = float(_meta(neuron, "window", where))

@@ -74,11 +74,6 @@ class TTFSLinear(nn.Module):
             self.register_buffer("window", _window_buffer(type(self).__name__, window, dtype, device))
             self.threshold = nn.Parameter(self.window - b)
 
-    @property
-    def is_spiking(self) -> bool:
-        """Whether this layer emits spikes (hidden mode)."""
-        return not self.readout
-
     def params(self, weight: Tensor | None = None) -> TF.TTFSParameters:
         """Functional parameter tuple, optionally with a replacement (e.g. quantised) weight."""
         if self.readout:
@@ -198,10 +193,6 @@ class TTFSConv2d(nn.Module):
             thr = (self.window - b).view(-1, 1, 1).expand(*threshold_shape).clone()
         self.threshold = nn.Parameter(thr)
         self._fan_out_cache: dict[tuple[int, ...], Tensor] = {}
-
-    @property
-    def is_spiking(self) -> bool:
-        return True
 
     @property
     def geometry(self) -> TF.Conv2dGeometry:
@@ -430,10 +421,6 @@ class TTFSAvgPool2d(nn.Module):
         self.readout = False
         self.register_buffer("window", _window_buffer(type(self).__name__, window, dtype, device))
         self._fan_out_cache: dict[tuple[int, ...], Tensor] = {}
-
-    @property
-    def is_spiking(self) -> bool:
-        return True
 
     def preactivation(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         return TF.ttfs_avg_pool2d_preactivation(x, self.kernel_size, self.stride, self.padding)

@@ -246,8 +246,9 @@ class TTFSNetwork(nn.Module):
     # ------------------------------------------------------------------ forward
     def encode(self, x: Tensor) -> Tensor:
         """Validate raw inputs and return input activations ``x̃ ∈ [0, 1]``."""
-        TF.check_input_range(x, self.input_range, where="TTFSNetwork")
-        return TF.ttfs_encode(x, self.input_range)
+        input_range = self.input_range  # each read copies two buffers to the host
+        TF.check_input_range(x, input_range, where="TTFSNetwork")
+        return TF.ttfs_encode(x, input_range)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for raw inputs ``x`` in the declared input range."""
@@ -263,7 +264,7 @@ class TTFSNetwork(nn.Module):
         rob = self.robustness
         prev_window: Tensor | float = 1.0
         for layer in self.layers:
-            if isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
+            if isinstance(layer, _SPIKING):
                 weight = None
                 if rob is not None:
                     if rob.weight_bits is not None and not isinstance(layer, TTFSAvgPool2d):
@@ -393,7 +394,7 @@ class TTFSNetwork(nn.Module):
         consumer = self._consumer(producer)
         if isinstance(consumer, TTFSMaxPool2d):
             return 0  # spikes feeding a max pool are only routed; the pooled spikes pay the synapses
-        assert isinstance(consumer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d))
+        assert isinstance(consumer, _SPIKING)
         if isinstance(consumer, TTFSLinear):
             return int(counts.sum()) * consumer.out_features
         fan = consumer.fan_out(tuple(t.shape[1:])).reshape(-1).to(t.device)
