@@ -199,7 +199,11 @@ def energy_per_synop_pj(profile: HardwareProfile, weighted: bool = True) -> floa
 
 def _prefix3(a: np.ndarray) -> np.ndarray:
     p = np.zeros((a.shape[0] + 1, a.shape[1] + 1, a.shape[2] + 1), dtype=np.float64)
-    p[1:, 1:, 1:] = a.cumsum(0).cumsum(1).cumsum(2)
+    # in place: three full temporaries per call were most of a NAS candidate's estimate
+    v = p[1:, 1:, 1:]
+    np.cumsum(a, axis=0, out=v)
+    np.cumsum(v, axis=1, out=v)
+    np.cumsum(v, axis=2, out=v)
     return p
 
 

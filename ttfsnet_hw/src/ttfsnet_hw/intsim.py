@@ -94,10 +94,14 @@ def _maxpool_steps(k: np.ndarray, layer: LayerIR, silent: int) -> np.ndarray:
     return win.min(axis=(4, 5))
 
 
+def _shift(acc: np.ndarray, r: int) -> np.ndarray:
+    """``⌊acc / 2^r⌋`` (arithmetic shift = floor); a negative ``r`` shifts left."""
+    return acc >> r if r >= 0 else acc << (-r)
+
+
 def _fire_closed(acc: np.ndarray, r: int, steps: int) -> np.ndarray:
-    """Activation in steps ``clip(⌊acc / 2^r⌋, 0, L)`` (arithmetic shift = floor)."""
-    a = acc >> r if r >= 0 else acc << (-r)
-    return np.clip(a, 0, steps)
+    """Activation in steps ``clip(⌊acc / 2^r⌋, 0, L)``."""
+    return np.clip(_shift(acc, r), 0, steps)
 
 
 def _phase1_stepped(
@@ -181,6 +185,8 @@ def simulate(
                 overflow=overflow,
             )
         r = q.out_shift
+        shifted = _shift(acc, r)
+        saturated[layer.name] = int((shifted > L).sum())
         if mode == "stepped":
             ramp = 2 ** max(r, 0)
             v2 = acc * 2 ** max(-r, 0)
@@ -191,15 +197,9 @@ def simulate(
                 k[fire] = s
             a = L - k
         else:
-            a = _fire_closed(acc, r, L)
-        saturated[layer.name] = int(_sat(acc, r, L).sum())
+            a = np.clip(shifted, 0, L)
         steps_out.append(L - a)
     raise AssertionError("unreachable: the IR ends with a readout")
-
-
-def _sat(acc: np.ndarray, r: int, steps: int) -> np.ndarray:
-    a = acc >> r if r >= 0 else acc << (-r)
-    return a > steps
 
 
 def closed_form_quantized(

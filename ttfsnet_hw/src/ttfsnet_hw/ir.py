@@ -123,9 +123,7 @@ class LayerIR:
     @property
     def param_count(self) -> int:
         """Weights plus one threshold/bias per output channel or neuron."""
-        if self.kind == "conv":
-            return self.weight_count + self.out_shape[0]
-        if self.kind in ("linear", "readout"):
+        if self.kind in ("conv", "linear", "readout"):
             return self.weight_count + self.out_shape[0]
         return 0
 
@@ -143,12 +141,14 @@ class LayerIR:
     @property
     def macs(self) -> int:
         """Dense synapse count = MACs per sample (= SynOPs when every input spikes)."""
+        # summed over one channel's map and scaled: fanout_map would broadcast it to every channel
         if self.kind == "conv":
-            return int(self.fanout_map().sum())
+            per_group_out = self.out_shape[0] // self.groups
+            return int(self.spatial_fanout().sum()) * self.in_shape[0] * per_group_out
         if self.kind in ("linear", "readout"):
             return self.in_shape[0] * self.out_shape[0]
         if self.kind in ("avgpool", "maxpool"):
-            return int(self.fanout_map().sum())
+            return int(self.spatial_fanout().sum()) * self.in_shape[0]
         return 0
 
     def spatial_fanout(self) -> np.ndarray:

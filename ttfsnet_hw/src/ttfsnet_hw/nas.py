@@ -20,6 +20,7 @@ The profile is ``extras["hw_profile"]``, else the ``TTFSNET_HW_PROFILE`` environ
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import OrderedDict
@@ -29,6 +30,9 @@ from ttfsnet_hw.estimate import Estimate, estimate, uniform_spike_record
 from ttfsnet_hw.ir import NetworkIR
 from ttfsnet_hw.paper import paper_network
 from ttfsnet_hw.profile import load_profile
+
+# profiles are frozen; parsing the YAML again for every candidate was a visible share of its cost
+_load_profile = functools.lru_cache(maxsize=8)(load_profile)
 
 __all__ = ["estimate_from_context", "objectives"]
 
@@ -78,7 +82,7 @@ def _arch_ir(arch: Any, metrics: Any) -> NetworkIR:
 
 
 def _hidden_neurons(ir: NetworkIR) -> int:
-    return sum(layer.neurons for layer in ir.layers if layer.kind in ("conv", "linear", "avgpool"))
+    return sum(layer.neurons for layer in ir.layers if layer.spiking)
 
 
 def estimate_from_context(ctx: Any) -> Estimate:
@@ -111,7 +115,7 @@ def estimate_from_context(ctx: Any) -> Estimate:
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
-    profile = load_profile(prof)
+    profile = _load_profile(prof)
     if key[0] == "arch":
         ir = _arch_ir(arch, metrics)
         spikes_in = metrics.get("input_spikes")

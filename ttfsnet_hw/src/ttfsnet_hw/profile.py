@@ -412,8 +412,7 @@ def profile_from_dict(raw: Mapping[str, Any], *, where: str = "profile") -> Hard
             if name not in body:
                 raise ProfileError(f"{where}: missing key {key!r}")
             value = _unwrap(body[name], key, where, prov)
-            typ = f.type if isinstance(f.type, str) else f.type
-            typ_str = typ if isinstance(typ, str) else getattr(typ, "__name__", "")
+            typ_str = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
             if typ_str.startswith("Literal"):
                 typ_str = "str"
             kwargs[name] = _coerce(value, typ_str, key, where)

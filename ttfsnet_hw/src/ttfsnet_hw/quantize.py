@@ -42,7 +42,6 @@ __all__ = [
     "QuantizationError",
     "QuantizedNetwork",
     "encode_steps",
-    "qat_finetune",
     "quantize",
 ]
 
@@ -317,9 +316,3 @@ def _build(
     )
     return QuantizedNetwork(ir=qir, layers=tuple(qlayers), precision=prec, steps=steps, weight_errors=errors)
 
-
-def qat_finetune(*args: object, **kwargs: object) -> dict[str, object]:
-    """Quantisation-aware fine-tuning (needs torch); see :func:`ttfsnet_hw.adapters.torch.qat_finetune`."""
-    from ttfsnet_hw.adapters.torch import qat_finetune as _qat
-
-    return _qat(*args, **kwargs)  # type: ignore[arg-type]
