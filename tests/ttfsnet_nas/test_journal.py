@@ -242,6 +242,37 @@ def test_result_from_journal_rebuilds_history(tmp_path: Path) -> None:
     assert isinstance(again.best.architecture, Architecture)
 
 
+@pytest.mark.parametrize("name", ["exhaustive", "random_search", "evolution"])
+def test_round_lists_are_journaled_once_per_round_and_rebuilt_on_resume(name: str, tmp_path: Path) -> None:
+    # exhaustive puts all 1024 architectures in one round: listing them in every record grew the journal
+    # with the square of the run length
+    space = toy_space(5, 4)
+    land = Landscape(space, seed=1)
+    kwargs = {"random_search": {"samples": 300}, "evolution": {"pool_size": 8, "rounds": 6}}.get(name, {})
+    mk = lambda: create_strategy(name, space=space, fitness=Fitness(), seed=3, **kwargs)  # noqa: E731
+    evaluate = lambda a: {"accuracy": land.accuracy(a)}  # noqa: E731
+    full = tmp_path / "full.jsonl"
+    res = run_search(mk(), evaluate, journal=full)
+    records = read_journal(full).records
+    states = [(r["state"]["round"], r["state"]["finished"]) for r in records]
+    listed = [st for r, st in zip(records, states, strict=True) if "queue" in r["state"]]
+    # only records that open a round, and the last one, which finds no further round
+    assert listed == [st for i, st in enumerate(states) if i == 0 or st != states[i - 1]]
+    assert len(listed) == len({r["round"] for r in records}) + 1
+    lines = full.read_text().splitlines(keepends=True)
+    # the other records do not grow along the round (RNG states make up most of their ~7 KB)
+    sizes = [len(line) for line in lines[1:] if '"queue"' not in line]
+    assert max(sizes) < min(sizes) + 1000
+    for cut in (2, len(lines) // 3, len(lines) - 2):  # header + cut - 1 records: inside a round
+        part = tmp_path / f"part{cut}.jsonl"
+        part.write_text("".join(lines[:cut]))
+        again = run_search(mk(), evaluate, journal=part, resume=True)
+        assert again.resumed == cut - 1
+        assert [t.architecture for t in again.history] == [t.architecture for t in res.history]
+        assert _evals(part) == _evals(full)
+        assert result_from_journal(part, mk()).history == res.history
+
+
 def test_pareto_search_resumes_identically(tmp_path: Path) -> None:
     space = toy_space(5, 3)
     land = Landscape(space, seed=3)

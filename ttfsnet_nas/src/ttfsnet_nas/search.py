@@ -215,6 +215,9 @@ class SearchSession:
         self.metrics: list[dict[str, float]] = []
         self.resumed = 0
         self._journal: Journal | None = None
+        # (round, finished) when the journal last stored the round's lists; starting a round (or finding
+        # none to start) is the only thing that changes them other than a tell
+        self._listed: tuple[int, bool] | None = None
         self._header = self._make_header(header or {})
         if journal is None:
             return
@@ -279,13 +282,14 @@ class SearchSession:
                 replay.tell(Architecture.from_key(rec["key"]), rec["values"])
             now = replay.state_dict(include_history=False)
             now["pending"], now["queue"] = [], list(now["pending"]) + list(now["queue"])
-            saved = dict(records[-1]["state"])
-            saved["pending"], saved["queue"] = [], list(saved["pending"]) + list(saved["queue"])
+            saved = _last_state(path, records)
             if json.loads(json.dumps(now)) != saved:
                 raise ResumeError(
                     f"journal {path}: strategy state after replaying {len(records)} records differs"
                 )
-        self.strategy.load_state_dict(records[-1]["state"], history=history)
+        state = _last_state(path, records)
+        self.strategy.load_state_dict(state, history=history)
+        self._listed = (state["round"], state["finished"])
         restore_rng(self.rng_hooks, records[-1]["rng"])
         self.metrics = [dict(r.get("metrics", {})) for r in records]
         self.resumed = len(records)
@@ -309,6 +313,8 @@ class SearchSession:
         metrics = {k: v for k, v in ctx.metrics.items() if math.isfinite(v)}
         self.metrics.append(metrics)
         if self._journal is not None:
+            now = (self.strategy.round, self.strategy.finished)
+            listed, self._listed = now == self._listed, now
             self._journal.append(
                 {
                     "type": "eval",
@@ -319,7 +325,7 @@ class SearchSession:
                     "values": trial.values,
                     "metrics": metrics,
                     "seconds": round(seconds, 6),
-                    "state": self.strategy.state_dict(include_history=False),
+                    "state": self.strategy.state_dict(include_history=False, include_round=not listed),
                     "rng": capture_rng(self.rng_hooks),
                 }
             )
@@ -359,6 +365,26 @@ def _try_values(session: SearchSession, ctx: EvalContext) -> dict[str, float]:
 def _trials(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The trial part of journal ``eval`` records, as :meth:`Strategy.load_state_dict` takes it."""
     return [{"round": r["round"], "key": r["key"], "values": r["values"]} for r in records]
+
+
+def _last_state(path: Path, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The last record's strategy state with the round's lists complete (asked-but-untold first in queue).
+
+    A record stores ``queue``/``pending``/``batch`` only when its round (or ``finished``) differs from the
+    previous record's; later records of the round imply them: the listed candidates minus those told since,
+    and the listed indices plus those told since.
+    """
+    base = next((i for i in range(len(records) - 1, -1, -1) if "queue" in records[i]["state"]), None)
+    if base is None:
+        raise JournalError(f"journal {path}: no record lists the strategy's round; the journal is damaged")
+    listed = records[base]["state"]
+    later = records[base + 1 :]
+    told = {r["key"] for r in later}
+    state = dict(records[-1]["state"])
+    state["queue"] = [k for k in (*listed["pending"], *listed["queue"]) if k not in told]
+    state["pending"] = []
+    state["batch"] = [*listed["batch"], *(r["i"] for r in later)]
+    return state
 
 
 def _short(v: Any) -> str:
@@ -431,10 +457,7 @@ def result_from_journal(path: str | Path, strategy: Strategy) -> SearchResult:
     contents = read_journal(path)
     records = [r for r in contents.records if r.get("type") == "eval"]
     if records:
-        strategy.load_state_dict(
-            records[-1]["state"],
-            history=_trials(records),
-        )
+        strategy.load_state_dict(_last_state(Path(path), records), history=_trials(records))
     return SearchResult(
         best=strategy.best(),
         history=list(strategy.history),

@@ -195,12 +195,16 @@ class Strategy(abc.ABC):
         return [self.history[i] for i in non_dominated_sort(scores)[0]]
 
     # -- state -----------------------------------------------------------------------------------
-    def state_dict(self, *, include_history: bool = True) -> dict[str, Any]:
+    def state_dict(self, *, include_history: bool = True, include_round: bool = True) -> dict[str, Any]:
         """JSON-serialisable state (numpy RNG included).
 
         Args:
             include_history: Also store the told trials. The journal stores them as separate records and
                 passes them back to :meth:`load_state_dict` via ``history``.
+            include_round: Also store the round's lists: ``queue`` and ``pending`` (candidates not told
+                yet) and ``batch`` (history indices told in the round). Within a round they change only by
+                the candidates told, so the journal stores them once per round and rebuilds them (a round
+                can hold a whole space: ``exhaustive``, ``random_search``).
         """
         state: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -208,13 +212,14 @@ class Strategy(abc.ABC):
             "seed": self.seed,
             "rng": _jsonable(self.rng.bit_generator.state),
             "round": self.round,
-            "queue": [a.key for a in self._queue],
-            "pending": list(self._pending),
-            "batch": list(self._batch),
             "finished": self._finished,
             "n_history": len(self.history),
             "extra": self._extra_state(),
         }
+        if include_round:
+            state.update(
+                queue=[a.key for a in self._queue], pending=list(self._pending), batch=list(self._batch)
+            )
         if include_history:
             state["history"] = [t.to_dict() for t in self.history]
         return state
