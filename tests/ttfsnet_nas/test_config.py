@@ -168,3 +168,22 @@ def test_search_config_builds_each_strategy() -> None:
     assert SearchConfig(strategy="random_search").build_strategy(space).budget == 27  # min(100, |space|)
     assert SearchConfig(strategy="random_sampling").build_strategy(space).budget == 10
     assert SearchConfig(strategy="exhaustive").build_strategy(space).budget == 27
+
+
+def test_search_config_passes_hyper_parameters_to_a_plugin_strategy() -> None:
+    from ttfsnet_nas.strategies import base as strategies_base
+    from ttfsnet_nas.strategies import register_strategy
+    from ttfsnet_nas.strategies.random_search import RandomSearch
+    from ttfsnet_nas.toy import toy_space
+
+    @register_strategy("pooled_random")
+    class PooledRandom(RandomSearch):
+        def __init__(self, *, pool_size: int = 2, samples: int = 100, **kwargs: object) -> None:
+            super().__init__(samples=samples, **kwargs)  # type: ignore[arg-type]
+            self.pool_size = pool_size
+
+    try:
+        built = SearchConfig(strategy="pooled_random", pool_size=5, samples=3).build_strategy(toy_space(3, 3))
+        assert isinstance(built, PooledRandom) and built.pool_size == 5 and built.budget == 3
+    finally:
+        del strategies_base._STRATEGIES["pooled_random"]

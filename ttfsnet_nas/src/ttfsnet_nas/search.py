@@ -15,11 +15,12 @@ data-split indices.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,14 @@ from ttfsnet_nas.journal import (
 from ttfsnet_nas.objectives import EvalContext, as_context
 from ttfsnet_nas.progress import NullProgress, Progress
 from ttfsnet_nas.space import Architecture, SearchSpace
-from ttfsnet_nas.strategies.base import Strategy, StrategyError, Trial, create_strategy, list_strategies
+from ttfsnet_nas.strategies.base import (
+    Strategy,
+    StrategyError,
+    Trial,
+    create_strategy,
+    get_strategy,
+    list_strategies,
+)
 
 __all__ = [
     "ResumeError",
@@ -70,6 +78,8 @@ class SearchConfig:
         max_tries: Evolution: attempts per child before random fill.
         samples: Random search / sampling: number of architectures (default 100 / 10).
         fitness: Fitness definition.
+
+    Each hyper-parameter goes to every strategy whose constructor names an argument after it.
     """
 
     strategy: str = param("evolution", doc="registered strategy name")
@@ -97,19 +107,12 @@ class SearchConfig:
                 above the enumeration limit); keyed ``search.strategy`` so the CLI reports a recipe error.
         """
         kwargs: dict[str, Any] = {"space": space, "fitness": self.fitness, "seed": self.seed}
-        if self.strategy == "evolution":
-            kwargs.update(
-                pool_size=self.pool_size,
-                elite_size=self.elite_size,
-                rounds=self.rounds,
-                mutation_prob=self.mutation_prob,
-                force_change=self.force_change,
-                mutation_fraction=self.mutation_fraction,
-                swap_prob=self.swap_prob,
-                max_tries=self.max_tries,
-            )
-        elif self.strategy in ("random_search", "random_sampling") and self.samples is not None:
-            kwargs["samples"] = self.samples
+        # every hyper-parameter the strategy's constructor takes (plugins included); None = its default
+        accepted = inspect.signature(get_strategy(self.strategy)).parameters
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in kwargs and f.name != "strategy" and f.name in accepted and value is not None:
+                kwargs[f.name] = value
         try:
             return create_strategy(self.strategy, **kwargs)
         except StrategyError as exc:
