@@ -96,7 +96,6 @@ from ttfsnet_nas.emotion.space import EyeEmotionSupernet, make_search_space
 from ttfsnet_nas.journal import (
     JournalExistsError,
     TorchRngHook,
-    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     default_rng_hooks,
@@ -115,6 +114,7 @@ from ttfsnet_nas.torch import (
     TrainResult,
     load_artifact,
     save_model,
+    save_torch_atomic,
     train_model,
     train_supernet,
 )
@@ -331,12 +331,6 @@ def _seconds(start: float) -> float:
     return round(time.perf_counter() - start, 3)
 
 
-def _save_torch(path: Path, obj: Any) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def _reset_parameters(model: nn.Module) -> None:
     for module in model.modules():
         reset = getattr(module, "reset_parameters", None)
@@ -405,7 +399,7 @@ def save_snn(path: str | os.PathLike[str], net: Any, **metadata: Any) -> Path:
         **metadata,
     }
     target = Path(path)
-    _save_torch(target, payload)
+    save_torch_atomic(payload, target)
     return target
 
 
@@ -628,7 +622,7 @@ class _Pipeline:
             checkpoint=checkpoint,
             task="supernet",
         )
-        _save_torch(folder / "supernet.pt", {k: v.detach().cpu() for k, v in supernet.state_dict().items()})
+        save_torch_atomic({k: v.detach().cpu() for k, v in supernet.state_dict().items()}, folder / "supernet.pt")
         summary = _training_summary(
             result,
             done_epochs,

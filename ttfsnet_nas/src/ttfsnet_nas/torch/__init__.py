@@ -21,6 +21,7 @@ from ttfsnet_nas.torch.train import (
     StepInfo,
     TrainConfig,
     TrainResult,
+    save_torch_atomic,
     train_model,
     train_supernet,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "recalibrate_bn",
     "register_op",
     "save_model",
+    "save_torch_atomic",
     "train_model",
     "train_supernet",
     "train_supernet_ddp",

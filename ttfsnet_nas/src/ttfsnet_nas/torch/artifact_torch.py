@@ -16,7 +16,6 @@ loaded with ``weights_only=True``). Both files are written atomically (temporary
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -27,8 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ttfsnet_nas.journal import atomic_write_bytes
+from ttfsnet_nas.journal import atomic_write_bytes, sha256_bytes
 from ttfsnet_nas.torch.supernet import flatten_sequential
+from ttfsnet_nas.torch.train import save_torch_atomic
 
 __all__ = [
     "MODEL_FILE",
@@ -136,17 +136,14 @@ def save_model(
     spec = model_spec(model)
     flat = nn.Sequential(*flatten_sequential(model))
     state = {k: v.detach().cpu().clone() for k, v in flat.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / WEIGHTS_FILE, payload)
+    payload = save_torch_atomic(state, out / WEIGHTS_FILE)
     document = {
         "format": FORMAT,
         "layers": spec,
         "weights": WEIGHTS_FILE,
-        "weights_sha256": hashlib.sha256(payload).hexdigest(),
+        "weights_sha256": sha256_bytes(payload),
         "torch_version": torch.__version__,
         "metadata": metadata or {},
     }
@@ -191,7 +188,7 @@ def load_artifact(
     if not weights_path.is_file():
         raise FileNotFoundError(f"{weights_path}: missing (named by {model_path})")
     payload = weights_path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document.get("weights_sha256"):
+    if sha256_bytes(payload) != document.get("weights_sha256"):
         raise ValueError(f"{weights_path}: SHA-256 does not match 'weights_sha256' in {model_path}")
     model = build_model(document["layers"])
     state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)

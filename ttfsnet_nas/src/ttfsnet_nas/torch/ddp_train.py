@@ -30,7 +30,7 @@ import torch.distributed as dist
 
 from ttfsnet_nas.torch.distributed import local_rank, train_supernet_ddp
 from ttfsnet_nas.torch.supernet import MacroConfig, MacroSupernet, Supernet
-from ttfsnet_nas.torch.train import StepInfo, TrainConfig, _torch_save_atomic
+from ttfsnet_nas.torch.train import StepInfo, TrainConfig, save_torch_atomic
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             supernet, (payload["inputs"], payload["labels"]), config, progress=log, device=device
         )
         if rank == 0:
-            _torch_save_atomic(
+            save_torch_atomic(
                 {
                     "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
                     "op_counts": result.op_counts,

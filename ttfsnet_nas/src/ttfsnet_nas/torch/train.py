@@ -213,11 +213,17 @@ class CheckpointError(ValueError):
 _RESUMABLE = ("batch_size", "lr", "weight_decay", "seed", "shards", "drop_last")
 
 
-def _torch_save_atomic(obj: object, path: Path) -> None:
-    """``torch.save`` that leaves either the old or the new file, never a torn one after a crash."""
+def save_torch_atomic(obj: object, path: str | os.PathLike[str]) -> bytes:
+    """``torch.save`` that leaves either the old or the new file, never a torn one after a crash.
+
+    Returns:
+        The bytes written (e.g. to hash them).
+    """
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    payload = buffer.getvalue()
+    atomic_write_bytes(path, payload)
+    return payload
 
 
 def _run_epochs(
@@ -270,7 +276,7 @@ def _run_epochs(
                 progress(StepInfo(epoch, index_in_epoch, len(batches), loss, arch))
         losses.append(epoch_loss / max(len(batches), 1))
         if ckpt is not None:
-            _torch_save_atomic(
+            save_torch_atomic(
                 {
                     "kind": kind,
                     "config": dataclasses.asdict(config),
