@@ -109,9 +109,7 @@ def write_artifact(
         _json(stage / "space.json", {**space.to_dict(), "hash": space.hash})
         _json(stage / "metrics.json", dict(metrics))
         if recipe is not None:
-            (stage / "resolved_recipe.yaml").write_text(
-                dump_yaml(recipe) if not isinstance(recipe, Mapping) else _yaml_mapping(recipe), encoding="utf-8"
-            )
+            (stage / "resolved_recipe.yaml").write_text(dump_yaml(recipe), encoding="utf-8")
         for hook in hooks:
             hook(stage)
         files = {}
@@ -146,12 +144,6 @@ def write_artifact(
 
 def _json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
-def _yaml_mapping(obj: Mapping[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(dict(obj), sort_keys=False, allow_unicode=True)
 
 
 def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artifact:

@@ -21,8 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, to_dict
-from ttfsnet_nas.journal import atomic_write_text
+from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, to_dict, write_yaml
 from ttfsnet_nas.progress import NullProgress, Progress
 
 __all__ = [
@@ -183,10 +182,7 @@ def load_recipe(path: str | Path) -> tuple[Pipeline, Any]:
 
 def write_resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any) -> Path:
     """Write ``{"type": pipeline.type_name, **recipe}`` as YAML, atomically (:func:`load_recipe` reads it)."""
-    import yaml
-
-    data = {"type": pipeline.type_name, **to_dict(recipe)}
-    return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return write_yaml(path, {"type": pipeline.type_name, **to_dict(recipe)})
 
 
 @contextmanager

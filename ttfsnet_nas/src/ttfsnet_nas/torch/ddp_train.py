@@ -23,11 +23,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from ttfsnet_nas.config import RecipeError, from_dict
 from ttfsnet_nas.torch.distributed import local_rank, train_supernet_ddp
 from ttfsnet_nas.torch.supernet import MacroConfig, MacroSupernet, Supernet
 from ttfsnet_nas.torch.train import StepInfo, TrainConfig, save_torch_atomic
@@ -60,14 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 def _build(args: argparse.Namespace) -> Supernet:
     if args.macro_config is not None:
         fields = json.loads(args.macro_config.read_text())
-        if not isinstance(fields, dict):
-            raise ValueError(f"{args.macro_config}: expected a JSON object of MacroConfig fields")
-        valid = {f.name for f in dataclasses.fields(MacroConfig)}
-        unknown = sorted(set(fields) - valid)
-        if unknown:
-            raise ValueError(f"{args.macro_config}: unknown keys {unknown}; valid keys: {sorted(valid)}")
-        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-        return MacroSupernet(MacroConfig(**kwargs))
+        try:
+            return MacroSupernet(from_dict(MacroConfig, fields))
+        except RecipeError as exc:
+            raise exc.with_file(args.macro_config) from None
     module_name, _, attr = args.factory.partition(":")
     if not attr:
         raise ValueError(f"--factory {args.factory!r}: expected 'module:function'")
