@@ -62,6 +62,7 @@ def test_builtin_recipes_load(name: str) -> None:
         ({"search": {"fitness": "f1"}}, "search.fitness", "war_uar"),
         ({"snn": {"robustness": {"time_bits": 0}}}, "snn.robustness.time_bits", "≥ 1"),
         ({"target_data": {"channels": 8}}, "", "target_data.channels"),
+        ({"target_data": {}, "retrain": {"inherit": True}}, "", "retrain.inherit: cannot inherit"),
         ({"baselines": {"fixed": ["conv9x9"]}}, "baselines.fixed[0]", "conv3x3"),
         ({"search": {"objectives": ["war_uar"]}}, "search.objectives", "at least two"),
         ({"search": {"objectives": ["war_uar", "joules"]}}, "search.objectives", "objective 'joules'"),

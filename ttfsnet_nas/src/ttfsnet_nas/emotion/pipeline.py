@@ -86,7 +86,6 @@ from ttfsnet_nas.emotion.see import (
     SEE_LAYOUT,
     DatasetError,
     DatasetLayout,
-    SEEIndex,
     SequenceInfo,
     load_see,
     split_training,
@@ -118,6 +117,7 @@ from ttfsnet_nas.torch import (
     train_model,
     train_supernet,
 )
+from ttfsnet_nas.torch.data import gather
 
 __all__ = [
     "SNN_FORMAT",
@@ -156,7 +156,6 @@ def _rng_hooks() -> list[Any]:
 class _Data:
     """The datasets of one data source."""
 
-    index: SEEIndex
     classes: tuple[str, ...]
     train: EventEmotionDataset
     test: EventEmotionDataset
@@ -287,7 +286,7 @@ def _load_data(
             skipped[f"{part} sequences"] = ds.skipped_sequences
     if skipped:
         progress.log(f"{where}: skipped and counted: {skipped}")
-    data = _Data(index=index, classes=tuple(index.labels), train=train, test=test)
+    data = _Data(classes=tuple(index.labels), train=train, test=test)
     if with_search_split:
         sup, sea = _subject_split(list(train.sequences), cfg.search_fraction, seed)
         rows = {s.name: i for i, s in enumerate(train.sequences)}
@@ -315,8 +314,7 @@ class _EpochBatches:
         order = torch.randperm(len(self.data), generator=generator)
         self.epoch += 1
         for chunk in torch.split(order, self.batch_size):
-            items = [self.data[int(i)] for i in chunk]
-            yield torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.long)
+            yield gather(self.data, chunk)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -335,9 +333,7 @@ def _reset_parameters(model: nn.Module) -> None:
     for module in model.modules():
         reset = getattr(module, "reset_parameters", None)
         if callable(reset):
-            reset()
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
+            reset()  # BatchNorm's also resets its running statistics
 
 
 def _epoch_hook(
@@ -742,13 +738,7 @@ class _Pipeline:
         """
         r = self.recipe
         data = self.eval_data()
-        supernet = self.build_supernet(len(data.classes))
-        if r.retrain.inherit:
-            if r.target_data is not None:
-                raise PipelineError(
-                    "retrain.inherit: cannot inherit supernet weights when target_data is set"
-                )
-            supernet = self.load_supernet()
+        supernet = self.load_supernet() if r.retrain.inherit else self.build_supernet(len(data.classes))
         model = supernet.subnet(arch)
         if not r.retrain.inherit:
             torch.manual_seed(r.seed + 3)
@@ -1006,7 +996,7 @@ def _search_summary(result: SearchResult) -> dict[str, Any]:
     history = [
         {"index": t.index, "round": t.round, "architecture": t.architecture.key, "values": t.values,
          "metrics": {k: v for k, v in m.items() if not k.startswith("recall/")}}
-        for t, m in zip(result.history, result.metrics or [{}] * len(result.history), strict=False)
+        for t, m in zip(result.history, result.metrics, strict=True)
     ]
     return {
         "best": {

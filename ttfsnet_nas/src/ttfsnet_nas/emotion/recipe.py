@@ -383,6 +383,8 @@ class EmotionRecipe:
                 f"target_data.image_size: must equal data.image_size ({self.data.image_size}), "
                 f"got {self.target_data.image_size}"
             )
+        if self.target_data is not None and self.retrain.inherit:
+            raise ValueError("retrain.inherit: cannot inherit supernet weights when target_data is set")
 
     @property
     def eval_data(self) -> DataConfig:
