@@ -14,7 +14,7 @@ from ttfsnet_hw.ir import (
     record_from_times,
 )
 from ttfsnet_hw.mapping import MappingError, map_network, minimal_partition
-from ttfsnet_hw.paper import PAPER_FIGURES, paper_network, reference_architecture, reference_record
+from ttfsnet_hw.paper import PAPER_FIGURES, groups_of, paper_network, reference_architecture, reference_record
 from ttfsnet_hw.profile import load_profile
 
 
@@ -188,3 +188,9 @@ def test_yoso_reproduces_the_paper_point_on_the_reference() -> None:
     assert est.synops.mean == pytest.approx(PAPER_FIGURES["ops_g"] * 1e9, rel=1e-6)
     assert est.latency_ms.mean == pytest.approx(PAPER_FIGURES["latency_ms"], rel=1e-3)
     assert est.energy_mj.mean == pytest.approx(PAPER_FIGURES["energy_mj"], rel=1e-3)
+
+
+def test_groups_of_reads_tnas_er_gene_names() -> None:
+    assert groups_of(reference_architecture()) == 3
+    assert groups_of(["g0b0", "g0b1", "g4b1"]) == 5
+    assert groups_of(["block0", "gxb0", "g1"]) == 0

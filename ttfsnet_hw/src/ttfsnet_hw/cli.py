@@ -179,12 +179,10 @@ def _load(
 ) -> _Loaded:
     shape = _parse_shape(input_shape)
     if model == "paper" or model.startswith("paper:"):
-        from ttfsnet_hw.paper import paper_network, reference_architecture
+        from ttfsnet_hw.paper import groups_of, paper_network, reference_architecture
 
         arch = reference_architecture() if model == "paper" else _parse_arch(model[len("paper:") :])
-        groups = 1 + max(
-            (int(g[1 : g.index("b")]) for g in arch if g.startswith("g") and "b" in g[1:]), default=2
-        )
+        groups = groups_of(arch) or 3
         kw: dict[str, Any] = {}
         if shape is not None:
             if len(shape) != 3 or shape[1] != shape[2]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ttfsnet_hw.estimate import Estimate, estimate, uniform_spike_record
 from ttfsnet_hw.ir import NetworkIR
-from ttfsnet_hw.paper import paper_network
+from ttfsnet_hw.paper import groups_of, paper_network
 from ttfsnet_hw.profile import load_profile
 
 # profiles are frozen; parsing the YAML again for every candidate was a visible share of its cost
@@ -54,7 +54,7 @@ def _profile_name(extras: Any) -> Any:
 
 def _arch_ir(arch: Any, metrics: Any) -> NetworkIR:
     genes = list(arch)
-    groups = 1 + max((int(g[1 : g.index("b")]) for g in genes if g.startswith("g") and "b" in g), default=-1)
+    groups = groups_of(genes)
     if groups < 1:
         raise HardwareObjectiveError(
             f"hardware objectives: architecture genes {genes} are not of the TNAS-ER family (g<i>b<j>)"

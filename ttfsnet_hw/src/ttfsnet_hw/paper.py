@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ttfsnet_hw.ir import IRBuilder, NetworkIR
 __all__ = [
     "PAPER_FIGURES",
     "calibrate_reference",
+    "groups_of",
     "reference_report",
     "paper_network",
     "reference_architecture",
@@ -95,6 +97,15 @@ def paper_network(
         b.maxpool(2, name=f"pool{g}")
     b.flatten(name="flatten")
     return b.readout(num_classes, name="head")
+
+
+_GENE = re.compile(r"g(\d+)b\d+")
+
+
+def groups_of(genes: Iterable[str]) -> int:
+    """Number of macro-block groups G named by TNAS-ER genes ``g<i>b<j>`` (0 when there are none)."""
+    found = [int(m.group(1)) for g in genes if (m := _GENE.fullmatch(g))]
+    return 1 + max(found) if found else 0
 
 
 @functools.lru_cache(maxsize=4)
