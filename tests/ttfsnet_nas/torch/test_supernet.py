@@ -366,3 +366,37 @@ def test_train_model_checkpoint_resume(data: tuple[torch.Tensor, torch.Tensor], 
         torch.equal(a, b)
         for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True)
     )
+
+
+def test_training_loops_call_set_epoch_per_epoch_also_after_resume(
+    data: tuple[torch.Tensor, torch.Tensor], tmp_path
+) -> None:
+    class Epochal(torch.utils.data.Dataset):
+        """Inputs shift with the epoch, like fresh random windows; records the epochs it was given."""
+
+        def __init__(self) -> None:
+            self.epoch, self.seen = 0, []
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+            self.seen.append(epoch)
+
+        def __len__(self) -> int:
+            return len(data[1])
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+            return data[0][i] + self.epoch, int(data[1][i])
+
+    def fresh() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(192, 8), nn.ReLU(), nn.Linear(8, 4))
+
+    straight, ds = fresh(), Epochal()
+    train_model(straight, ds, TrainConfig(epochs=3, batch_size=50, seed=3))
+    assert ds.seen == [0, 1, 2]
+    part, resumed, ds2 = fresh(), fresh(), Epochal()
+    train_model(part, Epochal(), TrainConfig(epochs=1, batch_size=50, seed=3), checkpoint=tmp_path / "m.pt")
+    train_model(resumed, ds2, TrainConfig(epochs=3, batch_size=50, seed=3), checkpoint=tmp_path / "m.pt")
+    assert ds2.seen == [1, 2]  # the checkpoint holds epoch 0
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

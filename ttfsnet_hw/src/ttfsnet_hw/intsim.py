@@ -87,13 +87,6 @@ def _bias_int(q: QLayer, layer: LayerIR) -> np.ndarray:
     return b
 
 
-def _maxpool_steps(k: np.ndarray, layer: LayerIR, silent: int) -> np.ndarray:
-    (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
-    kp = np.pad(k, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=silent) if (ph or pw) else k
-    win = np.lib.stride_tricks.sliding_window_view(kp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    return win.min(axis=(4, 5))
-
-
 def _shift(acc: np.ndarray, r: int) -> np.ndarray:
     """``⌊acc / 2^r⌋`` (arithmetic shift = floor); a negative ``r`` shifts left."""
     return acc >> r if r >= 0 else acc << (-r)
@@ -160,7 +153,7 @@ def simulate(
             a = a.reshape(a.shape[0], -1)
             continue
         if layer.kind == "maxpool":
-            k = _maxpool_steps(L - a, layer, L)
+            k = _maxpool_times(L - a, layer, L)
             a = L - k
             steps_out.append(k)
             continue
@@ -348,7 +341,7 @@ def max_accumulators(qnet: QuantizedNetwork, x: np.ndarray) -> dict[str, int]:
             a = a.reshape(a.shape[0], -1)
             continue
         if layer.kind == "maxpool":
-            a = L - _maxpool_steps(L - a, layer, L)
+            a = L - _maxpool_times(L - a, layer, L)
             continue
         raw = _affine_int(a, layer, q) + _bias_int(q, layer)
         peaks[layer.name] = int(np.abs(raw).max(initial=0))

@@ -477,9 +477,10 @@ def _affine(x: np.ndarray, layer: LayerIR) -> np.ndarray:
     raise IRError(f"layer {layer.name}: no affine map for kind {layer.kind}")
 
 
-def _maxpool_times(t: np.ndarray, layer: LayerIR) -> np.ndarray:
+def _maxpool_times(t: np.ndarray, layer: LayerIR, silent: float = np.inf) -> np.ndarray:
+    """Earliest spike per pool window; padding holds ``silent`` (no spike: ``inf``, or ``L`` in steps)."""
     (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
-    tp = np.pad(t, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=np.inf) if (ph or pw) else t
+    tp = np.pad(t, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=silent) if (ph or pw) else t
     win = np.lib.stride_tricks.sliding_window_view(tp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     return win.min(axis=(4, 5))
 

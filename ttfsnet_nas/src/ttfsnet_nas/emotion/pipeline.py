@@ -336,20 +336,12 @@ def _reset_parameters(model: nn.Module) -> None:
             reset()  # BatchNorm's also resets its running statistics
 
 
-def _epoch_hook(
-    dataset: EventEmotionDataset, progress: Progress, task: str, start_epoch: int = 0
-) -> Callable[[StepInfo], None]:
-    """Progress callback for the :mod:`ttfsnet_nas.torch` training loops; also draws each epoch's windows.
-
-    ``start_epoch`` is the first epoch trained (after a checkpoint's epochs when resuming); the windows
-    of epoch ``e`` are those of ``dataset.set_epoch(e)`` either way, so a resumed run sees the same data.
-    """
-    dataset.set_epoch(start_epoch)
+def _epoch_hook(progress: Progress, task: str) -> Callable[[StepInfo], None]:
+    """Progress callback for the :mod:`ttfsnet_nas.torch` training loops (which also call the data set's
+    ``set_epoch``, so each epoch draws its own windows, resumed or not)."""
 
     def hook(info: StepInfo) -> None:
         progress.advance(task, 1, epoch=info.epoch + 1, loss=f"{info.loss:.3f}")
-        if info.step == info.steps_per_epoch - 1:
-            dataset.set_epoch(info.epoch + 1)  # StepInfo.epoch counts from the run's start, not the resume
 
     return hook
 
@@ -596,7 +588,7 @@ class _Pipeline:
         done_epochs = _checkpoint_epochs(checkpoint)
         steps = _steps(len(dataset), section.batch_size)
         self.progress.start(task, section.epochs * steps, completed=done_epochs * steps)
-        hook = _epoch_hook(dataset, self.progress, task, start_epoch=done_epochs)
+        hook = _epoch_hook(self.progress, task)
         result = train_fn(model, dataset, config, progress=hook, checkpoint=checkpoint)
         self.progress.finish(task)
         return result, done_epochs

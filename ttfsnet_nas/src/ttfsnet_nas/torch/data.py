@@ -14,9 +14,17 @@ from typing import TypeAlias
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-__all__ = ["LabelledData", "gather", "iter_batches", "num_samples"]
+__all__ = ["LabelledData", "gather", "iter_batches", "num_samples", "start_epoch"]
 
 LabelledData: TypeAlias = tuple[torch.Tensor, torch.Tensor] | Dataset
+
+
+def start_epoch(data: LabelledData, epoch: int) -> None:
+    """Tell a data set with a ``set_epoch(epoch)`` method (the PyTorch convention, e.g. fresh random
+    windows or augmentations per epoch) which epoch the training loops start; others are left alone."""
+    set_epoch = getattr(data, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
 
 
 def num_samples(data: LabelledData) -> int:

@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ttfsnet_nas.torch.data import LabelledData, gather, num_samples
+from ttfsnet_nas.torch.data import LabelledData, gather, num_samples, start_epoch
 from ttfsnet_nas.torch.evaluate import Evaluator
 from ttfsnet_nas.torch.supernet import Supernet
 from ttfsnet_nas.torch.train import (
@@ -310,6 +310,7 @@ def train_supernet_ddp(
     losses: list[float] = []
     steps = 0
     for epoch in range(config.epochs):
+        start_epoch(data, epoch)
         batches = epoch_batches(n, shard_config, generator)
         epoch_loss = 0.0
         for step, index in enumerate(batches):

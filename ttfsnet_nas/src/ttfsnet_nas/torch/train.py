@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ttfsnet_nas.journal import atomic_write_bytes
-from ttfsnet_nas.torch.data import LabelledData, gather, num_samples
+from ttfsnet_nas.torch.data import LabelledData, gather, num_samples, start_epoch
 from ttfsnet_nas.torch.supernet import Supernet
 
 __all__ = [
@@ -265,6 +265,7 @@ def _run_epochs(
         steps = int(saved["steps"])
     n = num_samples(data)
     for epoch in range(len(losses), config.epochs):
+        start_epoch(data, epoch)
         batches = epoch_batches(n, config, generator)
         epoch_loss = 0.0
         for index_in_epoch, index in enumerate(batches):
