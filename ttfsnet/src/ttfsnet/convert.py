@@ -19,6 +19,7 @@ from torch.nn.modules.utils import _pair
 
 from ttfsnet import functional as TF
 from ttfsnet.nn import TTFSAvgPool2d, TTFSConv2d, TTFSFlatten, TTFSLinear, TTFSMaxPool2d, TTFSNetwork
+from ttfsnet.stats import _input_batches
 
 __all__ = ["convert", "to_ann", "InputNormalization", "PositionBias", "SignedMaxPool2d"]
 
@@ -148,26 +149,7 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _collect_calibration(data: Any) -> list[Tensor]:
-    if isinstance(data, Tensor):
-        items: list[Any] = [data]
-    else:
-        try:
-            items = list(data)
-        except TypeError:
-            raise ValueError(
-                f"convert: calibration_data must be a tensor or an iterable of tensors or (x, y) "
-                f"tuples, got {type(data).__name__}"
-            ) from None
-    batches = []
-    for k, item in enumerate(items):
-        x = item[0] if isinstance(item, (tuple, list)) and item else item
-        if not isinstance(x, Tensor):
-            raise ValueError(
-                f"convert: calibration_data item {k} is {type(x).__name__}; expected a tensor or an "
-                "(x, y) tuple"
-            )
-        if x.numel():
-            batches.append(x.detach())
+    batches = [x.detach() for x in _input_batches(data, "convert", "calibration_data")]
     if not batches:
         raise ValueError(
             "convert: calibration_data is empty; windows T = (1 + zeta)·X need at least one sample"

@@ -86,20 +86,24 @@ class NetworkStats:
     per_layer: tuple[LayerStats, ...]
 
 
-def _iter_batches(data: Any, where: str) -> Iterator[Tensor]:
+def _input_batches(data: Any, where: str, what: str = "data") -> Iterator[Tensor]:
+    """Non-empty input batches of a tensor or an iterable of tensors or ``(x, y)`` tuples (labels ignored).
+
+    Errors name ``where`` (the caller) and ``what`` (its argument).
+    """
     items = [data] if isinstance(data, Tensor) else data
     try:
         iterator = iter(items)
     except TypeError:
         raise ValueError(
-            f"{where}: data must be a tensor or an iterable of tensors or (x, y) tuples, "
+            f"{where}: {what} must be a tensor or an iterable of tensors or (x, y) tuples, "
             f"got {type(data).__name__}"
         ) from None
     for k, item in enumerate(iterator):
         x = item[0] if isinstance(item, (tuple, list)) and item else item
         if not isinstance(x, Tensor):
             raise ValueError(
-                f"{where}: data item {k} is {type(x).__name__}; expected a tensor or (x, y) tuple"
+                f"{where}: {what} item {k} is {type(x).__name__}; expected a tensor or an (x, y) tuple"
             )
         if x.numel():
             yield x
@@ -148,7 +152,7 @@ def statistics(net: TTFSNetwork, data: Any) -> NetworkStats:
     meta: list[tuple[str, str, int]] = []
     samples = 0
     sample_shape: tuple[int, ...] = ()
-    for x in _iter_batches(data, "ttfsnet.statistics"):
+    for x in _input_batches(data, "ttfsnet.statistics"):
         r = net.run(x)
         if acc is None:
             meta = list(zip(r.layer_names, r.entry_kinds, r.neuron_counts, strict=True))
@@ -314,7 +318,7 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
     samples = 0
     try:
         model.eval()
-        for x in _iter_batches(data, "ttfsnet.ann_statistics"):
+        for x in _input_batches(data, "ttfsnet.ann_statistics"):
             model(x)
             samples += x.shape[0]
     finally:
