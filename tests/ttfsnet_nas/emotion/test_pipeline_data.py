@@ -58,3 +58,16 @@ def test_legacy_quirks_reach_the_sampler(tiny_see_root: Path) -> None:
         cfg = DataConfig(root=str(tiny_see_root), image_size=16, legacy_quirks=quirks)
         data = _load_data(cfg, seed=0, with_search_split=False, progress=NullProgress(), where="data")
         assert data.train.sampling.legacy_quirks is quirks
+
+
+def test_synthetic_set_is_not_generated_over_foreign_files(tmp_path: Path) -> None:
+    from ttfsnet_nas.emotion.pipeline import _ensure_dataset
+    from ttfsnet_nas.pipelines import PipelineError
+
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "notes.txt").write_text("a user's file")
+    cfg = DataConfig(root=str(root), synthetic="tiny")
+    with pytest.raises(PipelineError, match=r"^data\.root: .*refusing to overwrite.*notes\.txt"):
+        _ensure_dataset(cfg, NullProgress(), "data")
+    assert (root / "notes.txt").read_text() == "a user's file"

@@ -182,30 +182,20 @@ def _ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
         )
     from ttfsnet_nas.emotion.synth import generate
 
-    # An interrupted generation leaves frames but no split JSON (written last); only such a folder, made
-    # entirely of generator outputs, may be wiped and regenerated.
-    ours = {"event", "frame", "synth_config.json"}
-    if root.exists() and any(root.iterdir()):
-        foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not p.name.endswith(".tmp"))
-        if foreign:
-            raise PipelineError(
-                f"{where}.root: {root} is not empty ({', '.join(foreign[:3])}) and holds no split JSON; "
-                "refusing to generate the synthetic set over it"
-            )
     progress.log(f"generating the synthetic '{cfg.synthetic}' set (seed {cfg.synthetic_seed}) in {root}")
     progress.start("generate data")
 
     def tick(done: int, total: int) -> None:
         progress.advance("generate data", 1, sequences=f"{done}/{total}")
 
-    generate(
-        root,
-        preset=cfg.synthetic,
-        seed=cfg.synthetic_seed,
-        workers=cfg.workers,
-        overwrite=True,
-        progress=tick,
-    )
+    try:
+        # An interrupted generation leaves frames but no split JSON (written last); the generator wipes
+        # such a folder only when it holds nothing but its own outputs.
+        generate(
+            root, preset=cfg.synthetic, seed=cfg.synthetic_seed, workers=cfg.workers, overwrite=True, progress=tick
+        )
+    except ValueError as exc:
+        raise PipelineError(f"{where}.root: {exc}") from None
     progress.finish("generate data")
     return root
 
