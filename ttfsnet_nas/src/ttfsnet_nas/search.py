@@ -272,6 +272,7 @@ class SearchSession:
         if not records:
             return
         history = _trials(records)
+        state = _last_state(path, records)
         if verify:
             replay = copy.deepcopy(self.strategy)
             for i, rec in enumerate(records):
@@ -285,12 +286,10 @@ class SearchSession:
                 replay.tell(Architecture.from_key(rec["key"]), rec["values"])
             now = replay.state_dict(include_history=False)
             now["pending"], now["queue"] = [], list(now["pending"]) + list(now["queue"])
-            saved = _last_state(path, records)
-            if json.loads(json.dumps(now)) != saved:
+            if json.loads(json.dumps(now)) != state:
                 raise ResumeError(
                     f"journal {path}: strategy state after replaying {len(records)} records differs"
                 )
-        state = _last_state(path, records)
         self.strategy.load_state_dict(state, history=history)
         self._listed = (state["round"], state["finished"])
         restore_rng(self.rng_hooks, records[-1]["rng"])
