@@ -40,7 +40,9 @@ def ratio_rows(data: dict[str, Any], stat: str = "median") -> list[tuple[str, st
         if ref_name is None:
             continue
         if ref_name not in by_name:
-            raise SystemExit(f"ratios.py: {bench['name']}: reference benchmark {ref_name!r} is not in this run")
+            raise SystemExit(
+                f"ratios.py: {bench['name']}: reference benchmark {ref_name!r} is not in this run"
+            )
         ratio = bench["stats"][stat] / by_name[ref_name]["stats"][stat]
         rows.append((bench["name"], ref_name, ratio, info.get("target")))
     return rows

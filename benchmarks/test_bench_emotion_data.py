@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from ttfsnet_nas.emotion.dataset import EventEmotionDataset
 from ttfsnet_nas.emotion.see import load_see
 from ttfsnet_nas.emotion.synth import generate

@@ -136,7 +136,8 @@ def test_search_bookkeeping_fraction(benchmark: Any, tmp_path: Path) -> None:
     )
     print(
         f"\n216 evaluations, {med['ms_per_eval']:.2f} ms each: strategy {100 * med['strategy']:.3f} %, "
-        f"journal {100 * med['journal']:.2f} %, evaluator {100 * med['evaluate']:.1f} % of {med['wall_s']:.2f} s"
+        f"journal {100 * med['journal']:.2f} %, evaluator {100 * med['evaluate']:.1f} % "
+        f"of {med['wall_s']:.2f} s"
     )
     assert med["strategy"] < STRATEGY_TARGET
 

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import kendalltau
+
 from ttfsnet_nas.testing import local_ray
 from ttfsnet_nas.torch import Evaluator, MacroConfig, MacroSupernet, TrainConfig, train_model, train_supernet
 from ttfsnet_nas.torch.train import supernet_train_step, train_step

@@ -15,11 +15,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from ttfsnet.interop.snntorch import TTFSNeuronState
 from ttfsnet_testutils import randomize_bn, small_cnn
 
 import ttfsnet
 from ttfsnet import functional as TF
+from ttfsnet.interop.snntorch import TTFSNeuronState
 
 # ----------------------------------------------------------------------------------------------
 # rasters

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ttfsnet.convert import PositionBias
 from ttfsnet_testutils import small_cnn
 
 import ttfsnet
+from ttfsnet.convert import PositionBias
 
 
 def _ann_params(ann: nn.Sequential) -> list[tuple[str, nn.Module]]:

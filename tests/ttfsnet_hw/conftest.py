@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ttfsnet_hw.ir import IRBuilder, NetworkIR
 
 import ttfsnet_hw
+from ttfsnet_hw.ir import IRBuilder
+from ttfsnet_hw.types import NetworkIR
 
 assert ttfsnet_hw.__file__ is not None, "ttfsnet_hw is not installed (pip install -e ./ttfsnet_hw)"
 

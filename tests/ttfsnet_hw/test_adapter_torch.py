@@ -11,17 +11,15 @@ torch = pytest.importorskip("torch")
 ttfsnet = pytest.importorskip("ttfsnet")
 
 from torch import nn  # noqa: E402
-from ttfsnet_hw.adapters.torch import (  # noqa: E402
+
+from ttfsnet_hw.adapters.torch import ir_from_ann, ir_from_ttfs, record_ann, record_snn, ttfs_from_ir  # noqa: E402
+from ttfsnet_hw.adapters.torch_quant import (  # noqa: E402
     apply_quantization,
-    ir_from_ann,
-    ir_from_ttfs,
     qat_finetune,
     quantization_accuracy,
-    record_ann,
-    record_snn,
-    ttfs_from_ir,
     ttfs_quantized_reference,
 )
+from ttfsnet_hw.closedform import run  # noqa: E402
 from ttfsnet_hw.estimate import estimate  # noqa: E402
 from ttfsnet_hw.intsim import compare, simulate  # noqa: E402
 from ttfsnet_hw.ir import IRBuilder  # noqa: E402
@@ -54,7 +52,7 @@ def converted() -> tuple[nn.Module, nn.Module, torch.Tensor]:
 def test_ir_closed_form_equals_ttfsnet(converted) -> None:  # type: ignore[no-untyped-def]
     _, net, x = converted
     ir = ir_from_ttfs(net, (2, 8, 8))
-    logits, times = ir.run(x.double().numpy())
+    logits, times = run(ir, x.double().numpy())
     ref = net.double().run(x.double())
     np.testing.assert_allclose(logits, ref.logits.numpy(), rtol=0, atol=1e-12)
     assert list(ir.emitters) == list(ref.layer_names)
@@ -101,8 +99,8 @@ def test_ttfs_from_ir_roundtrip() -> None:
     net = ttfs_from_ir(ir)
     back = ir_from_ttfs(net, (2, 6, 6))
     x = np.random.default_rng(3).uniform(0, 1, (4, 2, 6, 6))
-    np.testing.assert_allclose(back.run(x)[0], ir.run(x)[0], atol=1e-12)
-    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), ir.run(x)[0], atol=1e-12)
+    np.testing.assert_allclose(run(back, x)[0], run(ir, x)[0], atol=1e-12)
+    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), run(ir, x)[0], atol=1e-12)
 
 
 @st.composite
@@ -168,7 +166,7 @@ def test_nir_roundtrip_to_ir(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = export_nir(ttfs_from_ir(ir), tmp_path / "m.nir", input_shape=(2, 8, 8))
     back = import_nir_ir(path, (2, 8, 8))
     x = np.random.default_rng(1).uniform(0, 1, (3, 2, 8, 8))
-    np.testing.assert_array_equal(back.run(x)[0], ir.run(x)[0])
+    np.testing.assert_array_equal(run(back, x)[0], run(ir, x)[0])
     assert [layer.kind for layer in back.layers] == [layer.kind for layer in ir.layers]
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ttfsnet_hw.cli import app, main
 from typer.testing import CliRunner
+
+from ttfsnet_hw.cli import app, main
 
 SMALL = "paper:g0b0=conv3x3,g0b1=skip,g1b0=skip,g1b1=conv3x3"
 SHAPE = ["--input-shape", "4,16,16"]
@@ -123,12 +126,12 @@ def test_bad_artifacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_ttfsnet_model_file_and_debug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    torch = pytest.importorskip("torch")
+    ttfsnet = pytest.importorskip("ttfsnet")
     from ttfsnet_hw.adapters.torch import ttfs_from_ir
     from ttfsnet_hw.ir import IRBuilder
 
     ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
-    torch.save(ttfs_from_ir(ir), tmp_path / "net.pt")
+    ttfsnet.save(ttfs_from_ir(ir), tmp_path / "net.pt")
     code, out, _ = _main(
         [
             "estimate",
@@ -262,38 +265,100 @@ def test_ttfsnet_nas_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "--input-range" in err
 
 
-def test_tnas_er_snn_file_and_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """What the TNAS-ER pipeline writes: ``snn.pt`` (ttfsnet_nas.snn/1), alone and inside an artifact."""
+def test_snn_file_and_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``ttfsnet.save`` file, alone and as a folder's ``snn.pt``; files in other formats are refused."""
     torch = pytest.importorskip("torch")
-    from ttfsnet_hw.adapters.torch import SNN_FORMAT, ttfs_from_ir
+    ttfsnet = pytest.importorskip("ttfsnet")
+    from ttfsnet_hw.adapters.torch import ttfs_from_ir
     from ttfsnet_hw.ir import IRBuilder
 
     ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
     net = ttfs_from_ir(ir)
     art = tmp_path / "artifact"
-    art.mkdir()
-    torch.save(
-        {"format": SNN_FORMAT, "network": net, "input_shape": [2, 8, 8], "input_range": [0.0, 1.0]},
-        art / "snn.pt",
-    )
+    ttfsnet.save(net, art / "snn.pt", input_shape=[2, 8, 8])
     (art / "model.json").write_text("{}")  # the ANN is there too; the SNN must win
     for model in (art / "snn.pt", art):
         code, out, err = _main(["estimate", str(model), "--data", "synthetic:3", "--format", "json"], capsys)
         assert code == 0, err
         doc = json.loads(out)
         assert doc["spike_source"] == "snn" and doc["n_samples"] == 3
-    torch.save({"format": "something/else", "network": net}, tmp_path / "other.pt")
+    torch.save({"format": "something/else"}, tmp_path / "other.pt")
     code, _, err = _main(["estimate", str(tmp_path / "other.pt"), "--data", "synthetic:3"], capsys)
-    assert code == 2 and "ttfsnet_nas.snn/1" in err
+    assert code == 2 and "other.pt" in err and "ttfsnet.network" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pickled_module_is_refused_without_running_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file is data: a pickled nn.Module (or anything that would run code on load) is a one-line error."""
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (Path.touch, (marker,))
+
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    torch.save({"network": Payload()}, tmp_path / "evil.pt")
+    for name in ("module.pt", "evil.pt"):
+        code, _, err = _main(["estimate", str(tmp_path / name), "--data", "synthetic:2", *SHAPE], capsys)
+        assert code == 2 and name in err and "pickled" in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_outputs_have_plain_file_permissions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """quantize and calibrate write their files like open() would (0o666 minus the umask), atomically."""
+    old = os.umask(0o022)
+    try:
+        code, _, err = _main(
+            ["quantize", SMALL, *SHAPE, "--out", str(tmp_path / "q"), "--data", "synthetic:2"], capsys
+        )
+        assert code == 0, err
+        code, _, err = _main(
+            [
+                "calibrate",
+                SMALL,
+                *SHAPE,
+                "--rates",
+                "0.1",
+                "--out",
+                str(tmp_path / "c.yaml"),
+                "--latency-ms",
+                "5",
+                "--energy-mj",
+                "1",
+                "--data-point",
+                "x",
+            ],
+            capsys,
+        )
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "q" / "quantized.npz", tmp_path / "q" / "report.json", tmp_path / "c.yaml"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert sorted(p.name for p in (tmp_path / "q").iterdir()) == ["quantized.npz", "report.json"]
+
+
+def test_paper_models_without_torch_name_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(
+        sys.modules, "ttfsnet", None
+    )  # import ttfsnet now fails, as without the [torch] extra
+    code, _, err = _main(["estimate", SMALL, *SHAPE, "--rates", "0.1"], capsys)
+    assert code == 2 and "[torch] extra" in err and len(err.strip().splitlines()) == 1
 
 
 def test_quantize_reports_accuracy_with_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x = np.random.default_rng(0).uniform(0, 1, (6, 4, 16, 16))
+    from ttfsnet_hw.closedform import run
     from ttfsnet_hw.paper import paper_network
 
     arch = dict(item.split("=") for item in SMALL.split(":")[1].split(","))
     ir = paper_network(arch, groups=2, image_size=16, rng=np.random.default_rng(0))
-    y = np.argmax(ir.run(x)[0], axis=1)  # the float network is right on every sample by construction
+    y = np.argmax(run(ir, x)[0], axis=1)  # the float network is right on every sample by construction
     np.savez(tmp_path / "d.npz", x=x, y=y)
     code, out, err = _main(
         [

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from ttfsnet_hw.datapath import encode_steps
+from ttfsnet_hw.errors import QuantizationError
 from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, max_accumulators, simulate
 from ttfsnet_hw.ir import IRBuilder
 from ttfsnet_hw.profile import PrecisionSpec
-from ttfsnet_hw.quantize import QuantizationError, encode_steps, quantize
+from ttfsnet_hw.quantize import quantize
 
 
 @st.composite

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from ttfsnet_hw.profile import (
     ProfileError,
     builtin_profiles,

@@ -10,12 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
-from ttfsnet_hw.adapters.torch import apply_quantization, ir_from_ttfs, qat_finetune  # noqa: E402
+
+import ttfsnet  # noqa: E402
+from ttfsnet_hw.adapters.torch import ir_from_ttfs  # noqa: E402
+from ttfsnet_hw.adapters.torch_quant import apply_quantization, qat_finetune  # noqa: E402
 from ttfsnet_hw.intsim import simulate  # noqa: E402
 from ttfsnet_hw.profile import PrecisionSpec  # noqa: E402
 from ttfsnet_hw.quantize import quantize  # noqa: E402
-
-import ttfsnet  # noqa: E402
 
 PREC = PrecisionSpec(weight_bits=8, membrane_bits=24, time_bits=4)
 

@@ -50,7 +50,9 @@ def recipe(tmp_path: Path) -> Path:
     return p
 
 
-def test_search_show_evaluate_export(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_show_evaluate_export(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     code, stdout, err = run(["--quiet", "search", str(recipe), "--out", str(out)], capsys)
     assert code == 0, err
@@ -93,7 +95,9 @@ def test_search_show_evaluate_export(recipe: Path, tmp_path: Path, capsys: pytes
     assert code == 0 and read_artifact(tmp_path / "art2").architecture == art.architecture
 
 
-def test_resume_after_crash_matches_uninterrupted(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_after_crash_matches_uninterrupted(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ref, crashed = tmp_path / "ref", tmp_path / "crashed"
     assert run(["-q", "search", str(recipe), "--out", str(ref), "--stages", "search"], capsys)[0] == 0
     assert not (ref / "artifact").exists()
@@ -109,7 +113,9 @@ def test_resume_after_crash_matches_uninterrupted(recipe: Path, tmp_path: Path, 
     assert a == b
     assert json.loads((crashed / "result.json").read_text())["resumed"] == 13
     # a different seed is a different run: resuming it is refused
-    code, _, err = run(["-q", "search", str(recipe), "--out", str(crashed), "--resume", "--seed", "9"], capsys)
+    code, _, err = run(
+        ["-q", "search", str(recipe), "--out", str(crashed), "--resume", "--seed", "9"], capsys
+    )
     assert code == 2 and "header 'seed' differs" in err
     assert yaml.safe_load((crashed / "resolved_recipe.yaml").read_text())["search"]["seed"] == 1  # left alone
 
@@ -171,7 +177,9 @@ def test_global_flags_after_the_subcommand(
     assert code == 1 and "Traceback" in err
 
 
-def test_runtime_error_exit_1_traceback_only_with_debug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_runtime_error_exit_1_traceback_only_with_debug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     art = tmp_path / "not_an_artifact"
     art.mkdir()
     code, _, err = run(["show", str(art)], capsys)
@@ -180,7 +188,9 @@ def test_runtime_error_exit_1_traceback_only_with_debug(tmp_path: Path, capsys: 
     assert code == 1 and "Traceback" in err
 
 
-def test_tampered_artifact_is_refused(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tampered_artifact_is_refused(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     assert run(["-q", "search", str(recipe), "--out", str(out)], capsys)[0] == 0
     metrics = out / "artifact" / "metrics.json"
@@ -203,10 +213,12 @@ def test_lazy_mount_of_emotion_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "Usage: ttfsnet-nas report" in out
 
 
-def test_lazy_command_with_missing_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(cli.LAZY_COMMANDS, "ghost", ("no_such_module_abc", "app", "Ghost."))
+def test_lazy_command_with_missing_module(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "_plugin_commands", lambda: {"ghost": "no_such_module_abc:app"})
     code, _, err = run(["ghost"], capsys)
-    assert code == 2 and "'ghost' needs no_such_module_abc.app, which could not be imported" in err
+    assert code == 2 and "'ghost' needs no_such_module_abc:app, which could not be imported" in err
 
 
 def test_pipeline_registry() -> None:
@@ -217,8 +229,14 @@ def test_pipeline_registry() -> None:
 def test_console_script_smoke(recipe: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("ttfsnet-nas")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    probe = "import sys, ttfsnet_nas.cli; print(any(m.startswith(('torch', 'ttfsnet_nas.emotion')) for m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env).stdout.strip() == "False"
+    probe = (
+        "import sys, ttfsnet_nas.cli; "
+        "print(any(m.startswith(('torch', 'ttfsnet_nas.emotion')) for m in sys.modules))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env).stdout.strip()
+        == "False"
+    )
     help_run = subprocess.run([str(exe), "--help"], capture_output=True, text=True, env=env)
     assert help_run.returncode == 0 and "search" in help_run.stdout
     done = subprocess.run(
@@ -230,7 +248,9 @@ def test_console_script_smoke(recipe: Path, tmp_path: Path) -> None:
 
 
 def test_rich_progress_path(recipe: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli.app, ["search", str(recipe), "--out", str(tmp_path / "r"), "--stages", "search"])
+    result = CliRunner().invoke(
+        cli.app, ["search", str(recipe), "--out", str(tmp_path / "r"), "--stages", "search"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith(str(tmp_path / "r"))
     assert len(read_journal(tmp_path / "r" / "journal.jsonl").records) == 36

@@ -98,15 +98,39 @@ search:
         ("name: x\nsearch: {pool_size: 12.0}", "search.pool_size: expected int ≥ 2, got 12.0"),
         ("name: x\nsearch: {mutation_prob: 2}", "search.mutation_prob: expected float ≥ 0 ≤ 1, got 2"),
         ("name: x\nsearch: {force_change: 1}", "search.force_change: expected bool, got 1"),
-        ("name: x\nsearch: {pool_sise: 3}", "search.pool_sise: unknown key \"pool_sise\"; valid keys: strategy, seed"),
+        (
+            "name: x\nsearch: {pool_sise: 3}",
+            "search.pool_sise: unknown key \"pool_sise\"; valid keys: strategy, seed",
+        ),
         ("name: x\nsearch: {strategy: genetic}", "search.strategy: expected one of ["),
-        ("name: x\nsearch: {fitness: {weights: {nope: 1}}}", "search.fitness.weights: unknown objective 'nope'"),
-        ("name: x\nsearch: {fitness: {mode: best}}", 'search.fitness.mode: expected one of "weighted", "power", "pareto"'),
-        ("name: x\nsearch: {fitness: {constraints: [{objective: params}]}}", "search.fitness.constraints[0].max"),
-        ("name: x\ntrain: {optimizer: {lr: 1}}", "train.optimizer: missing key 'type'; expected one of ['adam', 'sgd']"),
-        ("name: x\ntrain: {optimizer: {type: rmsprop}}", "train.optimizer.type: expected one of ['adam', 'sgd'], got \"rmsprop\""),
-        ("name: x\ntrain: {optimizer: {type: sgd, momentum: 1.0}}", "train.optimizer.momentum: expected float ≥ 0 < 1, got 1.0"),
-        ("name: x\ntrain: {optimizer: {type: adam, betas: [0.9]}}", "train.optimizer.betas: expected list of 2 items, got [0.9]"),
+        (
+            "name: x\nsearch: {fitness: {weights: {nope: 1}}}",
+            "search.fitness.weights: unknown objective 'nope'",
+        ),
+        (
+            "name: x\nsearch: {fitness: {mode: best}}",
+            'search.fitness.mode: expected one of "weighted", "power", "pareto"',
+        ),
+        (
+            "name: x\nsearch: {fitness: {constraints: [{objective: params}]}}",
+            "search.fitness.constraints[0].max",
+        ),
+        (
+            "name: x\ntrain: {optimizer: {lr: 1}}",
+            "train.optimizer: missing key 'type'; expected one of ['adam', 'sgd']",
+        ),
+        (
+            "name: x\ntrain: {optimizer: {type: rmsprop}}",
+            "train.optimizer.type: expected one of ['adam', 'sgd'], got \"rmsprop\"",
+        ),
+        (
+            "name: x\ntrain: {optimizer: {type: sgd, momentum: 1.0}}",
+            "train.optimizer.momentum: expected float ≥ 0 < 1, got 1.0",
+        ),
+        (
+            "name: x\ntrain: {optimizer: {type: adam, betas: [0.9]}}",
+            "train.optimizer.betas: expected list of 2 items, got [0.9]",
+        ),
         ("name: x\ntrain: {tags: [a, 3]}", "train.tags[1]: expected str, got 3"),
         ("name: x\ntrain: {extra: {a: b}}", 'train.extra.a: expected float, got "b"'),
         ("name: x\ntrain: {out: 3}", "train.out: expected path string or null, got 3"),

@@ -221,9 +221,13 @@ def test_broken_plugin_is_reported_by_name(monkeypatch: pytest.MonkeyPatch, clea
         monkeypatch, [metadata.EntryPoint("broken_hw", "no_such_module_xyz:objs", "ttfsnet_nas.objectives")]
     )
     assert get_objective("war").name == "war"  # unaffected
-    with pytest.raises(PluginError, match=r"plugin 'broken_hw' \(no_such_module_xyz:objs: ModuleNotFoundError"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'broken_hw' \(no_such_module_xyz:objs: ModuleNotFoundError"
+    ):
         get_objective("latency_ms")
-    with pytest.raises(FitnessError, match="weights: unknown objective 'latency_ms'; objective plugins failed"):
+    with pytest.raises(
+        FitnessError, match="weights: unknown objective 'latency_ms'; objective plugins failed"
+    ):
         Fitness(weights={"latency_ms": 1.0})
 
 
@@ -231,9 +235,53 @@ def test_plugin_returning_wrong_type(monkeypatch: pytest.MonkeyPatch, clean_regi
     module = types.ModuleType("fake_bad_plugin")
     module.objs = lambda: ["not an objective"]  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fake_bad_plugin", module)
-    _fake_entry_points(monkeypatch, [metadata.EntryPoint("bad", "fake_bad_plugin:objs", "ttfsnet_nas.objectives")])
+    _fake_entry_points(
+        monkeypatch, [metadata.EntryPoint("bad", "fake_bad_plugin:objs", "ttfsnet_nas.objectives")]
+    )
     with pytest.raises(PluginError, match="returned str, expected ttfsnet_nas.objectives.Objective"):
         get_objective("whatever")
+
+
+def test_plugin_returning_plain_specs(monkeypatch: pytest.MonkeyPatch, clean_registry: None) -> None:
+    """A plugin may return mappings of Objective fields, so it needs no import of ttfsnet_nas."""
+    module = types.ModuleType("fake_spec_plugin")
+
+    class Example:  # any object with metrics/architecture/extras works as an example context
+        metrics = {"spikes": 4.0}
+        architecture = None
+        extras = {"model": "m"}
+
+    def objectives() -> list[dict[str, object]]:
+        return [
+            {"name": "energy_mj", "direction": "min", "compute": lambda c: 2.0 * c.metrics["spikes"],
+             "description": "Energy.", "unit": "mJ", "example": lambda: {"spikes": 3.0, "model": "m"}},
+            {"name": "latency_ms", "direction": "min", "compute": lambda c: float(len(c.extras)),
+             "example": Example},
+        ]
+
+    module.objectives = objectives  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_spec_plugin", module)
+    _fake_entry_points(
+        monkeypatch, [metadata.EntryPoint("hw", "fake_spec_plugin:objectives", "ttfsnet_nas.objectives")]
+    )
+    energy, latency = get_objective("energy_mj"), get_objective("latency_ms")
+    assert isinstance(energy, Objective) and energy.unit == "mJ" and energy.requires == ()
+    example = energy.example()  # type: ignore[misc]
+    assert isinstance(example, EvalContext)
+    assert example.metrics == {"spikes": 3.0} and example.extras == {"model": "m"}
+    assert energy(example) == 6.0
+    assert latency(latency.example()) == 1.0  # type: ignore[misc]
+
+
+def test_plugin_spec_with_unknown_key(monkeypatch: pytest.MonkeyPatch, clean_registry: None) -> None:
+    module = types.ModuleType("fake_badspec_plugin")
+    module.objs = lambda: [{"name": "x", "direction": "min", "compute": lambda c: 0.0, "units": "ms"}]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_badspec_plugin", module)
+    _fake_entry_points(
+        monkeypatch, [metadata.EntryPoint("bad", "fake_badspec_plugin:objs", "ttfsnet_nas.objectives")]
+    )
+    with pytest.raises(PluginError, match="unknown key 'units'"):
+        get_objective("x")
 
 
 # -- selection ------------------------------------------------------------------------------------

@@ -78,7 +78,9 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     ref = tmp_path / "ref.jsonl"
-    done = subprocess.run([sys.executable, str(script), str(ref), "0"], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(script), str(ref), "0"], env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     ref_out = json.loads(done.stdout)
     assert ref_out["n"] == 36
@@ -89,7 +91,8 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
     kills = []
     for target in targets:
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(path), "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [sys.executable, str(script), str(path), "1"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 60
         while _count_lines(path) < target + 1 and proc.poll() is None and time.monotonic() < deadline:
@@ -103,7 +106,9 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
         kills.append(_count_lines(path) - 1)
     assert kills == sorted(kills) and 0 < kills[0] < 36 and kills[-1] < 36, kills  # all landed mid-search
 
-    final = subprocess.run([sys.executable, str(script), str(path), "1"], env=env, capture_output=True, text=True)
+    final = subprocess.run(
+        [sys.executable, str(script), str(path), "1"], env=env, capture_output=True, text=True
+    )
     assert final.returncode == 0, final.stderr
     out = json.loads(final.stdout)
     assert out["resumed"] > 0
@@ -159,11 +164,16 @@ def test_header_checks_on_resume(tmp_path: Path) -> None:
     with pytest.raises(ResumeError, match="header 'weights_hash' differs: journal \"abc\", now \"xyz\""):
         run_search(mk(), ev, journal=j, resume=True, header={"weights_hash": "xyz", "split": [1, 2, 3]})
     with pytest.raises(ResumeError, match="header 'space_hash' differs"):
-        run_search(mk(space=toy_space(4, 2)), ev, journal=j, resume=True, header={"weights_hash": "abc", "split": [1, 2, 3]})
+        run_search(
+            mk(space=toy_space(4, 2)), ev, journal=j, resume=True,
+            header={"weights_hash": "abc", "split": [1, 2, 3]},
+        )
     with pytest.raises(ResumeError, match="header 'seed' differs"):
         run_search(mk(seed=1), ev, journal=j, resume=True, header={"weights_hash": "abc", "split": [1, 2, 3]})
     with pytest.raises(ResumeError, match="header 'hparams' differs"):
-        run_search(mk(pool_size=5), ev, journal=j, resume=True, header={"weights_hash": "abc", "split": [1, 2, 3]})
+        run_search(
+            mk(pool_size=5), ev, journal=j, resume=True, header={"weights_hash": "abc", "split": [1, 2, 3]}
+        )
     with pytest.raises(ResumeError, match=r"header has entries \['split', 'weights_hash'\]"):
         run_search(mk(), ev, journal=j, resume=True)
     # a finished journal resumes to the same result without evaluating anything
@@ -278,7 +288,9 @@ def test_pareto_search_resumes_identically(tmp_path: Path) -> None:
     land = Landscape(space, seed=3)
     fitness = Fitness(mode="pareto", objectives=("accuracy", "params"))
     ev = lambda a: {"accuracy": land.accuracy(a), "params": land.params(a)}  # noqa: E731
-    mk = lambda: create_strategy("evolution", space=space, fitness=fitness, seed=2, pool_size=6, elite_size=4, rounds=5)  # noqa: E731
+    mk = lambda: create_strategy(  # noqa: E731
+        "evolution", space=space, fitness=fitness, seed=2, pool_size=6, elite_size=4, rounds=5
+    )
     full = run_search(mk(), ev, journal=tmp_path / "full.jsonl")
     lines = (tmp_path / "full.jsonl").read_text().splitlines()
     (tmp_path / "cut.jsonl").write_text("\n".join(lines[:15]) + "\n")  # stop inside round 2
@@ -328,7 +340,7 @@ def test_progress_reports_evaluations_and_rounds(tmp_path: Path) -> None:
 
 def test_torch_rng_hook_roundtrip() -> None:
     torch = pytest.importorskip("torch")
-    from ttfsnet_nas.journal import TorchRngHook
+    from ttfsnet_nas.torch.rng import TorchRngHook
 
     hook = TorchRngHook()
     torch.manual_seed(3)

@@ -11,7 +11,9 @@ SEEDS = range(20)
 DEFAULT_BUDGET = 12 * 18  # TNAS-ER: pool 12, 18 rounds
 
 
-def _evaluations_to_optimum(name: str, space: SearchSpace, land: Landscape, seed: int, **kwargs: int) -> int | None:
+def _evaluations_to_optimum(
+    name: str, space: SearchSpace, land: Landscape, seed: int, **kwargs: int
+) -> int | None:
     strategy = create_strategy(name, space=space, fitness=Fitness(), seed=seed, **kwargs)
     n = 0
     while (arch := strategy.ask()) is not None:

@@ -17,7 +17,12 @@ from ttfsnet_nas.strategies import (
     list_strategies,
     non_dominated_sort,
 )
-from ttfsnet_nas.testing import ObjectiveContractTests, StrategyContractTests, contract_metrics, contract_space
+from ttfsnet_nas.testing import (
+    ObjectiveContractTests,
+    StrategyContractTests,
+    contract_metrics,
+    contract_space,
+)
 from ttfsnet_nas.toy import Landscape
 
 SMALL_BUDGET: dict[str, dict[str, Any]] = {
@@ -86,7 +91,9 @@ def test_evolution_rounds_pool_and_elite(space36: SearchSpace, landscape: Landsc
     assert evo.best().architecture == landscape.optimum
 
 
-def test_children_come_from_elite_by_mutation_and_crossover(space36: SearchSpace, landscape: Landscape) -> None:
+def test_children_come_from_elite_by_mutation_and_crossover(
+    space36: SearchSpace, landscape: Landscape
+) -> None:
     evo = Evolution(space=space36, fitness=Fitness(), seed=1, pool_size=12, elite_size=4, rounds=2)
     for arch in evo.ask_batch():
         evo.tell(arch, {"accuracy": landscape.accuracy(arch)})
@@ -98,7 +105,9 @@ def test_children_come_from_elite_by_mutation_and_crossover(space36: SearchSpace
         return any(sum(x != y for x, y in zip(c, e, strict=True)) >= 1 for e in elite)
 
     def from_crossover(c: tuple[int, ...]) -> bool:
-        return any(all(x in (y, z) for x, y, z in zip(c, a, b, strict=True)) for a in elite for b in elite if a != b)
+        return any(
+            all(x in (y, z) for x, y, z in zip(c, a, b, strict=True)) for a in elite for b in elite if a != b
+        )
 
     # first 6 by mutation (≥ 1 changed gene), last 6 by crossover (each gene from one of two parents)
     assert all(from_mutation(c) for c in children[:6])

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from ttfsnet_nas.emotion.dataset import (
     INPUT_RANGE,
     EventEmotionDataset,
@@ -106,9 +107,14 @@ def test_corrupt_frame_strict_and_lenient(make_see_tree) -> None:
 
 
 def test_load_splits(tiny_see_root: Path) -> None:
-    splits = load_splits(tiny_see_root, size=12, search_fraction=0.25, split_seed=0)
+    splits = load_splits(tiny_see_root, size=12, search_fraction=0.25, split_seed=0, split="random")
     assert len(splits.train) == 112 and len(splits.test) == 56
     assert len(splits.supernet) == 84 and len(splits.search) == 28
     assert set(splits.supernet.names).isdisjoint(splits.search.names)
     assert set(splits.supernet.names) | set(splits.search.names) == set(splits.train.names)
     assert splits.search[0][0].shape == (4, 12, 12)
+    # the pipeline's rule
+    by_subject = load_splits(tiny_see_root, size=12, search_fraction=0.25, split_seed=0)
+    assert {s.subject for s in by_subject.supernet.sequences}.isdisjoint(
+        s.subject for s in by_subject.search.sequences
+    )

@@ -9,6 +9,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
+
 from ttfsnet_nas.emotion.dataset import EventEmotionDataset
 from ttfsnet_nas.emotion.see import load_see
 from ttfsnet_nas.emotion.synth import generate

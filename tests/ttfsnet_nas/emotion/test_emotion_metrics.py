@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from ttfsnet_nas.emotion.metrics import aggregate_runs, compute_metrics, fitness
 from ttfsnet_nas.emotion.see import EMOTIONS
 
@@ -71,3 +72,17 @@ def test_errors() -> None:
 def test_numpy_inputs() -> None:
     m = compute_metrics(np.array([0, 1, 1]), np.array([0, 1, 0]))
     assert m.war == pytest.approx(2 / 3) and m.uar == pytest.approx(0.75)
+
+
+def test_run_summaries_write_undefined_metrics_as_null() -> None:
+    """A test split without lighting tokens (DSEE) or without some emotion: those recalls are undefined, and
+    the stage summary must still be valid JSON (null, not NaN)."""
+    import json
+
+    from ttfsnet_nas.emotion.evaluate import summarize_runs
+
+    runs = [compute_metrics([0, 1, 1], [0, 1, 0], lighting=[None, None, None]) for _ in range(2)]
+    summary = summarize_runs(runs)
+    assert summary["mean"]["lighting/normal"] is None and summary["mean"]["emotion/fear"] is None
+    assert summary["mean"]["war"] == pytest.approx(2 / 3) and summary["std"]["war"] == 0.0
+    json.dumps(summary, allow_nan=False)

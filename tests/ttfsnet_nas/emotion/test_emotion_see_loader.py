@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from ttfsnet_nas.emotion.layouts import get_layout, layout_names
 from ttfsnet_nas.emotion.see import (
     DATA_ENV_VAR,
     DSEE_LAYOUT,
@@ -17,8 +19,9 @@ from ttfsnet_nas.emotion.see import (
     load_see,
     read_frame,
     resolve_root,
-    split_training,
 )
+from ttfsnet_nas.emotion.splits import split_training
+from ttfsnet_nas.errors import InputError
 
 A = "1_001_man_24_Master_normal_angry_45_take000"
 B = "2_001_man_24_Master_normal_angry_50_take001"
@@ -261,9 +264,50 @@ def test_tiny_synthetic_set_reads_with_the_same_loader(tiny_see_root: Path) -> N
 
 def test_split_training_is_stratified_and_deterministic(tiny_see_root: Path) -> None:
     train = load_see(tiny_see_root).subset("training")
-    a1, b1 = split_training(train, fraction=0.75, seed=3)
-    a2, b2 = split_training(train, fraction=0.75, seed=3)
+    a1, b1 = split_training(train, search_fraction=0.25, seed=3, rule="random")
+    a2, b2 = split_training(train, search_fraction=0.25, seed=3, rule="random")
     assert [s.name for s in a1] == [s.name for s in a2] and len(a1) + len(b1) == len(train)
     assert {s.name for s in a1}.isdisjoint({s.name for s in b1})
     per_class = {e: sum(s.emotion == e for s in b1) for e in EMOTIONS}
     assert set(per_class.values()) == {4}  # 16 training sequences per class → 4 held out each
+
+
+def test_split_training_by_subject_keeps_people_apart(tiny_see_root: Path) -> None:
+    train = load_see(tiny_see_root).subset("training")
+    supernet, search = split_training(train, search_fraction=0.25, seed=3)  # the default rule: subject
+    assert split_training(train, search_fraction=0.25, seed=3) == (supernet, search)
+    assert {s.subject for s in supernet}.isdisjoint({s.subject for s in search})
+    assert len(supernet) + len(search) == len(train) and search and supernet
+    per_subject = len(train) / len({s.subject for s in train})
+    assert abs(len(search) - 0.25 * len(train)) <= per_subject / 2  # within half a subject of the target
+    with pytest.raises(ValueError, match="rule must be 'subject' or 'random'"):
+        split_training(train, rule="people")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", layout_names())
+def test_every_registered_layout_loads_a_tree_in_its_own_conventions(name: str, make_see_tree) -> None:
+    layout = get_layout(name)
+    schema = layout.schema
+    fields = {schema.subject: "001", schema.lighting: "normal", schema.emotion: "angry"}
+    fields.pop(None, None)
+    tokens = ["7"] * max(schema.min_tokens, *(i + 1 for i in fields if i is not None))
+    for i, token in fields.items():  # a name in the layout's own token positions
+        tokens[i] = token
+    seq = schema.separator.join(tokens)
+    root = make_see_tree(
+        {seq: ("angry", "training", 3, 3)}, event_dir=layout.event_dirs[-1], json_name=layout.json_names[-1]
+    )
+    index = load_see(root, layout=layout)
+    assert [s.name for s in index.sequences] == [seq] and index.sequences[0].emotion == "angry"
+
+
+def test_layouts_are_named_in_recipes_and_the_cli() -> None:
+    from ttfsnet_nas.config import RecipeError
+    from ttfsnet_nas.emotion.recipe import recipe_from_mapping
+
+    assert {"see", "dsee"} <= set(layout_names())
+    assert recipe_from_mapping({"data": {"layout": "dsee"}}).data.layout == "dsee"
+    with pytest.raises(RecipeError, match=r"data\.layout: expected one of \[.*'see'.*\], got 'seen'"):
+        recipe_from_mapping({"data": {"layout": "seen"}})
+    with pytest.raises(InputError, match="unknown dataset layout 'seen'"):
+        get_layout("seen")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from ttfsnet_nas.emotion.report import EfficiencyRow, efficiency_table, load_results, report, results_table
 from ttfsnet_nas.emotion.see import EMOTIONS, NameSchema
 from ttfsnet_nas.emotion.seen_format import metrics_from_run, read_run, seen_filename, softmax, write_run

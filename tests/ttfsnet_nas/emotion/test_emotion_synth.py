@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from ttfsnet_nas.emotion.see import EMOTIONS, LIGHTINGS, load_see, read_frame
 from ttfsnet_nas.emotion.synth import PRESETS, SynthConfig, generate, plan_dataset, render_sequence
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from ttfsnet_nas.cli import main
-from ttfsnet_nas.emotion.pipeline import _load_data
+from ttfsnet_nas.emotion.data import load_data
 from ttfsnet_nas.emotion.recipe import DataConfig
 from ttfsnet_nas.progress import NullProgress
 
@@ -48,7 +49,7 @@ def test_lenient_corrupt_frame_is_skipped_counted_and_logged(corrupt_root: tuple
     root, _ = corrupt_root
     progress = _Recorder()
     cfg = DataConfig(root=str(root), image_size=16, strict=False)
-    data = _load_data(cfg, seed=0, with_search_split=False, progress=progress, where="data")
+    data = load_data(cfg, seed=0, with_search_split=False, progress=progress, where="data")
     assert data.train.skipped_frames + data.test.skipped_frames == 1
     assert any("skipped and counted" in m and "frames" in m for m in progress.messages)
 
@@ -56,12 +57,12 @@ def test_lenient_corrupt_frame_is_skipped_counted_and_logged(corrupt_root: tuple
 def test_legacy_quirks_reach_the_sampler(tiny_see_root: Path) -> None:
     for quirks in (False, True):
         cfg = DataConfig(root=str(tiny_see_root), image_size=16, legacy_quirks=quirks)
-        data = _load_data(cfg, seed=0, with_search_split=False, progress=NullProgress(), where="data")
+        data = load_data(cfg, seed=0, with_search_split=False, progress=NullProgress(), where="data")
         assert data.train.sampling.legacy_quirks is quirks
 
 
 def test_synthetic_set_is_not_generated_over_foreign_files(tmp_path: Path) -> None:
-    from ttfsnet_nas.emotion.pipeline import _ensure_dataset
+    from ttfsnet_nas.emotion.data import ensure_dataset
     from ttfsnet_nas.pipelines import PipelineError
 
     root = tmp_path / "mine"
@@ -69,5 +70,5 @@ def test_synthetic_set_is_not_generated_over_foreign_files(tmp_path: Path) -> No
     (root / "notes.txt").write_text("a user's file")
     cfg = DataConfig(root=str(root), synthetic="tiny")
     with pytest.raises(PipelineError, match=r"^data\.root: .*refusing to overwrite.*notes\.txt"):
-        _ensure_dataset(cfg, NullProgress(), "data")
+        ensure_dataset(cfg, NullProgress(), "data")
     assert (root / "notes.txt").read_text() == "a user's file"

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import torch
 import yaml
+
+import ttfsnet
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.cli import main
-from ttfsnet_nas.emotion.pipeline import STAGES, load_snn, run_pipeline
+from ttfsnet_nas.emotion.pipeline import STAGES, run_pipeline
 from ttfsnet_nas.emotion.seen_format import read_run
 from ttfsnet_nas.progress import NullProgress
 from ttfsnet_nas.torch import load_artifact
-
-import ttfsnet
 
 TINY = Path(__file__).resolve().parents[3] / "ttfsnet_nas" / "src" / "ttfsnet_nas" / "recipes" / "tiny.yaml"
 
@@ -95,7 +95,7 @@ def test_snn_and_ann_agree_on_the_test_set(run_dir: Path) -> None:
     assert transfer["transfer"]["agreement"] == 1.0
     assert transfer["transfer"]["max_abs_logit_diff"] < 1e-3
     # and independently of the pipeline: the saved SNN against its own ANN counterpart on fresh inputs
-    net, meta = load_snn(run_dir / "snn" / "snn.pt")
+    net, meta = ttfsnet.load(run_dir / "snn" / "snn.pt")
     x = torch.rand(16, *meta["input_shape"]) * 0.5
     with torch.no_grad():
         run = net.run(x)
@@ -117,7 +117,7 @@ def test_seen_format_runs_and_artifact(run_dir: Path) -> None:
     result = json.loads((run_dir / "result.json").read_text())
     assert art.architecture.to_dict() == result["best_architecture"]
     model = load_artifact(run_dir / "artifact")
-    net, meta = load_snn(run_dir / "artifact" / "snn.pt")
+    net, meta = ttfsnet.load(run_dir / "artifact" / "snn.pt")
     x = torch.zeros(2, *meta["input_shape"])
     assert model(x).shape == net(x).shape == (2, 7)
     assert meta["architecture"] == result["best_architecture"]

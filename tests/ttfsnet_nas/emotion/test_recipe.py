@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from ttfsnet_nas.cli import main
 from ttfsnet_nas.config import RecipeError
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, load_recipe, recipe_from_mapping
+from ttfsnet_nas.fitness import Fitness
+from ttfsnet_nas.search import SearchConfig
+from ttfsnet_nas.space import SearchSpace
 
 RECIPES = Path(__file__).resolve().parents[3] / "ttfsnet_nas" / "src" / "ttfsnet_nas" / "recipes"
 
@@ -21,21 +25,24 @@ def test_defaults_are_the_paper_settings() -> None:
     assert (r.supernet.batch_size, r.search.pool_size, r.search.elite_size) == (96, 12, 12)
     assert (r.search.rounds, r.snn.zeta, r.test.runs) == (18, 0.5, 20)
     assert (r.data.sampling, r.data.channels, r.data.image_size) == ("E4-S3", 4, 90)
-    assert r.space.width == 32 and r.search.fitness == "war_uar"
+    assert r.space.width == 32 and r.search.fitness == Fitness(mode="weighted", weights={"war_uar": 1.0})
     assert (r.retrain.batch_size, r.snn.batch_size, r.search.strategy) == (96, 96, "evolution")
-    assert r.search.objectives == () and r.search.constraints == ()
-    assert r.search.make_fitness().mode == "weighted"
+    assert r.search.fitness.objectives == () and r.search.fitness.constraints == ()
+    assert r.data.split == "subject"
 
 
-def test_search_section_builds_the_core_fitness() -> None:
-    scalar = recipe_from_mapping({"search": {"max_params": 1e5}}).search.make_fitness()
-    assert scalar.mode == "weighted" and scalar.weights == {"war_uar": 1.0}
-    assert [(c.objective, c.max) for c in scalar.constraints] == [("params", 1e5)]
+def test_search_section_is_the_core_search_config() -> None:
+    scalar = recipe_from_mapping({"search": {"fitness": "war_uar"}}).search
+    assert isinstance(scalar, SearchConfig)
+    assert scalar.fitness.mode == "weighted" and scalar.fitness.weights == {"war_uar": 1.0}
     budget = [{"objective": "params", "max": 5e4}]
-    search = {"objectives": ["war_uar", "params"], "constraints": budget}
-    pareto = recipe_from_mapping({"search": search}).search.make_fitness()
+    fitness = {"mode": "pareto", "objectives": ["war_uar", "params"], "constraints": budget}
+    pareto = recipe_from_mapping({"search": {"fitness": fitness}}).search.fitness
     assert pareto.mode == "pareto" and pareto.objectives == ("war_uar", "params")
     assert [(c.objective, c.max, c.min) for c in pareto.constraints] == [("params", 5e4, None)]
+    # any registered strategy, with the hyper-parameters its constructor names
+    strategy = recipe_from_mapping({"search": {"strategy": "random_search", "samples": 7}}).search
+    assert strategy.build_strategy(SearchSpace({"g": ("a", "b")})).hparams() == {"samples": 7}
 
 
 @pytest.mark.parametrize("name", ["tiny", "demo", "demo-hw", "see", "dsee", "see-transfer"])
@@ -60,14 +67,20 @@ def test_builtin_recipes_load(name: str) -> None:
         ({"data": {"sampling": "E4S3"}}, "data", "E<x>-S<y>"),
         ({"data": {"synthetic": "huge"}}, "data.synthetic", "tiny"),
         ({"search": {"fitness": "f1"}}, "search.fitness", "war_uar"),
+        ({"search": {"strategy": "annealing"}}, "search.strategy", "evolution"),
+        ({"data": {"split": "people"}}, "data.split", "subject"),
         ({"snn": {"robustness": {"time_bits": 0}}}, "snn.robustness.time_bits", "≥ 1"),
         ({"target_data": {"channels": 8}}, "", "target_data.channels"),
         ({"target_data": {}, "retrain": {"inherit": True}}, "", "retrain.inherit: cannot inherit"),
         ({"baselines": {"fixed": ["conv9x9"]}}, "baselines.fixed[0]", "conv3x3"),
-        ({"search": {"objectives": ["war_uar"]}}, "search.objectives", "at least two"),
-        ({"search": {"objectives": ["war_uar", "joules"]}}, "search.objectives", "objective 'joules'"),
-        ({"search": {"constraints": [{"objective": "params"}]}}, "search.constraints[0]", "a bound"),
-        ({"search": {"constraints": [{"objective": "watts", "max": 1}]}}, "search", "unknown objective"),
+        ({"search": {"fitness": {"mode": "pareto", "objectives": ["war_uar"]}}}, "search.fitness.objectives",
+         "at least two"),
+        ({"search": {"fitness": {"mode": "pareto", "objectives": ["war_uar", "joules"]}}},
+         "search.fitness.objectives", "objective 'joules'"),
+        ({"search": {"fitness": {"constraints": [{"objective": "params"}]}}}, "search.fitness.constraints[0]",
+         "a bound"),
+        ({"search": {"fitness": {"constraints": [{"objective": "watts", "max": 1}]}}}, "search.fitness",
+         "unknown objective"),
     ],
 )
 def test_bad_values_name_the_yaml_path(data: dict, key: str, fragment: str) -> None:
@@ -125,7 +138,7 @@ def test_cli_resolves_builtin_names_and_rejects_unknown_ones(
     code, err = _cli(["search", "no-such-recipe", "--out", str(tmp_path / "run")], capsys)
     assert code == 2
     assert "built-in" in err and "demo" in err and "tiny" in err
-    from ttfsnet_nas.emotion.recipe import builtin_recipes, resolve_recipe
+    from ttfsnet_nas.pipelines import builtin_recipes, resolve_recipe
 
     assert {"tiny", "demo", "see", "dsee", "see-transfer"} <= set(builtin_recipes())
     assert resolve_recipe("demo") == RECIPES / "demo.yaml"

@@ -6,20 +6,22 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from ttfsnet_nas.emotion.recipe import recipe_from_mapping
-from ttfsnet_nas.emotion.space import EMOTION_OPS, EyeEmotionSupernet, gene_names, make_search_space
-from ttfsnet_nas.torch import ChoiceBlock, Supernet
 
 import ttfsnet
+from ttfsnet_nas.emotion.recipe import recipe_from_mapping
+from ttfsnet_nas.emotion.space import backbone, gene_names, make_search_space
+from ttfsnet_nas.torch import ChoiceBlock, MacroSupernet, Supernet
+
+EMOTION_OPS = ("conv3x3", "conv5x5", "skip")
 
 
-def _net(**kw: object) -> EyeEmotionSupernet:
+def _net(**kw: object) -> MacroSupernet:
     args: dict[str, object] = {
         "in_channels": 4, "image_size": 16, "groups": 2, "ops": EMOTION_OPS, "width": 4
     }
     args.update(kw)
     torch.manual_seed(0)
-    return EyeEmotionSupernet(**args)  # type: ignore[arg-type]
+    return MacroSupernet(backbone(**args))  # type: ignore[arg-type]
 
 
 def _randomise_bn(model: nn.Module, seed: int = 0) -> None:
@@ -41,7 +43,9 @@ def test_gene_names_follow_groups() -> None:
 
 def test_search_space_from_recipe_keys() -> None:
     recipe = recipe_from_mapping({"space": {"groups": 2, "ops": ["conv5x5", "skip"], "width": 8}})
-    space = make_search_space(recipe.space.groups, recipe.space.ops)
+    space = make_search_space(
+        backbone(groups=recipe.space.groups, ops=recipe.space.ops, width=8, in_channels=4, image_size=16)
+    )
     assert list(space.gene_names) == ["g0b0", "g0b1", "g1b0", "g1b1"]
     assert all(ops == ("conv5x5", "skip") for ops in space.genes.values())
     assert space.size == 2**4
@@ -52,7 +56,7 @@ def test_search_space_from_recipe_keys() -> None:
 @pytest.mark.parametrize("ops", [["conv7x7"], [], ["skip", "skip"]])
 def test_bad_op_lists_are_rejected(ops: list[str]) -> None:
     with pytest.raises(ValueError, match="space.ops"):
-        make_search_space(1, ops)
+        backbone(groups=1, ops=ops, width=4, in_channels=4, image_size=16)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ else:
     import numpy as np
     import pytest
     import torch
+
     from ttfsnet_nas.torch import MacroConfig, MacroSupernet, Supernet
 
     torch.set_num_threads(1)

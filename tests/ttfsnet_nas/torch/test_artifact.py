@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+
 from ttfsnet_nas.torch import Supernet, TrainConfig, load_artifact, model_spec, save_model, train_supernet
 from ttfsnet_nas.torch.artifact_torch import MODEL_FILE, WEIGHTS_FILE, build_model
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.space import SearchSpace
 from ttfsnet_nas.strategies import Evolution

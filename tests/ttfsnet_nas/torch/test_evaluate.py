@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 from torch import nn
+
 from ttfsnet_nas.torch import (
     AnnStatsCollector,
     Evaluator,

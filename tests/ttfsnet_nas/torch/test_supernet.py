@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+
 from ttfsnet_nas.torch import (
     ChoiceBlock,
     MacroConfig,

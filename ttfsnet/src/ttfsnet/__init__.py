@@ -1,46 +1,27 @@
 """ttfsnet: time-to-first-spike (B1) spiking networks with an exact ReLU ⇄ TTFS mapping.
 
 Core API: :func:`convert`, :func:`to_ann`, :class:`TTFSNetwork` and its layers, :class:`RunResult`,
-:class:`RobustnessConfig`, :func:`statistics`, :func:`ann_statistics`. See ``docs/ttfs-model.md``.
+:class:`RobustnessConfig`, :func:`statistics`, :func:`ann_statistics`, the network file format
+(:func:`save`, :func:`load`), fine-tuning (:func:`finetune`), snnTorch and NIR interoperability and the
+errors (:class:`TTFSError` and its subclasses). See ``docs/ttfs-model.md``.
+
+Subpackages: :mod:`ttfsnet.functional` (pure tensor functions), :mod:`ttfsnet.nn` (layers, the layer-kind
+registry), :mod:`ttfsnet.models` (the op registry and the TNAS-ER backbone), :mod:`ttfsnet.interop`.
 """
 
-from ttfsnet import functional
+from ttfsnet import functional, models
 from ttfsnet.convert import InputNormalization, PositionBias, SignedMaxPool2d, convert, to_ann
-from ttfsnet.nn import (
-    RobustnessConfig,
-    RunResult,
-    TTFSAvgPool2d,
-    TTFSConv2d,
-    TTFSFlatten,
-    TTFSLinear,
-    TTFSMaxPool2d,
-    TTFSNetwork,
+from ttfsnet.errors import (
+    FormatError,
+    TTFSError,
+    TTFSFloatingPointError,
+    TTFSImportError,
+    TTFSRuntimeError,
+    TTFSTypeError,
+    TTFSValueError,
+    UnknownNameError,
 )
-from ttfsnet.stats import LayerStats, NetworkStats, ann_statistics, statistics
-
-__all__ = [
-    "InputNormalization",
-    "LayerStats",
-    "NetworkStats",
-    "PositionBias",
-    "RobustnessConfig",
-    "RunResult",
-    "SignedMaxPool2d",
-    "TTFSAvgPool2d",
-    "TTFSConv2d",
-    "TTFSFlatten",
-    "TTFSLinear",
-    "TTFSMaxPool2d",
-    "TTFSNetwork",
-    "ann_statistics",
-    "convert",
-    "functional",
-    "statistics",
-    "to_ann",
-]
-
-# --- interop / training (helper B) ---
-from ttfsnet.interop import (  # noqa: E402
+from ttfsnet.interop import (
     TTFSNeuron,
     TTFSNeuronState,
     TTFSStepNetwork,
@@ -52,21 +33,73 @@ from ttfsnet.interop import (  # noqa: E402
     times_to_raster,
     to_snntorch,
 )
-from ttfsnet.training import EpochRecord, FinetuneResult, finetune, train_step  # noqa: E402
+from ttfsnet.io import load, save
+from ttfsnet.nn import (
+    RobustnessConfig,
+    RunResult,
+    TTFSAvgPool2d,
+    TTFSConv2d,
+    TTFSFlatten,
+    TTFSLinear,
+    TTFSMaxPool2d,
+    TTFSNetwork,
+)
+from ttfsnet.stats import LayerStats, NetworkStats, ann_statistics, statistics
+from ttfsnet.training import EpochRecord, FinetuneResult, finetune, train_step
 
-__all__ += [
+__version__ = "0.1.0"
+
+__all__ = [
+    # conversion and the ANN-side helper modules
+    "InputNormalization",
+    "PositionBias",
+    "SignedMaxPool2d",
+    "convert",
+    "to_ann",
+    # network, layers, simulation
+    "RobustnessConfig",
+    "RunResult",
+    "TTFSAvgPool2d",
+    "TTFSConv2d",
+    "TTFSFlatten",
+    "TTFSLinear",
+    "TTFSMaxPool2d",
+    "TTFSNetwork",
+    # statistics
+    "LayerStats",
+    "NetworkStats",
+    "ann_statistics",
+    "statistics",
+    # file format
+    "load",
+    "save",
+    # training
     "EpochRecord",
     "FinetuneResult",
+    "finetune",
+    "train_step",
+    # snnTorch and NIR
     "TTFSNeuron",
     "TTFSNeuronState",
     "TTFSStepNetwork",
     "export_nir",
-    "finetune",
     "import_nir",
     "output_raster",
     "raster_to_times",
     "reset_net",
     "times_to_raster",
     "to_snntorch",
-    "train_step",
+    # errors
+    "FormatError",
+    "TTFSError",
+    "TTFSFloatingPointError",
+    "TTFSImportError",
+    "TTFSRuntimeError",
+    "TTFSTypeError",
+    "TTFSValueError",
+    "UnknownNameError",
+    # subpackages
+    "functional",
+    "models",
+    "__version__",
 ]

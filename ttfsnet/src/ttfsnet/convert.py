@@ -6,6 +6,9 @@ one window per spiking layer, ``T^{(n)} = (1 + ζ)·X^{(n)}``, and maps biases t
 ``ϑ = T - b``. :func:`to_ann` maps a :class:`~ttfsnet.nn.TTFSNetwork` back to plain torch modules.
 """
 
+# Public functions check argument types at run time for untyped callers.
+# pyright: reportUnnecessaryIsInstance=false
+
 from __future__ import annotations
 
 import math
@@ -15,59 +18,26 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.utils import _pair
 
 from ttfsnet import functional as TF
-from ttfsnet.nn import TTFSAvgPool2d, TTFSConv2d, TTFSFlatten, TTFSLinear, TTFSMaxPool2d, TTFSNetwork
-from ttfsnet.stats import _input_batches
+from ttfsnet.errors import TTFSValueError
+from ttfsnet.nn import (
+    InputNormalization,
+    PositionBias,
+    SignedMaxPool2d,
+    TTFSAvgPool2d,
+    TTFSConv2d,
+    TTFSFlatten,
+    TTFSLayer,
+    TTFSLinear,
+    TTFSMaxPool2d,
+    TTFSNetwork,
+    TTFSSpikingLayer,
+)
+from ttfsnet.nn.base import pair
+from ttfsnet.stats import input_batches
 
 __all__ = ["convert", "to_ann", "InputNormalization", "PositionBias", "SignedMaxPool2d"]
-
-
-# ---------------------------------------------------------------------------- helper modules for to_ann
-class InputNormalization(nn.Module):
-    """``x̃ = (x - p)/(q - p)``: the input encoding of a TTFS network as a plain module."""
-
-    def __init__(self, low: float, high: float) -> None:
-        super().__init__()
-        self.low = float(low)
-        self.high = float(high)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (x - self.low) / (self.high - self.low)
-
-    def extra_repr(self) -> str:
-        return f"low={self.low:g}, high={self.high:g}"
-
-
-class PositionBias(nn.Module):
-    """Adds a position-dependent bias ``(C, H, W)`` (border-dependent biases of fused convs)."""
-
-    def __init__(self, bias: Tensor) -> None:
-        super().__init__()
-        self.bias = nn.Parameter(bias.detach().clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.bias
-
-
-class SignedMaxPool2d(nn.Module):
-    """Max pooling of ``sign·x`` times ``sign`` per channel (min pooling where ``sign = -1``)."""
-
-    sign: Tensor
-
-    def __init__(
-        self, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, sign: Tensor
-    ) -> None:
-        super().__init__()
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation, self.ceil_mode = _pair(padding), _pair(dilation), ceil_mode
-        self.register_buffer("sign", sign.detach().clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        return TF.ttfs_max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.sign
-        )
 
 
 # ---------------------------------------------------------------------------- fused intermediate form
@@ -123,8 +93,14 @@ _DROPPED = (
 )
 
 
-def _unsupported(path: str, module: nn.Module, why: str) -> ValueError:
-    return ValueError(f"convert: module '{path}' ({type(module).__name__}) is not supported: {why}")
+def _optional(value: Tensor | None) -> Tensor | None:
+    """``value`` typed as optional: torch annotates ``bias``/``weight`` as tensors although ``bias=False`` or
+    ``affine=False`` leaves them ``None``."""
+    return value
+
+
+def _unsupported(path: str, module: nn.Module, why: str) -> TTFSValueError:
+    return TTFSValueError(f"convert: module '{path}' ({type(module).__name__}) is not supported: {why}")
 
 
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -149,9 +125,9 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _collect_calibration(data: Any) -> list[Tensor]:
-    batches = [x.detach() for x in _input_batches(data, "convert", "calibration_data")]
+    batches = [x.detach() for x in input_batches(data, "convert", "calibration_data")]
     if not batches:
-        raise ValueError(
+        raise TTFSValueError(
             "convert: calibration_data is empty; windows T = (1 + zeta)·X need at least one sample"
         )
     return batches
@@ -168,8 +144,8 @@ class _Fuser:
         self.shape = sample_shape
         # Pending affine applied to the spiking activations before the next weighted layer:
         # value = scale * x + shift, stored at full per-sample shape.
-        self.scale = torch.full(sample_shape, q - p, dtype=dtype)
-        self.shift = torch.full(sample_shape, p, dtype=dtype)
+        self.scale: Tensor = torch.full(sample_shape, q - p, dtype=dtype)
+        self.shift: Tensor = torch.full(sample_shape, p, dtype=dtype)
         self.identity = False
         self.open: _Weighted | None = None
         self.deferred: list[_MaxPool] = []
@@ -292,8 +268,8 @@ class _Fuser:
                     raise _unsupported(path, m, "padding='same' with an even effective kernel is asymmetric")
                 padding = (total[0] // 2, total[1] // 2)
         else:
-            padding = _pair(m.padding)  # type: ignore[arg-type]
-        geom = TF.Conv2dGeometry(_pair(m.stride), padding, _pair(m.dilation), m.groups)  # type: ignore[arg-type]
+            padding = pair(m.padding)
+        geom = TF.Conv2dGeometry(pair(m.stride), padding, pair(m.dilation), m.groups)
         w = m.weight.detach().to(device="cpu", dtype=self.dtype).clone()
         b = (
             m.bias.detach().to(device="cpu", dtype=self.dtype).clone()
@@ -342,9 +318,10 @@ class _Fuser:
                 f"{self.shape} (add nn.Flatten before it)",
             )
         w = m.weight.detach().to(device="cpu", dtype=self.dtype).clone()
+        bias = _optional(m.bias)
         b = (
-            m.bias.detach().to(device="cpu", dtype=self.dtype).clone()
-            if m.bias is not None
+            bias.detach().to(device="cpu", dtype=self.dtype).clone()
+            if bias is not None
             else torch.zeros(m.out_features, dtype=self.dtype)
         )
         if not self.identity:
@@ -364,16 +341,11 @@ class _Fuser:
             )
         var = m.running_var.detach().to(device="cpu", dtype=self.dtype)
         mean = m.running_mean.detach().to(device="cpu", dtype=self.dtype)
+        weight, bias = _optional(m.weight), _optional(m.bias)
         gamma = (
-            m.weight.detach().to(device="cpu", dtype=self.dtype)
-            if m.weight is not None
-            else torch.ones_like(var)
+            weight.detach().to(device="cpu", dtype=self.dtype) if weight is not None else torch.ones_like(var)
         )
-        beta = (
-            m.bias.detach().to(device="cpu", dtype=self.dtype)
-            if m.bias is not None
-            else torch.zeros_like(var)
-        )
+        beta = bias.detach().to(device="cpu", dtype=self.dtype) if bias is not None else torch.zeros_like(var)
         kappa = gamma / torch.sqrt(var + m.eps)
         offset = beta - mean * kappa
         view = (-1,) + (1,) * (len(self.shape) - 1)
@@ -411,13 +383,14 @@ class _Fuser:
             "the raw input) has no weighted layer to live in",
         )
 
-    def _maxpool(self, path: str, m: nn.Module) -> None:
+    def _maxpool(self, path: str, m: nn.MaxPool2d | SignedMaxPool2d) -> None:
         if getattr(m, "return_indices", False):
             raise _unsupported(path, m, "return_indices=True")
         if len(self.shape) != 3:
             raise _unsupported(path, m, f"expected a (C, H, W) input, got {self.shape}")
-        ks, st = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size)  # type: ignore[attr-defined]
-        pad, dil, ceil = _pair(m.padding), _pair(m.dilation), bool(m.ceil_mode)  # type: ignore[attr-defined]
+        # both classes store stride = kernel_size when built with stride=None
+        ks, st = pair(m.kernel_size), pair(m.stride)
+        pad, dil, ceil = pair(m.padding), pair(m.dilation), bool(m.ceil_mode)
         c = self.shape[0]
         base_sign = m.sign if isinstance(m, SignedMaxPool2d) else torch.ones(c)
         base_sign = base_sign.to(device="cpu", dtype=self.dtype)
@@ -450,14 +423,14 @@ class _Fuser:
             )
         if m.ceil_mode or m.divisor_override is not None:
             raise _unsupported(path, m, "ceil_mode and divisor_override are not supported")
-        pad = _pair(m.padding)
+        pad = pair(m.padding)
         if any(pad) and not m.count_include_pad:
             raise _unsupported(path, m, "padding with count_include_pad=False has position-dependent weights")
         if len(self.shape) != 3:
             raise _unsupported(path, m, f"expected a (C, H, W) input, got {self.shape}")
-        ks = _pair(m.kernel_size)
-        st = _pair(m.stride if m.stride is not None else m.kernel_size)
-        op = _AvgPool(path, ks, st, pad)  # type: ignore[arg-type]
+        ks = pair(m.kernel_size)
+        st = pair(m.stride)  # nn.AvgPool2d stores stride = kernel_size when built with stride=None
+        op = _AvgPool(path, ks, st, pad)
         new_shift = op.apply(self.shift[None])[0]
         new_shape = tuple(new_shift.shape)
         if not self.identity:
@@ -507,7 +480,7 @@ class _Fuser:
     def finish(self) -> _Weighted:
         if self.open is None or self.open.kind != "linear" or self.deferred:
             last = self.ops[-1].path if self.ops else "<none>"
-            raise ValueError(
+            raise TTFSValueError(
                 f"convert: the model must end with an nn.Linear producing logits (no ReLU after it); "
                 f"last layer seen: '{self.open.path if self.open else last}'"
             )
@@ -554,16 +527,16 @@ def convert(
         calibration data's per-sample shape.
 
     Raises:
-        ValueError: For unsupported modules (naming their path and type), an empty or invalid
+        TTFSValueError: For unsupported modules (naming their path and type), an empty or invalid
             calibration set, or calibration inputs outside ``input_range``.
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"convert: model must be an nn.Module, got {type(model).__name__}")
+        raise TTFSValueError(f"convert: model must be an nn.Module, got {type(model).__name__}")
     if not (zeta > -1 and math.isfinite(zeta)):
-        raise ValueError(f"convert: zeta must be finite and > -1, got {zeta}")
+        raise TTFSValueError(f"convert: zeta must be finite and > -1, got {zeta}")
     p, q = float(input_range[0]), float(input_range[1])
     if not (math.isfinite(p) and math.isfinite(q) and p < q):
-        raise ValueError(f"convert: input_range must be finite with p < q, got {input_range}")
+        raise TTFSValueError(f"convert: input_range must be finite with p < q, got {input_range}")
     # Fusion runs on the CPU from detached copies (the model is never touched); calibration runs on
     # the model's device with the converted layers themselves.
     dtype, device = _model_dtype_device(model)
@@ -573,13 +546,13 @@ def convert(
     sample_shape = tuple(batches[0].shape[1:])
     for k, b in enumerate(batches):
         if tuple(b.shape[1:]) != sample_shape:
-            raise ValueError(
+            raise TTFSValueError(
                 f"convert: calibration_data batch {k} has per-sample shape {tuple(b.shape[1:])}; "
                 f"expected {sample_shape} like batch 0"
             )
     ops, readout = _fuse(model, sample_shape, (p, q), dtype)
 
-    layers: list[nn.Module] = []
+    layers: list[TTFSLayer] = []
     for op in ops:
         if isinstance(op, _Weighted):
             layers.append(_build_weighted(op, dtype))
@@ -603,9 +576,11 @@ def convert(
             continue
         peak = float(peaks[i])
         window = (1.0 + zeta) * peak if peak > 0 else 1.0
-        layer = net.layers[i]
+        layer = layers[i]  # the module inside ``net`` (``.to`` moves modules in place)
+        assert isinstance(layer, TTFSSpikingLayer) and layer.window is not None
         layer.window.fill_(window)
         if isinstance(op, _Weighted):
+            assert isinstance(layer, (TTFSLinear, TTFSConv2d))
             layer.threshold.copy_(window - op.bias.to(device))
     return net
 
@@ -633,14 +608,14 @@ def _calibration_peaks(
     peaks: dict[int, Tensor] = {}
     with torch.inference_mode():
         for batch in batches:
-            for b in batch.split(chunk):
+            for b in torch.split(batch, chunk):
                 x = TF.ttfs_encode(b.to(device), net.input_range)
                 if x.dim() == 4 and x.dtype == torch.float32:
                     # oneDNN's float32 convolutions run faster on NHWC activations; same values up to
                     # summation order, which ζ's margin absorbs.
                     x = x.contiguous(memory_format=torch.channels_last)
-                for i, layer in enumerate(net.layers[:-1]):
-                    if isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
+                for i, layer in enumerate(net.ttfs_layers()[:-1]):
+                    if isinstance(layer, TTFSSpikingLayer):
                         x = layer.preactivation(x).relu_()
                         top = x.max() if x.numel() else x.new_zeros(())
                         peaks[i] = torch.maximum(peaks[i], top) if i in peaks else top
@@ -649,7 +624,7 @@ def _calibration_peaks(
     return peaks
 
 
-def _build_weighted(op: _Weighted, dtype: torch.dtype) -> nn.Module:
+def _build_weighted(op: _Weighted, dtype: torch.dtype) -> TTFSLinear | TTFSConv2d:
     # every window starts at 1; calibration sets the real ones
     layer: TTFSLinear | TTFSConv2d
     if op.kind == "linear":
@@ -671,7 +646,7 @@ def _build_weighted(op: _Weighted, dtype: torch.dtype) -> nn.Module:
             dtype=dtype,
         )
     layer.weight.copy_(op.weight)
-    layer.threshold.copy_(layer.window - op.bias)
+    layer.threshold.copy_(layer.own_window() - op.bias)
     return layer
 
 
@@ -679,10 +654,11 @@ def _build_weighted(op: _Weighted, dtype: torch.dtype) -> nn.Module:
 def to_ann(net: TTFSNetwork, clip: bool = False) -> nn.Sequential:
     """Map a TTFS network back to an equivalent ReLU network of plain torch modules.
 
-    Hidden layers get ``b = T - ϑ``; position-dependent thresholds become a :class:`PositionBias`;
-    the input encoding becomes :class:`InputNormalization`. With ``clip=False`` activations are
-    ``ReLU`` (equal to the SNN while nothing saturates); with ``clip=True`` they are
-    ``Hardtanh(0, T)``, equal to the SNN even with saturation.
+    Each layer contributes its ``to_ann(clip=clip)`` modules. Hidden layers get ``b = T - ϑ``;
+    position-dependent thresholds become a :class:`PositionBias`; the input encoding becomes
+    :class:`InputNormalization`. With ``clip=False`` activations are ``ReLU`` (equal to the SNN while
+    nothing saturates); with ``clip=True`` they are ``Hardtanh(0, T)``, equal to the SNN even with
+    saturation.
 
     Args:
         net: The TTFS network (not modified).
@@ -693,47 +669,6 @@ def to_ann(net: TTFSNetwork, clip: bool = False) -> nn.Sequential:
     """
     p, q = net.input_range
     mods: list[nn.Module] = [InputNormalization(p, q)]
-
-    def act(window: Tensor | None) -> nn.Module:
-        assert window is not None
-        return nn.Hardtanh(0.0, float(window)) if clip else nn.ReLU()
-
-    for layer in net.layers:
-        if isinstance(layer, TTFSLinear):
-            mods.append(layer.to_torch())
-            if not layer.readout:
-                mods.append(act(layer.window))
-        elif isinstance(layer, TTFSConv2d):
-            mods.append(layer.to_torch(bias=not layer.position_dependent))
-            if layer.position_dependent:
-                mods.append(PositionBias(layer.ann_bias()))
-            mods.append(act(layer.window))
-        elif isinstance(layer, TTFSMaxPool2d):
-            if layer.sign is None:
-                mods.append(
-                    nn.MaxPool2d(
-                        layer.kernel_size,
-                        layer.stride,
-                        layer.padding,
-                        layer.dilation,
-                        ceil_mode=layer.ceil_mode,
-                    )
-                )
-            else:
-                mods.append(
-                    SignedMaxPool2d(
-                        layer.kernel_size,
-                        layer.stride,
-                        layer.padding,
-                        layer.dilation,
-                        layer.ceil_mode,
-                        layer.sign,
-                    )
-                )
-        elif isinstance(layer, TTFSAvgPool2d):
-            mods.append(nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, count_include_pad=True))
-            if clip:
-                mods.append(act(layer.window))
-        elif isinstance(layer, TTFSFlatten):
-            mods.append(nn.Flatten())
+    for layer in net.ttfs_layers():
+        mods += layer.to_ann(clip=clip)
     return nn.Sequential(*mods).to(net.input_low.device)

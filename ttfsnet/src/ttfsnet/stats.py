@@ -4,9 +4,11 @@ In the B1 model a neuron spikes iff its ReLU activation is positive, so ANN stat
 ReLU output counts as one spike) predict the SNN's spike counts without simulating it.
 """
 
+# Public functions check argument types at run time for untyped callers.
+# pyright: reportUnnecessaryIsInstance=false
+
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,16 +16,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.utils import _pair
+from torch.utils.hooks import RemovableHandle
 
-from ttfsnet.nn import (
-    TTFSAvgPool2d,
-    TTFSConv2d,
-    TTFSLinear,
-    TTFSMaxPool2d,
-    TTFSNetwork,
-    fan_out_map,
-)
+from ttfsnet.errors import TTFSValueError
+from ttfsnet.nn import TTFSNetwork, fan_out_map
+from ttfsnet.nn.base import pair
 
 __all__ = ["LayerStats", "NetworkStats", "statistics", "ann_statistics", "network_macs"]
 
@@ -86,7 +83,7 @@ class NetworkStats:
     per_layer: tuple[LayerStats, ...]
 
 
-def _input_batches(data: Any, where: str, what: str = "data") -> Iterator[Tensor]:
+def input_batches(data: Any, where: str, what: str = "data") -> Iterator[Tensor]:
     """Non-empty input batches of a tensor or an iterable of tensors or ``(x, y)`` tuples (labels ignored).
 
     Errors name ``where`` (the caller) and ``what`` (its argument).
@@ -95,14 +92,14 @@ def _input_batches(data: Any, where: str, what: str = "data") -> Iterator[Tensor
     try:
         iterator = iter(items)
     except TypeError:
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: {what} must be a tensor or an iterable of tensors or (x, y) tuples, "
             f"got {type(data).__name__}"
         ) from None
     for k, item in enumerate(iterator):
         x = item[0] if isinstance(item, (tuple, list)) and item else item
         if not isinstance(x, Tensor):
-            raise ValueError(
+            raise TTFSValueError(
                 f"{where}: {what} item {k} is {type(x).__name__}; expected a tensor or an (x, y) tuple"
             )
         if x.numel():
@@ -112,28 +109,10 @@ def _input_batches(data: Any, where: str, what: str = "data") -> Iterator[Tensor
 def network_macs(net: TTFSNetwork, sample_shape: tuple[int, ...]) -> list[int]:
     """MACs per sample of each layer of ``net`` for a per-sample input shape."""
     shape = tuple(sample_shape)
-    out = []
-    for layer in net.layers:
-        if isinstance(layer, (TTFSConv2d, TTFSAvgPool2d)):
-            out.append(layer.macs(shape))
-            shape = layer.output_shape(shape)
-        elif isinstance(layer, TTFSLinear):
-            out.append(layer.macs(shape))
-            shape = (layer.out_features,)
-        elif isinstance(layer, TTFSMaxPool2d):
-            out.append(0)
-            probe = F.max_pool2d(
-                torch.zeros((1, *shape)),
-                layer.kernel_size,
-                layer.stride,
-                layer.padding,
-                layer.dilation,
-                layer.ceil_mode,
-            )
-            shape = tuple(probe.shape[1:])
-        else:
-            out.append(0)
-            shape = (int(math.prod(shape)),)
+    out: list[int] = []
+    for layer in net.ttfs_layers():
+        out.append(layer.macs(shape))
+        shape = layer.output_shape(shape)
     return out
 
 
@@ -152,7 +131,7 @@ def statistics(net: TTFSNetwork, data: Any) -> NetworkStats:
     meta: list[tuple[str, str, int]] = []
     samples = 0
     sample_shape: tuple[int, ...] = ()
-    for x in _input_batches(data, "ttfsnet.statistics"):
+    for x in input_batches(data, "ttfsnet.statistics"):
         r = net.run(x)
         if acc is None:
             meta = list(zip(r.layer_names, r.entry_kinds, r.neuron_counts, strict=True))
@@ -164,10 +143,10 @@ def statistics(net: TTFSNetwork, data: Any) -> NetworkStats:
             acc[n][2] += sat
         samples += r.batch_size
     if acc is None:
-        raise ValueError("ttfsnet.statistics: data is empty")
+        raise TTFSValueError("ttfsnet.statistics: data is empty")
     macs = network_macs(net, sample_shape)
     names = net.layer_names()
-    rows = []
+    rows: list[LayerStats] = []
     for name, kind, neurons in meta:
         spikes, synops, sat = acc[name]
         idx = names.index(name) if name in names else -1
@@ -215,6 +194,12 @@ def statistics(net: TTFSNetwork, data: Any) -> NetworkStats:
     )
 
 
+def _named_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """``dict(model.named_modules())``, in its order."""
+    named: dict[str, nn.Module] = dict(model.named_modules())  # pyright: ignore[reportUnknownArgumentType] - torch's recursive generator is inferred partially unknown
+    return named
+
+
 def _ann_fan_out(module: nn.Module, x: Tensor, out: Tensor) -> Tensor:
     """Per-sample fan-out map of a weighted ANN module for input ``x`` (batch first)."""
     if isinstance(module, nn.Linear):
@@ -224,9 +209,9 @@ def _ann_fan_out(module: nn.Module, x: Tensor, out: Tensor) -> Tensor:
             tuple(x.shape[1:]),
             tuple(out.shape[1:]),
             torch.ones(module.weight.shape, dtype=torch.float64),
-            _pair(module.stride),
-            _pair(module.padding),
-            _pair(module.dilation),  # type: ignore[arg-type]
+            pair(module.stride),
+            pair(module.padding),
+            pair(module.dilation),
             module.groups,
         )
     # Generic exact route (string padding, pooling): the gradient of Σ outputs w.r.t. each input of the
@@ -278,7 +263,8 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
     weighted: dict[str, list[float]] = {}
     fan_cache: dict[tuple[str, tuple[int, ...]], Tensor] = {}
     modes = {m: m.training for m in model.modules()}
-    handles = []
+    named = _named_modules(model)
+    handles: list[RemovableHandle] = []
 
     def relu_hook(name: str) -> Any:
         def hook(_m: nn.Module, _inp: Any, out: Tensor) -> None:
@@ -302,7 +288,8 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
             elif isinstance(m, nn.Linear):
                 macs = per_out * m.in_features
             else:
-                k = _pair(m.kernel_size)  # type: ignore[attr-defined]
+                assert isinstance(m, nn.AvgPool2d)
+                k = pair(m.kernel_size)
                 macs = per_out * k[0] * k[1]
             row = weighted.setdefault(name, [0.0, 0.0])
             row[0] += float(nz @ fan)
@@ -310,7 +297,7 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
 
         return hook
 
-    for name, m in model.named_modules():
+    for name, m in named.items():
         if isinstance(m, nn.ReLU):
             handles.append(m.register_forward_hook(relu_hook(name)))
         elif isinstance(m, (nn.Conv2d, nn.Linear, nn.AvgPool2d)):
@@ -318,7 +305,7 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
     samples = 0
     try:
         model.eval()
-        for x in _input_batches(data, "ttfsnet.ann_statistics"):
+        for x in input_batches(data, "ttfsnet.ann_statistics"):
             model(x)
             samples += x.shape[0]
     finally:
@@ -327,8 +314,7 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
         for m, mode in modes.items():
             m.training = mode
     if samples == 0:
-        raise ValueError("ttfsnet.ann_statistics: data is empty")
-    named = dict(model.named_modules())
+        raise TTFSValueError("ttfsnet.ann_statistics: data is empty")
     rows = [
         LayerStats(
             name=n,

@@ -7,6 +7,9 @@ hardware-aware options of the reference code through :class:`~ttfsnet.Robustness
 spike-time noise and fake quantisation of spike times and weights, with straight-through gradients.
 """
 
+# Public functions check argument types at run time for untyped callers.
+# pyright: reportUnnecessaryIsInstance=false
+
 from __future__ import annotations
 
 import math
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ttfsnet.errors import TTFSFloatingPointError, TTFSRuntimeError, TTFSValueError
 from ttfsnet.nn import RobustnessConfig, TTFSNetwork
 
 __all__ = ["EpochRecord", "FinetuneResult", "finetune", "train_step"]
@@ -99,8 +103,8 @@ def train_step(
     logits = net(x)
     loss = loss_fn(logits, y)
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"train_step: non-finite loss {float(loss)}")
-    loss.backward()
+        raise TTFSFloatingPointError(f"train_step: non-finite loss {float(loss.detach())}")
+    loss.backward()  # pyright: ignore[reportUnknownMemberType] - torch leaves backward's parameters unannotated
     optimizer.step()
     correct = int((logits.detach().argmax(dim=1) == y).sum())
     return float(loss.detach()), correct
@@ -122,13 +126,15 @@ def _make_optimizer(
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"finetune: optimizer must be 'adam', 'adamw', 'sgd' or a callable, got {optimizer!r}")
+    raise TTFSValueError(
+        f"finetune: optimizer must be 'adam', 'adamw', 'sgd' or a callable, got {optimizer!r}"
+    )
 
 
 def _batches(data: Iterable[Batch], device: torch.device, where: str) -> Iterable[tuple[Tensor, Tensor]]:
     for i, batch in enumerate(data):
         if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
-            raise ValueError(
+            raise TTFSValueError(
                 f"finetune: {where} batch {i} must be an (inputs, targets) pair, got {type(batch).__name__}"
             )
         x, y = batch[0], batch[1]
@@ -154,7 +160,7 @@ def _evaluate(
     finally:
         net.train(was_training)
     if total == 0:
-        raise ValueError("finetune: val_data yielded no samples")
+        raise TTFSValueError("finetune: val_data yielded no samples")
     return loss_sum / total, correct / total, saturated
 
 
@@ -202,20 +208,21 @@ def finetune(
         A :class:`FinetuneResult` with per-epoch loss and accuracy.
 
     Raises:
-        ValueError: For invalid arguments or empty data; ``FloatingPointError`` if the loss diverges.
+        TTFSValueError: For invalid arguments or empty data.
+        TTFSFloatingPointError: If the loss diverges (also a ``FloatingPointError``).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"finetune: epochs must be an int >= 1, got {epochs!r}")
+        raise TTFSValueError(f"finetune: epochs must be an int >= 1, got {epochs!r}")
     if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"finetune: lr must be a finite positive float, got {lr!r}")
+        raise TTFSValueError(f"finetune: lr must be a finite positive float, got {lr!r}")
     if not isinstance(net, TTFSNetwork):
-        raise ValueError(f"finetune: net must be a TTFSNetwork, got {type(net).__name__}")
+        raise TTFSValueError(f"finetune: net must be a TTFSNetwork, got {type(net).__name__}")
     if epochs > 1 and iter(train_data) is train_data:
-        raise ValueError(
+        raise TTFSValueError(
             "finetune: train_data is a one-shot iterator; pass a re-iterable (list or DataLoader)"
         )
     if robustness is not None and not isinstance(robustness, RobustnessConfig):
-        raise ValueError(
+        raise TTFSValueError(
             f"finetune: robustness must be a RobustnessConfig or None, got {type(robustness).__name__}"
         )
     dev = torch.device(device)
@@ -239,7 +246,7 @@ def finetune(
                 correct += right
                 total += y.shape[0]
             if total == 0:
-                raise ValueError("finetune: train_data yielded no samples")
+                raise TTFSValueError("finetune: train_data yielded no samples")
             net.robustness = saved_robustness
             val_loss = val_acc = None
             val_sat = None
@@ -262,5 +269,5 @@ def finetune(
         net.robustness = saved_robustness
         net.train(was_training)
     if net.windows() != windows_before:  # pragma: no cover - guards against a buffer turning trainable
-        raise RuntimeError("finetune: the network's windows changed during training")
+        raise TTFSRuntimeError("finetune: the network's windows changed during training")
     return FinetuneResult(history=tuple(history), stopped_early=stopped)

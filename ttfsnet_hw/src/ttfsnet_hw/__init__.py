@@ -1,58 +1,92 @@
 """ttfsnet_hw: YOSO-style neuromorphic backend for TTFS networks (torch-free core).
 
-Profiles (:mod:`~ttfsnet_hw.profile`), network IR (:mod:`~ttfsnet_hw.ir`), PE mapping
-(:mod:`~ttfsnet_hw.mapping`), latency/energy estimates (:mod:`~ttfsnet_hw.estimate`), post-training
-quantisation (:mod:`~ttfsnet_hw.quantize`) and the integer datapath simulator (:mod:`~ttfsnet_hw.intsim`).
-Torch models enter through :mod:`ttfsnet_hw.adapters.torch`; NAS through the ``ttfsnet_nas.objectives``
-entry points in :mod:`ttfsnet_hw.nas`. See ``docs/hardware.md``.
+The names below are the public API; importing this package never imports torch. Modules:
+
+* data types :mod:`~ttfsnet_hw.types` and errors :mod:`~ttfsnet_hw.errors`;
+* building IRs :mod:`~ttfsnet_hw.ir`, spike records :mod:`~ttfsnet_hw.records`;
+* profiles :mod:`~ttfsnet_hw.profile`, PE mapping :mod:`~ttfsnet_hw.mapping`, latency/energy
+  :mod:`~ttfsnet_hw.estimate`, calibration :mod:`~ttfsnet_hw.calibrate`;
+* the datapath kernels :mod:`~ttfsnet_hw.datapath`, the shared layer walk :mod:`~ttfsnet_hw.walk`, the
+  float closed form :mod:`~ttfsnet_hw.closedform`, post-training quantisation :mod:`~ttfsnet_hw.quantize`
+  and its file format :mod:`~ttfsnet_hw.quantized_file`, the integer simulator :mod:`~ttfsnet_hw.intsim`;
+* the TNAS-ER family :mod:`~ttfsnet_hw.paper`.
+
+Torch models enter through :mod:`ttfsnet_hw.adapters.torch` and :mod:`ttfsnet_hw.load` (the ``[torch]``
+extra); NAS through the ``ttfsnet_nas.objectives`` entry point in :mod:`ttfsnet_hw.nas`. See
+``docs/hardware.md``.
 """
 
-from ttfsnet_hw.estimate import Estimate, LayerEstimate, Stat, calibrate, estimate, layer_totals_record
-from ttfsnet_hw.intsim import (
-    Agreement,
-    IntSimResult,
-    closed_form_quantized,
-    compare,
-    float_disagreement,
-    simulate,
-)
-from ttfsnet_hw.ir import (
-    IRBuilder,
+from ttfsnet_hw.calibrate import calibrate
+from ttfsnet_hw.closedform import run, run_times
+from ttfsnet_hw.errors import (
+    DatapathOverflowError,
+    HardwareError,
+    HardwareObjectiveError,
+    HardwareValueError,
     IRError,
-    LayerIR,
-    NetworkIR,
-    SpikeRecord,
+    MappingError,
+    MissingExtraError,
+    ModelLoadError,
+    ProfileError,
+    QuantizationError,
+)
+from ttfsnet_hw.estimate import Estimate, LayerEstimate, Stat, estimate
+from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, simulate
+from ttfsnet_hw.ir import IRBuilder, random_parameters
+from ttfsnet_hw.mapping import NetworkMapping, Partition, map_network
+from ttfsnet_hw.paper import PAPER_FIGURES, paper_network, reference_architecture
+from ttfsnet_hw.profile import HardwareProfile, builtin_profiles, load_profile, write_profile
+from ttfsnet_hw.quantize import quantize
+from ttfsnet_hw.quantized_file import load_quantized, save_quantized
+from ttfsnet_hw.records import (
     SpikeRecorder,
     assumed_spike_record,
+    layer_totals_record,
     record_from_times,
+    uniform_spike_record,
 )
-from ttfsnet_hw.mapping import MappingError, NetworkMapping, Partition, map_network
-from ttfsnet_hw.paper import PAPER_FIGURES, paper_network, reference_architecture
-from ttfsnet_hw.profile import HardwareProfile, ProfileError, builtin_profiles, load_profile, write_profile
-from ttfsnet_hw.quantize import QuantizationError, QuantizedNetwork, quantize
+from ttfsnet_hw.types import (
+    Agreement,
+    IntSimResult,
+    LayerIR,
+    NetworkIR,
+    PrecisionSpec,
+    QLayer,
+    QuantizedNetwork,
+    SpikeRecord,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PAPER_FIGURES",
     "Agreement",
+    "DatapathOverflowError",
     "Estimate",
+    "HardwareError",
+    "HardwareObjectiveError",
     "HardwareProfile",
+    "HardwareValueError",
     "IRBuilder",
     "IRError",
     "IntSimResult",
     "LayerEstimate",
     "LayerIR",
     "MappingError",
+    "MissingExtraError",
+    "ModelLoadError",
     "NetworkIR",
     "NetworkMapping",
     "Partition",
+    "PrecisionSpec",
     "ProfileError",
+    "QLayer",
     "QuantizationError",
     "QuantizedNetwork",
     "SpikeRecord",
     "SpikeRecorder",
     "Stat",
+    "__version__",
     "assumed_spike_record",
     "builtin_profiles",
     "calibrate",
@@ -62,11 +96,17 @@ __all__ = [
     "float_disagreement",
     "layer_totals_record",
     "load_profile",
+    "load_quantized",
     "map_network",
     "paper_network",
     "quantize",
+    "random_parameters",
     "record_from_times",
     "reference_architecture",
+    "run",
+    "run_times",
+    "save_quantized",
     "simulate",
+    "uniform_spike_record",
     "write_profile",
 ]

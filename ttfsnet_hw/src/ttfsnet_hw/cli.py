@@ -1,9 +1,11 @@
 """``ttfsnet-hw`` command line: estimate, profiles, quantize, calibrate.
 
-MODEL arguments accept a ``ttfsnet_nas`` artifact directory, a NIR file, a pickled module (``.pt``), or
-``paper[:gene=op,...]`` for the TNAS-ER family at SEE input size with random weights (torch-free). DATA is a
-``.npy``/``.npz`` array of raw inputs ``(N, *input_shape)`` or ``synthetic:N[:SEED]`` (uniform in the input
-range). Exit codes: 0 success, 2 bad input (one-line message), 1 runtime error; ``--debug`` shows tracebacks.
+The CLI parses arguments, calls the library and prints; everything else is in :mod:`ttfsnet_hw.load` (MODEL:
+a ``ttfsnet.save`` file, a NIR file, a model folder, or ``paper[:gene=op,...]`` for the TNAS-ER family at
+SEE input size with random weights; all need the ``[torch]`` extra), :mod:`ttfsnet_hw.reports` and
+:mod:`ttfsnet_hw.quantized_file`. DATA is a ``.npy``/``.npz`` array of raw inputs ``(N, *input_shape)`` or
+``synthetic:N[:SEED]`` (uniform in the input range). Exit codes: 0 success, 2 bad input (one-line message),
+1 runtime error; ``--debug`` shows tracebacks.
 
 JSON output of ``estimate`` (schema ``ttfsnet_hw.estimate/1``): ``latency_ms``, ``energy_mj``, ``cycles``,
 ``synops``, ``spikes`` (means, each with ``*_min``/``*_max``), ``energy_split_mj`` {synaptic, neuron, noc,
@@ -19,7 +21,6 @@ import csv
 import io
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,19 +32,17 @@ try:  # typer >= 0.16 vendors click as typer._click; its exceptions are not clic
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
-from ttfsnet_hw.estimate import Estimate, calibrate, estimate
-from ttfsnet_hw.intsim import Agreement, closed_form_quantized, compare, float_disagreement, simulate
-from ttfsnet_hw.ir import IRError, NetworkIR, SpikeRecord, record_from_times
-from ttfsnet_hw.mapping import MappingError
-from ttfsnet_hw.profile import (
-    ProfileError,
-    _atomic_write_bytes,
-    builtin_profiles,
-    load_profile,
-    profile_to_dict,
-    write_profile,
-)
-from ttfsnet_hw.quantize import QuantizationError, quantize
+from ttfsnet_hw.atomic import atomic_write
+from ttfsnet_hw.calibrate import calibrate
+from ttfsnet_hw.errors import DatapathOverflowError, HardwareValueError, MappingError, MissingExtraError
+from ttfsnet_hw.estimate import Estimate, estimate
+from ttfsnet_hw.load import LoadedNetwork, is_paper_spec, load_network, open_model, synthetic_inputs
+from ttfsnet_hw.profile import builtin_profiles, load_profile, profile_to_dict, write_profile
+from ttfsnet_hw.quantize import quantize
+from ttfsnet_hw.quantized_file import save_quantized
+from ttfsnet_hw.reports import quantization_report
+
+__all__ = ["SCHEMA", "UsageError", "app", "main"]
 
 SCHEMA = "ttfsnet_hw.estimate/1"
 
@@ -52,16 +51,17 @@ app = typer.Typer(
 )
 
 
-class UsageError(ValueError):
+class UsageError(HardwareValueError):
     """Bad command-line input (exit code 2)."""
 
 
+# HardwareValueError covers usage, profile, IR, model-file and quantisation errors; a network too big for
+# the chip, a missing extra and an accumulator too wide to simulate are fixed by the user's input as well
 _INPUT_ERRORS: tuple[type[BaseException], ...] = (
-    UsageError,
-    ProfileError,
-    IRError,
+    HardwareValueError,
     MappingError,
-    QuantizationError,
+    MissingExtraError,
+    DatapathOverflowError,
     FileNotFoundError,
 )
 
@@ -71,13 +71,6 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
     """YOSO-style neuromorphic hardware backend: estimates, quantisation, integer simulation."""
-
-
-@dataclass
-class _Loaded:
-    ir: NetworkIR
-    record: SpikeRecord
-    torch_model: Any = None
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -110,8 +103,7 @@ def _load_data(
             raise UsageError(f"--data: synthetic sample count must be > 0, got {n}")
         if shape is None:
             raise UsageError("--data synthetic:N needs --input-shape for this model")
-        p, q = input_range
-        return np.random.default_rng(seed).uniform(p, q, size=(n, *shape))
+        return synthetic_inputs(n, shape, input_range, seed)
     path = Path(spec)
     arr = _read_array(path, "--data", npz_key=None, expected=".npy/.npz or synthetic:N")
     if arr.ndim < 2 or not np.issubdtype(arr.dtype, np.number):
@@ -176,79 +168,27 @@ def _load(
     *,
     input_range: str | None = None,
     convert_ann: bool = False,
-) -> _Loaded:
-    shape = _parse_shape(input_shape)
-    if model == "paper" or model.startswith("paper:"):
-        from ttfsnet_hw.paper import groups_of, paper_network, reference_architecture
-
-        arch = reference_architecture() if model == "paper" else _parse_arch(model[len("paper:") :])
-        groups = groups_of(arch) or 3
-        kw: dict[str, Any] = {}
-        if shape is not None:
-            if len(shape) != 3 or shape[1] != shape[2]:
-                raise UsageError(f"--input-shape: paper models need C,S,S (square images), got {input_shape}")
-            kw = {"in_channels": shape[0], "image_size": shape[1]}
-        try:
-            ir = paper_network(
-                arch, groups=groups, rng=np.random.default_rng(seed), name=model.replace(":", "-"), **kw
-            )
-        except ValueError as exc:
-            raise UsageError(f"MODEL {model}: {exc}") from None
-        if rates is not None:
-            from ttfsnet_hw.ir import assumed_spike_record
-
-            return _Loaded(ir=ir, record=assumed_spike_record(ir, rates))
-        x = _load_data(data or "synthetic:2", shape or ir.input_shape, ir.input_range)
-        assert x is not None
-        _, times = ir.run(x)
-        return _Loaded(ir=ir, record=record_from_times(ir, [times]))
-    path = Path(model)
-    if not path.exists():
-        raise UsageError(f"MODEL {model}: no such file or directory (or use 'paper[:gene=op,...]')")
+) -> LoadedNetwork:
+    shape, value_range = _parse_shape(input_shape), _parse_range(input_range)
     try:
-        from ttfsnet_hw.adapters import torch as tad
-    except ImportError as exc:
-        raise UsageError(f"MODEL {model}: loading torch models needs the [torch] extra ({exc})") from None
-    try:
-        net, meta = tad.load_model_with_metadata(path)
-    except (ValueError, OSError, KeyError) as exc:
-        raise UsageError(
-            f"MODEL {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
-    shape = shape or meta.get("input_shape")
-    is_snn = tad.is_ttfs(net)
-    rng_in = tuple(float(v) for v in net.input_range) if is_snn else (_parse_range(input_range) or (0.0, 1.0))
-    x = _load_data(data, shape, rng_in)  # type: ignore[arg-type]
-    if x is None:
-        raise UsageError(f"MODEL {model}: --data is required to record spikes (a .npy file or synthetic:N)")
-    shape = shape or tuple(x.shape[1:])
-    if not is_snn and convert_ann:
-        import torch
-
-        import ttfsnet
-
-        try:
-            net = ttfsnet.convert(
-                net, torch.as_tensor(x, dtype=next(net.parameters()).dtype), input_range=rng_in
+        opened = open_model(model, input_shape=shape, input_range=value_range, seed=seed)
+    except (HardwareValueError, MissingExtraError) as exc:
+        # the library names the file; the CLI says which argument it was
+        text = str(exc).splitlines()[0]
+        raise type(exc)(text if model in text else f"MODEL {model}: {text}") from None
+    x = None
+    if opened.ir is None or rates is None:
+        # paper models run on two synthetic inputs unless told otherwise; torch models need real ones
+        spec = data if data is not None or not is_paper_spec(model) else "synthetic:2"
+        x = _load_data(spec, opened.input_shape, opened.input_range)
+        if x is None:
+            raise UsageError(
+                f"MODEL {model}: --data is required to record spikes (a .npy file or synthetic:N)"
             )
-        except ValueError as exc:
-            raise UsageError(f"MODEL {model}: cannot convert to TTFS ({str(exc).splitlines()[0]})") from None
-        is_snn = True
-    if is_snn:
-        ir = tad.ir_from_ttfs(net, shape, name=path.stem)
-        return _Loaded(ir=ir, record=tad.record_snn(net, ir, x), torch_model=net)
-    ir = tad.ir_from_ann(net, shape, name=path.name, input_range=rng_in)  # type: ignore[arg-type]
-    return _Loaded(ir=ir, record=tad.record_ann(net, ir, x), torch_model=net)
-
-
-def _parse_arch(text: str) -> dict[str, str]:
-    out = {}
-    for item in filter(None, text.split(",")):
-        if "=" not in item:
-            raise UsageError(f"MODEL paper:{text}: expected gene=op pairs like g0b0=conv3x3,g0b1=skip")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+    try:
+        return load_network(opened, x, rates=rates, convert_ann=convert_ann)
+    except HardwareValueError as exc:
+        raise UsageError(f"MODEL {model}: {str(exc).splitlines()[0]}") from None
 
 
 def _table(est: Estimate) -> str:
@@ -296,7 +236,7 @@ def _csv(est: Estimate) -> str:
     w.writerow(fields)
     for layer in est.layers:
         w.writerow([getattr(layer, f) for f in fields])
-    total = {f: "" for f in fields}
+    total: dict[str, Any] = {f: "" for f in fields}
     total.update(
         name="TOTAL",
         kind="",
@@ -315,7 +255,13 @@ _FORMATS = ("table", "json", "csv")
 
 @app.command("estimate")
 def estimate_cmd(
-    model: Annotated[str, typer.Argument(help="Artifact dir, .nir/.pt file, or paper[:gene=op,...].")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model folder, .pt file of ttfsnet.save, .nir file, or paper[:gene=op,...] "
+            "(all need the \\[torch] extra)."
+        ),
+    ],
     profile: Annotated[str, typer.Option(help="Shipped profile name or YAML path.")] = "yoso",
     data: Annotated[
         str | None, typer.Option(help="Calibration inputs: .npy/.npz or synthetic:N[:SEED].")
@@ -386,8 +332,8 @@ def quantize_cmd(
     model: Annotated[
         str,
         typer.Argument(
-            help="A ttfsnet network (.nir/.pt), an ANN artifact (converted with "
-            "ttfsnet.convert on --data) or paper[:gene=op,...]."
+            help="A ttfsnet network (.pt of ttfsnet.save, .nir), a model folder (an ANN is converted with "
+            "ttfsnet.convert on --data) or paper[:gene=op,...] (all need the \\[torch] extra)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
@@ -424,56 +370,22 @@ def quantize_cmd(
         )
     x = _load_data(data or "synthetic:8", loaded.ir.input_shape, loaded.ir.input_range)
     assert x is not None
-    try:
-        q = quantize(loaded.ir, prof, x, bias_correction=bias_correction)
-    except OverflowError as exc:
-        raise UsageError(str(exc)) from None
-    ints = simulate(q, x)
-    agree = compare(ints, closed_form_quantized(q, x))
-    report: dict[str, Any] = {
-        "profile": prof.name,
-        "precision": {
-            "weight_bits": prof.precision.weight_bits,
-            "membrane_bits": prof.precision.membrane_bits,
-            "time_bits": prof.precision.time_bits,
-        },
-        "samples": int(x.shape[0]),
-        "bias_correction": bias_correction,
-        "weight_errors": q.weight_errors,
-        "overflow_layers": list(q.overflow_layers),
-        "windows": q.ir.windows(),
-        "intsim_vs_closed_form": _agreement_dict(agree),
-        "vs_float_snn": float_disagreement(loaded.ir, q, x),
-    }
-    if labels is not None:
-        y = _load_labels(labels, data, x.shape[0])
-        float_pred = np.argmax(loaded.ir.run(x)[0], axis=1)
-        acc_f, acc_q = float(np.mean(float_pred == y)), float(np.mean(ints.predictions == y))
-        report["accuracy"] = {
-            "float": acc_f,
-            "quantized": acc_q,
-            "drop": acc_f - acc_q,
-            "samples": int(y.size),
-        }
-    if loaded.torch_model is not None:
-        from ttfsnet_hw.adapters.torch import apply_quantization, ttfs_quantized_reference
-
-        ref = ttfs_quantized_reference(apply_quantization(loaded.torch_model, q), q, x)
-        report["intsim_vs_ttfsnet"] = _agreement_dict(compare(ints, ref))
-    out.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    for ql in q.layers:
-        if ql.q_weight is not None:
-            arrays[f"{ql.name}/q_weight"] = ql.q_weight
-        if ql.q_bias is not None:
-            arrays[f"{ql.name}/q_bias"] = ql.q_bias
-        arrays[f"{ql.name}/shifts"] = np.array(
-            [ql.weight_shift, ql.out_shift, ql.unit_exp, ql.time_exp if ql.time_exp is not None else 0]
-        )
-    _atomic_write_bytes(out / "quantized.npz", _npz_bytes(arrays))
-    _atomic_write_bytes(out / "report.json", json.dumps(report, indent=2).encode())
+    y = _load_labels(labels, data, x.shape[0]) if labels is not None else None
+    q = quantize(loaded.ir, prof, x, bias_correction=bias_correction)
+    report = quantization_report(
+        loaded.ir,
+        q,
+        x,
+        profile=prof,
+        bias_correction=bias_correction,
+        labels=y,
+        torch_model=loaded.torch_model,
+    )
+    save_quantized(q, out / "quantized.npz")
+    atomic_write(out / "report.json", json.dumps(report, indent=2).encode())
+    exact = report["intsim_vs_closed_form"]["exact"]
     typer.echo(
-        f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {agree.exact}; "
+        f"wrote {out / 'quantized.npz'} and {out / 'report.json'}; integer simulation exact: {exact}; "
         f"prediction disagreement with float SNN: {report['vs_float_snn']['prediction_disagreement']:.3f}"
     )
     if "accuracy" in report:
@@ -482,13 +394,13 @@ def quantize_cmd(
             f"accuracy on {acc['samples']} samples: float SNN {acc['float']:.4f}, quantised (integer "
             f"simulation) {acc['quantized']:.4f}, drop {acc['drop']:+.4f}"
         )
-    if not agree.exact:
+    if not exact:
         raise RuntimeError("integer simulation disagrees with the quantised closed form (see report.json)")
 
 
 @app.command("calibrate")
 def calibrate_cmd(
-    model: Annotated[str, typer.Argument(help="Reference model (e.g. paper).")],
+    model: Annotated[str, typer.Argument(help="Reference model (e.g. paper; needs the \\[torch] extra).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated profile YAML.")],
     latency_ms: Annotated[float, typer.Option(help="Published latency per inference.")],
     energy_mj: Annotated[float, typer.Option(help="Published energy per inference.")],
@@ -505,38 +417,21 @@ def calibrate_cmd(
     prof = load_profile(profile)
     loaded = _load(model, data, input_shape, rates, seed)
     desc = f"{model} ({loaded.record.n_samples} samples, spikes from {loaded.record.source})"
-    try:
-        fitted, est = calibrate(
-            loaded.ir,
-            loaded.record,
-            prof,
-            latency_ms=latency_ms,
-            energy_mj=energy_mj,
-            data_point=data_point,
-            reference_network=desc,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    fitted, est = calibrate(
+        loaded.ir,
+        loaded.record,
+        prof,
+        latency_ms=latency_ms,
+        energy_mj=energy_mj,
+        data_point=data_point,
+        reference_network=desc,
+    )
     write_profile(fitted, out)
     typer.echo(
         f"wrote {out}: pe.cycles_per_synop={fitted.pe.cycles_per_synop:.6g}, "
         f"energy.base_power_mw={fitted.energy.base_power_mw:.6g} -> {est.latency_ms.mean:.4g} ms, "
         f"{est.energy_mj.mean:.4g} mJ"
     )
-
-
-def _agreement_dict(agree: Agreement) -> dict[str, Any]:
-    return {
-        "exact": agree.exact,
-        "step_mismatches": agree.step_mismatches,
-        "prediction_mismatches": agree.prediction_mismatches,
-    }
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]
-    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,7 +460,3 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"error ({type(exc).__name__}): {msg}", err=True)
         return 1
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Latency and energy estimates from recorded spikes (``yoso-hw-model.md`` §7.2–§7.5), and calibration.
+"""Latency and energy estimates from recorded spikes (the cost model of ``docs/hardware.md``).
 
 Per consumer layer ``l`` mapped on PEs ``p`` (see :mod:`ttfsnet_hw.mapping`), per sample:
 
@@ -16,33 +16,32 @@ zero dynamic energy, and energy is linear in spikes).
 Energy: ``E_syn = Σ SynOP·(weight read + membrane read/write + add)``,
 ``E_neu = Σ (checks·e_cmp + spikes·e_spk)``,
 ``E_noc = Σ packets·h̄·e_hop`` and ``E_static = (PEs·P_leak + P_base)·latency``; SRAM energies follow the
-Horowitz size law of the profile. :func:`calibrate` fits ``pe.cycles_per_synop`` and ``energy.base_power_mw``
-to a published (latency, energy) point and records the fit in the profile.
+Horowitz size law of the profile. :func:`ttfsnet_hw.calibrate.calibrate` fits ``pe.cycles_per_synop`` and
+``energy.base_power_mw`` to a published (latency, energy) point and records the fit in the profile.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ttfsnet_hw.ir import IRError, LayerIR, NetworkIR, SpikeRecord, check_ttfs_bound, conv2d
+from ttfsnet_hw.datapath import conv2d
+from ttfsnet_hw.errors import IRError
 from ttfsnet_hw.mapping import NetworkMapping, Partition, hop_distance, map_network, region_bounds
-from ttfsnet_hw.profile import CalibrationRecord, HardwareProfile, Provenance
+from ttfsnet_hw.profile import HardwareProfile
+from ttfsnet_hw.records import check_ttfs_bound
+from ttfsnet_hw.types import LayerIR, NetworkIR, SpikeRecord
 
 __all__ = [
     "Estimate",
     "LayerEstimate",
+    "LayerLoad",
     "Stat",
-    "calibrate",
     "energy_per_synop_pj",
     "estimate",
-    "layer_totals_record",
-    "uniform_spike_record",
+    "layer_loads",
 ]
 
 PJ_TO_MJ = 1e-9
@@ -232,8 +231,19 @@ def _as3(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], 1, 1) if a.ndim == 1 else a
 
 
-class _LayerLoad:
-    """Per-PE quantities of one consumer layer under any partition (from mean spike maps)."""
+class LayerLoad:
+    """Per-PE quantities of one consumer layer under any partition (from its mean spike maps).
+
+    Building one sums the spike maps into prefix sums once; :meth:`evaluate` then costs any partition in
+    O(PEs). :func:`ttfsnet_hw.calibrate.calibrate` reuses the loads across its bisection (only the profile
+    changes) through :meth:`with_profile` and ``estimate(..., loads=...)``.
+
+    Args:
+        ir: the network.
+        layer: one of its consumer layers.
+        record: the spike record.
+        profile: the profile whose PE constants :meth:`evaluate` uses.
+    """
 
     def __init__(self, ir: NetworkIR, layer: LayerIR, record: SpikeRecord, profile: HardwareProfile) -> None:
         self.layer = layer
@@ -271,15 +281,17 @@ class _LayerLoad:
         self._cache: dict[Partition, tuple[float, dict[str, float]]] = {}
         self._pe_cache: dict[Partition, dict[str, np.ndarray]] = {}
 
-    def with_profile(self, profile: HardwareProfile) -> _LayerLoad:
+    def with_profile(self, profile: HardwareProfile) -> LayerLoad:
         """Same spike maps under another profile (per-PE sums are reused)."""
-        other = object.__new__(_LayerLoad)
+        other = object.__new__(LayerLoad)
         other.__dict__.update(self.__dict__)
         other.profile = profile
         other._cache = {}
         return other
 
     def per_pe(self, part: Partition) -> dict[str, np.ndarray]:
+        """Per PE of ``part``: synaptic events ``syn``, input spikes ``in``, output spikes ``out`` and
+        ``neurons`` (arrays over the PEs, means per sample)."""
         hit = self._pe_cache.get(part)
         if hit is None:
             hit = self._pe_cache[part] = self._per_pe(part)
@@ -316,6 +328,7 @@ class _LayerLoad:
         return {"syn": syn, "in": spk_in, "out": out, "neurons": nrn.astype(np.float64)}
 
     def update_cycles(self, neurons: np.ndarray) -> np.ndarray:
+        """Neuron-update cycles of PEs holding ``neurons`` neurons each."""
         pe = self.profile.pe
         per = np.ceil(neurons / pe.neuron_updates_per_cycle) * pe.cycles_per_neuron_update
         if pe.neuron_update == "stepped" and self.layer.kind != "readout":
@@ -358,7 +371,7 @@ def estimate(
     profile: HardwareProfile,
     mapping: NetworkMapping | None = None,
     *,
-    _loads: dict[str, _LayerLoad] | None = None,
+    loads: Mapping[str, LayerLoad] | None = None,
 ) -> Estimate:
     """Estimate latency and energy of ``ir`` on ``profile`` from a spike record.
 
@@ -367,6 +380,8 @@ def estimate(
         record: spike statistics over the calibration set.
         profile: hardware profile.
         mapping: a fixed mapping (default: map with the spike-based load model).
+        loads: per consumer layer, its :class:`LayerLoad` from :func:`layer_loads` of the same ``ir`` and
+            ``record`` (any profile); saves rebuilding them when only the profile changes.
 
     Returns:
         The estimate (means with min/max over samples).
@@ -385,12 +400,12 @@ def estimate(
             f"{ir.name} has {len(ir.consumers)}"
         )
     check_ttfs_bound(ir, record)
-    if _loads is None:
-        loads = {layer.name: _LayerLoad(ir, layer, record, profile) for layer in ir.consumers}
+    if loads is None:
+        own = layer_loads(ir, record, profile)
     else:
-        loads = {name: load.with_profile(profile) for name, load in _loads.items()}
+        own = {name: load.with_profile(profile) for name, load in loads.items()}
     if mapping is None:
-        mapping = map_network(ir, profile, lambda layer, part: loads[layer.name].evaluate(part)[0])
+        mapping = map_network(ir, profile, lambda layer, part: own[layer.name].evaluate(part)[0])
     pe, en = profile.pe, profile.energy
     f_hz = profile.clock.frequency_mhz * 1e6
     n = record.n_samples
@@ -403,7 +418,7 @@ def estimate(
     per_layer_cycles = []
     for ci, layer in enumerate(ir.consumers):
         lm = mapping.layer(layer.name)
-        _, sh = loads[layer.name].evaluate(lm.partition)
+        _, sh = own[layer.name].evaluate(lm.partition)
         syn = record.per_sample_synops[:, ci]
         s_in = spikes[:, record.emitters.index(ir.source_of(layer))]
         s_out = spikes[:, record.emitters.index(layer.name)] if layer.emits else np.zeros(n)
@@ -476,181 +491,6 @@ def estimate(
     )
 
 
-def calibrate(
-    ir: NetworkIR,
-    record: SpikeRecord,
-    profile: HardwareProfile,
-    *,
-    latency_ms: float,
-    energy_mj: float,
-    data_point: str,
-    reference_network: str,
-    note: str = "",
-    date: str | None = None,
-) -> tuple[HardwareProfile, Estimate]:
-    """Fit ``pe.cycles_per_synop`` to a published latency, then ``energy.base_power_mw`` to its energy.
-
-    The fit is one scalar per data point, as ``yoso-hw-model.md`` §7.5 prescribes for a single published
-    point; every other constant keeps its documented value. Both fits are appended to the profile's
-    ``calibration`` records (value, target, data point, reference network, date) and their provenance is
-    marked ``F`` (fitted), so a calibrated profile never hides what was tuned.
-
-    Args:
-        ir: reference network.
-        record: its spike record.
-        profile: starting profile.
-        latency_ms: published latency per inference.
-        energy_mj: published energy per inference.
-        data_point: citation of the published numbers.
-        reference_network: description of ``ir`` and its inputs.
-        note: extra context stored with the records.
-        date: ISO date (default: today).
-
-    Returns:
-        ``(calibrated profile, estimate with it)``.
-
-    Raises:
-        ValueError: the target is unreachable (latency below the spike-independent floor, or dynamic energy
-            alone above the target).
-    """
-    check_ttfs_bound(ir, record)
-    shared = {layer.name: _LayerLoad(ir, layer, record, profile) for layer in ir.consumers}
-
-    def lat(c: float) -> float:
-        return estimate(
-            ir, record, profile.replace(**{"pe.cycles_per_synop": c}), _loads=shared
-        ).latency_ms.mean
-
-    lo, hi = 0.0, 1.0
-    if lat(lo) > latency_ms:
-        raise ValueError(
-            f"calibrate: latency {latency_ms} ms is below the model's floor {lat(lo):.3f} ms at "
-            "zero SynOP cost"
-        )
-    while lat(hi) < latency_ms:
-        hi *= 2.0
-        if hi > 1e9:
-            raise ValueError(
-                f"calibrate: cannot reach latency {latency_ms} ms (network {ir.name} has no SynOPs?)"
-            )
-    for _ in range(40):  # relative precision ~1e-12 of the bracket
-        mid = 0.5 * (lo + hi)
-        if lat(mid) < latency_ms:
-            lo = mid
-        else:
-            hi = mid
-    c_fit = 0.5 * (lo + hi)
-    prof = profile.replace(**{"pe.cycles_per_synop": c_fit, "energy.base_power_mw": 0.0})
-    est0 = estimate(ir, record, prof, _loads=shared)
-    dyn_and_leak = est0.energy_mj.mean
-    if dyn_and_leak > energy_mj:
-        raise ValueError(
-            f"calibrate: dynamic + leakage energy {dyn_and_leak:.4g} mJ already exceeds the target "
-            f"{energy_mj} mJ"
-        )
-    p_base_mw = (energy_mj - dyn_and_leak) / est0.latency_ms.mean * 1e3
-    prof = prof.replace(**{"energy.base_power_mw": p_base_mw})
-    today = date or _dt.date.today().isoformat()
-    prov = dict(prof.provenance)
-    prov["pe.cycles_per_synop"] = Provenance(
-        source=f"fitted by ttfsnet_hw.estimate.calibrate to {latency_ms} ms ({data_point})",
-        confidence="F",
-        note=f"{today}; reference: {reference_network}",
-    )
-    prov["energy.base_power_mw"] = Provenance(
-        source=f"fitted by ttfsnet_hw.estimate.calibrate to {energy_mj} mJ ({data_point})",
-        confidence="F",
-        note=f"{today}; energy = dynamic + leakage + base_power x latency",
-    )
-    fitted_keys = {"pe.cycles_per_synop", "energy.base_power_mw"}
-    records = (
-        *(r for r in prof.calibration if r.parameter not in fitted_keys),
-        CalibrationRecord(
-            parameter="pe.cycles_per_synop",
-            value=c_fit,
-            target=f"{latency_ms} ms",
-            data_point=data_point,
-            reference_network=reference_network,
-            date=today,
-            note=note,
-        ),
-        CalibrationRecord(
-            parameter="energy.base_power_mw",
-            value=p_base_mw,
-            target=f"{energy_mj} mJ",
-            data_point=data_point,
-            reference_network=reference_network,
-            date=today,
-            note=note,
-        ),
-    )
-    prof = dataclasses.replace(prof, calibration=records, provenance=prov)
-    return prof, estimate(ir, record, prof)
-
-
-def layer_totals_record(
-    ir: NetworkIR, spikes_per_sample: Sequence[float], source: str = "ann"
-) -> SpikeRecord:
-    """A record from per-emitter mean spike counts only (uniform firing inside each emitter).
-
-    Used when only layer totals are known (ANN statistics during NAS): SynOPs are then ρ·MAC.
-
-    Args:
-        ir: the network.
-        spikes_per_sample: mean spikes per sample for each emitter (``ir.emitters`` order).
-        source: label.
-
-    Returns:
-        The record.
-    """
-    ems = ir.emitters
-    if len(spikes_per_sample) != len(ems):
-        raise IRError(
-            f"layer totals for {ir.name}: expected {len(ems)} emitters, got {len(spikes_per_sample)}"
-        )
-    rates = []
-    for e, s in zip(ems, spikes_per_sample, strict=True):
-        size = math.prod(ir.emitter_shape(e))
-        if not 0 <= s <= size + 1e-9:
-            raise IRError(f"layer totals for {ir.name}: emitter {e} has {s} spikes for {size} neurons")
-        rates.append(min(1.0, s / size))
-    per_neuron = tuple(np.full(ir.emitter_shape(e), r) for e, r in zip(ems, rates, strict=True))
-    synops = np.array([rates[ems.index(ir.source_of(c))] * c.macs for c in ir.consumers], dtype=np.float64)
-    return SpikeRecord(
-        emitters=ems,
-        n_samples=1,
-        per_neuron=per_neuron,
-        per_sample_spikes=np.asarray(spikes_per_sample, dtype=np.float64)[None, :],
-        per_sample_synops=synops[None, :],
-        source=source,
-    )
-
-
-def uniform_spike_record(ir: NetworkIR, hidden_rate: float, input_rate: float = 1.0) -> SpikeRecord:
-    """Expected spikes when every hidden neuron fires with probability ``hidden_rate`` independently.
-
-    Input neurons fire with ``input_rate``; a max pool over k inputs fires with 1 − (1 − ρ)^k (the earliest of
-    its inputs). SynOPs are then ρ_source·MAC per layer.
-
-    Args:
-        ir: the network.
-        hidden_rate: firing fraction of spiking layers.
-        input_rate: firing fraction of the input.
-
-    Returns:
-        A one-sample record (``source="assumed"``).
-    """
-    if not (0.0 <= hidden_rate <= 1.0 and 0.0 <= input_rate <= 1.0):
-        raise IRError(f"uniform rates for {ir.name} must lie in [0, 1], got {hidden_rate}, {input_rate}")
-    counts = [input_rate * math.prod(ir.input_shape)]
-    prev = input_rate
-    for layer in ir.layers:
-        if not layer.emits:
-            continue
-        prev = (
-            1.0 - (1.0 - prev) ** (layer.kernel[0] * layer.kernel[1])
-            if layer.kind == "maxpool"
-            else hidden_rate
-        )
-        counts.append(prev * layer.neurons)
-    return layer_totals_record(ir, counts, source="assumed")
+def layer_loads(ir: NetworkIR, record: SpikeRecord, profile: HardwareProfile) -> dict[str, LayerLoad]:
+    """The :class:`LayerLoad` of every consumer layer of ``ir``, by layer name."""
+    return {layer.name: LayerLoad(ir, layer, record, profile) for layer in ir.consumers}

@@ -1,4 +1,4 @@
-"""Layer → processing-element mapping (``yoso-hw-model.md`` §7.3).
+"""Layer → processing-element mapping (``docs/hardware.md``, "Mapping").
 
 Every consumer layer (conv, linear, pools, readout) gets its own group of PEs (all-resident mapping, as
 TNAS-ER describes its YOSO deployment: "different layers are assigned to distinct PE groups"). Inside a
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttfsnet_hw.ir import LayerIR, NetworkIR
+from ttfsnet_hw.errors import MappingError
 from ttfsnet_hw.profile import HardwareProfile
+from ttfsnet_hw.types import LayerIR, NetworkIR
 
 __all__ = [
     "LayerMapping",
@@ -39,10 +40,6 @@ __all__ = [
     "map_network",
     "minimal_partition",
 ]
-
-
-class MappingError(RuntimeError):
-    """The network does not fit the hardware profile."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -144,7 +141,7 @@ def hop_distance(n_pes: int) -> float:
     """Mean XY hops for a spike entering a compact group of ``n_pes`` PEs from the adjacent group.
 
     One hop to cross into the group plus the mean Manhattan distance inside a √n×√n block, (2/3)·√n
-    (``yoso-hw-model.md`` §7.4). Depends on the group size only, so the mapping stays monotone.
+    (``docs/hardware.md``, "Cost model"). Depends on the group size only, so the mapping stays monotone.
     """
     return 1.0 + (2.0 / 3.0) * math.sqrt(max(n_pes, 1)) - (2.0 / 3.0)
 

@@ -1,6 +1,6 @@
 """NIR interchange for hardware flows: thin wrappers of ``ttfsnet.export_nir`` / ``ttfsnet.import_nir``.
 
-NIR has no max-pool primitive (``snntorch-nir.md``); ``ttfsnet`` decides how such layers are written. These
+NIR has no max-pool primitive (``docs/nir.md``); ``ttfsnet`` decides how such layers are written. These
 wrappers add what the hardware backend needs: importing straight to the IR.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ttfsnet_hw.ir import NetworkIR
+from ttfsnet_hw.types import NetworkIR
 
 __all__ = ["export_nir", "import_nir", "import_nir_ir"]
 

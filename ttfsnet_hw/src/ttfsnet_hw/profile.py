@@ -7,7 +7,9 @@ or as a mapping ``{value: ..., source: ..., confidence: ..., note: ...}``; the s
 profiles record where each constant comes from. Sources survive a load/write round trip.
 
 Shipped profiles live next to this module in ``profiles/*.yaml`` and are loaded by name
-(:func:`load_profile("yoso") <load_profile>`); any other argument is read as a path.
+(:func:`load_profile("yoso") <load_profile>`); any other argument is read as a path. The section
+dataclasses live in :mod:`ttfsnet_hw.profile_specs` (the widths, :class:`PrecisionSpec`, in
+:mod:`ttfsnet_hw.types`) and are re-exported here, where profiles are assembled.
 """
 
 from __future__ import annotations
@@ -15,14 +17,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
+
+from ttfsnet_hw.atomic import atomic_write
+from ttfsnet_hw.errors import ProfileError
+from ttfsnet_hw.profile_specs import (
+    CalibrationRecord,
+    ClockSpec,
+    EnergySpec,
+    MappingSpec,
+    NoCSpec,
+    PESpec,
+    Provenance,
+)
+from ttfsnet_hw.types import PrecisionSpec
 
 __all__ = [
     "CalibrationRecord",
@@ -41,182 +55,6 @@ __all__ = [
     "profile_to_dict",
     "write_profile",
 ]
-
-
-class ProfileError(ValueError):
-    """A profile file is missing, malformed, has an unknown key or an impossible value."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Provenance:
-    """Where a profile constant comes from.
-
-    Attributes:
-        source: citation (paper + section, or "assumption").
-        confidence: tag as in ``yoso-hw-model.md``: V (primary), P (TNAS-ER text), S (secondary),
-            D (derived), U (unverified assumption), F (fitted by :func:`ttfsnet_hw.estimate.calibrate`).
-        note: free text.
-    """
-
-    source: str = ""
-    confidence: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ClockSpec:
-    """Clock.
-
-    Attributes:
-        frequency_mhz: core clock in MHz.
-    """
-
-    frequency_mhz: float
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PESpec:
-    """Processing elements and their compute throughput.
-
-    Attributes:
-        mesh_x: PEs per mesh row (2-D mesh NoC).
-        mesh_y: PE rows.
-        neurons_per_pe: neuron-state slots per PE (membrane SRAM words).
-        weight_memory_kib: weight SRAM per PE in KiB.
-        membrane_memory_kib: neuron-state SRAM per PE in KiB.
-        cycles_per_synop: PE cycles per synaptic operation (1 / synops per cycle).
-        cycles_per_input_spike: cycles to decode one incoming spike packet at a PE.
-        cycles_per_output_spike: cycles to emit one spike.
-        neuron_update: ``closed_form`` (each neuron's firing step is computed once, at its window start) or
-            ``stepped`` (every neuron is checked at every time step of its window).
-        cycles_per_neuron_update: cycles per neuron update (closed form: per neuron; stepped: per neuron
-            and per time step), divided over ``neuron_updates_per_cycle`` lanes.
-        neuron_updates_per_cycle: parallel neuron-update lanes per PE.
-        cycles_per_input_value: cycles to inject one input spike from the host port.
-        layer_overhead_cycles: fixed cycles per layer (window hand-over / synchronisation).
-    """
-
-    mesh_x: int
-    mesh_y: int
-    neurons_per_pe: int
-    weight_memory_kib: float
-    membrane_memory_kib: float
-    cycles_per_synop: float
-    cycles_per_input_spike: float
-    cycles_per_output_spike: float
-    neuron_update: Literal["closed_form", "stepped"]
-    cycles_per_neuron_update: float
-    neuron_updates_per_cycle: int
-    cycles_per_input_value: float
-    layer_overhead_cycles: float
-
-    @property
-    def count(self) -> int:
-        """Number of PEs on the chip."""
-        return self.mesh_x * self.mesh_y
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class NoCSpec:
-    """Network-on-chip.
-
-    Attributes:
-        cycles_per_hop: router latency per hop.
-        energy_per_hop_pj: energy per packet and hop.
-        io_port_x: mesh column where input spikes enter.
-        io_port_y: mesh row where input spikes enter.
-    """
-
-    cycles_per_hop: float
-    energy_per_hop_pj: float
-    io_port_x: int
-    io_port_y: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PrecisionSpec:
-    """Datapath widths (used by quantisation, the integer simulator and the SRAM energy model).
-
-    Attributes:
-        weight_bits: signed weight width.
-        membrane_bits: signed membrane accumulator width (saturating), also the threshold width.
-        time_bits: spike-time resolution; a window has ``2**time_bits`` time steps.
-    """
-
-    weight_bits: int
-    membrane_bits: int
-    time_bits: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EnergySpec:
-    """Per-operation energies and static power.
-
-    Attributes:
-        sram_read_64b_pj_at_8kib: energy of a 64-bit read from an 8 KiB SRAM macro.
-        sram_size_exponent: e(S) = e(8 KiB)·(S / 8 KiB)**exponent.
-        sram_write_factor: write energy relative to a read.
-        sram_access_model: ``optimistic`` (energy ∝ bits accessed) or ``pessimistic`` (a full 64-bit word).
-        membrane_in_registers: if true, the membrane read-modify-write per SynOP costs no SRAM access.
-        add_pj: one membrane-width addition.
-        compare_pj: one threshold comparison.
-        spike_pj: emitting one spike (encoding + local buffer).
-        tech_scale: multiplies every dynamic energy (1.0 = 45 nm, 0.9 V).
-        static_power_per_pe_mw: leakage per active PE.
-        base_power_mw: chip/board base power while an inference runs.
-    """
-
-    sram_read_64b_pj_at_8kib: float
-    sram_size_exponent: float
-    sram_write_factor: float
-    sram_access_model: Literal["optimistic", "pessimistic"]
-    membrane_in_registers: bool
-    add_pj: float
-    compare_pj: float
-    spike_pj: float
-    tech_scale: float
-    static_power_per_pe_mw: float
-    base_power_mw: float
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class MappingSpec:
-    """Layer → PE mapping policy.
-
-    Attributes:
-        partition: ``spatial`` (each PE owns a tile of output positions, kernels replicated; channels are
-            split only when the kernel does not fit) or ``channel`` (each PE owns a group of output
-            channels at all positions; positions are split only when the neurons do not fit).
-        spread: give PEs left over after the minimal mapping to the bottleneck layers.
-        max_pes: use at most this many PEs (0 = the whole mesh).
-    """
-
-    partition: Literal["spatial", "channel"]
-    spread: bool
-    max_pes: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CalibrationRecord:
-    """One fitted scalar, written into the profile by the calibration mode.
-
-    Attributes:
-        parameter: dotted key of the fitted value (e.g. ``pe.cycles_per_synop``).
-        value: fitted value.
-        target: the published value it was fitted to, with unit.
-        data_point: where the target comes from.
-        reference_network: what the model was evaluated on.
-        date: ISO date of the fit.
-        note: inputs used (e.g. synthetic calibration data).
-    """
-
-    parameter: str
-    value: float
-    target: str
-    data_point: str
-    reference_network: str
-    date: str
-    note: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -442,10 +280,9 @@ def profile_from_dict(raw: Mapping[str, Any], *, where: str = "profile") -> Hard
                 f"{where}: unknown key 'calibration[{i}].{bad[0]}'; valid: {sorted(cal_fields)}"
             )
         try:
-            records.append(
-                CalibrationRecord(**{k: (float(v) if k == "value" else str(v)) for k, v in rec.items()})
-            )
-        except TypeError as exc:
+            values: dict[str, Any] = {k: (float(v) if k == "value" else str(v)) for k, v in rec.items()}
+            records.append(CalibrationRecord(**values))
+        except (TypeError, ValueError) as exc:
             raise ProfileError(f"{where}: calibration[{i}]: {exc}") from None
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -533,7 +370,7 @@ def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> Hard
 
 
 def write_profile(profile: HardwareProfile, path: str | os.PathLike[str], *, header: str = "") -> Path:
-    """Write a profile as YAML atomically (temp file + ``os.replace``).
+    """Write a profile as YAML atomically (:func:`ttfsnet_hw.atomic.atomic_write`; creates parent folders).
 
     Args:
         profile: the profile.
@@ -544,21 +381,7 @@ def write_profile(profile: HardwareProfile, path: str | os.PathLike[str], *, hea
         The destination path.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(profile_to_dict(profile), sort_keys=False, allow_unicode=True, width=110)
     if header:
         text = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + text
-    _atomic_write_bytes(dest, text.encode("utf-8"))
-    return dest
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return atomic_write(dest, text.encode("utf-8"))

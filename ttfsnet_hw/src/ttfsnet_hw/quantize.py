@@ -30,79 +30,18 @@ All scales are powers of two, so float64 arithmetic on the quantised values is e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from ttfsnet_hw.ir import LayerIR, NetworkIR, conv2d
-from ttfsnet_hw.profile import HardwareProfile, PrecisionSpec
+from ttfsnet_hw.closedform import run
+from ttfsnet_hw.datapath import ceil_log2, conv2d
+from ttfsnet_hw.errors import QuantizationError
+from ttfsnet_hw.intsim import max_accumulators
+from ttfsnet_hw.profile import HardwareProfile
+from ttfsnet_hw.types import LayerIR, NetworkIR, PrecisionSpec, QLayer, QuantizedNetwork
 
-__all__ = [
-    "QLayer",
-    "QuantizationError",
-    "QuantizedNetwork",
-    "encode_steps",
-    "quantize",
-]
-
-
-class QuantizationError(ValueError):
-    """The network cannot be quantised to the requested widths (message names the layer)."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class QLayer:
-    """Integer parameters of one layer.
-
-    Attributes:
-        name: layer name.
-        kind: layer kind.
-        q_weight: integer weights (``None`` for pools/flatten).
-        weight_shift: ``s`` in ``W = q·2^{-s}``.
-        q_bias: integer bias in membrane units (threshold layers and readout).
-        time_exp: ``e`` with ``Δ = 2^e`` for spiking layers.
-        out_shift: ``r`` with ``a_out = ⌊acc / 2^r⌋`` (negative: left shift).
-        unit_exp: ``log2 u`` of the membrane unit.
-    """
-
-    name: str
-    kind: str
-    q_weight: np.ndarray | None = None
-    weight_shift: int = 0
-    q_bias: np.ndarray | None = None
-    time_exp: int | None = None
-    out_shift: int = 0
-    unit_exp: int = 0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class QuantizedNetwork:
-    """A quantised network: the float IR carrying the quantised values, plus the integer parameters.
-
-    Attributes:
-        ir: IR whose weights/thresholds/windows/bias are the exact dyadic quantised values.
-        layers: integer parameters, aligned with ``ir.layers``.
-        precision: the widths used.
-        steps: time steps per window ``L``.
-        weight_errors: per weighted layer, max |W − W_q| / max |W|.
-        overflow_layers: layers whose calibration accumulators did not fit the membrane width initially.
-    """
-
-    ir: NetworkIR
-    layers: tuple[QLayer, ...]
-    precision: PrecisionSpec
-    steps: int
-    weight_errors: dict[str, float]
-    overflow_layers: tuple[str, ...] = ()
-
-    @property
-    def membrane_limit(self) -> int:
-        """Largest signed membrane value."""
-        return 2 ** (self.precision.membrane_bits - 1) - 1
-
-
-def _pow2_ceil_exp(v: float) -> int:
-    return math.ceil(math.log2(v))
+__all__ = ["floor_corrections", "precision_of", "quantize"]
 
 
 def _weight_shift(w: np.ndarray, bits: int, where: str) -> int:
@@ -115,23 +54,7 @@ def _weight_shift(w: np.ndarray, bits: int, where: str) -> int:
     return math.floor(math.log2(qmax / m))
 
 
-def encode_steps(ir: NetworkIR, x: np.ndarray, steps: int) -> np.ndarray:
-    """Raw inputs → input activations in steps ``a0 = ⌊x̃·L⌋ ∈ [0, L]`` (0 = no spike).
-
-    Args:
-        ir: network (for the input range).
-        x: raw inputs ``(B, *input_shape)``.
-        steps: ``L``.
-
-    Returns:
-        int64 array.
-    """
-    t0 = ir.encode(x)
-    xt = np.where(np.isfinite(t0), 1.0 - t0, 0.0)
-    return np.clip(np.floor(xt * steps), 0, steps).astype(np.int64)
-
-
-def _precision_of(precision: PrecisionSpec | HardwareProfile) -> PrecisionSpec:
+def precision_of(precision: PrecisionSpec | HardwareProfile) -> PrecisionSpec:
     """The ``PrecisionSpec`` of a spec or a ``HardwareProfile``."""
     return precision.precision if isinstance(precision, HardwareProfile) else precision
 
@@ -158,7 +81,7 @@ def quantize(
         QuantizationError: cost-only IR, non-finite parameters, or an average pool whose kernel area is not a
             power of two (its fixed weight 1/area would not be exact).
     """
-    prec = _precision_of(precision)
+    prec = precision_of(precision)
     if not ir.has_parameters:
         raise QuantizationError(f"network {ir.name}: cost-only IR (no weights) cannot be quantised")
     steps = 2**prec.time_bits
@@ -175,11 +98,9 @@ def quantize(
         if calibration is None:
             raise QuantizationError(f"network {ir.name}: bias_correction needs calibration inputs")
         # the corrections use float firing fractions and step sizes, neither of which they change: one rebuild
-        corrections = _floor_corrections(qnet, calibration, ir)
+        corrections = floor_corrections(qnet, calibration, ir)
         qnet = _build(ir, prec, steps, shifts, corrections)
     if calibration is not None:
-        from ttfsnet_hw.intsim import max_accumulators  # intsim imports this module
-
         for _ in range(prec.weight_bits):
             peaks = max_accumulators(qnet, calibration)
             bad = [name for name, peak in peaks.items() if peak > qnet.membrane_limit]
@@ -200,24 +121,28 @@ def quantize(
 
 def _float_input_fractions(ir: NetworkIR, x: np.ndarray) -> dict[str, np.ndarray]:
     """Per weighted layer, how often each of its input neurons fires in the float network."""
-    _, times = ir.run(x)
+    _, times = run(ir, x)
     fired = dict(zip(ir.emitters, (np.isfinite(t).mean(axis=0) for t in times), strict=True))
-    out: dict[str, np.ndarray] = {}
-    current = fired["input"]
-    for layer in ir.layers:
-        if layer.kind in ("conv", "linear", "readout"):
-            out[layer.name] = current
-        if layer.kind == "flatten":
-            current = current.reshape(-1)
-        elif layer.name in fired:
-            current = fired[layer.name]
-    return out
+    return {
+        layer.name: fired[ir.source_of(layer)].reshape(layer.in_shape)
+        for layer in ir.layers
+        if layer.weighted
+    }
 
 
-def _floor_corrections(
+def floor_corrections(
     qnet: QuantizedNetwork, calibration: np.ndarray, float_ir: NetworkIR
 ) -> dict[str, np.ndarray]:
-    """Per weighted layer, ``(Δ_in/2)·W f`` in the layer's bias shape (see the module docstring)."""
+    """Per weighted layer, the floor-bias correction ``(Δ_in/2)·W f`` in the layer's bias shape.
+
+    Args:
+        qnet: the quantisation (for each layer's input step ``Δ_in``).
+        calibration: raw inputs on which the firing frequencies ``f`` of the float network are measured.
+        float_ir: the unquantised network whose weights and firing the correction uses.
+
+    Returns:
+        Layer name → correction to add to the layer's bias before rounding (see the module docstring).
+    """
     fractions = _float_input_fractions(float_ir, calibration)
     out: dict[str, np.ndarray] = {}
     for layer, ql in zip(qnet.ir.layers, qnet.layers, strict=True):
@@ -289,7 +214,7 @@ def _build(
             )
             break
         assert layer.window is not None
-        t_exp = _pow2_ceil_exp(float(layer.window) / steps)
+        t_exp = ceil_log2(float(layer.window) / steps)
         window = steps * 2.0**t_exp
         if layer.kind != "avgpool":
             bias = float(layer.window) - np.asarray(layer.threshold, dtype=np.float64)
@@ -315,4 +240,3 @@ def _build(
         name=f"{ir.name}-q", input_shape=ir.input_shape, layers=tuple(new_layers), input_range=ir.input_range
     )
     return QuantizedNetwork(ir=qir, layers=tuple(qlayers), precision=prec, steps=steps, weight_errors=errors)
-

@@ -11,11 +11,14 @@ Main entry points:
 * :class:`Fitness`, :func:`register_objective` – objectives, scalar / power / Pareto fitness, constraints.
 * :func:`run_search`, :class:`SearchSession` – journaled, resumable search driver.
 * :func:`write_artifact`, :func:`read_artifact` – exported artifacts.
+* :class:`Stage`, :class:`StageRunner` – resumable stages with fingerprints and completion markers.
 * :func:`register_pipeline` – recipe ``type`` → pipeline used by the ``ttfsnet-nas`` CLI.
+* :class:`NASError` (base of every error raised here), :class:`InputError` (bad user input; CLI exit 2).
 """
 
 from ttfsnet_nas.artifact import Artifact, read_artifact, write_artifact
 from ttfsnet_nas.config import RecipeError, from_dict, from_yaml, param, register_config_type, write_yaml
+from ttfsnet_nas.errors import InputError, NASError, PipelineError
 from ttfsnet_nas.fitness import ConstraintSpec, Fitness, Score
 from ttfsnet_nas.journal import Journal, RngHook, atomic_write_json, atomic_write_text, read_journal
 from ttfsnet_nas.objectives import EvalContext, Objective, get_objective, list_objectives, register_objective
@@ -23,6 +26,7 @@ from ttfsnet_nas.pipelines import Pipeline, get_pipeline, load_recipe, register_
 from ttfsnet_nas.progress import NullProgress, Progress
 from ttfsnet_nas.search import SearchConfig, SearchResult, SearchSession, result_from_journal, run_search
 from ttfsnet_nas.space import Architecture, CostBound, SearchSpace
+from ttfsnet_nas.stages import Stage, StageRunner
 from ttfsnet_nas.strategies import Strategy, Trial, create_strategy, list_strategies, register_strategy
 
 __version__ = "0.1.0"
@@ -34,10 +38,13 @@ __all__ = [
     "CostBound",
     "EvalContext",
     "Fitness",
+    "InputError",
     "Journal",
+    "NASError",
     "NullProgress",
     "Objective",
     "Pipeline",
+    "PipelineError",
     "Progress",
     "RecipeError",
     "RngHook",
@@ -46,6 +53,8 @@ __all__ = [
     "SearchResult",
     "SearchSession",
     "SearchSpace",
+    "Stage",
+    "StageRunner",
     "Strategy",
     "Trial",
     "__version__",

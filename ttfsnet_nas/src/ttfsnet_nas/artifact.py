@@ -23,11 +23,12 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ttfsnet_nas.config import dump_yaml, load_yaml
+from ttfsnet_nas.errors import NASError
 from ttfsnet_nas.journal import atomic_write_json, sha256_file
 from ttfsnet_nas.space import Architecture, SearchSpace, SpaceError
 
@@ -38,7 +39,7 @@ ARTIFACT_FORMAT = 1
 ArtifactHook = Callable[[Path], None]
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(NASError, RuntimeError):
     """Missing or inconsistent artifact files."""
 
 
@@ -105,7 +106,10 @@ def write_artifact(
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        _json(stage / "architecture.json", {"architecture": arch.to_dict(), "key": arch.key, "space_hash": space.hash})
+        _json(
+            stage / "architecture.json",
+            {"architecture": arch.to_dict(), "key": arch.key, "space_hash": space.hash},
+        )
         _json(stage / "space.json", {**space.to_dict(), "hash": space.hash})
         _json(stage / "metrics.json", dict(metrics))
         if recipe is not None:
@@ -119,7 +123,7 @@ def write_artifact(
                 files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         manifest = {
             "format": ARTIFACT_FORMAT,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "ttfsnet_nas_version": _version(),
             "architecture": arch.key,
             "space_hash": space.hash,

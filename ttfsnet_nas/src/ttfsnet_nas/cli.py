@@ -4,8 +4,9 @@ Exit codes: 0 success; 2 usage or recipe errors (bad option, invalid recipe, jou
 ``--resume``, journal of another run); 1 any other error. Errors print one line; ``--debug`` adds the
 traceback. ``--quiet`` replaces progress bars by log lines. Both may stand before or after the sub-command.
 
-The ``data`` sub-app and ``report`` command come from :mod:`ttfsnet_nas.emotion.cli`, imported only when
-they are invoked, so ``ttfsnet-nas --help`` and the toy pipeline never import torch.
+Task packages add sub-commands through the entry-point group ``ttfsnet_nas.commands`` (this distribution's
+emotion data layer adds ``data`` and ``report``) and pipelines through ``ttfsnet_nas.pipelines``; both are
+imported only when used, so the core CLI names no task and never imports torch.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import sys
 import traceback
 from collections.abc import Iterator
 from enum import Enum
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -34,20 +36,25 @@ except ImportError:  # older typer runs on click itself
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.config import InputError, RecipeError
 from ttfsnet_nas.journal import JournalExistsError
-from ttfsnet_nas.pipelines import load_recipe
+from ttfsnet_nas.pipelines import load_recipe, resolve_recipe
 from ttfsnet_nas.progress import LogProgress, Progress, RichProgress
 from ttfsnet_nas.search import ResumeError
 from ttfsnet_nas.space import SpaceError
 
-__all__ = ["LAZY_COMMANDS", "app", "main"]
+__all__ = ["COMMANDS_GROUP", "app", "main"]
 
 log = logging.getLogger("ttfsnet_nas")
 
-#: Sub-commands imported on first use: name → (module, attribute, one-line help).
-LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "data": ("ttfsnet_nas.emotion.cli", "data_app", "Eye-emotion datasets (synthetic generator, info)."),
-    "report": ("ttfsnet_nas.emotion.cli", "report", "Report of a TNAS-ER run (per-class recall, plots)."),
-}
+COMMANDS_GROUP = "ttfsnet_nas.commands"
+"""Entry-point group of extra sub-commands (name → ``module:attr``, a typer app, click command or function).
+
+Task packages mount their commands here, e.g. this distribution's emotion data layer (``data``,
+``report``); each is imported only when it is invoked or listed, so the core CLI needs no task."""
+
+
+def _plugin_commands() -> dict[str, str]:
+    return {ep.name: ep.value for ep in metadata.entry_points(group=COMMANDS_GROUP)}
+
 
 #: Errors that mean "the user asked for something invalid" (exit code 2).
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -60,41 +67,45 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class _Placeholder(TyperCommand):
-    """Stands in for a lazy command in help listings without importing it."""
+    """Stands in for a plugin command that could not be imported, so ``--help`` still lists it."""
 
     def __init__(self, name: str, short_help: str) -> None:
         super().__init__(name, short_help=short_help, help=short_help)
 
 
 class _LazyGroup(TyperGroup):
-    """Typer group that adds :data:`LAZY_COMMANDS`, importing each only when it is invoked."""
+    """Typer group that adds the :data:`COMMANDS_GROUP` plugin commands, importing each on first use."""
 
     def list_commands(self, ctx: _click_core.Context) -> list[str]:
-        return list(super().list_commands(ctx)) + [n for n in LAZY_COMMANDS if n not in self.commands]
+        return list(super().list_commands(ctx)) + [n for n in _plugin_commands() if n not in self.commands]
 
     def get_command(self, ctx: _click_core.Context, cmd_name: str) -> _click_core.Command | None:
         cmd = super().get_command(ctx, cmd_name)
-        if cmd is None and cmd_name in LAZY_COMMANDS:
-            return _Placeholder(cmd_name, LAZY_COMMANDS[cmd_name][2])
-        return cmd
+        target = _plugin_commands().get(cmd_name)
+        if cmd is not None or target is None:
+            return cmd
+        try:
+            return _load_plugin(cmd_name, target)
+        except _click_exc.UsageError as exc:
+            return _Placeholder(cmd_name, f"unavailable: {exc.message}")
 
     def resolve_command(
         self, ctx: _click_core.Context, args: list[str]
     ) -> tuple[str | None, _click_core.Command | None, list[str]]:
         name, cmd, rest = super().resolve_command(ctx, args)
         if isinstance(cmd, _Placeholder) and name is not None:
-            cmd = _load_lazy(name)
+            cmd = _load_plugin(name, _plugin_commands()[name])  # raises the import problem as a usage error
         return name, cmd, rest
 
 
-def _load_lazy(name: str) -> _click_core.Command:
-    module_name, attr, _ = LAZY_COMMANDS[name]
+def _load_plugin(name: str, target: str) -> _click_core.Command:
+    module_name, _, attr = target.partition(":")
     try:
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise _click_exc.UsageError(
-            f"'{name}' needs {module_name}.{attr}, which could not be imported "
-            f"({type(exc).__name__}: {exc}); install ttfsnet-nas[torch]"
+            f"'{name}' needs {target}, which could not be imported ({type(exc).__name__}: {exc}); "
+            "install ttfsnet-nas[torch]"
         ) from exc
     if isinstance(obj, typer.Typer):
         cmd = typer.main.get_command(obj)
@@ -105,7 +116,8 @@ def _load_lazy(name: str) -> _click_core.Command:
         single.command(name)(obj)
         cmd = typer.main.get_command(single)
     cmd.name = name
-    return cmd
+    # typer may vendor its own copy of click: the same Command API under another module name
+    return cast(_click_core.Command, cmd)
 
 
 app = typer.Typer(
@@ -119,7 +131,7 @@ app = typer.Typer(
 _STATE: dict[str, bool] = {"debug": False, "quiet": False}
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(str, Enum):  # noqa: UP042 - StrEnum would change str()/format() to the bare value
     """Output format of ``show`` and ``evaluate``."""
 
     table = "table"
@@ -156,17 +168,6 @@ def _split_stages(stages: str | None) -> list[str] | None:
     return [s.strip() for s in stages.split(",") if s.strip()]
 
 
-def _resolve_recipe(recipe: str) -> Path:
-    path = Path(recipe).expanduser()
-    if path.is_file():
-        return path
-    try:  # built-in recipe names are package data of the emotion part; the core must run without it
-        from ttfsnet_nas.emotion.recipe import resolve_recipe
-    except ImportError:
-        raise RecipeError("file not found", file=path) from None
-    return resolve_recipe(recipe)
-
-
 @app.command()
 def search(
     recipe: Annotated[
@@ -182,7 +183,7 @@ def search(
     seed: Annotated[int | None, typer.Option("--seed", help="Override the search seed.")] = None,
 ) -> None:
     """Run a recipe's pipeline (supernet, search, retraining, export ... as the pipeline defines)."""
-    recipe_path = _resolve_recipe(recipe)
+    recipe_path = resolve_recipe(recipe)
     pipeline, rec = load_recipe(recipe_path)
     run_dir = out if out is not None else Path("runs") / recipe_path.stem
     with _progress() as prog:

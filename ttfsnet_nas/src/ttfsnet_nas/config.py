@@ -27,10 +27,11 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union, cast
 
 import yaml
 
+from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.journal import atomic_write_text
 
 __all__ = [
@@ -51,11 +52,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class InputError(Exception):
-    """Bad user input (a file, folder or value the user supplied). The CLIs exit with status 2 on it."""
-
-
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """A recipe (YAML config) is invalid. The message is one line: ``file: yaml.path: what was expected``.
 
     Attributes:
@@ -208,7 +205,7 @@ def _type_name(tp: Any) -> str:
     if tp in _TAGGED:
         return f"mapping with type: one of {sorted(_TAGGED[tp])}"
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return "mapping"
+        return "mapping or a name" if hasattr(tp, "from_shorthand") else "mapping"
     if tp is Path:
         return "path string"
     return getattr(tp, "__name__", str(tp))
@@ -293,8 +290,18 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _Mismatch
         ktp, vtp = typing.get_args(tp)
-        return {_check(ktp, k, _join(path, str(k))): _check(vtp, v, _join(path, str(k))) for k, v in value.items()}
+        return {
+            _check(ktp, k, _join(path, str(k))): _check(vtp, v, _join(path, str(k)))
+            for k, v in value.items()
+        }
     if isinstance(tp, type) and (tp in _TAGGED or dataclasses.is_dataclass(tp)):
+        shorthand = getattr(tp, "from_shorthand", None)
+        if isinstance(value, str) and shorthand is not None:
+            # a dataclass may accept one string for its most common form (``fitness: war_uar``)
+            try:
+                return shorthand(value)
+            except ValueError as exc:
+                raise RecipeError(str(exc), key=path) from None
         if not isinstance(value, Mapping):
             raise _Mismatch
         return from_dict(tp, value, path=path)
@@ -354,7 +361,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         raise RecipeError(
-            f"unknown key {_show(unknown[0])}; valid keys: {', '.join(fields)}", key=_join(path, str(unknown[0]))
+            f"unknown key {_show(unknown[0])}; valid keys: {', '.join(fields)}",
+            key=_join(path, str(unknown[0])),
         )
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
@@ -367,11 +375,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     except RecipeError:
         raise
     except (ValueError, TypeError) as exc:
-        # convention: a __post_init__ message "field: what" is attributed to that field's YAML path
+        # convention: a __post_init__ message "field: what" (or "field[i]: what") is attributed to that
+        # field's YAML path
         text = str(exc)
         head, sep, tail = text.partition(": ")
-        if sep and head in fields:
-            raise RecipeError(tail, key=_join(path, head)) from None
+        name = head.split("[", 1)[0]
+        if sep and name in fields:
+            raise RecipeError(tail, key=_join(path, name) + head[len(name) :]) from None
         raise RecipeError(text, key=path) from None
 
 
@@ -414,6 +424,6 @@ def _replace(obj: Any, parts: list[str], value: Any, prefix: str) -> Any:
         f = next(f for f in dataclasses.fields(obj) if f.name == head)
         new = _check(typing.get_type_hints(type(obj))[head], value, here, f.metadata)
     try:
-        return dataclasses.replace(obj, **{head: new})
+        return dataclasses.replace(cast(Any, obj), **{head: new})
     except (ValueError, TypeError) as exc:
         raise RecipeError(str(exc), key=here) from None

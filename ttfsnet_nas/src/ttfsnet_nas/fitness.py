@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from ttfsnet_nas.errors import NASError
 from ttfsnet_nas.objectives import (
     EvalContext,
     Objective,
@@ -30,7 +31,7 @@ from ttfsnet_nas.objectives import (
 __all__ = ["ConstraintSpec", "Fitness", "FitnessError", "Score"]
 
 
-class FitnessError(ValueError):
+class FitnessError(NASError, ValueError):
     """Inconsistent fitness definition or values that the fitness cannot score."""
 
 
@@ -129,6 +130,11 @@ class Fitness:
                     raise FitnessError(f"{label}: {exc}") from None
 
     # -- presets ---------------------------------------------------------------------------------
+    @classmethod
+    def from_shorthand(cls, objective: str) -> Fitness:
+        """``fitness: <objective>`` in a recipe: maximise (or minimise) that one objective."""
+        return cls(mode="weighted", weights={objective: 1.0})
+
     @classmethod
     def tnas_er(cls, *, max_params: float | None = None) -> Fitness:
         """TNAS-ER preset: maximise Eq. 6 (mean of WAR and UAR), optionally with a parameter budget."""

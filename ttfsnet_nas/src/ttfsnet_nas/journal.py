@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ttfsnet_nas.errors import InputError, NASError
+
 __all__ = [
     "JOURNAL_FORMAT",
     "Journal",
@@ -30,7 +32,6 @@ __all__ = [
     "NumpyGlobalRngHook",
     "PythonRandomHook",
     "RngHook",
-    "TorchRngHook",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -45,11 +46,11 @@ __all__ = [
 JOURNAL_FORMAT = 1
 
 
-class JournalError(RuntimeError):
+class JournalError(NASError, RuntimeError):
     """A journal cannot be read, is corrupt before its last line, or does not match the current run."""
 
 
-class JournalExistsError(JournalError):
+class JournalExistsError(JournalError, InputError):
     """A new run would overwrite an existing journal (a usage error: resume it or pick another folder)."""
 
 
@@ -122,7 +123,8 @@ def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
 
 @runtime_checkable
 class RngHook(Protocol):
-    """Captures and restores one global RNG as JSON-serialisable data (torch adds its own hook)."""
+    """Captures and restores one global RNG as JSON-serialisable data (``ttfsnet_nas.torch.rng`` adds
+    torch's)."""
 
     name: str
 
@@ -169,36 +171,9 @@ class NumpyGlobalRngHook:
 
     def set_state(self, state: Any) -> None:
         kind, key, pos, has_gauss, cached = state
-        np.random.set_state((kind, _unpack_u32(key).astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-
-
-class TorchRngHook:
-    """State of torch's global CPU generator and, when CUDA is initialised, every CUDA generator.
-
-    torch is imported only when a state is taken or restored, so the core stays importable without it.
-    """
-
-    name = "torch"
-
-    def get_state(self) -> Any:
-        import torch
-
-        state: dict[str, Any] = {"cpu": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii")}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = [
-                base64.b64encode(s.cpu().numpy().tobytes()).decode("ascii") for s in torch.cuda.get_rng_state_all()
-            ]
-        return state
-
-    def set_state(self, state: Any) -> None:
-        import torch
-
-        def tensor(text: str) -> Any:
-            return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
-
-        torch.set_rng_state(tensor(state["cpu"]))
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([tensor(s) for s in state["cuda"]])
+        np.random.set_state(
+            (kind, _unpack_u32(key).astype(np.uint32), int(pos), int(has_gauss), float(cached))
+        )
 
 
 def default_rng_hooks() -> list[RngHook]:
@@ -302,7 +277,9 @@ class Journal:
         """
         path = Path(path)
         if path.exists():
-            raise JournalExistsError(f"journal {path} already exists; resume it (--resume) or choose another --out")
+            raise JournalExistsError(
+                f"journal {path} already exists; resume it (--resume) or choose another --out"
+            )
         head = {"type": "header", "format": JOURNAL_FORMAT, **header}
         atomic_write_text(path, json.dumps(head, allow_nan=False) + "\n")
         return cls(path, head, [])

@@ -5,8 +5,13 @@ returns raw metrics; objectives select or combine them. Objectives that need mor
 logits, labels, ANN statistics) read them from :attr:`EvalContext.extras`.
 
 Third-party objectives come from the entry-point group ``"ttfsnet_nas.objectives"``: each entry point is a
-callable returning an iterable of :class:`Objective` instances. Plugins are loaded lazily, the first time a
-name is not found among the registered objectives (or when :func:`list_objectives` is called).
+callable returning an iterable of objectives, each either an :class:`Objective` or a plain mapping with the
+same fields (``name``, ``direction``, ``compute``, and optionally ``description``, ``unit``, ``requires``,
+``example``). A plugin that returns mappings needs no import of ``ttfsnet_nas``: its ``compute`` receives an
+:class:`EvalContext` (read through its ``metrics``, ``architecture`` and ``extras`` attributes), and its
+``example`` may return a plain mapping (see :func:`as_context`) or any object with those three attributes.
+Plugins are loaded lazily, the first time a name is not found among the registered objectives (or when
+:func:`list_objectives` is called).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from ttfsnet_nas.errors import NASError
 from ttfsnet_nas.space import Architecture
 
 __all__ = [
@@ -39,14 +45,11 @@ ENTRY_POINT_GROUP = "ttfsnet_nas.objectives"
 Direction = Literal["max", "min"]
 
 
-class ObjectiveError(KeyError):
+class ObjectiveError(NASError, ValueError):
     """Unknown objective, duplicate registration, or a metric the evaluator did not return."""
 
-    def __str__(self) -> str:  # KeyError quotes its message; we want the plain sentence
-        return str(self.args[0]) if self.args else ""
 
-
-class PluginError(RuntimeError):
+class PluginError(NASError, RuntimeError):
     """An entry point of group ``ttfsnet_nas.objectives`` failed to load or returned bad objects."""
 
 
@@ -68,12 +71,15 @@ class EvalContext:
         """Return metric ``name`` as float; raise a one-line error naming the objective that needed it."""
         if name not in self.metrics:
             raise ObjectiveError(
-                f"objective {objective!r}: evaluator result has no metric {name!r}; got {sorted(self.metrics)}"
+                f"objective {objective!r}: evaluator result has no metric {name!r}; "
+                f"got {sorted(self.metrics)}"
             )
         return float(self.metrics[name])
 
 
-def as_context(result: EvalContext | Mapping[str, Any], architecture: Architecture | None = None) -> EvalContext:
+def as_context(
+    result: EvalContext | Mapping[str, Any], architecture: Architecture | None = None
+) -> EvalContext:
     """Wrap an evaluator result (a metrics dict or an :class:`EvalContext`) into a context.
 
     Numeric entries of a plain dict become metrics; everything else goes to ``extras``.
@@ -123,7 +129,9 @@ class Objective:
         if not self.name or not isinstance(self.name, str):
             raise ObjectiveError(f"objective name must be a non-empty str, got {self.name!r}")
         if self.direction not in ("max", "min"):
-            raise ObjectiveError(f"objective {self.name!r}: direction must be 'max' or 'min', got {self.direction!r}")
+            raise ObjectiveError(
+                f"objective {self.name!r}: direction must be 'max' or 'min', got {self.direction!r}"
+            )
 
     def __call__(self, context: EvalContext | Mapping[str, Any]) -> float:
         value = float(self.compute(as_context(context)))
@@ -168,7 +176,8 @@ def register_objective(
         doc = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
         _add(
             Objective(
-                name=name, direction=direction, compute=fn, description=doc, unit=unit, requires=tuple(requires)
+                name=name, direction=direction, compute=fn, description=doc, unit=unit,
+                requires=tuple(requires),
             ),
             replace,
         )
@@ -188,6 +197,38 @@ def unregister_objective(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+_SPEC_FIELDS = frozenset({"name", "direction", "compute", "description", "unit", "requires", "example"})
+
+
+def _context_of(example: Any) -> EvalContext:
+    """A plugin example's context: an :class:`EvalContext`, a plain mapping, or an object with ``metrics``,
+    ``architecture`` and ``extras`` attributes (plugins need not import this package to make one)."""
+    if isinstance(example, (EvalContext, Mapping)):
+        return as_context(example)
+    return EvalContext(
+        metrics=dict(getattr(example, "metrics", None) or {}),
+        architecture=getattr(example, "architecture", None),
+        extras=dict(getattr(example, "extras", None) or {}),
+    )
+
+
+def _objective_from_spec(spec: Mapping[str, Any]) -> Objective:
+    """An :class:`Objective` from a plugin's plain mapping of its fields."""
+    unknown = sorted(set(spec) - _SPEC_FIELDS)
+    if unknown:
+        valid = sorted(_SPEC_FIELDS)
+        raise PluginError(f"objective spec has unknown key {unknown[0]!r}; valid keys: {valid}")
+    fields = dict(spec)
+    fields["requires"] = tuple(fields.get("requires", ()))
+    example = fields.get("example")
+    if example is not None:
+        fields["example"] = lambda: _context_of(example())
+    try:
+        return Objective(**fields)
+    except TypeError as exc:
+        raise PluginError(f"objective spec {spec.get('name')!r}: {exc}") from None
+
+
 def load_plugins(*, force: bool = False) -> dict[str, str]:
     """Load every entry point of group ``ttfsnet_nas.objectives`` once.
 
@@ -202,10 +243,18 @@ def load_plugins(*, force: bool = False) -> dict[str, str]:
         try:
             factory = ep.load()
             produced = factory() if callable(factory) and not isinstance(factory, Objective) else factory
-            objs = [produced] if isinstance(produced, Objective) else list(produced)
+            objs: list[Any] = (
+                [produced] if isinstance(produced, (Objective, Mapping))
+                else list(cast(Iterable[Any], produced))
+            )
             for obj in objs:
+                if isinstance(obj, Mapping):
+                    obj = _objective_from_spec(obj)
                 if not isinstance(obj, Objective):
-                    raise PluginError(f"returned {type(obj).__name__}, expected ttfsnet_nas.objectives.Objective")
+                    raise PluginError(
+                        f"returned {type(obj).__name__}, expected ttfsnet_nas.objectives.Objective or a "
+                        "mapping of its fields"
+                    )
                 _add(obj, replace=False)
         except Exception as exc:  # a plugin may fail in any way; report it, do not crash unrelated lookups
             _PLUGIN_ERRORS[ep.name] = f"{ep.value}: {type(exc).__name__}: {exc}"
@@ -255,7 +304,8 @@ def _metric_objective(
 
     compute.__qualname__ = f"metric[{metric}]"
     return Objective(
-        name=name, direction=direction, compute=compute, description=description, unit=unit, requires=(metric,)
+        name=name, direction=direction, compute=compute, description=description, unit=unit,
+        requires=(metric,),
     )
 
 

@@ -5,10 +5,13 @@ the pipeline. Pipelines are registered by *module path strings* (``"pkg.module:A
 the core never imports torch; the target is imported on first use. Third-party packages can also register
 pipelines through the entry-point group ``"ttfsnet_nas.pipelines"`` (name = recipe type, value = target).
 
-Built-in registrations:
+The core registers ``toy`` (:class:`ttfsnet_nas.toy.ToyPipeline`, a synthetic landscape, torch-free).
+Task pipelines register through the entry point: this distribution's own ``emotion`` pipeline (TNAS-ER,
+``ttfsnet_nas.emotion.pipeline:EmotionPipeline``, needs the ``[torch]`` extra) does so in its
+``pyproject.toml``, exactly as a third-party task would, so the core knows no task by name.
 
-* ``toy`` → :class:`ttfsnet_nas.toy.ToyPipeline` (synthetic landscape, torch-free),
-* ``emotion`` → ``ttfsnet_nas.emotion.pipeline:EmotionPipeline`` (TNAS-ER, needs the ``[torch]`` extra).
+Built-in recipe files (``tiny``, ``demo``, ``see``, ...) are package data in ``ttfsnet_nas/recipes/``;
+:func:`resolve_recipe` finds them by name.
 """
 
 from __future__ import annotations
@@ -22,26 +25,27 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, to_dict, write_yaml
+from ttfsnet_nas.errors import PipelineError
+from ttfsnet_nas.journal import JournalExistsError
 from ttfsnet_nas.progress import NullProgress, Progress
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Pipeline",
     "PipelineError",
+    "builtin_recipes",
     "get_pipeline",
     "list_pipelines",
     "load_recipe",
     "null_progress",
+    "open_run",
     "register_pipeline",
+    "resolve_recipe",
     "resolved_recipe",
     "write_resolved_recipe",
 ]
 
 ENTRY_POINT_GROUP = "ttfsnet_nas.pipelines"
-
-
-class PipelineError(RuntimeError):
-    """A pipeline cannot be found or imported, or does not support the requested command."""
 
 
 class Pipeline(abc.ABC):
@@ -215,5 +219,64 @@ def null_progress(progress: Progress | None) -> Progress:
     return progress if progress is not None else NullProgress()
 
 
+@contextmanager
+def open_run(
+    out: str | Path, pipeline: Pipeline, recipe: Any, *, resume: bool, stages: Sequence[str] | None
+) -> Iterator[Path]:
+    """Open run folder ``out`` for a run of ``recipe``; keep ``resolved_recipe.yaml`` describing it.
+
+    A folder that already holds a run is refused unless the run is resumed (``resume``) or stages are
+    rerun on purpose (``stages``); see :func:`resolved_recipe` for when the file is written.
+
+    Raises:
+        JournalExistsError: ``out`` holds a run and neither ``resume`` nor ``stages`` is given.
+    """
+    folder = Path(out)
+    path = folder / "resolved_recipe.yaml"
+    started = path.is_file()
+    if started and not resume and not stages:
+        raise JournalExistsError(
+            f"{folder}: already holds a run; pass --resume to continue it or choose another --out"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    with resolved_recipe(path, pipeline, recipe, started=started):
+        yield folder
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Recipes shipped as package data in ``ttfsnet_nas/recipes/`` (name → file: ``tiny``, ``demo``, ...)."""
+    from importlib import resources
+
+    folder = resources.files("ttfsnet_nas") / "recipes"
+    if not folder.is_dir():
+        return {}
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in sorted(folder.iterdir(), key=lambda e: Path(e.name).stem)
+        if entry.name.endswith((".yaml", ".yml"))
+    }
+
+
+def resolve_recipe(name_or_path: str | Path) -> Path:
+    """The recipe file for a CLI argument: an existing file path, else a built-in recipe name.
+
+    Raises:
+        RecipeError: neither a file nor a built-in name (the message lists the built-ins).
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    builtins = builtin_recipes()
+    name = str(name_or_path)
+    if name in builtins:
+        return builtins[name]
+    if path.exists():
+        raise RecipeError("expected a recipe YAML file, got a folder", file=path)
+    raise RecipeError(
+        "no such recipe file, and no built-in recipe of that name "
+        f"(built-ins: {', '.join(builtins) or 'none'})",
+        file=path,
+    )
+
+
 register_pipeline("toy", "ttfsnet_nas.toy:ToyPipeline")
-register_pipeline("emotion", "ttfsnet_nas.emotion.pipeline:EmotionPipeline")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ttfsnet_nas.config import RecipeError, param
+from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.journal import (
     Journal,
@@ -119,7 +120,7 @@ class SearchConfig:
             raise RecipeError(str(exc), key="search.strategy") from None
 
 
-class ResumeError(JournalError):
+class ResumeError(JournalError, InputError):
     """The journal on disk does not belong to this run (different space, weights, strategy, ...)."""
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ttfsnet_nas.errors import InputError
+
 __all__ = [
     "Architecture",
     "CostBound",
@@ -29,7 +31,7 @@ __all__ = [
 ENUMERATION_LIMIT = 10_000
 
 
-class SpaceError(ValueError):
+class SpaceError(InputError):
     """An architecture or space definition does not fit the search space."""
 
 
@@ -219,7 +221,9 @@ class SearchSpace:
                 raise SpaceError(f"search space: gene {gene!r} lists an op twice: {list(ops_t)}")
             for op in ops_t:
                 if not isinstance(op, str) or not op or "," in op or "=" in op:
-                    raise SpaceError(f"search space: gene {gene!r}: op {op!r} must be a non-empty str without ',' '='")
+                    raise SpaceError(
+                        f"search space: gene {gene!r}: op {op!r} must be a non-empty str without ',' '='"
+                    )
             if not isinstance(gene, str) or not gene or "," in gene or "=" in gene:
                 raise SpaceError(f"search space: gene name {gene!r} must be a non-empty str without ',' '='")
             clean[gene] = ops_t
@@ -346,7 +350,9 @@ class SearchSpace:
             SpaceError: When the space is larger than ``limit``.
         """
         if limit is not None and self.size > limit:
-            raise SpaceError(f"search space has {self.size} architectures, more than the enumeration limit {limit}")
+            raise SpaceError(
+                f"search space has {self.size} architectures, more than the enumeration limit {limit}"
+            )
         for idx in itertools.product(*(range(len(ops)) for ops in self._genes.values())):
             arch = self.decode(idx)
             if self.satisfies(arch):
@@ -364,7 +370,9 @@ class SearchSpace:
             arch = self.decode(idx)
             if self.satisfies(arch):
                 return arch
-        raise SpaceError(f"search space: no valid architecture in {max_tries} random draws; constraints too tight?")
+        raise SpaceError(
+            f"search space: no valid architecture in {max_tries} random draws; constraints too tight?"
+        )
 
     # -- identity --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -71,17 +71,22 @@ def contract_space() -> SearchSpace:
 
 
 def contract_metrics(arch: Architecture) -> dict[str, float]:
-    """Deterministic metrics: accuracy rewards ``b`` ops, params grow with ``b`` and ``c`` ops (a trade-off)."""
+    """Deterministic metrics: accuracy rewards ``b`` ops, params grow with ``b`` and ``c`` ops (a
+    trade-off)."""
     acc = 50.0 + sum(10.0 if op == "b" else 2.0 * i for i, op in enumerate(arch.values()))
     ops = list(arch.values())
     params = 1000.0 + 500.0 * ops.count("c") + 300.0 * ops.count("b") + 10.0 * ops.count("a")
     return {"accuracy": acc, "war": acc, "uar": acc - 1.0, "params": params}
 
 
-def _drive(strategy: Strategy, evaluate: Callable[[Architecture], dict[str, float]], limit: int = 10_000) -> list[Trial]:
+def _drive(
+    strategy: Strategy, evaluate: Callable[[Architecture], dict[str, float]], limit: int = 10_000
+) -> list[Trial]:
     n = 0
     while (arch := strategy.ask()) is not None and n < limit:
-        strategy.tell(arch, {k: v for k, v in evaluate(arch).items() if k in strategy.fitness.objective_names()})
+        strategy.tell(
+            arch, {k: v for k, v in evaluate(arch).items() if k in strategy.fitness.objective_names()}
+        )
         n += 1
     return list(strategy.history)
 
@@ -100,7 +105,9 @@ class StrategyContractTests:
 
     @pytest.fixture
     def make(self, strategy_name: str, strategy_kwargs: dict[str, Any]) -> Callable[..., Strategy]:
-        def factory(seed: int | None = 0, fitness: Fitness | None = None, space: SearchSpace | None = None) -> Strategy:
+        def factory(
+            seed: int | None = 0, fitness: Fitness | None = None, space: SearchSpace | None = None
+        ) -> Strategy:
             return create_strategy(
                 strategy_name,
                 space=space or contract_space(),
@@ -163,7 +170,9 @@ class StrategyContractTests:
             assert len(trials) <= strategy.budget
 
     def test_infeasible_never_best_when_feasible_exists(self, make: Callable[..., Strategy]) -> None:
-        fitness = Fitness(weights={"accuracy": 1.0}, constraints=(ConstraintSpec(objective="params", max=1500.0),))
+        fitness = Fitness(
+            weights={"accuracy": 1.0}, constraints=(ConstraintSpec(objective="params", max=1500.0),)
+        )
         strategy = make(fitness=fitness)
         trials = _drive(strategy, contract_metrics)
         feasible = [t for t in trials if contract_metrics(t.architecture)["params"] <= 1500.0]

@@ -6,8 +6,8 @@ The landscape is a chain of unary and neighbour-pair terms over a categorical sp
 
 Its exact optimum (and minimum) follow from dynamic programming along the chain, so tests know the answer
 for any space size. The ``toy`` pipeline runs search (plus optional baselines) → export end to end with
-the real journal, resume, artifact and plotting code and writes ``result.json`` like the real pipelines,
-which makes the CLI testable without torch.
+the real journal, resume, stage runner, artifact and plotting code and writes ``result.json`` like the
+real pipelines, which makes the CLI testable without torch and shows that the stage runner is generic.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ import numpy as np
 
 from ttfsnet_nas.artifact import read_artifact, write_artifact
 from ttfsnet_nas.config import param, replace_path, to_dict
+from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.journal import atomic_write_json
-from ttfsnet_nas.pipelines import Pipeline, PipelineError, null_progress, resolved_recipe
+from ttfsnet_nas.pipelines import Pipeline, null_progress, open_run
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.search import SearchConfig, SearchResult, result_from_journal, run_search
 from ttfsnet_nas.space import Architecture, SearchSpace
+from ttfsnet_nas.stages import Stage, StageRunner
 from ttfsnet_nas.strategies import list_strategies
 
 __all__ = ["Landscape", "ToyLandscapeConfig", "ToyPipeline", "ToyRecipe", "ToySpaceConfig", "toy_space"]
@@ -195,7 +197,24 @@ class ToyPipeline(Pipeline):
         if seed is not None:
             recipe = replace_path(recipe, "search.seed", seed)
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        chain = [
+            Stage(
+                name="search",
+                run=lambda: self._search(recipe, out, resume, progress),
+                config=recipe,
+                journaled=True,  # its journal header names a changed seed, space or strategy precisely
+            ),
+            Stage(
+                name="export", needs=("search",),
+                run=lambda: {"artifact": str(self.export(recipe, run_dir=out))},
+            ),
+        ]
+        with open_run(out, self, recipe, resume=resume, stages=stages):
+            # result.json belongs to the search stage here, so no run-level summary goes stale
+            StageRunner(out, chain, selected=list(todo), resume=resume, progress=progress, summaries=()).run()
+        return out / "artifact" if "export" in todo else out
+
+    def _search(self, recipe: ToyRecipe, out: Path, resume: bool, progress: Progress) -> dict[str, Any]:
         space, land = self._setup(recipe)
         cfg = recipe.landscape
 
@@ -204,35 +223,29 @@ class ToyPipeline(Pipeline):
                 time.sleep(cfg.eval_seconds)
             return land.metrics(arch, noise=cfg.noise)
 
-        if "search" in todo:
-            # next to an existing journal the file describes that run: a refused resume must not replace it
-            started = (out / "journal.jsonl").exists()
-            with resolved_recipe(out / "resolved_recipe.yaml", self, recipe, started=started):
-                _seed_globals(recipe.search.seed)
-                result = run_search(
-                    recipe.search.build_strategy(space),
-                    evaluate,
-                    journal=out / "journal.jsonl",
-                    header={"landscape": to_dict(cfg)},
-                    resume=resume,
-                    progress=progress,
-                )
-                baselines = {}
-                for name in recipe.baselines:
-                    progress.log(f"baseline {name}")
-                    _seed_globals(recipe.search.seed)
-                    baselines[name] = run_search(
-                        dataclasses.replace(recipe.search, strategy=name).build_strategy(space),
-                        evaluate,
-                        journal=out / "baselines" / f"{name}.jsonl",
-                        header={"landscape": to_dict(cfg)},
-                        resume=resume,
-                        progress=progress,
-                    )
-                self._summarise(recipe, out, result, baselines, land)
-        if "export" in todo:
-            return self.export(recipe, run_dir=out, out=out / "artifact", progress=progress)
-        return out
+        _seed_globals(recipe.search.seed)
+        result = run_search(
+            recipe.search.build_strategy(space),
+            evaluate,
+            journal=out / "journal.jsonl",
+            header={"landscape": to_dict(cfg)},
+            resume=resume,
+            progress=progress,
+        )
+        baselines = {}
+        for name in recipe.baselines:
+            progress.log(f"baseline {name}")
+            _seed_globals(recipe.search.seed)
+            baselines[name] = run_search(
+                dataclasses.replace(recipe.search, strategy=name).build_strategy(space),
+                evaluate,
+                journal=out / "baselines" / f"{name}.jsonl",
+                header={"landscape": to_dict(cfg)},
+                resume=resume,
+                progress=progress,
+            )
+        self._summarise(recipe, out, result, baselines, land)
+        return {"evaluations": len(result.history)}
 
     def _summarise(
         self,

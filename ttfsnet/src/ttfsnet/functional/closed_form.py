@@ -14,7 +14,7 @@ $$ x_i^{(n)} = \\operatorname{clamp}\\Big(\\sum_j W_{ij} x_j^{(n-1)} + T^{(n)} -
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -103,8 +103,8 @@ def _clamp_window(pre: Tensor, window: Tensor | float) -> Tensor:
     # ``pre`` is always a fresh temporary here; clamping it in place when no gradient is needed keeps
     # inference memory at the ReLU network's two live activations instead of three.
     if pre.requires_grad:
-        return torch.clamp(pre, 0.0, window)
-    return pre.clamp_(0.0, window)
+        return cast(Tensor, torch.clamp(pre, 0.0, window))  # pyright: ignore[reportCallIssue, reportArgumentType] - torch stubs lack clamp(Tensor, float, Tensor)
+    return cast(Tensor, pre.clamp_(0.0, window))  # pyright: ignore[reportCallIssue, reportArgumentType] - torch stubs lack clamp(Tensor, float, Tensor)
 
 
 def ttfs_linear_preactivation(x: Tensor, params: TTFSParameters) -> Tensor:

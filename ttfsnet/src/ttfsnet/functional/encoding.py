@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from ttfsnet.functional.errors import TTFSValueError
+
 __all__ = ["check_input_range", "ttfs_encode", "ttfs_decode", "ttfs_encode_times", "check_input_times"]
 
 #: Relative tolerance on the declared input range (fraction of ``q - p``).
@@ -14,7 +16,7 @@ RANGE_TOLERANCE = 1e-6
 
 
 def check_input_range(x: Tensor, input_range: tuple[float, float], *, where: str = "input") -> None:
-    """Raise ``ValueError`` if ``x`` has NaN/Inf or values outside ``[p, q]`` (tolerance 1e-6·(q-p)).
+    """Raise ``TTFSValueError`` if ``x`` has NaN/Inf or values outside ``[p, q]`` (tolerance 1e-6·(q-p)).
 
     Args:
         x: Raw input values.
@@ -22,15 +24,17 @@ def check_input_range(x: Tensor, input_range: tuple[float, float], *, where: str
         where: Name used in the error message.
     """
     if x.numel() == 0:
-        raise ValueError(f"{where}: empty input tensor of shape {tuple(x.shape)}")
+        raise TTFSValueError(f"{where}: empty input tensor of shape {tuple(x.shape)}")
     p, q = input_range
     lo, hi = torch.aminmax(x.detach())
     lo_f, hi_f = float(lo), float(hi)
     if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
-        raise ValueError(f"{where}: input contains NaN or Inf values; expected finite values in [{p}, {q}]")
+        raise TTFSValueError(
+            f"{where}: input contains NaN or Inf values; expected finite values in [{p}, {q}]"
+        )
     tol = RANGE_TOLERANCE * (q - p)
     if lo_f < p - tol or hi_f > q + tol:
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: input values span [{lo_f:.6g}, {hi_f:.6g}], outside the declared input_range "
             f"[{p}, {q}]; declare a wider input_range when converting"
         )
@@ -60,16 +64,16 @@ def ttfs_decode(t0: Tensor, input_range: tuple[float, float]) -> Tensor:
 
 
 def check_input_times(t0: Tensor, *, where: str = "input times") -> None:
-    """Raise ``ValueError`` unless every time is ``+inf`` or within the input window ``[0, 1]``."""
+    """Raise ``TTFSValueError`` unless every time is ``+inf`` or within the input window ``[0, 1]``."""
     if torch.isnan(t0).any():
-        raise ValueError(f"{where}: spike times contain NaN; expected values in [0, 1] or +inf")
+        raise TTFSValueError(f"{where}: spike times contain NaN; expected values in [0, 1] or +inf")
     finite = t0[torch.isfinite(t0)]
     if bool((t0 == float("-inf")).any()):
-        raise ValueError(f"{where}: spike times contain -inf; expected values in [0, 1] or +inf")
+        raise TTFSValueError(f"{where}: spike times contain -inf; expected values in [0, 1] or +inf")
     if finite.numel() and (
         float(finite.min()) < -RANGE_TOLERANCE or float(finite.max()) > 1 + RANGE_TOLERANCE
     ):
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: finite spike times span [{float(finite.min()):.6g}, {float(finite.max()):.6g}]; "
             "expected the input window [0, 1]"
         )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
+
+from ttfsnet.functional.errors import TTFSValueError
 
 __all__ = ["fake_quantize", "quantize_activation_times", "step_quantize_activation_times", "add_time_noise"]
 
@@ -25,7 +29,7 @@ def fake_quantize(
         Quantised values, same shape and dtype.
     """
     if bits < 1:
-        raise ValueError(f"fake_quantize: bits must be >= 1, got {bits}")
+        raise TTFSValueError(f"fake_quantize: bits must be >= 1, got {bits}")
     levels = 2**bits - 1
     step = (high - low) / levels
     q = torch.round(((x - low) / step).clamp(0, levels)) * step + low
@@ -66,7 +70,7 @@ def step_quantize_activation_times(
         Quantised activations, same shape and dtype.
     """
     if bits < 1:
-        raise ValueError(f"step_quantize_activation_times: bits must be >= 1, got {bits}")
+        raise TTFSValueError(f"step_quantize_activation_times: bits must be >= 1, got {bits}")
     steps = 2**bits
     delta = window / steps
     # clamp in steps, not in time: x/Δ of a saturated neuron may round just above L
@@ -86,4 +90,5 @@ def add_time_noise(
     (unlike the reference code, ``ttfs-math.md`` P6).
     """
     noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator) * std
-    return torch.where(x > 0, torch.clamp(x - noise, 0.0, window), x)
+    clipped = cast(Tensor, torch.clamp(x - noise, 0.0, window))  # pyright: ignore[reportCallIssue, reportArgumentType] - torch stubs lack clamp(Tensor, float, Tensor)
+    return torch.where(x > 0, clipped, x)

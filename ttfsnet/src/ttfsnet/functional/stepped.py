@@ -19,13 +19,15 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ttfsnet.functional.errors import TTFSValueError
+
 __all__ = ["steps_for", "integrate_phase1", "fire_phase2", "ttfs_layer_stepped"]
 
 
 def steps_for(dt: float) -> int:
     """Number of grid steps per window for a relative step ``dt`` (fraction of the window)."""
     if not (0.0 < dt <= 1.0):
-        raise ValueError(f"stepped simulation: dt must be a fraction of the window in (0, 1], got {dt}")
+        raise TTFSValueError(f"stepped simulation: dt must be a fraction of the window in (0, 1], got {dt}")
     return max(1, round(1.0 / dt))
 
 

@@ -35,15 +35,27 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ttfsnet.nn import TTFSAvgPool2d, TTFSConv2d, TTFSFlatten, TTFSLinear, TTFSMaxPool2d, TTFSNetwork
+from ttfsnet.errors import TTFSImportError, TTFSValueError
+from ttfsnet.nn import (
+    TTFSAvgPool2d,
+    TTFSConv2d,
+    TTFSFlatten,
+    TTFSLayer,
+    TTFSLinear,
+    TTFSMaxPool2d,
+    TTFSNetwork,
+    TTFSSpikingLayer,
+)
 
 __all__ = ["export_nir", "import_nir", "FORMAT_VERSION"]
 
@@ -53,14 +65,22 @@ FORMAT_VERSION = 1
 
 def _nir() -> Any:
     try:
-        import nir
+        import nir  # pyright: ignore[reportMissingTypeStubs] - nir ships no type information
     except ImportError as err:  # pragma: no cover - exercised only without the extra installed
-        raise ImportError("ttfsnet NIR export/import needs the extra: pip install 'ttfsnet[nir]'") from err
+        raise TTFSImportError(
+            "ttfsnet NIR export/import needs the extra: pip install 'ttfsnet[nir]'"
+        ) from err
     return nir
 
 
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
+
+
+def _readout(net: TTFSNetwork) -> TTFSLinear:
+    head = net.ttfs_layers()[-1]
+    assert isinstance(head, TTFSLinear)  # TTFSNetwork checks its last layer
+    return head
 
 
 def _per_sample_shape(net: TTFSNetwork, input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -69,26 +89,26 @@ def _per_sample_shape(net: TTFSNetwork, input_shape: tuple[int, ...] | None) -> 
     if input_shape is not None:
         shape = tuple(int(s) for s in input_shape)
         if stored is not None and tuple(stored) != shape:
-            raise ValueError(
+            raise TTFSValueError(
                 f"export_nir: input_shape={shape} differs from net.input_shape={tuple(stored)} recorded by "
                 "convert; omit input_shape or pass the recorded one"
             )
     elif stored is not None:
         shape = tuple(int(s) for s in stored)
-    elif isinstance(net.layers[0], TTFSLinear):
-        shape = (net.layers[0].in_features,)
+    elif isinstance(first := net.ttfs_layers()[0], TTFSLinear):
+        shape = (first.in_features,)
     else:
-        raise ValueError(
+        raise TTFSValueError(
             f"export_nir: net.input_shape is not set and cannot be inferred from layers.0 "
             f"({type(net.layers[0]).__name__}); pass input_shape=(C, H, W)"
         )
-    probe = torch.zeros((1, *shape), dtype=net.layers[-1].weight.dtype, device=net.input_low.device)
+    probe = torch.zeros((1, *shape), dtype=_readout(net).weight.dtype, device=net.input_low.device)
     try:
         with torch.no_grad():
             net.forward_activations(probe)
     except RuntimeError as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(
+        raise TTFSValueError(
             f"export_nir: input_shape={shape} does not fit the network's layers ({first_line})"
         ) from None
     return shape
@@ -97,7 +117,7 @@ def _per_sample_shape(net: TTFSNetwork, input_shape: tuple[int, ...] | None) -> 
 def _maxpool_counts(layer: TTFSMaxPool2d, shape: tuple[int, ...], where: str) -> Tensor:
     """Number of non-padding inputs of every pool window, shape ``(H_out, W_out)``.
 
-    Raises ``ValueError`` when ``ceil_mode`` changes the output shape: a summing pool/conv node in
+    Raises ``TTFSValueError`` when ``ceil_mode`` changes the output shape: a summing pool/conv node in
     NIR always rounds the output size down, so such a pool has no faithful NIR form.
     """
     _, h, w = shape
@@ -110,7 +130,7 @@ def _maxpool_counts(layer: TTFSMaxPool2d, shape: tuple[int, ...], where: str) ->
         ones, layer.kernel_size, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode
     ).shape[-2:]
     if tuple(torch_shape) != tuple(n_valid.shape):
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: TTFSMaxPool2d with ceil_mode=True gives output {tuple(torch_shape)} on input "
             f"{tuple(shape)}, but NIR pooling rounds down to {tuple(n_valid.shape)}; expected "
             "ceil_mode=False or an input size where ceil_mode makes no difference"
@@ -158,13 +178,255 @@ def _grouped_conv_weight(dense: Tensor, groups: int, where: str) -> Tensor:
         return dense
     c_out, c_in = dense.shape[:2]
     if c_out % groups or c_in % groups:
-        raise ValueError(f"{where}: Conv2d weight {tuple(dense.shape)} is not divisible into groups={groups}")
+        raise TTFSValueError(
+            f"{where}: Conv2d weight {tuple(dense.shape)} is not divisible into groups={groups}"
+        )
     og, cin_g = c_out // groups, c_in // groups
     blocks = [dense[g * og : (g + 1) * og, g * cin_g : (g + 1) * cin_g] for g in range(groups)]
     grouped = torch.cat(blocks)
     if not torch.equal(_dense_conv_weight(grouped, groups), dense):
-        raise ValueError(f"{where}: Conv2d weight has non-zero entries outside its groups={groups} blocks")
+        raise TTFSValueError(
+            f"{where}: Conv2d weight has non-zero entries outside its groups={groups} blocks"
+        )
     return grouped
+
+
+@dataclass
+class _Export:
+    """One :func:`export_nir` walk: the graph so far and what the next layer needs to know."""
+
+    nir: Any
+    schedule: list[tuple[float, float]]
+    dtype: torch.dtype  # the network's (its readout's) dtype
+    shape: tuple[int, ...]  # per-sample input shape of the next layer
+    nodes: dict[str, Any]
+    order: list[str] = field(default_factory=lambda: ["input"])
+    prev_window: float = 1.0
+    spiking_idx: int = 0
+
+    def add(self, name: str, node: Any) -> None:
+        self.nodes[name] = node
+        self.order.append(name)
+
+
+def _export_neurons(
+    ex: _Export,
+    i: int,
+    layer: TTFSSpikingLayer,
+    synapse: Callable[[dict[str, Any]], tuple[tuple[int, ...], Tensor]],
+) -> None:
+    """Shared tail of a hidden spiking layer: ``synapse`` adds its synapse node and returns the output shape
+    and the threshold map (it may add ``threshold_shape`` to the neuron metadata); then ``I`` → ``IF``."""
+    base = {"ttfsnet_layer": i}
+    tag = f"layer{i}"
+    t_min, t_max = ex.schedule[ex.spiking_idx + 1]
+    assert layer.window is not None
+    window = float(layer.window)
+    meta: dict[str, Any] = {
+        **base,
+        "coding": "ttfs",
+        "window": window,
+        "t_min": t_min,
+        "t_max": t_max,
+    }
+    out_shape, thr = synapse(meta)
+    v_thr = _np(thr)
+    ones = np.ones_like(v_thr)
+    ex.add(f"{tag}_syn", ex.nir.I(r=ones, metadata={**base, "part": "syn"}))
+    ex.add(
+        f"{tag}_neuron",
+        ex.nir.IF(r=ones.copy(), v_threshold=v_thr, v_reset=np.full_like(v_thr, -np.inf), metadata=meta),
+    )
+    ex.shape = out_shape
+    ex.prev_window = window
+    ex.spiking_idx += 1
+
+
+def _export_readout(ex: _Export, i: int, layer: TTFSLinear) -> None:
+    nir = ex.nir
+    base = {"ttfsnet_layer": i}
+    tag = f"layer{i}"
+    c = layer.out_features
+    dtype = layer.weight.dtype
+    alpha = layer.bias.detach() / ex.prev_window
+    t_read = ex.schedule[-1][1]
+    head_meta = {
+        **base,
+        "ttfsnet_kind": "readout",
+        "coding": "ttfs",
+        "integration_window": ex.prev_window,
+        "t_read": t_read,
+        "ann_bias": _np(layer.bias),
+    }
+    ex.add(f"{tag}_linear", nir.Linear(weight=_np(layer.weight), metadata=head_meta))
+    ex.add(
+        f"{tag}_syn",
+        nir.I(r=np.ones(c, dtype=_np(layer.weight).dtype), metadata={**base, "part": "syn"}),
+    )
+    ex.add(
+        f"{tag}_bias",
+        nir.Affine(
+            weight=np.eye(c, dtype=_np(layer.weight).dtype),
+            bias=_np(alpha.to(dtype)),
+            metadata={**base, "part": "bias_current"},
+        ),
+    )
+    ex.add(
+        f"{tag}_mem",
+        nir.I(
+            r=np.ones(c, dtype=_np(layer.weight).dtype),
+            metadata={**base, "part": "membrane", "t_read": t_read},
+        ),
+    )
+    ex.shape = (c,)
+
+
+def _export_linear(ex: _Export, i: int, layer: TTFSLinear) -> None:
+    if layer.readout:
+        _export_readout(ex, i, layer)
+        return
+
+    def synapse(meta: dict[str, Any]) -> tuple[tuple[int, ...], Tensor]:
+        w = _np(layer.weight)
+        ex.add(
+            f"layer{i}_affine",
+            ex.nir.Affine(
+                weight=w,
+                bias=np.zeros(w.shape[0], dtype=w.dtype),
+                metadata={"ttfsnet_layer": i, "ttfsnet_kind": "linear"},
+            ),
+        )
+        thr = layer.threshold.detach()
+        meta["threshold_shape"] = np.array(thr.shape)
+        return (layer.out_features,), thr
+
+    _export_neurons(ex, i, layer, synapse)
+
+
+def _export_conv(ex: _Export, i: int, layer: TTFSConv2d) -> None:
+    def synapse(meta: dict[str, Any]) -> tuple[tuple[int, ...], Tensor]:
+        w = _np(_dense_conv_weight(layer.weight.detach(), layer.groups))
+        out_shape = layer.output_shape(ex.shape)
+        ex.add(
+            f"layer{i}_conv",
+            ex.nir.Conv2d(
+                input_shape=tuple(ex.shape[1:]),
+                weight=w,
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=1,
+                bias=np.zeros(w.shape[0], dtype=w.dtype),
+                metadata={"ttfsnet_layer": i, "ttfsnet_kind": "conv2d", "groups": layer.groups},
+            ),
+        )
+        meta["threshold_shape"] = np.array(layer.threshold.shape)
+        return out_shape, layer.effective_threshold().detach().expand(*out_shape)
+
+    _export_neurons(ex, i, layer, synapse)
+
+
+def _export_avgpool(ex: _Export, i: int, layer: TTFSAvgPool2d) -> None:
+    def synapse(meta: dict[str, Any]) -> tuple[tuple[int, ...], Tensor]:
+        out_shape = layer.output_shape(ex.shape)
+        ex.add(
+            f"layer{i}_avgpool",
+            ex.nir.AvgPool2d(
+                kernel_size=np.array(layer.kernel_size),
+                stride=np.array(layer.stride),
+                padding=np.array(layer.padding),
+                metadata={"ttfsnet_layer": i, "ttfsnet_kind": "avg_pool2d", "count_include_pad": True},
+            ),
+        )
+        return out_shape, layer.own_window().detach().expand(*out_shape)
+
+    _export_neurons(ex, i, layer, synapse)
+
+
+def _export_maxpool(ex: _Export, i: int, layer: TTFSMaxPool2d) -> None:
+    nir = ex.nir
+    base = {"ttfsnet_layer": i}
+    tag = f"layer{i}"
+    shape = ex.shape
+    n_valid = _maxpool_counts(layer, shape, f"export_nir: layers.{i}")
+    out_shape = (shape[0], *n_valid.shape)
+    dtype = ex.dtype
+    v_thr = _np(_maxpool_thresholds(layer, n_valid, shape[0], dtype))
+    sign = np.ones(shape[0]) if layer.sign is None else _np(layer.sign.to(torch.float64))
+    pool_meta = {
+        **base,
+        "ttfsnet_kind": "max_pool2d",
+        "sign": sign,
+        "ceil_mode": bool(layer.ceil_mode),
+    }
+    if layer.dilation == (1, 1):
+        ex.add(
+            f"{tag}_sumpool",
+            nir.SumPool2d(
+                kernel_size=np.array(layer.kernel_size),
+                stride=np.array(layer.stride),
+                padding=np.array(layer.padding),
+                metadata=pool_meta,
+            ),
+        )
+    else:
+        # SumPool2d has no dilation: sum each channel's window with a fixed all-ones conv instead.
+        eye = torch.eye(shape[0], dtype=dtype).view(shape[0], shape[0], 1, 1)
+        ones_w = _np(eye.expand(-1, -1, *layer.kernel_size))
+        ex.add(
+            f"{tag}_sumconv",
+            nir.Conv2d(
+                input_shape=tuple(shape[1:]),
+                weight=ones_w,
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=1,
+                bias=np.zeros(shape[0], dtype=ones_w.dtype),
+                metadata=pool_meta,
+            ),
+        )
+    ex.add(
+        f"{tag}_neuron",
+        nir.IF(
+            r=np.ones_like(v_thr),
+            v_threshold=v_thr,
+            v_reset=np.full_like(v_thr, -np.inf),
+            metadata={**base, "part": "first_spike", "coding": "ttfs"},
+        ),
+    )
+    ex.shape = out_shape
+
+
+def _export_flatten(ex: _Export, i: int, layer: TTFSFlatten) -> None:
+    ex.add(
+        f"layer{i}_flatten",
+        ex.nir.Flatten(
+            input_type={"input": np.array(ex.shape)},
+            start_dim=0,
+            end_dim=-1,
+            metadata={"ttfsnet_layer": i, "ttfsnet_kind": "flatten"},
+        ),
+    )
+    ex.shape = (int(np.prod(ex.shape)),)
+
+
+#: The NIR form of each layer class (the layouts of the module docstring). A layer kind without an entry
+#: cannot be exported; a subclass uses the entry of its nearest registered base.
+_EXPORTERS: dict[type[TTFSLayer], Callable[[_Export, int, Any], None]] = {
+    TTFSLinear: _export_linear,
+    TTFSConv2d: _export_conv,
+    TTFSAvgPool2d: _export_avgpool,
+    TTFSMaxPool2d: _export_maxpool,
+    TTFSFlatten: _export_flatten,
+}
+
+
+def _exporter(layer: TTFSLayer, i: int) -> Callable[[_Export, int, Any], None]:
+    for cls in type(layer).__mro__:
+        if cls in _EXPORTERS:
+            return _EXPORTERS[cls]
+    raise TTFSValueError(f"export_nir: layers.{i} has unsupported type {type(layer).__name__}")
 
 
 def export_nir(
@@ -184,13 +446,12 @@ def export_nir(
         The exported graph.
 
     Raises:
-        ValueError: If the input shape cannot be inferred, or for a max pool whose ``ceil_mode=True``
+        TTFSValueError: If the input shape cannot be inferred, or for a max pool whose ``ceil_mode=True``
             changes its output shape (NIR pooling rounds down, so the graph's shapes would be wrong).
     """
     nir = _nir()
     shape = _per_sample_shape(net, input_shape)
     p, q = net.input_range
-    schedule = net.schedule()
     nodes: dict[str, Any] = {
         "input": nir.Input(
             input_type={"input": np.array(shape)},
@@ -203,177 +464,11 @@ def export_nir(
             },
         )
     }
-    order = ["input"]
-    spiking_idx = 0
-    prev_window = 1.0
-
-    def add(name: str, node: Any) -> None:
-        nodes[name] = node
-        order.append(name)
-
-    for i, layer in enumerate(net.layers):
-        base = {"ttfsnet_layer": i}
-        tag = f"layer{i}"
-        if isinstance(layer, TTFSLinear) and layer.readout:
-            c = layer.out_features
-            dtype = layer.weight.dtype
-            alpha = layer.bias.detach() / prev_window
-            t_read = schedule[-1][1]
-            head_meta = {
-                **base,
-                "ttfsnet_kind": "readout",
-                "coding": "ttfs",
-                "integration_window": prev_window,
-                "t_read": t_read,
-                "ann_bias": _np(layer.bias),
-            }
-            add(f"{tag}_linear", nir.Linear(weight=_np(layer.weight), metadata=head_meta))
-            add(
-                f"{tag}_syn",
-                nir.I(r=np.ones(c, dtype=_np(layer.weight).dtype), metadata={**base, "part": "syn"}),
-            )
-            add(
-                f"{tag}_bias",
-                nir.Affine(
-                    weight=np.eye(c, dtype=_np(layer.weight).dtype),
-                    bias=_np(alpha.to(dtype)),
-                    metadata={**base, "part": "bias_current"},
-                ),
-            )
-            add(
-                f"{tag}_mem",
-                nir.I(
-                    r=np.ones(c, dtype=_np(layer.weight).dtype),
-                    metadata={**base, "part": "membrane", "t_read": t_read},
-                ),
-            )
-            shape = (c,)
-        elif isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
-            t_min, t_max = schedule[spiking_idx + 1]
-            window = float(layer.window)
-            meta: dict[str, Any] = {
-                **base,
-                "coding": "ttfs",
-                "window": window,
-                "t_min": t_min,
-                "t_max": t_max,
-            }
-            if isinstance(layer, TTFSLinear):
-                w = _np(layer.weight)
-                add(
-                    f"{tag}_affine",
-                    nir.Affine(
-                        weight=w,
-                        bias=np.zeros(w.shape[0], dtype=w.dtype),
-                        metadata={**base, "ttfsnet_kind": "linear"},
-                    ),
-                )
-                out_shape: tuple[int, ...] = (layer.out_features,)
-                thr = layer.threshold.detach()
-                meta["threshold_shape"] = np.array(thr.shape)
-            elif isinstance(layer, TTFSConv2d):
-                w = _np(_dense_conv_weight(layer.weight.detach(), layer.groups))
-                out_shape = layer.output_shape(shape)
-                add(
-                    f"{tag}_conv",
-                    nir.Conv2d(
-                        input_shape=tuple(shape[1:]),
-                        weight=w,
-                        stride=layer.stride,
-                        padding=layer.padding,
-                        dilation=layer.dilation,
-                        groups=1,
-                        bias=np.zeros(w.shape[0], dtype=w.dtype),
-                        metadata={**base, "ttfsnet_kind": "conv2d", "groups": layer.groups},
-                    ),
-                )
-                thr = layer.effective_threshold().detach().expand(*out_shape)
-                meta["threshold_shape"] = np.array(layer.threshold.shape)
-            else:
-                out_shape = layer.output_shape(shape)
-                add(
-                    f"{tag}_avgpool",
-                    nir.AvgPool2d(
-                        kernel_size=np.array(layer.kernel_size),
-                        stride=np.array(layer.stride),
-                        padding=np.array(layer.padding),
-                        metadata={**base, "ttfsnet_kind": "avg_pool2d", "count_include_pad": True},
-                    ),
-                )
-                thr = layer.window.detach().expand(*out_shape)
-            v_thr = _np(thr)
-            ones = np.ones_like(v_thr)
-            add(f"{tag}_syn", nir.I(r=ones, metadata={**base, "part": "syn"}))
-            add(
-                f"{tag}_neuron",
-                nir.IF(r=ones.copy(), v_threshold=v_thr, v_reset=np.full_like(v_thr, -np.inf), metadata=meta),
-            )
-            shape = out_shape
-            prev_window = window
-            spiking_idx += 1
-        elif isinstance(layer, TTFSMaxPool2d):
-            n_valid = _maxpool_counts(layer, shape, f"export_nir: layers.{i}")
-            out_shape = (shape[0], *n_valid.shape)
-            dtype = net.layers[-1].weight.dtype
-            v_thr = _np(_maxpool_thresholds(layer, n_valid, shape[0], dtype))  # type: ignore[arg-type]
-            sign = np.ones(shape[0]) if layer.sign is None else _np(layer.sign.to(torch.float64))
-            pool_meta = {
-                **base,
-                "ttfsnet_kind": "max_pool2d",
-                "sign": sign,
-                "ceil_mode": bool(layer.ceil_mode),
-            }
-            if layer.dilation == (1, 1):
-                add(
-                    f"{tag}_sumpool",
-                    nir.SumPool2d(
-                        kernel_size=np.array(layer.kernel_size),
-                        stride=np.array(layer.stride),
-                        padding=np.array(layer.padding),
-                        metadata=pool_meta,
-                    ),
-                )
-            else:
-                # SumPool2d has no dilation: sum each channel's window with a fixed all-ones conv instead.
-                eye = torch.eye(shape[0], dtype=dtype).view(shape[0], shape[0], 1, 1)
-                ones_w = _np(eye.expand(-1, -1, *layer.kernel_size))
-                add(
-                    f"{tag}_sumconv",
-                    nir.Conv2d(
-                        input_shape=tuple(shape[1:]),
-                        weight=ones_w,
-                        stride=layer.stride,
-                        padding=layer.padding,
-                        dilation=layer.dilation,
-                        groups=1,
-                        bias=np.zeros(shape[0], dtype=ones_w.dtype),
-                        metadata=pool_meta,
-                    ),
-                )
-            add(
-                f"{tag}_neuron",
-                nir.IF(
-                    r=np.ones_like(v_thr),
-                    v_threshold=v_thr,
-                    v_reset=np.full_like(v_thr, -np.inf),
-                    metadata={**base, "part": "first_spike", "coding": "ttfs"},
-                ),
-            )
-            shape = out_shape
-        elif isinstance(layer, TTFSFlatten):
-            add(
-                f"{tag}_flatten",
-                nir.Flatten(
-                    input_type={"input": np.array(shape)},
-                    start_dim=0,
-                    end_dim=-1,
-                    metadata={**base, "ttfsnet_kind": "flatten"},
-                ),
-            )
-            shape = (int(np.prod(shape)),)
-        else:  # pragma: no cover - TTFSNetwork validates its layers
-            raise ValueError(f"export_nir: layers.{i} has unsupported type {type(layer).__name__}")
-    add("output", nir.Output(output_type={"output": np.array(shape)}))
+    ex = _Export(nir=nir, schedule=net.schedule(), dtype=_readout(net).weight.dtype, shape=shape, nodes=nodes)
+    for i, layer in enumerate(net.ttfs_layers()):
+        _exporter(layer, i)(ex, i, layer)
+    ex.add("output", nir.Output(output_type={"output": np.array(ex.shape)}))
+    order = ex.order
     edges = list(zip(order[:-1], order[1:], strict=True))
     graph_meta = {
         "ttfsnet_format_version": FORMAT_VERSION,
@@ -411,25 +506,27 @@ def _chain(graph: Any, where: str) -> list[str]:
         succ.setdefault(src, []).append(dst)
     inputs = [k for k, n in graph.nodes.items() if type(n).__name__ == "Input"]
     if len(inputs) != 1:
-        raise ValueError(f"{where}: expected exactly one Input node, found {len(inputs)}")
+        raise TTFSValueError(f"{where}: expected exactly one Input node, found {len(inputs)}")
     order = [inputs[0]]
     while order[-1] in succ:
         nxt = succ[order[-1]]
         if len(nxt) != 1:
-            raise ValueError(
+            raise TTFSValueError(
                 f"{where}: node {order[-1]!r} has {len(nxt)} successors; ttfsnet graphs are chains"
             )
         order.append(nxt[0])
         if len(order) > len(graph.nodes):
-            raise ValueError(f"{where}: the graph has a cycle")
+            raise TTFSValueError(f"{where}: the graph has a cycle")
     if type(graph.nodes[order[-1]]).__name__ != "Output":
-        raise ValueError(f"{where}: the chain from the input ends at {order[-1]!r}, not at an Output node")
+        raise TTFSValueError(
+            f"{where}: the chain from the input ends at {order[-1]!r}, not at an Output node"
+        )
     return order
 
 
 def _meta(node: Any, key: str, where: str) -> Any:
     if key not in node.metadata:
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: metadata key {key!r} missing; import_nir reads graphs written by export_nir"
         )
     return node.metadata[key]
@@ -440,8 +537,12 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
 
 
+def _from_numpy(a: np.ndarray[Any, Any]) -> Tensor:
+    return torch.from_numpy(a)  # pyright: ignore[reportUnknownMemberType] - torch leaves from_numpy's argument unannotated
+
+
 def _tensor(a: Any, dtype: torch.dtype | None = None) -> Tensor:
-    t = torch.from_numpy(np.array(a, copy=True))
+    t = _from_numpy(np.array(a, copy=True))
     return t if dtype is None else t.to(dtype)
 
 
@@ -451,7 +552,7 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
 
     def need(expected: list[str]) -> None:
         if types != expected:
-            raise ValueError(f"{where}: {kind} layer expected nodes {expected}, found {types}")
+            raise TTFSValueError(f"{where}: {kind} layer expected nodes {expected}, found {types}")
 
     if kind == "flatten":
         need(["Flatten"])
@@ -474,9 +575,7 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
             pool = nodes["Conv2d"]
             kernel, dilation = _pair(np.asarray(pool.weight).shape[2:]), _pair(pool.dilation)
         # the IF thresholds were written in the network dtype; the sign buffer must match it
-        sign = _tensor(
-            _meta(pool, "sign", where), torch.from_numpy(np.asarray(parts[1][1].v_threshold)).dtype
-        )
+        sign = _tensor(_meta(pool, "sign", where), _from_numpy(np.asarray(parts[1][1].v_threshold)).dtype)
         return TTFSMaxPool2d(
             kernel,
             _pair(pool.stride),
@@ -508,7 +607,7 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
         conv_node = nodes["Conv2d"]
         groups = int(_meta(conv_node, "groups", where))
         if int(conv_node.groups) != 1:
-            raise ValueError(
+            raise TTFSValueError(
                 f"{where}: Conv2d node has groups={int(conv_node.groups)}; export_nir writes groups=1"
             )
         w = _grouped_conv_weight(_tensor(conv_node.weight), groups, where)
@@ -530,7 +629,7 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
             # per-channel thresholds were broadcast over positions on export; all copies are equal
             conv.threshold.copy_(v_thr if len(thr_shape) == 3 else v_thr[:, 0, 0])
         return conv
-    raise ValueError(f"{where}: unknown ttfsnet_kind {kind!r}")
+    raise TTFSValueError(f"{where}: unknown ttfsnet_kind {kind!r}")
 
 
 def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
@@ -544,7 +643,7 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
         ``Input`` node.
 
     Raises:
-        ValueError: If the graph lacks ttfsnet metadata, is not a chain, or its nodes do not match
+        TTFSValueError: If the graph lacks ttfsnet metadata, is not a chain, or its nodes do not match
             the layout documented in :mod:`ttfsnet.interop.nir`; the message names the node.
     """
     nir = _nir()
@@ -554,13 +653,18 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
     else:
         where = "import_nir(<graph>)"
         graph = path
-    version = graph.metadata.get("ttfsnet_format_version") if isinstance(graph.metadata, dict) else None
+    graph_meta: Any = graph.metadata
+    version: Any = (
+        cast(dict[str, Any], graph_meta).get("ttfsnet_format_version")
+        if isinstance(graph_meta, dict)
+        else None
+    )
     if version is None:
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: graph metadata has no 'ttfsnet_format_version'; not written by export_nir"
         )
     if int(version) != FORMAT_VERSION:
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: ttfsnet_format_version {int(version)} unsupported (expected {FORMAT_VERSION})"
         )
     order = _chain(graph, where)
@@ -568,7 +672,7 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
         _meta(graph.nodes[order[0]], "input_range", f"{where} node {order[0]!r}"), dtype=np.float64
     ).reshape(-1)
     if rng.size != 2 or not all(math.isfinite(float(v)) for v in rng):
-        raise ValueError(f"{where}: input_range metadata must be two finite numbers, got {rng}")
+        raise TTFSValueError(f"{where}: input_range metadata must be two finite numbers, got {rng}")
     groups: list[tuple[int, list[tuple[str, Any]]]] = []
     for name in order[1:-1]:
         node = graph.nodes[name]
@@ -577,7 +681,7 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
             groups[-1][1].append((name, node))
         else:
             if groups and idx <= groups[-1][0]:
-                raise ValueError(
+                raise TTFSValueError(
                     f"{where}: node {name!r} has ttfsnet_layer {idx} after layer {groups[-1][0]}"
                 )
             groups.append((idx, [(name, node)]))
@@ -586,7 +690,7 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
         head_name, head = parts[0]
         kind = str(_meta(head, "ttfsnet_kind", f"{where} node {head_name!r}"))
         layers.append(_build(kind, parts, f"{where} layer {idx} ({head_name!r})"))
-    input_type = getattr(graph.nodes[order[0]], "input_type", None) or {}
+    input_type: dict[str, Any] = getattr(graph.nodes[order[0]], "input_type", None) or {}
     shape = np.asarray(input_type.get("input", ()), dtype=np.int64).reshape(-1)
     return TTFSNetwork(
         layers,

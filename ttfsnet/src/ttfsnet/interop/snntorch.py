@@ -15,18 +15,22 @@ snnTorch itself is only imported where it is needed: :func:`reset_net` recognise
 only if ``snntorch`` has already been imported (a network cannot contain one otherwise).
 """
 
+# Public functions check argument types at run time for untyped callers.
+# pyright: reportUnnecessaryIsInstance=false
+
 from __future__ import annotations
 
 import math
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from ttfsnet import functional as TF
-from ttfsnet.nn import TTFSAvgPool2d, TTFSConv2d, TTFSFlatten, TTFSLinear, TTFSMaxPool2d, TTFSNetwork
+from ttfsnet.errors import TTFSTypeError, TTFSValueError
+from ttfsnet.nn import TTFSMaxPool2d, TTFSNetwork, TTFSSpikingLayer
 
 if TYPE_CHECKING:
     from ttfsnet.nn import RunResult
@@ -54,11 +58,11 @@ SpikeFn = Callable[[Tensor], Tensor]
 
 def _check_grid(num_steps: int, t_max: float, where: str) -> None:
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(
+        raise TTFSValueError(
             f"{where}: num_steps must be an int >= 2 (the grid includes 0 and t_max), got {num_steps!r}"
         )
     if not (math.isfinite(t_max) and t_max > 0):
-        raise ValueError(f"{where}: t_max must be a finite positive float, got {t_max!r}")
+        raise TTFSValueError(f"{where}: t_max must be a finite positive float, got {t_max!r}")
 
 
 def times_to_raster(times: Tensor, num_steps: int, t_max: float = 1.0) -> Tensor:
@@ -77,7 +81,7 @@ def times_to_raster(times: Tensor, num_steps: int, t_max: float = 1.0) -> Tensor
         Raster ``(T, B, ...)`` with the dtype of ``times`` (float), one ``1`` per spiking neuron.
 
     Raises:
-        ValueError: On NaN, ``-inf`` or finite times outside ``[0, t_max]`` (beyond a 1e-9 relative
+        TTFSValueError: On NaN, ``-inf`` or finite times outside ``[0, t_max]`` (beyond a 1e-9 relative
             tolerance), or an invalid ``num_steps``/``t_max``.
 
     Shapes:
@@ -85,15 +89,17 @@ def times_to_raster(times: Tensor, num_steps: int, t_max: float = 1.0) -> Tensor
     """
     _check_grid(num_steps, t_max, "times_to_raster")
     if not times.is_floating_point():
-        raise ValueError(f"times_to_raster: times must be a floating tensor, got dtype {times.dtype}")
+        raise TTFSValueError(f"times_to_raster: times must be a floating tensor, got dtype {times.dtype}")
     if bool(torch.isnan(times).any()) or bool((times == float("-inf")).any()):
-        raise ValueError("times_to_raster: times contain NaN or -inf; expected values in [0, t_max] or +inf")
+        raise TTFSValueError(
+            "times_to_raster: times contain NaN or -inf; expected values in [0, t_max] or +inf"
+        )
     finite = torch.isfinite(times)
     tol = 1e-9 * t_max
     if bool(finite.any()):
         lo, hi = float(times[finite].min()), float(times[finite].max())
         if lo < -tol or hi > t_max + tol:
-            raise ValueError(
+            raise TTFSValueError(
                 f"times_to_raster: finite times span [{lo:.6g}, {hi:.6g}], outside the window [0, {t_max}]"
             )
     steps = torch.round(torch.where(finite, times, torch.zeros_like(times)) * (num_steps - 1) / t_max)
@@ -125,7 +131,7 @@ def raster_to_times(raster: Tensor, t_max: float = 1.0, *, dtype: torch.dtype | 
         raster: ``(T, B, ...)``; returns ``(B, ...)``.
     """
     if raster.dim() < 1:
-        raise ValueError("raster_to_times: raster must have a leading time dimension [T, B, ...]")
+        raise TTFSValueError("raster_to_times: raster must have a leading time dimension [T, B, ...]")
     num_steps = raster.shape[0]
     _check_grid(num_steps, t_max, "raster_to_times")
     out_dtype = dtype or (raster.dtype if raster.is_floating_point() else torch.get_default_dtype())
@@ -173,14 +179,14 @@ def output_raster(
     """
     logits = source if isinstance(source, Tensor) else source.logits
     if logits.dim() != 2 or not logits.is_floating_point():
-        raise ValueError(
+        raise TTFSValueError(
             f"output_raster: expected floating logits of shape (B, C), got {tuple(logits.shape)}"
         )
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"output_raster: num_steps must be an int >= 2, got {num_steps!r}")
+        raise TTFSValueError(f"output_raster: num_steps must be an int >= 2, got {num_steps!r}")
     z = logits.detach()
     if not bool(torch.isfinite(z).all()):
-        raise ValueError("output_raster: logits contain NaN or Inf")
+        raise TTFSValueError("output_raster: logits contain NaN or Inf")
     z_max, z_min = float(z.max()), float(z.min())
     thr = z_max if t_out is None else float(t_out)
     if dt is None:
@@ -188,7 +194,7 @@ def output_raster(
     else:
         step = float(dt)
     if not (math.isfinite(step) and step > 0):
-        raise ValueError(f"output_raster: dt must be a finite positive float, got {dt!r}")
+        raise TTFSValueError(f"output_raster: dt must be a finite positive float, got {dt!r}")
     k = torch.ceil((thr - z).clamp(min=0.0) / step)
     fires = k < num_steps
     k = k.clamp(max=num_steps - 1).long()
@@ -220,21 +226,24 @@ class TTFSNeuronState(NamedTuple):
 class _AtanHeaviside(torch.autograd.Function):
     """``H(x >= 0)`` with the arctan surrogate derivative used by snnTorch's default ``atan``."""
 
+    # ``ctx`` is Any: it carries ``alpha`` and ``saved_tensors``, which ``FunctionCtx`` does not declare.
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, alpha: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, alpha: float) -> Tensor:
         ctx.save_for_backward(x)
-        ctx.alpha = alpha  # type: ignore[attr-defined]
+        ctx.alpha = alpha
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        alpha: float = ctx.alpha  # type: ignore[attr-defined]
+    def backward(ctx: Any, *grad_outputs: Tensor) -> tuple[Tensor, None]:
+        (grad,) = grad_outputs
+        saved: tuple[Tensor, ...] = ctx.saved_tensors
+        (x,) = saved
+        alpha: float = ctx.alpha
         return grad * (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2), None
 
 
 def _atan_heaviside(x: Tensor) -> Tensor:
-    return _AtanHeaviside.apply(x, 2.0)  # type: ignore[no-any-return]
+    return cast(Tensor, _AtanHeaviside.apply(x, 2.0))  # pyright: ignore[reportUnknownMemberType] - Function.apply is untyped
 
 
 class TTFSNeuron(nn.Module):
@@ -308,10 +317,10 @@ class TTFSNeuron(nn.Module):
             ("start_step", start_step, 0),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"TTFSNeuron: {name} must be an int >= {low}, got {value!r}")
+                raise TTFSValueError(f"TTFSNeuron: {name} must be an int >= {low}, got {value!r}")
         for name, step in (("dt", dt), ("phase1_dt", dt if phase1_dt is None else phase1_dt)):
             if not (math.isfinite(step) and step > 0):
-                raise ValueError(f"TTFSNeuron: {name} must be a finite positive float, got {step!r}")
+                raise TTFSValueError(f"TTFSNeuron: {name} must be a finite positive float, got {step!r}")
         thr = threshold.detach().clone() if isinstance(threshold, Tensor) else torch.tensor(float(threshold))
         if learn_threshold:
             self.threshold = nn.Parameter(thr)
@@ -375,7 +384,7 @@ class TTFSNeuron(nn.Module):
             ``(spk, state)``; ``spk`` alone when ``init_hidden=True`` and ``output=False``.
         """
         if mem is not None and self.init_hidden:
-            raise TypeError("TTFSNeuron: `mem` must not be passed when init_hidden=True")
+            raise TTFSTypeError("TTFSNeuron: `mem` must not be passed when init_hidden=True")
         state = self.state if mem is None else mem
         if state.mem.shape != cur.shape:
             # New batch shape (or fresh state): start a new sequence, as snnTorch re-zeros its state.
@@ -421,6 +430,8 @@ class TTFSSpikeMaxPool2d(nn.Module):
         spk: ``(B, C, H, W)`` per step; returns ``(B, C, H_out, W_out)``.
     """
 
+    sign: Tensor | None
+
     def __init__(self, pool: TTFSMaxPool2d) -> None:
         super().__init__()
         self.kernel_size = pool.kernel_size
@@ -444,7 +455,7 @@ class TTFSSpikeMaxPool2d(nn.Module):
         self._fired = torch.maximum(self._fired, spk)
         pooled = TF.ttfs_max_pool2d(
             self._fired, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.sign
-        )  # type: ignore[arg-type]
+        )
         out = pooled if self._pooled is None else pooled - self._pooled
         self._pooled = pooled
         return out
@@ -545,7 +556,7 @@ class TTFSStepNetwork(nn.Sequential):
     def run_raster(self, raster: Tensor) -> Tensor:
         """Reset, drive the network with every step of ``raster`` and return the final logits."""
         if raster.shape[0] < self.num_steps:
-            raise ValueError(
+            raise TTFSValueError(
                 f"TTFSStepNetwork.run_raster: raster has {raster.shape[0]} steps, "
                 f"expected at least num_steps={self.num_steps}"
             )
@@ -576,33 +587,27 @@ def to_snntorch(net: TTFSNetwork, steps_per_window: int) -> TTFSStepNetwork:
         A :class:`TTFSStepNetwork`.
     """
     if isinstance(steps_per_window, bool) or not isinstance(steps_per_window, int) or steps_per_window < 1:
-        raise ValueError(f"to_snntorch: steps_per_window must be an int >= 1, got {steps_per_window!r}")
+        raise TTFSValueError(f"to_snntorch: steps_per_window must be an int >= 1, got {steps_per_window!r}")
     n = steps_per_window
     modules: list[nn.Module] = []
     window_steps: list[int] = []
     step_sizes = [1.0 / n]
     prev_window, prev_dt, start = 1.0, 1.0 / n, 0
     with torch.no_grad():
-        for layer in net.layers:
-            if isinstance(layer, TTFSLinear) and layer.readout:
+        for layer in net.ttfs_layers():
+            if isinstance(layer, TTFSSpikingLayer) and layer.readout:
                 modules += [
-                    layer.to_torch(bias=False),
+                    layer.synapse(),
                     TTFSMembraneReadout(
-                        layer.bias / prev_window, phase1_steps=n, start_step=start, dt=prev_dt
+                        layer.ann_bias() / prev_window, phase1_steps=n, start_step=start, dt=prev_dt
                     ),
                 ]
-            elif isinstance(layer, (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)):
-                synapse: nn.Module
-                if isinstance(layer, (TTFSLinear, TTFSConv2d)):
-                    synapse = layer.to_torch(bias=False)
-                else:
-                    synapse = nn.AvgPool2d(
-                        layer.kernel_size, layer.stride, layer.padding, count_include_pad=True
-                    )
+            elif isinstance(layer, TTFSSpikingLayer):
+                assert layer.window is not None
                 window = float(layer.window)
                 dt = window / n
                 modules += [
-                    synapse,
+                    layer.synapse(),
                     TTFSNeuron(
                         layer.effective_threshold().detach(),
                         phase1_steps=n,
@@ -619,10 +624,12 @@ def to_snntorch(net: TTFSNetwork, steps_per_window: int) -> TTFSStepNetwork:
                 prev_window, prev_dt = window, dt
             elif isinstance(layer, TTFSMaxPool2d):
                 modules.append(TTFSSpikeMaxPool2d(layer))
-            elif isinstance(layer, TTFSFlatten):
-                modules.append(nn.Flatten())
-            else:  # pragma: no cover - TTFSNetwork validates its layers
-                raise ValueError(f"to_snntorch: unsupported layer {type(layer).__name__}")
+            elif layer.pools:
+                raise TTFSValueError(
+                    f"to_snntorch: pooling layer {type(layer).__name__} has no step-mode form"
+                )
+            else:
+                modules += layer.to_ann()  # only moves spikes (flatten): its ANN form maps rasters alike
     return TTFSStepNetwork(
         modules, input_steps=n, window_steps=window_steps, step_sizes=step_sizes, input_range=net.input_range
     )
@@ -653,7 +660,8 @@ def reset_net(net: nn.Module) -> int:
     for module in net.modules():
         # snnTorch neurons keep a tensor attribute called ``reset``; test for them first.
         if spiking_base is not None and isinstance(module, spiking_base):
-            module.reset_mem()
+            neuron: Any = module  # an snnTorch neuron (snnTorch is untyped)
+            neuron.reset_mem()
             count += 1
             continue
         reset = getattr(module, "reset", None)

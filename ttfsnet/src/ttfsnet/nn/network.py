@@ -6,17 +6,22 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import Tensor, nn
 
 from ttfsnet import functional as TF
-from ttfsnet.nn.layers import TTFSAvgPool2d, TTFSConv2d, TTFSFlatten, TTFSLinear, TTFSMaxPool2d
+from ttfsnet.errors import TTFSValueError
+from ttfsnet.nn.base import TTFSLayer, TTFSSpikingLayer
+from ttfsnet.nn.registry import layer_kinds
 
 __all__ = ["RobustnessConfig", "RunResult", "TTFSNetwork"]
 
-_SPIKING = (TTFSLinear, TTFSConv2d, TTFSAvgPool2d)
+
+def _clip(pre: Tensor, window: Tensor) -> Tensor:
+    """``clamp(pre, 0, T)`` into a new tensor."""
+    return cast(Tensor, torch.clamp(pre, 0.0, window))  # pyright: ignore[reportCallIssue, reportArgumentType] - torch stubs lack clamp(Tensor, float, Tensor)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,20 +54,20 @@ class RobustnessConfig:
 
     def __post_init__(self) -> None:
         if not (self.time_noise_std >= 0 and math.isfinite(self.time_noise_std)):
-            raise ValueError(
+            raise TTFSValueError(
                 f"RobustnessConfig.time_noise_std must be finite and >= 0, got {self.time_noise_std}"
             )
         for name in ("time_bits", "weight_bits"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1 or v > 32):
-                raise ValueError(f"RobustnessConfig.{name} must be None or an int in [1, 32], got {v!r}")
+                raise TTFSValueError(f"RobustnessConfig.{name} must be None or an int in [1, 32], got {v!r}")
         if self.time_quant not in ("round", "step"):
-            raise ValueError(
+            raise TTFSValueError(
                 f"RobustnessConfig.time_quant must be 'round' or 'step', got {self.time_quant!r}"
             )
         lo, hi = self.weight_range
         if not lo < hi:
-            raise ValueError(
+            raise TTFSValueError(
                 f"RobustnessConfig.weight_range must satisfy w_min < w_max, got {self.weight_range}"
             )
 
@@ -97,7 +102,7 @@ class RunResult:
     saturation_counts: list[int]
     synops: list[int]
     batch_size: int
-    windows: list[float] = field(default_factory=list)
+    windows: list[float] = field(default_factory=list[float])
 
     @property
     def total_spikes(self) -> int:
@@ -130,11 +135,11 @@ class RunResult:
 class _Entries:
     """Per-entry columns of a :class:`RunResult` collected while a run walks the layers."""
 
-    names: list[str] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)
-    times: list[Tensor] = field(default_factory=list)
-    saturated: list[int] = field(default_factory=list)
-    producers: list[int] = field(default_factory=list)  # index into ``layers`` (-1 for the input)
+    names: list[str] = field(default_factory=list[str])
+    kinds: list[str] = field(default_factory=list[str])
+    times: list[Tensor] = field(default_factory=list[Tensor])
+    saturated: list[int] = field(default_factory=list[int])
+    producers: list[int] = field(default_factory=list[int])  # index into ``layers`` (-1 for the input)
 
     def add(self, name: str, kind: str, times: Tensor, saturated: int, producer: int) -> None:
         self.names.append(name)
@@ -152,7 +157,8 @@ class TTFSNetwork(nn.Module):
     start. ``net(x)`` computes on activations at the cost of the equivalent ReLU network.
 
     Args:
-        layers: TTFS layers in order; the last one must be ``TTFSLinear(readout=True)``.
+        layers: TTFS layers in order (instances of the registered layer kinds,
+            :func:`ttfsnet.nn.registry.layer_kinds`); the last one must be ``TTFSLinear(readout=True)``.
         input_range: Declared range ``(p, q)`` of the raw inputs.
         input_shape: Per-sample input shape (e.g. ``(C, H, W)``), if known. :func:`ttfsnet.convert`
             records the calibration data's shape here and :func:`ttfsnet.export_nir` reads it. It is a
@@ -176,26 +182,26 @@ class TTFSNetwork(nn.Module):
         super().__init__()
         layers = list(layers)
         if not layers:
-            raise ValueError("TTFSNetwork: layers must not be empty")
-        allowed = (TTFSLinear, TTFSConv2d, TTFSMaxPool2d, TTFSAvgPool2d, TTFSFlatten)
+            raise TTFSValueError("TTFSNetwork: layers must not be empty")
+        allowed = tuple(layer_kinds().values())
         for i, layer in enumerate(layers):
             if not isinstance(layer, allowed):
-                raise ValueError(
+                raise TTFSValueError(
                     f"TTFSNetwork: layers[{i}] is {type(layer).__name__}; expected one of "
                     f"{', '.join(c.__name__ for c in allowed)}"
                 )
-            if isinstance(layer, TTFSLinear) and layer.readout and i != len(layers) - 1:
-                raise ValueError(
-                    f"TTFSNetwork: layers[{i}] is a readout TTFSLinear but is not the last layer"
+            if layer.readout and i != len(layers) - 1:
+                raise TTFSValueError(
+                    f"TTFSNetwork: layers[{i}] is a readout {type(layer).__name__} but is not the last layer"
                 )
         last = layers[-1]
-        if not (isinstance(last, TTFSLinear) and last.readout):
-            raise ValueError(
+        if not (isinstance(last, TTFSSpikingLayer) and last.readout):
+            raise TTFSValueError(
                 f"TTFSNetwork: the last layer must be TTFSLinear(readout=True), got {type(last).__name__}"
             )
         p, q = float(input_range[0]), float(input_range[1])
         if not (math.isfinite(p) and math.isfinite(q) and p < q):
-            raise ValueError(f"TTFSNetwork: input_range must be finite with p < q, got {input_range}")
+            raise TTFSValueError(f"TTFSNetwork: input_range must be finite with p < q, got {input_range}")
         self.layers = nn.ModuleList(layers)
         self.register_buffer("input_low", torch.tensor(p, dtype=torch.float64))
         self.register_buffer("input_high", torch.tensor(q, dtype=torch.float64))
@@ -207,7 +213,7 @@ class TTFSNetwork(nn.Module):
             except TypeError:
                 shape = ()
             if not shape or min(shape) < 1:
-                raise ValueError(
+                raise TTFSValueError(
                     "TTFSNetwork: input_shape must be a non-empty sequence of positive ints, "
                     f"got {input_shape!r}"
                 )
@@ -223,13 +229,17 @@ class TTFSNetwork(nn.Module):
         """``layers.<i>`` for every layer."""
         return [f"layers.{i}" for i in range(len(self.layers))]
 
-    def spiking_layers(self) -> list[nn.Module]:
+    def ttfs_layers(self) -> list[TTFSLayer]:
+        """The layers in order, typed as :class:`~ttfsnet.nn.base.TTFSLayer` (``list(self.layers)``)."""
+        return [cast(TTFSLayer, m) for m in self.layers]  # checked in __init__
+
+    def spiking_layers(self) -> list[TTFSSpikingLayer]:
         """Layers that own a window, in order."""
-        return [m for m in self.layers if isinstance(m, _SPIKING) and not m.readout]
+        return [m for m in self.ttfs_layers() if isinstance(m, TTFSSpikingLayer) and not m.readout]
 
     def windows(self) -> list[float]:
         """Window width ``T`` of each spiking layer, in order."""
-        return [float(m.window) for m in self.spiking_layers()]  # type: ignore[arg-type]
+        return [float(m.window) for m in self.spiking_layers() if m.window is not None]
 
     def schedule(self) -> list[tuple[float, float]]:
         """Absolute ``(t_min, t_max)`` of the input window and of each spiking layer."""
@@ -263,13 +273,14 @@ class TTFSNetwork(nn.Module):
         """Logits from input activations ``x̃ = 1 - t0`` (no validation); applies :attr:`robustness`."""
         rob = self.robustness
         prev_window: Tensor | float = 1.0
-        for layer in self.layers:
-            if isinstance(layer, _SPIKING):
+        for layer in self.ttfs_layers():
+            if isinstance(layer, TTFSSpikingLayer):
                 weight = None
                 if rob is not None:
-                    if rob.weight_bits is not None and not isinstance(layer, TTFSAvgPool2d):
+                    synaptic_weight = layer.synaptic_weight()
+                    if rob.weight_bits is not None and synaptic_weight is not None:
                         weight = TF.fake_quantize(
-                            layer.weight,
+                            synaptic_weight,
                             rob.weight_bits,
                             rob.weight_range[0],
                             rob.weight_range[1],
@@ -318,9 +329,9 @@ class TTFSNetwork(nn.Module):
 
     def _run(self, x: Tensor, mode: str, dt: float | None) -> RunResult:
         if mode not in ("closed", "stepped"):
-            raise ValueError(f"TTFSNetwork.run: mode must be 'closed' or 'stepped', got {mode!r}")
+            raise TTFSValueError(f"TTFSNetwork.run: mode must be 'closed' or 'stepped', got {mode!r}")
         if mode == "closed" and dt is not None:
-            raise ValueError("TTFSNetwork.run: dt is only used with mode='stepped'")
+            raise TTFSValueError("TTFSNetwork.run: dt is only used with mode='stepped'")
         entries = _Entries()
         entries.add("input", "input", TF.activation_to_time(x, 1.0), 0, -1)
         if mode == "closed":
@@ -348,28 +359,27 @@ class TTFSNetwork(nn.Module):
 
     def _closed_entries(self, x: Tensor, entries: _Entries) -> Tensor:
         prev_window: Tensor | float = 1.0
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, _SPIKING) and not layer.readout:
+        for i, layer in enumerate(self.ttfs_layers()):
+            if isinstance(layer, TTFSSpikingLayer) and not layer.readout:
                 pre = layer.preactivation(x)
                 assert layer.window is not None
-                x = torch.clamp(pre, 0.0, layer.window)
+                x = _clip(pre, layer.window)
                 saturated = int(TF.saturation_mask(pre, layer.window).sum())
                 entries.add(f"layers.{i}", "spiking", TF.activation_to_time(x, layer.window), saturated, i)
                 prev_window = layer.window
-            elif isinstance(layer, TTFSMaxPool2d):
-                x = layer(x)
-                entries.add(f"layers.{i}", "pool", TF.activation_to_time(x, prev_window), 0, i)
             else:
                 x = layer(x)
+                if layer.pools:
+                    entries.add(f"layers.{i}", "pool", TF.activation_to_time(x, prev_window), 0, i)
         return x
 
     def _stepped_entries(self, t: Tensor, dt: float, entries: _Entries) -> Tensor:
         prev_window = 1.0
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, TTFSLinear) and layer.readout:
-                alpha = layer.bias / prev_window
+        for i, layer in enumerate(self.ttfs_layers()):
+            if isinstance(layer, TTFSSpikingLayer) and layer.readout:
+                alpha = layer.ann_bias() / prev_window
                 return TF.integrate_phase1(t, prev_window, layer.synaptic_op(), dt, bias_current=alpha)
-            if isinstance(layer, _SPIKING):
+            if isinstance(layer, TTFSSpikingLayer):
                 assert layer.window is not None
                 window = float(layer.window)
                 thr = layer.effective_threshold()
@@ -377,28 +387,23 @@ class TTFSNetwork(nn.Module):
                 # V(t_min) above the threshold <=> pre-clamp activation above the window (saturated)
                 entries.add(f"layers.{i}", "spiking", t, int((v0 > thr).sum()), i)
                 prev_window = window
-            elif isinstance(layer, TTFSMaxPool2d):
-                t = layer.pool_times(t)
-                entries.add(f"layers.{i}", "pool", t, 0, i)
             else:
-                t = layer(t)
+                t = layer.relay_times(t)
+                if layer.pools:
+                    entries.add(f"layers.{i}", "pool", t, 0, i)
         raise AssertionError("unreachable: the last layer is a readout")
 
-    def _consumer(self, producer: int) -> nn.Module:
+    def _consumer(self, producer: int) -> TTFSLayer:
+        """The layer whose synapses the spikes of entry ``producer`` reach: the next one that fires or pools
+        (layers in between, e.g. flatten, only move the spikes)."""
+        layers = self.ttfs_layers()
         j = producer + 1
-        while isinstance(self.layers[j], TTFSFlatten):
+        while not (isinstance(layers[j], TTFSSpikingLayer) or layers[j].pools):
             j += 1
-        return self.layers[j]
+        return layers[j]
 
     def _entry_synops(self, counts: Tensor, t: Tensor, producer: int) -> int:
-        consumer = self._consumer(producer)
-        if isinstance(consumer, TTFSMaxPool2d):
-            return 0  # spikes feeding a max pool are only routed; the pooled spikes pay the synapses
-        assert isinstance(consumer, _SPIKING)
-        if isinstance(consumer, TTFSLinear):
-            return int(counts.sum()) * consumer.out_features
-        fan = consumer.fan_out(tuple(t.shape[1:])).reshape(-1).to(t.device)
-        return int(round(float(counts.to(torch.float64) @ fan)))
+        return self._consumer(producer).synops(counts, tuple(t.shape[1:]))
 
     def extra_repr(self) -> str:
         p, q = self.input_range

@@ -25,9 +25,9 @@ from ttfsnet_nas.emotion.see import (
     SEEIndex,
     SequenceInfo,
     load_see,
-    split_training,
 )
 from ttfsnet_nas.emotion.seen_format import metrics_from_run, read_run, seen_filename, write_run
+from ttfsnet_nas.emotion.splits import split_training
 from ttfsnet_nas.emotion.synth import PRESETS, SynthConfig, generate
 
 if TYPE_CHECKING:

@@ -2,8 +2,8 @@
 
 ``data_app`` provides ``synth`` and ``info``; :func:`report` is the ``report`` command. The commands only
 parse arguments, call one library function and print. Bad input (a missing or malformed dataset or result
-folder, an unknown preset, a non-empty output folder) becomes :class:`InputError`: one ``Error: ...`` line
-and exit code 2. Any other failure propagates to the main CLI's handler (exit code 1).
+folder, an unknown preset, a non-empty output folder) becomes :class:`ttfsnet_nas.errors.InputError`, which
+the main CLI reports as one ``error: ...`` line with exit code 2; any other failure exits with 1.
 """
 
 from __future__ import annotations
@@ -16,28 +16,18 @@ from typing import Annotated
 
 import typer
 
-try:  # typer >= 0.17 vendors its own copy of click; its handler only knows that copy's exceptions
-    from typer._click.exceptions import ClickException
-except ImportError:  # older typer runs on click itself
-    from click import ClickException  # type: ignore[no-redef]
+from ttfsnet_nas.errors import InputError
 
-__all__ = ["InputError", "data_app", "info", "report", "synth"]
-
-
-class InputError(ClickException):
-    """The user's input (path, dataset, result files, option value) is invalid: one line, exit code 2."""
-
-    exit_code = 2
+__all__ = ["data_app", "info", "report", "synth"]
 
 
 @contextmanager
 def _input_errors() -> Iterator[None]:
-    """Turn the data layer's input errors (:class:`DatasetError`, ``ValueError``) into :class:`InputError`."""
-    from ttfsnet_nas.emotion.see import DatasetError
+    """Turn the data layer's value errors (a :class:`DatasetError` is one) into :class:`InputError`."""
 
     try:
         yield
-    except (DatasetError, ValueError) as exc:
+    except ValueError as exc:  # DatasetError is one too
         raise InputError(str(exc)) from None
 
 
@@ -92,21 +82,23 @@ def synth(
 @data_app.command("info")
 def info(
     directory: Annotated[Path, typer.Argument(help="Dataset root (SEE layout).")],
-    dsee: Annotated[
-        bool, typer.Option(help="Use the DSEE layout (names may lack subject/lighting).")
-    ] = False,
+    layout: Annotated[
+        str, typer.Option(help="Registered dataset layout: see, dsee (names may lack subject/lighting), ...")
+    ] = "see",
+    dsee: Annotated[bool, typer.Option(help="Same as --layout dsee.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
     strict: Annotated[
         bool, typer.Option("--strict/--lenient", help="Fail on the first bad entry, or count bad entries.")
     ] = True,
 ) -> None:
     """Counts per emotion, lighting, subject and split of a SEE-style dataset."""
-    from ttfsnet_nas.emotion.see import DSEE_LAYOUT, SEE_LAYOUT, load_see
+    from ttfsnet_nas.emotion.layouts import get_layout
+    from ttfsnet_nas.emotion.see import load_see
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
     with _input_errors():
-        index = load_see(directory, layout=DSEE_LAYOUT if dsee else SEE_LAYOUT, strict=strict)
+        index = load_see(directory, layout=get_layout("dsee" if dsee else layout), strict=strict)
     counts = index.counts()
     synthetic = (index.root / "synth_config.json").is_file()
     if fmt == "json":

@@ -34,8 +34,8 @@ from ttfsnet_nas.emotion.see import (
     SequenceInfo,
     load_see,
     read_frame,
-    split_training,
 )
+from ttfsnet_nas.emotion.splits import SplitRule, split_training
 
 __all__ = [
     "INPUT_RANGE",
@@ -296,6 +296,7 @@ def load_splits(
     layout: DatasetLayout = SEE_LAYOUT,
     search_fraction: float = 0.2,
     split_seed: int = 0,
+    split: SplitRule = "subject",
     strict: bool = True,
     **dataset_kwargs: object,
 ) -> EmotionSplits:
@@ -305,19 +306,16 @@ def load_splits(
         root: dataset root (``None`` → ``TTFSNET_DATA``).
         layout: :data:`~ttfsnet_nas.emotion.see.SEE_LAYOUT` or a DSEE layout.
         search_fraction: share of the training sequences held out for the search (TNAS-ER: 0.2).
-        split_seed: seed of the supernet/search split (stratified by emotion).
+        split_seed: seed of the supernet/search split.
+        split: ``subject`` (whole subjects held out, the pipeline's default) or ``random`` (stratified by
+            emotion); see :func:`ttfsnet_nas.emotion.splits.split_training`.
         strict: see :class:`EventEmotionDataset`.
         **dataset_kwargs: forwarded to :class:`EventEmotionDataset` (``size``, ``sampling``, ...).
     """
-    index = load_see(root, layout=layout, strict=strict)
-    train_seqs = index.subset("training")
-    test_seqs = index.subset("testing")
-    if not train_seqs or not test_seqs:
-        raise DatasetError(
-            f"{index.json_path}: need both 'training' and 'testing' sequences, found "
-            f"{len(train_seqs)} and {len(test_seqs)}"
-        )
-    supernet_seqs, search_seqs = split_training(train_seqs, fraction=1.0 - search_fraction, seed=split_seed)
+    train_seqs, test_seqs = load_see(root, layout=layout, strict=strict).train_test()
+    supernet_seqs, search_seqs = split_training(
+        train_seqs, search_fraction=search_fraction, seed=split_seed, rule=split
+    )
     train = EventEmotionDataset(train_seqs, strict=strict, **dataset_kwargs)  # type: ignore[arg-type]
     by_name = {s.name: i for i, s in enumerate(train.sequences)}
 

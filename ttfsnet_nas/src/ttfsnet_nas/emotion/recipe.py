@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, param, to_dict
-from ttfsnet_nas.fitness import ConstraintSpec, Fitness
+from ttfsnet_nas.fitness import Fitness
+from ttfsnet_nas.search import SearchConfig
 
 __all__ = [
     "BaselinesConfig",
@@ -33,19 +34,27 @@ __all__ = [
     "RecipeError",
     "RetrainConfig",
     "RobustnessOptions",
-    "SearchConfig",
+    "EmotionSearchConfig",
     "SnnConfig",
     "SpaceConfig",
     "SupernetConfig",
     "TestConfig",
-    "builtin_recipes",
     "load_recipe",
     "recipe_from_mapping",
     "recipe_to_dict",
-    "resolve_recipe",
 ]
 
-Op = Literal["conv3x3", "conv5x5", "skip"]
+def _registered_ops() -> list[str]:
+    from ttfsnet.models import available_ops  # the op registry of the one TNAS-ER backbone definition
+
+    return available_ops()
+
+
+def _check_ops(ops: tuple[str, ...], key: str) -> None:
+    known = _registered_ops()
+    for i, op in enumerate(ops):
+        if op not in known:
+            raise ValueError(f"{key}[{i}]: unknown op {op!r}; registered ops: {known}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,13 +69,17 @@ class DataConfig:
         synthetic: synthetic preset generated into the root folder when it has no split JSON yet
             (``None`` = real data only: a missing folder is an error).
         synthetic_seed: seed of the generated synthetic set.
-        layout: ``see`` or ``dsee`` folder/JSON name conventions.
+        layout: a registered dataset layout (:mod:`ttfsnet_nas.emotion.layouts`): ``see`` or ``dsee``
+            folder, JSON and sequence-name conventions, or a layout a plugin registered.
         sampling: E\\ *x*-S\\ *y* temporal setting (TNAS-ER: E4-S3).
         channels: input channels: ``x`` (one per event frame, the paper's 4 for E4) or ``2·x`` (each event
             frame split into a positive and a negative polarity map, so the grey background emits no spike).
         image_size: frames are resized to this square size (SEEN/TNAS-ER: 90).
-        search_fraction: share of the training *subjects* held out for the search (TNAS-ER: 20 % of the
-            training samples); sequences without a subject token are split per sequence.
+        search_fraction: share of the training sequences held out for the search (TNAS-ER: 20 %).
+        split: how the search part is drawn: ``subject`` moves whole training subjects to it, so the
+            fitness measures generalisation to unseen people (sequences without a subject token are split
+            per sequence, stratified by emotion); ``random`` draws sequences stratified by emotion. The
+            paper says only "80 % / 20 %"; ``subject`` is this project's choice.
         workers: processes used to generate a synthetic set.
         cache: decode every frame once and keep the resized frames in memory (uint8).
         strict: a corrupt or missing frame file, or a malformed JSON entry, is an error naming it
@@ -78,19 +91,23 @@ class DataConfig:
     root: str | None = None
     synthetic: Literal["tiny", "small", "full"] | None = None
     synthetic_seed: int = param(0, ge=0)
-    layout: Literal["see", "dsee"] = "see"
+    layout: str = "see"
     sampling: str = "E4-S3"
     channels: int = param(4, ge=1)
     image_size: int = param(90, ge=4)
     search_fraction: float = param(0.2, gt=0.0, lt=1.0)
+    split: Literal["subject", "random"] = "subject"
     workers: int = param(1, ge=1)
     cache: bool = True
     strict: bool = True
     legacy_quirks: bool = False
 
     def __post_init__(self) -> None:
+        from ttfsnet_nas.emotion.layouts import layout_names
         from ttfsnet_nas.emotion.sampling import TemporalSampling
 
+        if self.layout not in layout_names():
+            raise ValueError(f"layout: expected one of {layout_names()}, got {self.layout!r}")
         try:
             frames = TemporalSampling.from_name(self.sampling).frames
         except ValueError as exc:
@@ -151,14 +168,15 @@ class SpaceConfig:
     """
 
     groups: int = param(3, ge=1)
-    ops: tuple[Op, ...] = ("conv3x3", "conv5x5", "skip")
+    ops: tuple[str, ...] = ("conv3x3", "conv5x5", "skip")
     width: int = param(32, ge=1)
 
     def __post_init__(self) -> None:
         if not self.ops:
-            raise ValueError("ops: expected a non-empty list of conv3x3, conv5x5, skip")
+            raise ValueError(f"ops: expected a non-empty list of registered ops {_registered_ops()}")
         if len(set(self.ops)) != len(self.ops):
             raise ValueError(f"ops: duplicate ops in {list(self.ops)}")
+        _check_ops(self.ops, "ops")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -179,58 +197,28 @@ class SupernetConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SearchConfig:
+class EmotionSearchConfig(SearchConfig):
     """Stage 2: evolutionary search on the held-out 20 % with inherited weights (ANN domain).
 
+    The core :class:`ttfsnet_nas.search.SearchConfig` (strategy from the strategy registry, its
+    hyper-parameters, ``fitness``) plus how candidates are scored. The strategy's seed is the recipe's
+    master ``seed`` plus ``search.seed`` (default 0), so ``--seed`` reseeds the search too.
+
     Attributes:
-        strategy: ``evolution`` (TNAS-ER), ``random_search`` or ``exhaustive``.
-        pool_size: candidates per round P (TNAS-ER: 12).
-        elite_size: elite set size k (TNAS-ER: 12).
-        rounds: rounds including the random first one (TNAS-ER: 18).
-        mutation_prob: per-gene mutation probability.
-        fitness: ``war_uar`` (TNAS-ER Eq. 6, mean of WAR and UAR), ``war``, ``uar`` or ``accuracy``.
-        objectives: two or more objective names switch to a Pareto search (NSGA-II), e.g.
-            ``[war_uar, energy_mj]``; empty: the scalar ``fitness``.
-        constraints: hard budgets on objectives (any mode; :class:`ttfsnet_nas.fitness.ConstraintSpec`),
-            e.g. ``[{objective: energy_mj, max: 0.04}]``; infeasible candidates lose to feasible ones.
+        fitness: ``war_uar`` (TNAS-ER Eq. 6 read as the mean of WAR and UAR; an assumption, the formula is
+            lost from the paper text), any objective name, or a full fitness mapping: ``{mode: pareto,
+            objectives: [war_uar, energy_mj], constraints: [{objective: energy_mj, max: 0.04}]}`` for a
+            Pareto search, constraints as hard budgets in any mode.
         hardware_profile: ttfsnet-hw profile for the hardware objectives (``None``: ``$TTFSNET_HW_PROFILE``
             or ``yoso``).
-        max_params: optional hard budget on subnet parameters.
         bn_recalibration: recompute each candidate's BN statistics on the supernet split before scoring.
         batch_size: evaluation batch size (speed only).
     """
 
-    strategy: Literal["evolution", "random_search", "exhaustive"] = "evolution"
-    pool_size: int = param(12, ge=2)
-    elite_size: int = param(12, ge=2)
-    rounds: int = param(18, ge=1)
-    mutation_prob: float = param(0.2, ge=0.0, le=1.0)
-    fitness: Literal["war_uar", "war", "uar", "accuracy"] = "war_uar"
-    objectives: tuple[str, ...] = ()
-    constraints: tuple[ConstraintSpec, ...] = ()
+    fitness: Fitness = field(default_factory=lambda: Fitness.from_shorthand("war_uar"))
     hardware_profile: str | None = None
-    max_params: float | None = param(None, gt=0.0)
     bn_recalibration: bool = False
     batch_size: int = param(256, ge=1)
-
-    def __post_init__(self) -> None:
-        if len(self.objectives) == 1:
-            raise ValueError(
-                f"objectives: expected none (scalar 'fitness') or at least two names for a Pareto search, "
-                f"got {list(self.objectives)}"
-            )
-        self.make_fitness()  # unknown objective names fail here, with the recipe key, not mid-run
-
-    def make_fitness(self) -> Fitness:
-        """The core :class:`~ttfsnet_nas.fitness.Fitness` of this section: Pareto over ``objectives`` when
-        it names two or more, else the scalar ``fitness``; ``constraints`` and ``max_params`` are hard
-        budgets in both modes."""
-        constraints = self.constraints
-        if self.max_params is not None:
-            constraints += (ConstraintSpec(objective="params", max=self.max_params),)
-        if self.objectives:
-            return Fitness(mode="pareto", objectives=self.objectives, constraints=constraints)
-        return Fitness(mode="weighted", weights={self.fitness: 1.0}, constraints=constraints)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -323,12 +311,16 @@ class BaselinesConfig:
     Attributes:
         random_sampling: number of random architectures trained, WAR/UAR averaged (paper: 10; 0 = off).
         random_search: best of this many random architectures scored on the supernet (paper: 100; 0 = off).
-        fixed: fixed backbones, every block the same op (paper: ``[conv3x3, conv5x5]``).
+        fixed: fixed backbones, every block the same op (paper: one per kernel size; ``[conv3x3, conv5x5]``
+            assumes the lost second kernel is 5×5).
     """
 
     random_sampling: int = param(0, ge=0)
     random_search: int = param(0, ge=0)
-    fixed: tuple[Op, ...] = ()
+    fixed: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_ops(self.fixed, "fixed")
 
     @property
     def enabled(self) -> bool:
@@ -366,7 +358,7 @@ class EmotionRecipe:
     target_data: DataConfig | None = None
     space: SpaceConfig = field(default_factory=SpaceConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
+    search: EmotionSearchConfig = field(default_factory=EmotionSearchConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     snn: SnnConfig = field(default_factory=SnnConfig)
     test: TestConfig = field(default_factory=TestConfig)
@@ -419,39 +411,3 @@ def load_recipe(path: str | os.PathLike[str]) -> EmotionRecipe:
 def recipe_to_dict(recipe: EmotionRecipe) -> dict[str, Any]:
     """Plain YAML/JSON-ready form of a recipe (tuples become lists)."""
     return to_dict(recipe)
-
-
-def builtin_recipes() -> dict[str, Path]:
-    """Recipes shipped as package data in ``ttfsnet_nas/recipes/`` (name → file: ``tiny``, ``demo``, ...)."""
-    from importlib import resources
-
-    folder = resources.files("ttfsnet_nas") / "recipes"
-    if not folder.is_dir():
-        return {}
-    return {
-        Path(entry.name).stem: Path(str(entry))
-        for entry in sorted(folder.iterdir(), key=lambda e: Path(e.name).stem)
-        if entry.name.endswith((".yaml", ".yml"))
-    }
-
-
-def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
-    """The recipe file for a CLI argument: an existing file path, else a built-in recipe name.
-
-    Raises:
-        RecipeError: neither a file nor a built-in name (the message lists the built-ins).
-    """
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    builtins = builtin_recipes()
-    name = str(name_or_path)
-    if name in builtins:
-        return builtins[name]
-    if path.exists():
-        raise RecipeError("expected a recipe YAML file, got a folder", file=path)
-    raise RecipeError(
-        "no such recipe file, and no built-in recipe of that name "
-        f"(built-ins: {', '.join(builtins) or 'none'})",
-        file=path,
-    )

@@ -1,4 +1,4 @@
-"""SEE / DSEE on-disk layout: sequence names, the split JSON and the loader index.
+"""SEE / DSEE on-disk layout: the split JSON, the dataset layouts and the loader index.
 
 The loader reads the real downloaded SEE release unchanged::
 
@@ -10,7 +10,8 @@ The JSON has ``labels`` (its order defines the integer label ids) and ``database
 ``{"subset": "training"|"testing", "annotations": {"label": <emotion>, "segment": [start, end]}}``.
 Subject and lighting are parsed from the sequence name
 ``[seq]_[subject]_[sex]_[age]_[degree]_[lighting]_[emotion]_[length]_[take]``; DSEE's converted sequences may
-lack those tokens, so the token positions live in a configurable :class:`NameSchema`.
+lack those tokens, so the token positions live in a configurable :class:`NameSchema`. The name vocabulary and
+schema live in :mod:`ttfsnet_nas.emotion.names`; this module re-exports them and stays their public home.
 
 Unlike the original SEEN loader, nothing is dropped silently: malformed entries, entries without a folder
 and missing frame files raise :class:`DatasetError` (``strict=True``) or are skipped and counted in
@@ -23,13 +24,31 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ttfsnet_nas.config import InputError
+from ttfsnet_nas.emotion.layouts import DatasetLayout
+from ttfsnet_nas.emotion.layouts.dsee import DSEE_LAYOUT
+from ttfsnet_nas.emotion.layouts.see import SEE_LAYOUT
+
+# Re-exported (listed in __all__): callers import the name vocabulary from here, its historical home.
+from ttfsnet_nas.emotion.names import (
+    EMOTION_ABBREV,
+    EMOTIONS,
+    LIGHTING_ABBREV,
+    LIGHTINGS,
+    PAPER_EMOTION_ORDER,
+    SEE_SCHEMA,
+    NameSchema,
+    ParsedName,
+    canonical_emotion,
+    canonical_lighting,
+    format_see_name,
+)
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -53,201 +72,13 @@ __all__ = [
     "load_see",
     "read_frame",
     "resolve_root",
-    "split_training",
 ]
 
 DATA_ENV_VAR = "TTFSNET_DATA"
 
-#: Class names in the alphabetical order of the released ``labels`` list (ids 0…6).
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
-#: Column order of the SEEN / TNAS-ER result tables (Ha Sa An Di Su Fe Ne).
-PAPER_EMOTION_ORDER: tuple[str, ...] = (
-    "happiness",
-    "sadness",
-    "angry",
-    "disgust",
-    "surprise",
-    "fear",
-    "neutral",
-)
-EMOTION_ABBREV: dict[str, str] = {
-    "happiness": "Ha",
-    "sadness": "Sa",
-    "angry": "An",
-    "disgust": "Di",
-    "surprise": "Su",
-    "fear": "Fe",
-    "neutral": "Ne",
-}
-#: Lighting tokens exactly as they appear in SEE sequence names (table column order Nor Over Low HDR).
-LIGHTINGS: tuple[str, ...] = ("normal", "Overexposed", "Low", "HDR")
-LIGHTING_ABBREV: dict[str, str] = {"normal": "Nor", "Overexposed": "Over", "Low": "Low", "HDR": "HDR"}
-
-# Spellings seen in papers, docs and third-party code, all mapped to the released folder names.
-_EMOTION_ALIASES: dict[str, str] = {
-    **{e: e for e in EMOTIONS},
-    "anger": "angry",
-    "happy": "happiness",
-    "sad": "sadness",
-    "surprised": "surprise",
-    "disgusted": "disgust",
-    "fearful": "fear",
-}
-_LIGHTING_ALIASES: dict[str, str] = {
-    "normal": "normal",
-    "nor": "normal",
-    "overexposed": "Overexposed",
-    "overexposure": "Overexposed",
-    "over": "Overexposed",
-    "low": "Low",
-    "low-light": "Low",
-    "lowlight": "Low",
-    "hdr": "HDR",
-}
-
 
 class DatasetError(InputError, RuntimeError):
     """A dataset file or folder is missing or malformed; the message names the path and what was expected."""
-
-
-def canonical_emotion(name: str) -> str:
-    """Map an emotion spelling (any case, e.g. ``neutraL``, ``Happy``) to its released folder name.
-
-    Raises:
-        ValueError: if the name is not one of the 7 SEE emotions.
-    """
-    key = name.strip().lower()
-    if key not in _EMOTION_ALIASES:
-        raise ValueError(f"unknown emotion {name!r}: expected one of {', '.join(EMOTIONS)}")
-    return _EMOTION_ALIASES[key]
-
-
-def canonical_lighting(name: str) -> str:
-    """Map a lighting spelling (any case) to its SEE name token (normal, Overexposed, Low, HDR).
-
-    Raises:
-        ValueError: if the name is not one of the 4 SEE lighting conditions.
-    """
-    key = name.strip().lower()
-    if key not in _LIGHTING_ALIASES:
-        raise ValueError(f"unknown lighting {name!r}: expected one of {', '.join(LIGHTINGS)}")
-    return _LIGHTING_ALIASES[key]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class NameSchema:
-    """Positions of the fields in a ``_``-separated sequence name; ``None`` = the name has no such token.
-
-    Attributes:
-        subject: token index of the subject id (SEE: 1).
-        lighting: token index of the lighting condition (SEE: 5).
-        emotion: token index of the emotion (SEE: 6). ``None`` takes the emotion from the JSON label only.
-        min_tokens: a name with fewer tokens does not follow the schema: an error, or with ``lenient`` all
-            fields ``None``.
-        separator: token separator.
-        lenient: a name with too few tokens, or with an unrecognised lighting/emotion token, gives ``None``
-            fields instead of an error (DSEE names converted from other datasets need not follow SEE's
-            pattern).
-    """
-
-    subject: int | None = 1
-    lighting: int | None = 5
-    emotion: int | None = 6
-    min_tokens: int = 9
-    separator: str = "_"
-    lenient: bool = False
-
-    def __post_init__(self) -> None:
-        for key in ("subject", "lighting", "emotion"):
-            value = getattr(self, key)
-            if value is not None and value < 0:
-                raise ValueError(f"NameSchema.{key}: expected a token index >= 0 or None, got {value}")
-        if not self.separator:
-            raise ValueError("NameSchema.separator: expected a non-empty string")
-
-    def parse(self, name: str) -> ParsedName:
-        """Parse a sequence name; fields the schema or the name lacks are ``None``.
-
-        Raises:
-            ValueError: unless ``lenient``, if the name has fewer than ``min_tokens`` tokens or its
-                lighting/emotion token is not recognised.
-        """
-        tokens = name.split(self.separator)
-        if len(tokens) < self.min_tokens:
-            if self.lenient:
-                return ParsedName(subject=None, lighting=None, emotion=None)
-            raise ValueError(
-                f"sequence name {name!r}: expected at least {self.min_tokens} tokens separated by "
-                f"{self.separator!r}, got {len(tokens)}"
-            )
-
-        def token(index: int | None) -> str | None:
-            return tokens[index] if index is not None and index < len(tokens) else None
-
-        def parsed(value: str | None, canon: Callable[[str], str]) -> str | None:
-            if value is None:
-                return None
-            try:
-                return canon(value)
-            except ValueError as exc:
-                if self.lenient:
-                    return None
-                raise ValueError(f"sequence name {name!r}: {exc}") from None
-
-        return ParsedName(
-            subject=token(self.subject),
-            lighting=parsed(token(self.lighting), canonical_lighting),
-            emotion=parsed(token(self.emotion), canonical_emotion),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedName:
-    """Fields parsed from a sequence name (``None`` when absent)."""
-
-    subject: str | None
-    lighting: str | None
-    emotion: str | None
-
-
-SEE_SCHEMA = NameSchema()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DatasetLayout:
-    """Folder and file names of a SEE-style release; the first existing alternative wins.
-
-    Attributes:
-        event_dirs: candidate names of the event-frame tree.
-        frame_dirs: candidate names of the intensity-frame tree (optional on disk unless ``require_frames``).
-        json_names: candidate names of the split/label JSON.
-        schema: sequence-name token schema.
-        require_frames: fail when the intensity tree or a sequence's intensity folder is missing.
-        image_suffixes: accepted frame file suffixes (lower case).
-    """
-
-    event_dirs: tuple[str, ...] = ("event", "event_30")
-    frame_dirs: tuple[str, ...] = ("frame",)
-    json_names: tuple[str, ...] = ("emotion.json", "emotion_new_adjust2.json")
-    schema: NameSchema = field(default_factory=NameSchema)
-    require_frames: bool = False
-    image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
-
-    def __post_init__(self) -> None:
-        if not self.event_dirs or not self.json_names:
-            raise ValueError("DatasetLayout: event_dirs and json_names need at least one name each")
-
-
-SEE_LAYOUT = DatasetLayout()
-#: DSEE: same release convention; converted (v2e) sequences may lack subject/lighting tokens, so names with
-#: fewer than 9 tokens, or with unrecognised tokens, are accepted and their subject/lighting are ``None``
-#: (the emotion then comes from the JSON label).
-DSEE_LAYOUT = DatasetLayout(
-    event_dirs=("event", "event_30", "events"),
-    frame_dirs=("frame", "frames"),
-    json_names=("emotion.json", "dsee.json", "emotion_new_adjust2.json"),
-    schema=NameSchema(lenient=True),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +142,20 @@ class SEEIndex:
         """Sequences of one subset (``"training"``/``"train"`` or ``"testing"``/``"test"``)."""
         key = _canonical_subset(name, where="subset")
         return [s for s in self.sequences if s.subset == key]
+
+    def train_test(self) -> tuple[list[SequenceInfo], list[SequenceInfo]]:
+        """The training and testing sequences.
+
+        Raises:
+            DatasetError: either subset is empty (a model can be neither trained nor tested).
+        """
+        train, test = self.subset("training"), self.subset("testing")
+        if not train or not test:
+            raise DatasetError(
+                f"{self.json_path}: need both 'training' and 'testing' sequences, "
+                f"found {len(train)} and {len(test)}"
+            )
+        return train, test
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Counts per emotion, lighting, subject and subset (``None`` fields counted as ``"?"``)."""
@@ -579,52 +424,3 @@ def read_frame(path: Path) -> np.ndarray:
             return np.asarray(grey, dtype=np.uint8).copy()
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot decode frame ({type(exc).__name__}: {exc})") from None
-
-
-def format_see_name(
-    *,
-    seq: int,
-    subject: int,
-    sex: str,
-    age: int,
-    degree: str,
-    lighting: str,
-    emotion: str,
-    length: int,
-    take: int,
-) -> str:
-    """Build a SEE sequence name, e.g. ``1_001_man_24_Master_normal_angry_45_take000``."""
-    return (
-        f"{seq}_{subject:03d}_{sex}_{age}_{degree}_{canonical_lighting(lighting)}_"
-        f"{canonical_emotion(emotion)}_{length}_take{take:03d}"
-    )
-
-
-def split_training(
-    sequences: Iterable[SequenceInfo],
-    *,
-    fraction: float = 0.8,
-    seed: int = 0,
-) -> tuple[list[SequenceInfo], list[SequenceInfo]]:
-    """Split training sequences into supernet-training and search parts (TNAS-ER §4.1: 80 % / 20 %).
-
-    The split is stratified by emotion and deterministic for a seed.
-
-    Returns:
-        ``(supernet_part, search_part)``.
-    """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"split_training: fraction must be in (0, 1), got {fraction}")
-    rng = np.random.default_rng(seed)
-    by_class: dict[str, list[SequenceInfo]] = {}
-    for s in sorted(sequences, key=lambda s: s.name):
-        by_class.setdefault(s.emotion, []).append(s)
-    first: list[SequenceInfo] = []
-    second: list[SequenceInfo] = []
-    for emotion in sorted(by_class):
-        items = by_class[emotion]
-        order = rng.permutation(len(items))
-        n_first = int(round(fraction * len(items)))
-        first.extend(items[i] for i in sorted(order[:n_first]))
-        second.extend(items[i] for i in sorted(order[n_first:]))
-    return first, second

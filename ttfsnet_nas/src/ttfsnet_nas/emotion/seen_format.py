@@ -84,7 +84,7 @@ def to_seen_results(
     results: dict[str, list[dict[str, float | str]]] = {}
     for name, row in zip(names, s, strict=True):
         order = np.argsort(-row, kind="stable")[:k]
-        results[name] = [{"label": classes[i], "score": float(row[i])} for i in order]
+        results[name] = [{"label": str(classes[i]), "score": float(row[i])} for i in order]
     return {"results": results}
 
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
+from ttfsnet_nas.errors import NASError
 from ttfsnet_nas.fitness import Fitness, Score
 from ttfsnet_nas.space import ENUMERATION_LIMIT, Architecture, SearchSpace
 from ttfsnet_nas.strategies.selection import non_dominated_sort, select_top
@@ -41,7 +42,7 @@ __all__ = [
 STATE_VERSION = 1
 
 
-class StrategyError(ValueError):
+class StrategyError(NASError, ValueError):
     """Misuse of the ask/tell protocol, bad constructor arguments or an incompatible state dict."""
 
 
@@ -86,11 +87,17 @@ class Strategy(abc.ABC):
 
     def __init__(self, *, space: SearchSpace, fitness: Fitness, seed: int | None = None) -> None:
         if not isinstance(space, SearchSpace):
-            raise StrategyError(f"{type(self).__name__}: space must be a SearchSpace, got {type(space).__name__}")
+            raise StrategyError(
+                f"{type(self).__name__}: space must be a SearchSpace, got {type(space).__name__}"
+            )
         if not isinstance(fitness, Fitness):
-            raise StrategyError(f"{type(self).__name__}: fitness must be a Fitness, got {type(fitness).__name__}")
+            raise StrategyError(
+                f"{type(self).__name__}: fitness must be a Fitness, got {type(fitness).__name__}"
+            )
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-            raise StrategyError(f"{type(self).__name__}: seed must be a non-negative int or None, got {seed!r}")
+            raise StrategyError(
+                f"{type(self).__name__}: seed must be a non-negative int or None, got {seed!r}"
+            )
         self.space = space
         self.fitness = fitness
         self._score = fitness.scorer() if self.uses_fitness else _neutral_scorer(fitness)
@@ -224,7 +231,9 @@ class Strategy(abc.ABC):
             state["history"] = [t.to_dict() for t in self.history]
         return state
 
-    def load_state_dict(self, state: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None) -> None:
+    def load_state_dict(
+        self, state: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
         """Restore :meth:`state_dict` output.
 
         Pending candidates of the saved state go back to the front of the queue: they were asked but their
@@ -238,7 +247,9 @@ class Strategy(abc.ABC):
             StrategyError: On a different strategy name, version, or an inconsistent history length.
         """
         if state.get("version") != STATE_VERSION:
-            raise StrategyError(f"{self.name}: state version {state.get('version')!r}, expected {STATE_VERSION}")
+            raise StrategyError(
+                f"{self.name}: state version {state.get('version')!r}, expected {STATE_VERSION}"
+            )
         if state.get("strategy") != self.name:
             raise StrategyError(f"{self.name}: state belongs to strategy {state.get('strategy')!r}")
         hist = state.get("history") if history is None else history

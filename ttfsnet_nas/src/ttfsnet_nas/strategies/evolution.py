@@ -59,13 +59,25 @@ class Evolution(Strategy):
     ) -> None:
         super().__init__(space=space, fitness=fitness, seed=seed)
         checks = [
-            (isinstance(pool_size, int) and pool_size >= 2, f"pool_size: expected int ≥ 2, got {pool_size!r}"),
-            (isinstance(elite_size, int) and elite_size >= 2, f"elite_size: expected int ≥ 2, got {elite_size!r}"),
+            (
+                isinstance(pool_size, int) and pool_size >= 2,
+                f"pool_size: expected int ≥ 2, got {pool_size!r}",
+            ),
+            (
+                isinstance(elite_size, int) and elite_size >= 2,
+                f"elite_size: expected int ≥ 2, got {elite_size!r}",
+            ),
             (isinstance(rounds, int) and rounds >= 1, f"rounds: expected int ≥ 1, got {rounds!r}"),
             (0.0 <= mutation_prob <= 1.0, f"mutation_prob: expected 0 ≤ p ≤ 1, got {mutation_prob!r}"),
-            (0.0 <= mutation_fraction <= 1.0, f"mutation_fraction: expected 0 ≤ f ≤ 1, got {mutation_fraction!r}"),
+            (
+                0.0 <= mutation_fraction <= 1.0,
+                f"mutation_fraction: expected 0 ≤ f ≤ 1, got {mutation_fraction!r}",
+            ),
             (0.0 <= swap_prob <= 1.0, f"swap_prob: expected 0 ≤ p ≤ 1, got {swap_prob!r}"),
-            (isinstance(max_tries, int) and max_tries >= 1, f"max_tries: expected int ≥ 1, got {max_tries!r}"),
+            (
+                isinstance(max_tries, int) and max_tries >= 1,
+                f"max_tries: expected int ≥ 1, got {max_tries!r}",
+            ),
         ]
         for ok, msg in checks:
             if not ok:

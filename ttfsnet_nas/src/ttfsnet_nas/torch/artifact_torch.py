@@ -35,6 +35,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "build_model",
     "load_artifact",
+    "load_model_dir",
     "model_hook",
     "model_spec",
     "save_model",
@@ -198,3 +199,17 @@ def load_artifact(
         first = str(err).splitlines()[0]
         raise ValueError(f"{weights_path}: does not match the layers of {model_path}: {first}") from None
     return model.to(map_location).eval()
+
+
+def load_model_dir(directory: Path) -> tuple[nn.Sequential, dict[str, Any]] | None:
+    """Entry point of group ``ttfsnet_hw.model_loaders``: the ANN of an artifact folder, or ``None`` when the
+    folder has no ``model.json`` (not this format), so ``ttfsnet-hw`` reads artifacts without importing us.
+
+    Returns:
+        ``(model in eval mode, metadata)``; the metadata is what :func:`save_model` stored (may be empty).
+    """
+    path = Path(directory) / MODEL_FILE
+    if not path.is_file():
+        return None
+    metadata = json.loads(path.read_text()).get("metadata") or {}
+    return load_artifact(directory), dict(metadata)

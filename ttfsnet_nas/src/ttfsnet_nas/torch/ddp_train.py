@@ -35,7 +35,7 @@ from ttfsnet_nas.torch.train import StepInfo, TrainConfig, save_torch_atomic
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ttfsnet_nas.torch.ddp_train", description=__doc__.splitlines()[0]
+        prog="python -m ttfsnet_nas.torch.ddp_train", description=(__doc__ or "").splitlines()[0]
     )
     p.add_argument("--data", type=Path, required=True, help="torch.save'd dict with 'inputs' and 'labels'")
     group = p.add_mutually_exclusive_group(required=True)

@@ -40,8 +40,8 @@ from ttfsnet_nas.torch.train import (
     StepInfo,
     TrainConfig,
     TrainResult,
-    _adam,
     epoch_batches,
+    make_optimizer,
     supernet_train_step,
 )
 
@@ -235,7 +235,7 @@ class RayEvaluator:
     def shutdown(self) -> None:
         """Stop the actors (Ray itself keeps running)."""
         for worker in self.workers:
-            self._ray.kill(worker)
+            self._ray.kill(worker)  # pyright: ignore[reportArgumentType]  # ray's stubs: ActorProxy is a handle
         self.workers = []
 
     def __enter__(self) -> RayEvaluator:
@@ -296,11 +296,12 @@ def train_supernet_ddp(
         if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
         else "broadcast_buffers"
     )
+    no_buffer_sync: dict[str, Any] = {sync_kw: False}
     ddp: DistributedDataParallel = DistributedDataParallel(
-        supernet, find_unused_parameters=True, **{sync_kw: False}
+        supernet, find_unused_parameters=True, **no_buffer_sync
     )
     draw: ArchSampler = sampler or supernet.sample
-    opt = _adam(supernet, config)
+    opt = make_optimizer(supernet, config)
     # Batches are split as a single process with shards=world would, so short batches drop alike.
     shard_config = dataclasses.replace(config, shards=world)
     generator = torch.Generator().manual_seed(config.seed)

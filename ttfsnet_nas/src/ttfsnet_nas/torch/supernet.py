@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ttfsnet_nas.torch.ops import conv_bn_relu, create_op
+from ttfsnet.models import Choice, MacroConfig, Slot, create_op, get_op, macro_genes, macro_layout, primitives
 
 __all__ = [
     "ChoiceBlock",
@@ -31,8 +29,11 @@ __all__ = [
     "MacroSupernet",
     "Supernet",
     "flatten_sequential",
+    "layout_layers",
     "recalibrate_bn",
 ]
+
+# MacroConfig (the one TNAS-ER backbone definition) lives in ttfsnet.models; re-exported here for the NAS API.
 
 
 class ChoiceBlock(nn.Module):
@@ -71,7 +72,7 @@ class ChoiceBlock(nn.Module):
     def from_ops(
         cls, gene: str, ops: Sequence[str], in_channels: int, out_channels: int, stride: int = 1
     ) -> ChoiceBlock:
-        """Build a block whose candidates come from the op registry (:mod:`ttfsnet_nas.torch.ops`)."""
+        """Build a block whose candidates come from the op registry (:mod:`ttfsnet.models.ops`)."""
         if len(set(ops)) != len(ops):
             raise ValueError(f"ChoiceBlock {gene!r}: duplicate op names in {list(ops)}")
         return cls(gene, {op: create_op(op, in_channels, out_channels, stride) for op in ops})
@@ -121,6 +122,11 @@ class Supernet(nn.Module):
                 seen.add(layer.gene)
         if not seen:
             raise ValueError("Supernet: the layer chain contains no ChoiceBlock")
+
+    @classmethod
+    def from_layout(cls, slots: Sequence[Slot], genes: Mapping[str, Sequence[str]]) -> Supernet:
+        """The supernet of a backbone layout (e.g. :func:`ttfsnet.models.macro_layout`)."""
+        return cls(layout_layers(slots, genes))
 
     # ----------------------------------------------------------------------------------------- space
     @property
@@ -228,11 +234,30 @@ class Supernet(nn.Module):
         chosen = self.check_arch(arch)
         modules: list[nn.Module] = []
         for layer in self.layers:
-            module = layer.candidate(chosen[layer.gene]) if isinstance(layer, ChoiceBlock) else layer
-            modules.extend(flatten_sequential(module))
+            if isinstance(layer, ChoiceBlock):
+                op = chosen[layer.gene]
+                modules.extend(get_op(op).lower(layer.candidate(op)))
+            else:
+                modules.extend(flatten_sequential(layer))
         net = nn.Sequential(*(copy.deepcopy(m) for m in modules))
         net.train(self.training)
         return net
+
+
+def layout_layers(slots: Sequence[Slot], genes: Mapping[str, Sequence[str]]) -> list[nn.Module]:
+    """The supernet chain of a layout: a :class:`ChoiceBlock` over ``genes[gene]`` for every
+    :class:`~ttfsnet.models.Choice`, the fixed modules built in chain order (the order decides the initial
+    weights, so a supernet and a fixed network of the same seed draw them alike)."""
+    layers: list[nn.Module] = []
+    for slot in slots:
+        if isinstance(slot, Choice):
+            block = ChoiceBlock.from_ops(
+                slot.gene, genes[slot.gene], slot.in_channels, slot.out_channels, slot.stride
+            )
+            layers.append(block)
+        else:
+            layers.append(slot.build())
+    return layers
 
 
 def flatten_sequential(module: nn.Module) -> list[nn.Module]:
@@ -241,67 +266,16 @@ def flatten_sequential(module: nn.Module) -> list[nn.Module]:
     Raises:
         TypeError: If a :class:`ChoiceBlock` is found (it needs an architecture to resolve).
     """
-    if isinstance(module, ChoiceBlock):
-        raise TypeError(
-            f"flatten_sequential: ChoiceBlock {module.gene!r} must be resolved with an architecture"
-        )
-    if isinstance(module, nn.Sequential):
-        return [leaf for child in module for leaf in flatten_sequential(child)]
-    if isinstance(module, nn.Identity):
-        return []
-    return [module]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class MacroConfig:
-    """Macro backbone of TNAS-ER (§3.3, §4.2), AutoSNN-style.
-
-    Layout: stem (conv3x3+BN+ReLU per entry of ``stem_channels``) → for each stage: its searchable blocks,
-    then a 2x2 pooling → ``nn.Flatten`` → ``nn.Linear`` head. Stage ``s`` has width
-    ``stem_channels[-1] * 2**s``; the first block of a stage changes the width (a ``skip`` there becomes a
-    1x1 projection, see :mod:`ttfsnet_nas.torch.ops`). Genes are named ``block0``, ``block1``, ...
-
-    Attributes:
-        in_channels: Input channels (4 stacked event frames in TNAS-ER).
-        num_classes: Number of output classes.
-        input_size: Input height and width; each must be divisible by ``2 ** len(stage_blocks)``.
-        stem_channels: Output width of each stem convolution.
-        stage_blocks: Searchable blocks per stage (default: 1, 2, 2 = five blocks as in TNAS-ER Fig. 4).
-        ops: Candidate ops of every block (registered names).
-        pool: ``"max"`` (TNAS-ER) or ``"avg"`` pooling between stages.
-    """
-
-    in_channels: int = 4
-    num_classes: int = 7
-    input_size: tuple[int, int] = (64, 64)
-    stem_channels: tuple[int, ...] = (32, 32)
-    stage_blocks: tuple[int, ...] = (1, 2, 2)
-    ops: tuple[str, ...] = ("conv3x3", "conv5x5", "skip")
-    pool: Literal["max", "avg"] = "max"
-
-    def __post_init__(self) -> None:
-        for name in ("in_channels", "num_classes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"MacroConfig.{name}: must be >= 1, got {getattr(self, name)}")
-        if not self.stem_channels or any(c < 1 for c in self.stem_channels):
-            raise ValueError(f"MacroConfig.stem_channels: need positive widths, got {self.stem_channels}")
-        if not self.stage_blocks or any(n < 0 for n in self.stage_blocks) or sum(self.stage_blocks) == 0:
-            raise ValueError(
-                f"MacroConfig.stage_blocks: need non-negative counts, sum > 0, got {self.stage_blocks}"
-            )
-        if not self.ops:
-            raise ValueError("MacroConfig.ops: needs at least one op")
-        if self.pool not in ("max", "avg"):
-            raise ValueError(f"MacroConfig.pool: expected 'max' or 'avg', got {self.pool!r}")
-        factor = 2 ** len(self.stage_blocks)
-        if len(self.input_size) != 2 or any(s % factor or s < 1 for s in self.input_size):
-            raise ValueError(
-                f"MacroConfig.input_size: {self.input_size} must be two sizes divisible by {factor}"
-            )
+    if any(isinstance(m, ChoiceBlock) for m in module.modules()):
+        gene = next(m.gene for m in module.modules() if isinstance(m, ChoiceBlock))
+        raise TypeError(f"flatten_sequential: ChoiceBlock {gene!r} must be resolved with an architecture")
+    return primitives(module)
 
 
 class MacroSupernet(Supernet):
-    """The TNAS-ER backbone as a supernet (see :class:`MacroConfig`).
+    """The TNAS-ER backbone (:class:`ttfsnet.models.MacroConfig`, the one definition of the family) as a
+    weight-sharing supernet: one choice block per searchable block, holding every op of ``config.ops``
+    that may stand there.
 
     Example:
         >>> import numpy as np, torch
@@ -312,23 +286,7 @@ class MacroSupernet(Supernet):
     """
 
     def __init__(self, config: MacroConfig) -> None:
-        layers: list[nn.Module] = []
-        width = config.in_channels
-        for out in config.stem_channels:
-            layers.append(nn.Sequential(*conv_bn_relu(width, out, 3)))
-            width = out
-        gene_index = 0
-        for stage, n_blocks in enumerate(config.stage_blocks):
-            stage_width = config.stem_channels[-1] * 2**stage
-            for _ in range(n_blocks):
-                layers.append(ChoiceBlock.from_ops(f"block{gene_index}", config.ops, width, stage_width))
-                width = stage_width
-                gene_index += 1
-            layers.append(nn.MaxPool2d(2) if config.pool == "max" else nn.AvgPool2d(2))
-        factor = 2 ** len(config.stage_blocks)
-        features = width * (config.input_size[0] // factor) * (config.input_size[1] // factor)
-        layers += [nn.Flatten(), nn.Linear(features, config.num_classes)]
-        super().__init__(layers)
+        super().__init__(layout_layers(macro_layout(config), macro_genes(config)))
         self.config = config
 
 

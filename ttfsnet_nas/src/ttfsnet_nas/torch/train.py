@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ttfsnet_nas.errors import NASError
 from ttfsnet_nas.journal import atomic_write_bytes
 from ttfsnet_nas.torch.data import LabelledData, gather, num_samples, start_epoch
 from ttfsnet_nas.torch.supernet import Supernet
@@ -33,6 +34,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "epoch_batches",
+    "make_optimizer",
     "supernet_train_step",
     "train_model",
     "train_step",
@@ -202,11 +204,12 @@ def supernet_train_step(
     return total
 
 
-def _adam(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser of every training loop here (TNAS-ER: Adam with the configured lr and weight decay)."""
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NASError, ValueError):
     """A training checkpoint cannot continue this run (different configuration or model)."""
 
 
@@ -239,7 +242,7 @@ def _run_epochs(
     checkpoint: str | os.PathLike[str] | None,
     kind: str,
 ) -> tuple[list[float], int, torch.optim.Optimizer]:
-    opt = optimizer or _adam(model, config)
+    opt = optimizer or make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     losses: list[float] = []

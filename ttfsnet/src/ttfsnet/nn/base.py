@@ -1,0 +1,158 @@
+"""What a TTFS layer kind provides: the one interface that :class:`~ttfsnet.nn.TTFSNetwork`,
+:func:`ttfsnet.to_ann`, the statistics, the file format and the step-mode export use.
+
+A layer kind is one subclass of :class:`TTFSLayer` (or of :class:`TTFSSpikingLayer` when its neurons fire),
+registered with :func:`ttfsnet.nn.registry.register_layer`. The containers dispatch on these two classes,
+the :attr:`TTFSLayer.pools` flag and the methods below, never on the concrete kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["TTFSLayer", "TTFSSpikingLayer", "pair"]
+
+
+def pair(value: int | Iterable[int]) -> tuple[int, int]:
+    """``(v, v)`` for a number, ``tuple(value)`` for a sequence (torch's ``_pair`` for 2-D geometry)."""
+    if isinstance(value, Iterable):
+        return cast("tuple[int, int]", tuple(value))
+    return (value, value)
+
+
+class TTFSLayer(nn.Module):
+    """Base class of every TTFS layer kind.
+
+    Attributes:
+        pools: Class flag: the layer relays the earliest (per ``sign``, latest) spike of each pooling window
+            inside the window of the layer it pools. Its output is a ``"pool"`` entry of
+            :class:`~ttfsnet.nn.RunResult` and the spikes feeding it cost no SynOPs.
+        readout: Whether this layer is the network's non-spiking readout (only a last layer may be).
+
+    A layer that neither fires (:class:`TTFSSpikingLayer`) nor pools only moves spikes (e.g. flatten): it
+    owns no window and its spikes are counted at the next layer that fires or pools.
+    """
+
+    pools: ClassVar[bool] = False
+    readout: bool = False
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as plain data (ints, floats, bools, strings, lists, ``None``).
+
+        Parameters and buffers travel in the ``state_dict``; :meth:`from_config` rebuilds the layer.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.config")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Self:
+        """A new layer (fresh parameters) from :meth:`config`; default ``cls(**config)``."""
+        return cls(**config)
+
+    @classmethod
+    def example(cls) -> tuple[Self, tuple[int, ...]]:
+        """A small instance (random parameters) and a per-sample input shape it accepts.
+
+        The registry-driven tests build every registered kind from it (config and file round trips,
+        ``to_ann`` equivalence), so a new kind is tested without editing the tests.
+        """
+        raise NotImplementedError(f"{cls.__name__}.example")
+
+    def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
+        """Plain torch modules computing the same map of activations (see :func:`ttfsnet.to_ann`).
+
+        Args:
+            clip: Follow window-owning layers by ``Hardtanh(0, T)`` (equal to the SNN even with saturation)
+                instead of ``ReLU``.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.to_ann")
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Per-sample output shape for a per-sample input shape."""
+        raise NotImplementedError(f"{type(self).__name__}.output_shape")
+
+    def macs(self, in_shape: tuple[int, ...]) -> int:
+        """Multiply-accumulates per sample of the equivalent ANN layer (0: none)."""
+        return 0
+
+    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
+        """Synaptic operations caused by spikes arriving at this layer.
+
+        Args:
+            counts: Spikes per input neuron, flattened ``(prod(in_shape),)``.
+            in_shape: Per-sample input shape.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.synops")
+
+    def relay_times(self, t: Tensor) -> Tensor:
+        """Spike times (``inf`` = none) through a layer that does not fire; default: the layer itself."""
+        out: Tensor = self(t)
+        return out
+
+
+class TTFSSpikingLayer(TTFSLayer):
+    """A layer of B1 neurons: ``x_out = clamp(preactivation(x), 0, T)`` in its own window ``T``.
+
+    The readout (``readout=True``) is a spiking layer without window or threshold: its output is the
+    membrane at the start of its window, ``preactivation(x)``.
+
+    Attributes:
+        window: Window width ``T`` (scalar buffer); ``None`` for the readout.
+    """
+
+    window: Tensor | None
+
+    def own_window(self) -> Tensor:
+        """:attr:`window` of a layer that owns one (every spiking layer but the readout)."""
+        window = self.window
+        assert window is not None, f"{type(self).__name__} owns no window"
+        return window
+
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Output activations (the logits for the readout), optionally with a replacement weight."""
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def preactivation(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``W x + T - ϑ`` before the clamp (hidden) or the logits (readout)."""
+        raise NotImplementedError(f"{type(self).__name__}.preactivation")
+
+    def effective_threshold(self) -> Tensor:
+        """Threshold broadcastable against the per-sample output."""
+        raise NotImplementedError(f"{type(self).__name__}.effective_threshold")
+
+    def ann_bias(self) -> Tensor:
+        """Equivalent ANN bias (``T - ϑ`` hidden, the bias for the readout)."""
+        raise NotImplementedError(f"{type(self).__name__}.ann_bias")
+
+    def synaptic_weight(self) -> Tensor | None:
+        """The trainable synaptic weight (fake-quantised by ``RobustnessConfig.weight_bits``); ``None`` when
+        the weights are fixed (average pooling)."""
+        return None
+
+    def synaptic_op(self, weight: Tensor | None = None) -> Callable[[Tensor], Tensor]:
+        """The synapses without bias as a function of input currents, for the time-stepped simulator."""
+        raise NotImplementedError(f"{type(self).__name__}.synaptic_op")
+
+    def synapse(self) -> nn.Module:
+        """The synapses without bias as a plain torch module (for :func:`ttfsnet.to_snntorch`)."""
+        raise NotImplementedError(f"{type(self).__name__}.synapse")
+
+    def fan_out(self, in_shape: tuple[int, ...]) -> Tensor:
+        """Number of synapses leaving each input neuron, float64 of shape ``in_shape``."""
+        raise NotImplementedError(f"{type(self).__name__}.fan_out")
+
+    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
+        """Spikes × exact fan-out (:meth:`fan_out`), summed."""
+        fan = self.fan_out(in_shape).reshape(-1).to(counts.device)
+        return int(round(float(counts.to(torch.float64) @ fan)))
+
+    def ann_activation(self, clip: bool) -> nn.Module:
+        """The ANN activation after this layer: ``ReLU``, with ``clip`` the clipped ``Hardtanh(0, T)``."""
+        window = self.own_window()
+        return nn.Hardtanh(0.0, float(window)) if clip else nn.ReLU()

@@ -1,0 +1,166 @@
+"""Data of the TNAS-ER pipeline: the dataset folder (generated when it is a synthetic preset), the
+train/test datasets, the supernet/search split (:func:`~ttfsnet_nas.emotion.splits.split_training`) and
+re-iterable epoch batches for SNN fine-tuning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ttfsnet_nas.emotion.dataset import EventEmotionDataset, subset_view
+from ttfsnet_nas.emotion.layouts import DatasetLayout, get_layout
+from ttfsnet_nas.emotion.recipe import DataConfig
+from ttfsnet_nas.emotion.sampling import TemporalSampling
+from ttfsnet_nas.emotion.see import DatasetError, load_see
+from ttfsnet_nas.emotion.splits import split_training
+from ttfsnet_nas.errors import PipelineError
+from ttfsnet_nas.progress import Progress
+from ttfsnet_nas.torch.data import gather
+
+__all__ = ["EmotionData", "EpochBatches", "ensure_dataset", "layout_of", "load_data"]
+
+
+@dataclass(slots=True)
+class EmotionData:
+    """The datasets of one data source.
+
+    Attributes:
+        classes: label names, in label order.
+        train: every training sequence.
+        test: every testing sequence.
+        supernet: the supernet part of ``train`` (only with a search split).
+        search: the search part of ``train`` (only with a search split).
+        split: sequence names of the two parts (``split.json``).
+    """
+
+    classes: tuple[str, ...]
+    train: EventEmotionDataset
+    test: EventEmotionDataset
+    supernet: EventEmotionDataset | None = None
+    search: EventEmotionDataset | None = None
+    split: dict[str, list[str]] | None = None
+
+    def split_rows(self) -> dict[str, list[int]]:
+        """Row indices of the supernet and search parts in ``train`` (journal headers carry them, so a
+        resume on other data is refused)."""
+        rows = {name: i for i, name in enumerate(self.train.names)}
+        split = self.split or {}
+        return {part: [rows[n] for n in split.get(part, [])] for part in ("supernet", "search")}
+
+
+def layout_of(cfg: DataConfig) -> DatasetLayout:
+    """The registered dataset layout that ``cfg.layout`` names."""
+    return get_layout(cfg.layout)
+
+
+def ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
+    """The dataset folder of ``cfg``; a synthetic preset is generated there first when absent.
+
+    Raises:
+        DatasetError: a real-data folder without the split JSON.
+        PipelineError: the synthetic generator refuses the folder (it holds foreign files).
+    """
+    root = cfg.resolved_root(where)
+    layout = layout_of(cfg)
+    if any((root / name).is_file() for name in layout.json_names):
+        return root
+    if cfg.synthetic is None:
+        raise DatasetError(
+            f"{where}.root: {root} holds no {' / '.join(layout.json_names)} (not a SEE-layout dataset)"
+        )
+    from ttfsnet_nas.emotion.synth import generate
+
+    progress.log(f"generating the synthetic '{cfg.synthetic}' set (seed {cfg.synthetic_seed}) in {root}")
+    progress.start("generate data")
+
+    def tick(done: int, total: int) -> None:
+        progress.advance("generate data", 1, sequences=f"{done}/{total}")
+
+    try:
+        # An interrupted generation leaves frames but no split JSON (written last); the generator wipes
+        # such a folder only when it holds nothing but its own outputs.
+        generate(
+            root, preset=cfg.synthetic, seed=cfg.synthetic_seed, workers=cfg.workers, overwrite=True,
+            progress=tick,
+        )
+    except ValueError as exc:
+        raise PipelineError(f"{where}.root: {exc}") from None
+    progress.finish("generate data")
+    return root
+
+
+def load_data(
+    cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str
+) -> EmotionData:
+    """Load (generating it first if needed) the data of ``cfg``.
+
+    Args:
+        cfg: the ``data`` or ``target_data`` section.
+        seed: seed of the temporal windows and of the split.
+        with_search_split: also split the training sequences into supernet and search parts
+            (``cfg.split`` rule, ``cfg.search_fraction``).
+        progress: progress sink.
+        where: recipe key of ``cfg``, for messages.
+
+    Raises:
+        DatasetError: a missing or malformed dataset (bad input: the CLI exits with 2).
+    """
+    root = ensure_dataset(cfg, progress, where)
+    index = load_see(root, layout=layout_of(cfg), strict=cfg.strict)
+    train_seqs, test_seqs = index.train_test()
+    sampling = TemporalSampling.from_name(cfg.sampling, legacy_quirks=cfg.legacy_quirks)
+    kwargs: dict[str, Any] = {
+        "sampling": sampling,
+        "strict": cfg.strict,
+        "size": cfg.image_size,
+        "polarity_split": cfg.polarity_split,
+        "cache": cfg.cache,
+        "seed": seed,
+    }
+    progress.start(f"load {where}", len(train_seqs) + len(test_seqs))
+
+    def tick(done: int, total: int) -> None:
+        progress.advance(f"load {where}", 1)
+
+    train = EventEmotionDataset(train_seqs, progress=tick, **kwargs)
+    test = EventEmotionDataset(test_seqs, progress=tick, **kwargs)
+    progress.finish(f"load {where}")
+    skipped = dict(index.skipped)
+    for part, ds in (("train", train), ("test", test)):
+        if ds.skipped_frames or ds.skipped_sequences:
+            skipped[f"{part} frames"] = ds.skipped_frames
+            skipped[f"{part} sequences"] = ds.skipped_sequences
+    if skipped:
+        progress.log(f"{where}: skipped and counted: {skipped}")
+    data = EmotionData(classes=tuple(index.labels), train=train, test=test)
+    if with_search_split:
+        sup, sea = split_training(
+            list(train.sequences), search_fraction=cfg.search_fraction, seed=seed, rule=cfg.split
+        )
+        rows = {s.name: i for i, s in enumerate(train.sequences)}
+        data.supernet = subset_view(train, [rows[s.name] for s in sup])
+        data.search = subset_view(train, [rows[s.name] for s in sea])
+        data.split = {"supernet": [s.name for s in sup], "search": [s.name for s in sea]}
+    return data
+
+
+class EpochBatches:
+    """Re-iterable shuffled batches that draw fresh temporal windows on every pass (for fine-tuning)."""
+
+    def __init__(self, data: EventEmotionDataset, batch_size: int, seed: int) -> None:
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.data.set_epoch(self.epoch)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.data), generator=generator)
+        self.epoch += 1
+        for chunk in torch.split(order, self.batch_size):
+            yield gather(self.data, chunk)

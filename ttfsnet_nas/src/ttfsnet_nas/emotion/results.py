@@ -1,0 +1,257 @@
+"""What a finished TNAS-ER run writes: tables in the paper's layout, plots, ``result.json`` and the artifact.
+
+* ``results.md/.csv`` – Table 1/2 layout (per emotion, per lighting, WAR, UAR) for the SNN, its ANN
+  counterpart and the retrained ANN, mean of the test runs;
+* ``efficiency.md/.csv`` – Table 3 layout (WAR, UAR, SynOPs, parameters, latency, spikes per neuron);
+* ``comparison.md/.csv/.png`` – the searched network against the baselines (Fig. 7 layout);
+* ``fitness.png``, ``ops.png`` (Fig. 4 layout) and ``pareto.png`` for Pareto searches;
+* ``result.json`` and ``artifact/`` (architecture, space, metrics, recipe, ANN and SNN files).
+
+Titles say SYNTHETIC when the data came from the synthetic generator.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ttfsnet.io import FORMAT, FORMAT_VERSION
+from ttfsnet_nas.artifact import write_artifact
+from ttfsnet_nas.emotion.recipe import EmotionRecipe, EmotionSearchConfig, recipe_to_dict
+from ttfsnet_nas.emotion.see import EMOTION_ABBREV, LIGHTING_ABBREV, LIGHTINGS, PAPER_EMOTION_ORDER
+from ttfsnet_nas.fitness import ConstraintSpec
+from ttfsnet_nas.journal import atomic_write_json, atomic_write_text
+from ttfsnet_nas.plots import new_figure, plot_fitness, plot_op_counts, save_figure
+from ttfsnet_nas.search import RoundStats
+from ttfsnet_nas.space import Architecture, SearchSpace
+
+__all__ = ["SNN_FILE", "export_artifact", "finalize"]
+
+SNN_FILE = "snn.pt"
+"""The fine-tuned TTFS network of a run (``snn/``) and of an artifact, in :func:`ttfsnet.save`'s format."""
+
+
+def _pct(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * value:.1f}"
+
+
+def _write_table(
+    out: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence[str]], title: str
+) -> str:
+    md = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(row) + " |" for row in rows]
+    text = "\n".join(md) + "\n"
+    atomic_write_text(out / f"{stem}.md", text)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(out / f"{stem}.csv", buffer.getvalue())
+    return text
+
+
+def _results_table(out: Path, recipe: EmotionRecipe, test: Mapping[str, Any]) -> str:
+    # the test metrics name every class (NaN when absent), so a finished run need not load its data again
+    classes = [k.removeprefix("emotion/") for k in test["snn"]["mean"] if k.startswith("emotion/")]
+    emotions = [e for e in PAPER_EMOTION_ORDER if e in classes]
+    emotions += [e for e in classes if e not in PAPER_EMOTION_ORDER]
+    header = ["Method", "Network"] + [EMOTION_ABBREV.get(e, e) for e in emotions]
+    header += [LIGHTING_ABBREV[lt] for lt in LIGHTINGS] + ["WAR", "UAR"]
+    label = f"TNAS-ER ({recipe.name})"
+    rows = []
+    for net, key in (
+        ("SNN", "snn"), ("ANN counterpart", "ann_counterpart"), ("ANN before fine-tuning", "ann_retrained")
+    ):
+        mean = test[key]["mean"]
+        row = [label, net] + [_pct(mean.get(f"emotion/{e}")) for e in emotions]
+        row += [_pct(mean.get(f"lighting/{lt}")) for lt in LIGHTINGS] + [_pct(mean["war"]), _pct(mean["uar"])]
+        rows.append(row)
+    title = f"Test results, mean of {test['runs']} runs (%)"
+    if recipe.eval_data.synthetic is not None:
+        title += " — SYNTHETIC data, not SEE/DSEE results"
+    return _write_table(out, "results", header, rows, title)
+
+
+def _efficiency_table(out: Path, recipe: EmotionRecipe, test: Mapping[str, Any]) -> str:
+    hw = test.get("hardware") or {}
+    header = ["Method", "WAR (%)", "UAR (%)", "OPs (G SynOPs)", "Params (M)", "Latency (time units)",
+              "Latency (ms, est.)", "Spikes/neuron"]
+    ms = next((v for k, v in hw.items() if "latency" in k), None)
+    row = [
+        f"TNAS-ER ({recipe.name})",
+        _pct(test["snn"]["mean"]["war"]),
+        _pct(test["snn"]["mean"]["uar"]),
+        f"{test['synops_per_sample'] / 1e9:.6f}",
+        f"{test['params'] / 1e6:.4f}",
+        f"{test['latency']:.3f}",
+        "–" if ms is None else f"{ms:.3f}",
+        f"{test['spikes_per_neuron']:.3f}",
+    ]
+    title = "Efficiency (Table 3 layout)"
+    if recipe.eval_data.synthetic is not None:
+        title += " — SYNTHETIC data"
+    return _write_table(out, "efficiency", header, [row], title)
+
+
+def _comparison(out: Path, test: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    rows_path = out / "baselines" / "baselines.json"
+    if not rows_path.is_file():
+        return "", []
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in json.loads(rows_path.read_text()):
+        groups.setdefault(row["group"], []).append(row["summary"])
+    mean = test["snn"]["mean"]
+    table = [{"method": "TNAS-ER", "war": mean["war"], "uar": mean["uar"], "n": 1}]
+    for group, summaries in groups.items():
+        table.append({
+            "method": group,
+            "war": float(np.mean([s["snn"]["mean"]["war"] for s in summaries])),
+            "uar": float(np.mean([s["snn"]["mean"]["uar"] for s in summaries])),
+            "n": len(summaries),
+        })
+    text = _write_table(
+        out,
+        "comparison",
+        ["Method", "Architectures", "WAR (%)", "UAR (%)"],
+        [[t["method"], str(t["n"]), _pct(t["war"]), _pct(t["uar"])] for t in table],
+        "Searched architecture vs baselines (TNAS-ER Fig. 7 layout, SNN test metrics)",
+    )
+    fig, ax = new_figure((5, 3.2))
+    xs = np.arange(len(table))
+    ax.bar(xs - 0.2, [100 * t["war"] for t in table], width=0.4, label="WAR")
+    ax.bar(xs + 0.2, [100 * t["uar"] for t in table], width=0.4, label="UAR")
+    ax.set_xticks(xs, [t["method"] for t in table], rotation=20, fontsize=7)
+    ax.set_ylabel("%")
+    ax.legend()
+    save_figure(fig, out / "comparison.png")
+    return text, table
+
+
+def _plot_front(
+    path: Path, search: Mapping[str, Any], objectives: Sequence[str],
+    constraints: Sequence[ConstraintSpec] = (),
+) -> None:
+    """Every evaluated candidate and the Pareto front: second objective (x, e.g. energy) vs first (y), with
+    the recipe's budgets on either axis as dashed lines."""
+    y_name, x_name = objectives[0], objectives[1]
+
+    def points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float]]:
+        rows = [r for r in rows if x_name in r["values"] and y_name in r["values"]]
+        rows = sorted(rows, key=lambda r: r["values"][x_name])
+        return [r["values"][x_name] for r in rows], [r["values"][y_name] for r in rows]
+
+    fig, ax = new_figure((5, 3.5))
+    ax.scatter(*points(search["history"]), s=12, alpha=0.4, label="evaluated")
+    ax.plot(*points(search["front"]), marker="o", color="C3", label="Pareto front")
+    for c in constraints:
+        for bound in (c.min, c.max):
+            if bound is not None and c.objective == x_name:
+                ax.axvline(bound, color="grey", linestyle="--", label=f"{x_name} budget")
+            elif bound is not None and c.objective == y_name:
+                ax.axhline(bound, color="grey", linestyle="--", label=f"{y_name} budget")
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)
+
+
+def _plot_search(out: Path, search: Mapping[str, Any], s: EmotionSearchConfig) -> None:
+    """``fitness.png`` and ``ops.png`` from ``search.json``'s content; ``pareto.png`` for Pareto searches."""
+    rounds = [
+        RoundStats(r["round"], r["evaluations"], r["best"], r["mean"], r["best_so_far"])
+        for r in search["rounds"]
+    ]
+    label = ", ".join(s.fitness.objective_names()) if s.fitness.mode != "weighted" else _weighted_label(s)
+    plot_fitness(rounds, out / "fitness.png", label=f"fitness ({label})")
+    plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
+    if s.fitness.mode == "pareto":
+        _plot_front(out / "pareto.png", search, s.fitness.objectives, s.fitness.constraints)
+
+
+def _weighted_label(s: EmotionSearchConfig) -> str:
+    weights = s.fitness.weights
+    if len(weights) == 1 and next(iter(weights.values())) == 1.0:
+        return next(iter(weights))
+    return " + ".join(f"{w:g}·{name}" for name, w in weights.items())
+
+
+def export_artifact(
+    out: Path, recipe: EmotionRecipe, space: SearchSpace, arch: Architecture, metrics: Mapping[str, Any],
+    target: Path,
+) -> Path:
+    """The core artifact (architecture, space, metrics, recipe, manifest) plus the ANN and SNN model files."""
+
+    def add_models(stage: Path) -> None:
+        for name in ("model.json", "weights.pt"):
+            shutil.copy2(out / "retrain" / "ann" / name, stage / name)
+        shutil.copy2(out / "snn" / SNN_FILE, stage / SNN_FILE)
+
+    return write_artifact(
+        target,
+        architecture=arch,
+        space=space,
+        metrics=json.loads(json.dumps(metrics)),
+        recipe={"type": "emotion", **recipe_to_dict(recipe)},
+        hooks=[add_models],
+        info={"pipeline": "emotion", "snn_format": f"{FORMAT}/{FORMAT_VERSION}"},
+        overwrite=True,
+    )
+
+
+def finalize(
+    out: Path, recipe: EmotionRecipe, space: SearchSpace, stage_seconds: Mapping[str, float]
+) -> dict[str, Any]:
+    """Tables, plots, ``result.json`` and the artifact of a run whose five stages are complete; returns
+    ``result.json``'s content plus ``tables`` (the markdown tables)."""
+    search = json.loads((out / "search" / "search.json").read_text())
+    test = json.loads((out / "test" / "summary.json").read_text())
+    transfer = json.loads((out / "snn" / "transfer.json").read_text())
+    arch = Architecture(search["best"]["architecture"])
+    results_md = _results_table(out, recipe, test)
+    efficiency_md = _efficiency_table(out, recipe, test)
+    comparison_md, comparison = _comparison(out, test)
+    _plot_search(out, search, recipe.search)
+    metrics = {
+        "war": test["snn"]["mean"]["war"],
+        "uar": test["snn"]["mean"]["uar"],
+        "war_std": test["snn"]["std"]["war"],
+        "uar_std": test["snn"]["std"]["uar"],
+        "ann_war": test["ann_counterpart"]["mean"]["war"],
+        "ann_uar": test["ann_counterpart"]["mean"]["uar"],
+        "snn_ann_agreement": test["agreement"],
+        "synops_per_sample": test["synops_per_sample"],
+        "spikes_per_sample": test["spikes_per_sample"],
+        "spikes_per_neuron": test["spikes_per_neuron"],
+        "params": test["params"],
+        "latency": test["latency"],
+        "hardware": test.get("hardware"),
+    }
+    result = {
+        "name": recipe.name,
+        "synthetic": recipe.data.synthetic is not None or recipe.eval_data.synthetic is not None,
+        "best_architecture": arch.to_dict(),
+        "best_key": arch.key,
+        "search_fitness": search["best"]["fitness"],
+        "fitness_history": search["rounds"],
+        "evaluations": search["evaluations"],
+        "metrics": metrics,
+        "test": {k: test[k] for k in ("runs", "sequences", "snn", "ann_counterpart", "ann_retrained")},
+        "transfer": transfer,
+        "baselines": comparison or None,
+        "stage_seconds": dict(stage_seconds),
+    }
+    atomic_write_json(out / "result.json", result)
+    export_artifact(out, recipe, space, arch, metrics, out / "artifact")
+    result["tables"] = {"results": results_md, "efficiency": efficiency_md, "comparison": comparison_md}
+    return result

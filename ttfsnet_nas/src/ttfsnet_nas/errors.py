@@ -1,0 +1,22 @@
+"""The ``ttfsnet_nas`` exceptions: one base class, one :class:`InputError` for everything the user got wrong.
+
+The CLI exits with status 2 on an :class:`InputError` (a bad recipe, file, folder or option value) and 1 on
+any other error. Value problems also subclass ``ValueError``, runtime problems ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError", "NASError", "PipelineError"]
+
+
+class NASError(Exception):
+    """Base class of every error ``ttfsnet_nas`` raises on purpose."""
+
+
+class InputError(NASError, ValueError):
+    """Bad user input (a recipe, file, folder or value the user supplied): the CLIs exit with status 2."""
+
+
+class PipelineError(NASError, RuntimeError):
+    """A pipeline cannot run as asked: missing stage outputs, outputs of another recipe, an unknown
+    pipeline."""
