@@ -9,6 +9,7 @@ import pkgutil
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,10 +59,19 @@ def test_every_public_error_derives_from_the_distribution_base(package: str) -> 
     assert found
 
 
-def test_import_contracts_cover_the_whole_nas_core() -> None:
+def _contracts() -> list[dict[str, Any]]:
     with open(ROOT / "pyproject.toml", "rb") as fh:
-        contracts = tomllib.load(fh)["tool"]["importlinter"]["contracts"]
-    core = next(c for c in contracts if "NAS core" in c["name"])
+        return tomllib.load(fh)["tool"]["importlinter"]["contracts"]
+
+
+def test_functional_contract_forbids_every_other_ttfsnet_module() -> None:
+    contract = next(c for c in _contracts() if c["source_modules"] == ["ttfsnet.functional"])
+    top_level = {n for n in _modules("ttfsnet")[1:] if n.count(".") == 1} - {"ttfsnet.functional"}
+    assert top_level <= set(contract["forbidden_modules"]), top_level - set(contract["forbidden_modules"])
+
+
+def test_import_contracts_cover_the_whole_nas_core() -> None:
+    core = next(c for c in _contracts() if "NAS core" in c["name"])
     listed = set(core["source_modules"])
     for name in _modules("ttfsnet_nas")[1:]:
         if name.startswith(("ttfsnet_nas.torch", "ttfsnet_nas.emotion")):

@@ -265,6 +265,6 @@ def test_a_new_kind_is_one_class_plus_its_registration(tmp_path: Path) -> None:
     with torch.no_grad():
         logits = step_net.run_raster(step_net.input_raster(x))
     torch.testing.assert_close(logits, closed.logits, rtol=0, atol=0.2)
-    # the new kind has no NIR form until interop/nir.py learns one, and says so
+    # the new kind has no NIR form until interop/nir_export.py learns one, and says so
     with pytest.raises(ttfsnet.TTFSValueError, match="layers.1 has unsupported type ChannelScale"):
         ttfsnet.export_nir(net, tmp_path / "toy.nir")

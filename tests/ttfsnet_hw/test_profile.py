@@ -23,7 +23,7 @@ def test_builtins_load() -> None:
     assert yoso.provenance["clock.frequency_mhz"].confidence == "P"
 
 
-@pytest.mark.parametrize("name", ["yoso", "horowitz45"])
+@pytest.mark.parametrize("name", builtin_profiles())
 def test_every_constant_has_source_and_confidence(name: str) -> None:
     raw = profile_to_dict(load_profile(name))
     for sec in ("clock", "pe", "noc", "precision", "energy", "mapping"):

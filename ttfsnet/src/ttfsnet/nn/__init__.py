@@ -2,6 +2,9 @@
 
 Each layer kind is one :class:`TTFSLayer` subclass registered under a name (:mod:`ttfsnet.nn.registry`);
 the container, :func:`ttfsnet.to_ann`, the statistics and :func:`ttfsnet.save` use only that interface.
+Importing this package registers the built-in kinds: :mod:`ttfsnet.nn.layers` imports their modules
+(:mod:`~ttfsnet.nn.dense`, :mod:`~ttfsnet.nn.conv`, :mod:`~ttfsnet.nn.pool`, :mod:`~ttfsnet.nn.flatten`) in
+registration order.
 """
 
 from ttfsnet.nn.ann import InputNormalization, PositionBias, SignedMaxPool2d

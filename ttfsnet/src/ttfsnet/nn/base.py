@@ -8,16 +8,19 @@ the :attr:`TTFSLayer.pools` flag and the methods below, never on the concrete ki
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
 
+from ttfsnet.errors import TTFSValueError
+
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["TTFSLayer", "TTFSSpikingLayer", "pair"]
+__all__ = ["TTFSLayer", "TTFSSpikingLayer", "init_like_torch", "make_window_buffer", "pair"]
 
 
 def pair(value: int | Iterable[int]) -> tuple[int, int]:
@@ -25,6 +28,26 @@ def pair(value: int | Iterable[int]) -> tuple[int, int]:
     if isinstance(value, Iterable):
         return cast("tuple[int, int]", tuple(value))
     return (value, value)
+
+
+def make_window_buffer(
+    owner: str, window: float, dtype: torch.dtype | None, device: torch.device | str | None
+) -> Tensor:
+    """The scalar ``window`` buffer of a layer owning a window ``T`` (``owner`` names it in the error).
+
+    Raises:
+        TTFSValueError: ``window`` is not a positive finite number.
+    """
+    if not (window > 0 and math.isfinite(window)):
+        raise TTFSValueError(f"{owner}: window must be a positive finite number, got {window}")
+    return torch.tensor(float(window), dtype=dtype or torch.get_default_dtype(), device=device)
+
+
+def init_like_torch(weight: Tensor, fan_in: int) -> Tensor:
+    """Same initialisation as ``nn.Linear``/``nn.Conv2d``; returns a bias draw for the threshold."""
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return torch.empty(weight.shape[0], dtype=weight.dtype, device=weight.device).uniform_(-bound, bound)
 
 
 class TTFSLayer(nn.Module):
