@@ -228,13 +228,25 @@ def test_rng_hooks_roundtrip() -> None:
     assert (random.random(), np.random.rand()) == a
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def test_atomic_write_and_journal_append(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "x.json"
     atomic_write_json(target, {"a": 1})
     atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert sorted(p.name for p in target.parent.iterdir()) == ["x.json"]  # no temp files left
-    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # as a plain open() would
+    old = os.umask(0o027)
+    try:
+        atomic_write_json(target, {"a": 3})
+    finally:
+        os.umask(old)
+    assert oct(target.stat().st_mode & 0o777) == "0o640"  # the umask applies, not a fixed mode
     with Journal.create(tmp_path / "j.jsonl", {"x": 1}) as j:
         j.append({"type": "eval", "i": 0})
     with Journal.open(tmp_path / "j.jsonl") as j:

@@ -34,12 +34,9 @@ except ImportError:  # older typer runs on click itself
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from ttfsnet_nas.artifact import read_artifact
-from ttfsnet_nas.config import InputError, RecipeError
-from ttfsnet_nas.journal import JournalExistsError
+from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.pipelines import load_recipe, resolve_recipe
 from ttfsnet_nas.progress import LogProgress, Progress, RichProgress
-from ttfsnet_nas.search import ResumeError
-from ttfsnet_nas.space import SpaceError
 
 __all__ = ["COMMANDS_GROUP", "app", "main"]
 
@@ -54,16 +51,6 @@ Task packages mount their commands here, e.g. this distribution's emotion data l
 
 def _plugin_commands() -> dict[str, str]:
     return {ep.name: ep.value for ep in metadata.entry_points(group=COMMANDS_GROUP)}
-
-
-#: Errors that mean "the user asked for something invalid" (exit code 2).
-USAGE_ERRORS: tuple[type[BaseException], ...] = (
-    InputError,
-    RecipeError,
-    JournalExistsError,
-    ResumeError,
-    SpaceError,
-)
 
 
 class _Placeholder(TyperCommand):
@@ -305,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         sys.exit(130)
-    except USAGE_ERRORS as exc:
+    except InputError as exc:  # the user asked for something invalid (recipe, file, resume, ...)
         _report(exc)
         sys.exit(2)
     except Exception as exc:  # any other failure is a runtime error
