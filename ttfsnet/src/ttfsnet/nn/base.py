@@ -9,6 +9,7 @@ the :attr:`TTFSLayer.pools` flag and the methods below, never on the concrete ki
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -50,7 +51,7 @@ def init_like_torch(weight: Tensor, fan_in: int) -> Tensor:
     return torch.empty(weight.shape[0], dtype=weight.dtype, device=weight.device).uniform_(-bound, bound)
 
 
-class TTFSLayer(nn.Module):
+class TTFSLayer(nn.Module, ABC):
     """Base class of every TTFS layer kind.
 
     Attributes:
@@ -66,12 +67,12 @@ class TTFSLayer(nn.Module):
     pools: ClassVar[bool] = False
     readout: bool = False
 
+    @abstractmethod
     def config(self) -> dict[str, Any]:
         """Constructor arguments as plain data (ints, floats, bools, strings, lists, ``None``).
 
         Parameters and buffers travel in the ``state_dict``; :meth:`from_config` rebuilds the layer.
         """
-        raise NotImplementedError(f"{type(self).__name__}.config")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Self:
@@ -79,14 +80,15 @@ class TTFSLayer(nn.Module):
         return cls(**config)
 
     @classmethod
+    @abstractmethod
     def example(cls) -> tuple[Self, tuple[int, ...]]:
         """A small instance (random parameters) and a per-sample input shape it accepts.
 
         The registry-driven tests build every registered kind from it (config and file round trips,
         ``to_ann`` equivalence), so a new kind is tested without editing the tests.
         """
-        raise NotImplementedError(f"{cls.__name__}.example")
 
+    @abstractmethod
     def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
         """Plain torch modules computing the same map of activations (see :func:`ttfsnet.to_ann`).
 
@@ -94,24 +96,24 @@ class TTFSLayer(nn.Module):
             clip: Follow window-owning layers by ``Hardtanh(0, T)`` (equal to the SNN even with saturation)
                 instead of ``ReLU``.
         """
-        raise NotImplementedError(f"{type(self).__name__}.to_ann")
 
+    @abstractmethod
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Per-sample output shape for a per-sample input shape."""
-        raise NotImplementedError(f"{type(self).__name__}.output_shape")
 
     def macs(self, in_shape: tuple[int, ...]) -> int:
         """Multiply-accumulates per sample of the equivalent ANN layer (0: none)."""
         return 0
 
     def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
-        """Synaptic operations caused by spikes arriving at this layer.
+        """Synaptic operations caused by spikes arriving at this layer (default 0: a layer that only moves
+        spikes, such as flatten, causes none; they are counted where they arrive next).
 
         Args:
             counts: Spikes per input neuron, flattened ``(prod(in_shape),)``.
             in_shape: Per-sample input shape.
         """
-        raise NotImplementedError(f"{type(self).__name__}.synops")
+        return 0
 
     def relay_times(self, t: Tensor) -> Tensor:
         """Spike times (``inf`` = none) through a layer that does not fire; default: the layer itself."""
@@ -137,38 +139,38 @@ class TTFSSpikingLayer(TTFSLayer):
         assert window is not None, f"{type(self).__name__} owns no window"
         return window
 
+    @abstractmethod
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """Output activations (the logits for the readout), optionally with a replacement weight."""
-        raise NotImplementedError(f"{type(self).__name__}.forward")
 
+    @abstractmethod
     def preactivation(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """``W x + T - ϑ`` before the clamp (hidden) or the logits (readout)."""
-        raise NotImplementedError(f"{type(self).__name__}.preactivation")
 
+    @abstractmethod
     def effective_threshold(self) -> Tensor:
         """Threshold broadcastable against the per-sample output."""
-        raise NotImplementedError(f"{type(self).__name__}.effective_threshold")
 
+    @abstractmethod
     def ann_bias(self) -> Tensor:
         """Equivalent ANN bias (``T - ϑ`` hidden, the bias for the readout)."""
-        raise NotImplementedError(f"{type(self).__name__}.ann_bias")
 
     def synaptic_weight(self) -> Tensor | None:
         """The trainable synaptic weight (fake-quantised by ``RobustnessConfig.weight_bits``); ``None`` when
         the weights are fixed (average pooling)."""
         return None
 
+    @abstractmethod
     def synaptic_op(self, weight: Tensor | None = None) -> Callable[[Tensor], Tensor]:
         """The synapses without bias as a function of input currents, for the time-stepped simulator."""
-        raise NotImplementedError(f"{type(self).__name__}.synaptic_op")
 
+    @abstractmethod
     def synapse(self) -> nn.Module:
         """The synapses without bias as a plain torch module (for :func:`ttfsnet.to_snntorch`)."""
-        raise NotImplementedError(f"{type(self).__name__}.synapse")
 
+    @abstractmethod
     def fan_out(self, in_shape: tuple[int, ...]) -> Tensor:
         """Number of synapses leaving each input neuron, float64 of shape ``in_shape``."""
-        raise NotImplementedError(f"{type(self).__name__}.fan_out")
 
     def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
         """Spikes × exact fan-out (:meth:`fan_out`), summed."""
