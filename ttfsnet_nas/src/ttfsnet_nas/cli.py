@@ -12,6 +12,7 @@ imported only when used, so the core CLI names no task and never imports torch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -49,7 +50,9 @@ Task packages mount their commands here, e.g. this distribution's emotion data l
 ``report``); each is imported only when it is invoked or listed, so the core CLI needs no task."""
 
 
+@functools.cache
 def _plugin_commands() -> dict[str, str]:
+    # read once per process: click asks for every command again while it renders --help
     return {ep.name: ep.value for ep in metadata.entry_points(group=COMMANDS_GROUP)}
 
 
