@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,4 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The process group is destroyed and rank 0's output is written and fsynced; skip interpreter
+    # finalization, where gloo's worker threads can still be tearing down and abort the process
+    # ("terminate called without an active exception", SIGABRT) after a run that succeeded.
+    os._exit(code)
