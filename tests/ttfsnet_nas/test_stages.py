@@ -122,3 +122,19 @@ def test_checkpoints_carry_the_fingerprint_and_survive_only_a_resume(tmp_path: P
     fresh: Callable[[], Path] = lambda: chain.runner().checkpoint("b", folder, "arch-2")  # noqa: E731
     fresh().write_bytes(b"x")
     assert not fresh().exists()  # without resume a rerun starts from scratch
+
+
+def test_the_toy_pipeline_runs_on_the_same_runner(tmp_path: Path) -> None:
+    """The runner is generic: the torch-free toy task uses it exactly like the emotion pipeline."""
+    from ttfsnet_nas.pipelines import get_pipeline
+    from ttfsnet_nas.toy import ToyRecipe
+
+    recipe = ToyRecipe()
+    out = tmp_path / "toy"
+    get_pipeline("toy").search(recipe, out=out, stages=["search"])
+    assert sorted(p.stem for p in (out / "stages").glob("*.json")) == ["search"]
+    get_pipeline("toy").search(recipe, out=out, resume=True)
+    markers = {p.stem: json.loads(p.read_text()) for p in (out / "stages").glob("*.json")}
+    assert set(markers) == {"search", "export"} and (out / "artifact").is_dir()
+    runner = StageRunner(out, [Stage(name="search", run=dict, config=recipe)])
+    assert markers["search"]["fingerprint"] == runner.fingerprint("search")
