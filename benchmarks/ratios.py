@@ -6,13 +6,17 @@ target in ``benchmark.extra_info``::
 
     benchmark.extra_info["reference"] = "test_ann_forward"   # name of the reference benchmark
     benchmark.extra_info["target"] = 1.3                     # optional: ratio must not exceed this
+    benchmark.extra_info["label"] = "TTFS forward / ANN"     # optional: the row's name in the table
 
 Usage::
 
     pytest benchmarks --benchmark-only --benchmark-json=bench.json
     python benchmarks/ratios.py bench.json            # or a file saved by --benchmark-autosave
 
-Exit status 1 when a ratio exceeds its target.
+A throughput benchmark (the batch loader) instead reports ``samples_per_s`` with an absolute floor
+``min_samples_per_s`` in ``extra_info``; it is printed in its own section, against that floor.
+
+Exit status 1 when a ratio exceeds its target or a throughput falls below its floor.
 """
 
 from __future__ import annotations
@@ -48,19 +52,40 @@ def ratio_rows(data: dict[str, Any], stat: str = "median") -> list[tuple[str, st
     return rows
 
 
+def throughput_rows(data: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """Return ``(name, samples_per_s, min_samples_per_s)`` for every benchmark that declares a floor."""
+    rows = []
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        if "min_samples_per_s" in info:
+            rows.append((bench["name"], float(info["samples_per_s"]), float(info["min_samples_per_s"])))
+    return rows
+
+
 def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else _latest_autosave()
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = ratio_rows(data)
     failed = False
     print(f"{'benchmark':55s} {'reference':35s} {'ratio':>7s} {'target':>7s}")
+    labels = {b["name"]: b.get("extra_info", {}).get("label") for b in data["benchmarks"]}
     for name, ref, ratio, target in rows:
         ok = target is None or ratio <= target
         failed |= not ok
         target_text = "-" if target is None else f"{target:.2f}"
-        print(f"{name:55s} {ref:35s} {ratio:7.3f} {target_text:>7s}{'' if ok else '  EXCEEDED'}")
+        shown = labels[name] or name
+        print(f"{shown:55s} {ref:35s} {ratio:7.3f} {target_text:>7s}{'' if ok else '  EXCEEDED'}")
+    loader = throughput_rows(data)
+    if loader:
+        print(f"\n{'loader throughput':55s} {'samples/s':>10s} {'target':>10s}")
+    for name, rate, floor in loader:
+        ok = rate >= floor
+        failed |= not ok
+        verdict = f"meets >= {floor:,.0f}" if ok else f"BELOW {floor:,.0f}"
+        print(f"{name:55s} {rate:10,.0f} {verdict:>10s}")
     for bench in data["benchmarks"]:
-        extra = {k: v for k, v in bench.get("extra_info", {}).items() if k not in ("reference", "target")}
+        shown_above = ("reference", "target", "label")
+        extra = {k: v for k, v in bench.get("extra_info", {}).items() if k not in shown_above}
         if extra:
             print(f"  {bench['name']}: {extra}")
     return 1 if failed else 0

@@ -108,7 +108,7 @@ def test_bench_ann_forward(benchmark) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_bench_ttfs_closed_forward(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """Issue target: closed-form TTFS forward <= 1.3x the ReLU ANN forward (same batch, float32)."""
+    """Issue target: closed-form TTFS forward <= 1.1x the ReLU ANN forward (batch 96, float32)."""
     model, x, net = fixture_data()
     fused = ttfsnet.to_ann(net)
     with torch.no_grad():
@@ -122,9 +122,35 @@ def test_bench_ttfs_closed_forward(benchmark) -> None:  # type: ignore[no-untype
         benchmark,
         lambda: net(x),
         reference="test_bench_ann_forward",
-        target=1.3,
+        target=1.1,
+        label=f"closed-form / ANN forward at batch {BATCH}",
         inline_ratio_vs_ann=t_snn / t_ann,
         inline_ratio_vs_fused_ann=t_snn / t_fused,
+    )
+
+
+def test_bench_ttfs_run_stats(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Issue target: ``net.run`` with its statistics (spike counts, SynOPs, saturation) <= 1.5x the ReLU ANN
+    forward (batch 96, float32).
+
+    ``run`` converts activations to spike times only when ``spike_times`` is read, so the conversion is not
+    part of the target; ``inline_ratio_with_spike_times_vs_ann`` reports the cost with it.
+    """
+    model, x, net = fixture_data()
+    with torch.no_grad():
+        t_run, t_ann, t_times = (
+            best_time(lambda: net.run(x)),
+            best_time(lambda: model(x)),
+            best_time(lambda: net.run(x).spike_times),
+        )
+    _bench(
+        benchmark,
+        lambda: net.run(x),
+        reference="test_bench_ann_forward",
+        target=1.5,
+        label=f"run() stats / ANN forward at batch {BATCH}",
+        inline_ratio_vs_ann=t_run / t_ann,
+        inline_ratio_with_spike_times_vs_ann=t_times / t_ann,
     )
 
 

@@ -138,6 +138,21 @@ def test_stepped_run_and_statistics_accept_the_kind(kind: str) -> None:
     assert stats.samples == x.shape[0] and stats.macs >= 0
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_input_spec_accepts_the_example_and_a_network_without_input_shape_checks_it(kind: str) -> None:
+    layer, in_shape = _example(kind)
+    spec = layer.input_spec()
+    if spec is not None:
+        assert len(spec) == len(in_shape)
+        assert all(e is None or e == d for e, d in zip(spec, in_shape, strict=True))
+    net = _network(layer, in_shape)
+    net.input_shape = None  # as a network built from layers: the first layer's spec is what is checked
+    net.run(_inputs(in_shape))
+    if spec is not None:
+        with pytest.raises(ValueError, match="unbatched"):
+            net(_inputs(in_shape)[0])
+
+
 # ------------------------------------------------------------------------------------------ registry API
 def test_layer_kind_refuses_unregistered_modules() -> None:
     with pytest.raises(ttfsnet.TTFSValueError, match="not a registered TTFS layer"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -395,3 +396,54 @@ def test_nir_file_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["name"] for r in rows] == ["layers.0", "layers.1", "layers.3", "TOTAL"]
+
+
+def _manifest(folder: Path) -> None:
+    files = {}
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        files[f.relative_to(folder).as_posix()] = {
+            "sha256": hashlib.sha256(f.read_bytes()).hexdigest(), "bytes": f.stat().st_size
+        }
+    (folder / "manifest.json").write_text(json.dumps({"format": 1, "files": files}))
+
+
+@pytest.mark.parametrize("command", ["estimate-folder", "estimate-file", "quantize"])
+def test_artifacts_are_checked_against_their_manifest_and_never_run_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Every command that opens a model checks an artifact's manifest first, and loads data only."""
+    torch = pytest.importorskip("torch")
+    ttfsnet = pytest.importorskip("ttfsnet")
+    from ttfsnet_hw.adapters.torch import ttfs_from_ir
+    from ttfsnet_hw.ir import IRBuilder
+
+    ir = IRBuilder("n", (2, 8, 8), rng=np.random.default_rng(0)).conv(4, 3).maxpool(2).flatten().readout(3)
+    art = tmp_path / "artifact"
+    ttfsnet.save(ttfs_from_ir(ir), art / "snn.pt", input_shape=[2, 8, 8])
+    _manifest(art)
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (Path.touch, (marker,))
+
+    def run() -> tuple[int, str]:
+        model = art / "snn.pt" if command == "estimate-file" else art
+        args = ["--data", "synthetic:2"]
+        if command == "quantize":
+            args += ["--out", str(tmp_path / "q")]
+        code, _, err = _main([command.split("-")[0], str(model), *args], capsys)
+        return code, err
+
+    assert run()[0] == 0
+    torch.save({"format": "ttfsnet.network", "version": 1, "layers": Payload()}, art / "snn.pt")
+    code, err = run()  # a stale manifest: refused before the file is read
+    assert code == 2 and "snn.pt" in err and "does not match its sha256" in err
+    assert len(err.strip().splitlines()) == 1
+    _manifest(art)  # a sender who rewrites the manifest too: the file is still only read as data
+    code, err = run()
+    assert code == 2 and "snn.pt" in err and "pickled objects" in err and len(err.strip().splitlines()) == 1
+    (art / "snn.pt").unlink()
+    code, err = run()
+    assert code == 2 and "snn.pt" in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists()

@@ -174,17 +174,29 @@ def test_global_flags_after_the_subcommand(
     art = tmp_path / "not_an_artifact"
     art.mkdir()
     code, _, err = run(["show", str(art), "--debug"], capsys)
-    assert code == 1 and "Traceback" in err
+    assert code == 2 and "Traceback" in err
 
 
-def test_runtime_error_exit_1_traceback_only_with_debug(
+def test_input_error_exit_2_traceback_only_with_debug(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     art = tmp_path / "not_an_artifact"
     art.mkdir()
     code, _, err = run(["show", str(art)], capsys)
-    assert code == 1 and err.startswith("error: artifact") and "Traceback" not in err
+    assert code == 2 and err.startswith("error: artifact") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     code, _, err = run(["--debug", "show", str(art)], capsys)
+    assert code == 2 and "Traceback" in err
+
+
+def test_runtime_error_exit_1_traceback_only_with_debug(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # export needs the search stage's journal, which this run folder lacks
+    argv = ["search", str(recipe), "--out", str(tmp_path / "r"), "--stages", "export"]
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "stage 'search' has no complete outputs" in err and "Traceback" not in err
+    code, _, err = run(["--debug", *argv, "--resume"], capsys)
     assert code == 1 and "Traceback" in err
 
 
@@ -196,7 +208,7 @@ def test_tampered_artifact_is_refused(
     metrics = out / "artifact" / "metrics.json"
     metrics.write_text(metrics.read_text().replace("36", "35"))
     code, _, err = run(["show", str(out / "artifact")], capsys)
-    assert code == 1 and "metrics.json does not match its sha256" in err
+    assert code == 2 and "metrics.json does not match its sha256" in err
 
 
 def test_callback_keeps_subcommands_and_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,7 +39,9 @@ def test_every_core_module_imports_without_torch() -> None:
 
 def test_toy_search_through_the_cli_without_torch(tmp_path: Path) -> None:
     recipe = tmp_path / "toy.yaml"
-    recipe.write_text("type: toy\nspace: {genes: 3, ops: 3}\nsearch: {pool_size: 4, rounds: 2}\n")
+    recipe.write_text(
+        "type: toy\nspace: {genes: 3, ops: 3}\nsearch: {pool_size: 4, elite_size: 4, rounds: 2}\n"
+    )
     code = textwrap.dedent(
         f"""
         import sys

@@ -11,7 +11,8 @@ import pytest
 
 from ttfsnet_nas.config import RecipeError
 from ttfsnet_nas.errors import PipelineError
-from ttfsnet_nas.stages import Stage, StageRunner
+from ttfsnet_nas.progress import NullProgress
+from ttfsnet_nas.stages import RecipeChangedError, Stage, StageRunner
 
 
 class Chain:
@@ -78,14 +79,70 @@ def test_a_changed_setting_reaches_every_stage_downstream(tmp_path: Path) -> Non
     changed = Chain(tmp_path, {"a": 10})
     for name in ("a", "b", "c"):
         assert changed.runner().fingerprint(name) != Chain(tmp_path).runner().fingerprint(name)
-    with pytest.raises(PipelineError, match="stage 'a' was produced with a different recipe"):
+    with pytest.raises(RecipeChangedError, match="stage 'a' was produced with a different recipe"):
         changed.runner(resume=True).run()
     # only the settings of c changed: a and b are still this recipe's
     late = Chain(tmp_path, {"c": 30})
     assert late.runner().fingerprint("b") == Chain(tmp_path).runner().fingerprint("b")
-    with pytest.raises(PipelineError, match="stage 'c'"):
+    with pytest.raises(RecipeChangedError, match="stage 'c'"):
         late.runner(resume=True).run()
     assert late.runner(selected=["c"]).run() == ["c"]  # rerunning it on purpose is fine
+
+
+class Killed(Exception):
+    """Stands in for a process killed inside a stage."""
+
+
+def _kill_in_b(chain: Chain) -> list[Stage]:
+    """The chain with a b that dies half-way (its partial output written, no marker)."""
+
+    def dying() -> dict[str, Any]:
+        (chain.out / "b.partial").write_text(str(chain.config["b"]))
+        raise Killed
+
+    a, b, c = chain.stages()
+    return [a, Stage(name="b", run=dying, needs=b.needs, config=b.config), c]
+
+
+def test_a_started_stage_refuses_a_changed_recipe_until_forced(tmp_path: Path) -> None:
+    with pytest.raises(Killed):
+        StageRunner(tmp_path, _kill_in_b(Chain(tmp_path))).run()
+    markers = tmp_path / "stages"
+    assert (markers / "b.started.json").is_file() and not (markers / "b.json").exists()
+    changed = Chain(tmp_path, {"b": 20})
+    # the partial output of b belongs to b = 2: continuing or dropping it silently would both be wrong
+    with pytest.raises(RecipeChangedError, match="'b' started with a different recipe.*--force-stage b"):
+        changed.runner(resume=True).run()
+    assert changed.log == []
+    # the same recipe resumes as before
+    same = Chain(tmp_path)
+    assert same.runner(resume=True).run() == ["b", "c"]
+    assert not (tmp_path / "stages" / "b.started.json").exists()
+
+
+def test_force_stage_discards_partial_outputs_and_logs_it(tmp_path: Path) -> None:
+    with pytest.raises(Killed):
+        StageRunner(tmp_path, _kill_in_b(Chain(tmp_path))).run()
+    changed = Chain(tmp_path, {"b": 20})
+    runner = changed.runner(resume=True, forced=["b"])
+    ckpt = runner.checkpoint("b", tmp_path / "ckpt")
+    ckpt.write_text("old")
+    # under resume a forced stage's checkpoint is not continued
+    assert not runner.checkpoint("b", tmp_path / "ckpt").exists()
+    log = _Log()
+    assert changed.runner(resume=True, forced=["b"], progress=log).run() == ["b", "c"]
+    assert any("stage b: --force-stage discards" in line for line in log.lines)
+    assert (tmp_path / "b.txt").read_text() == "20"
+    with pytest.raises(RecipeError, match="--force-stage.*unknown stage 'x'"):
+        changed.runner(resume=True, forced=["x"])
+
+
+class _Log(NullProgress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
 
 
 def test_journaled_stages_always_run_under_resume(tmp_path: Path) -> None:

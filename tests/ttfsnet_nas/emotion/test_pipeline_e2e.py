@@ -288,7 +288,9 @@ def _walk(obj: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def test_refused_resume_keeps_the_resolved_recipe(run_dir: Path, tmp_path: Path) -> None:
+def test_refused_resume_keeps_the_resolved_recipe(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "changed"
     shutil.copytree(run_dir, out)
     before = (out / "resolved_recipe.yaml").read_text()
@@ -296,7 +298,12 @@ def test_refused_resume_keeps_the_resolved_recipe(run_dir: Path, tmp_path: Path)
     recipe["supernet"]["epochs"] = 4
     path = tmp_path / "changed.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    assert _cli(["search", str(path), "--out", str(out), "--resume"]) == 1  # another supernet: refused
+    capsys.readouterr()
+    assert _cli(["search", str(path), "--out", str(out), "--resume"]) == 2  # another supernet: refused
+    err = capsys.readouterr().err.strip()
+    (line,) = [x for x in err.splitlines() if x.startswith("error")]
+    assert "stage 'supernet'" in line and "(changed: supernet.epochs)" in line
+    assert "recipe changed since the run started: supernet.epochs" in err
     assert (out / "resolved_recipe.yaml").read_text() == before
 
 

@@ -2,8 +2,9 @@
 
 Core API: :func:`convert`, :func:`to_ann`, :class:`TTFSNetwork` and its layers, :class:`RunResult`,
 :class:`RobustnessConfig`, :func:`statistics`, :func:`ann_statistics`, the network file format
-(:func:`save`, :func:`load`), fine-tuning (:func:`finetune`), snnTorch and NIR interoperability and the
-errors (:class:`TTFSError` and its subclasses). See ``docs/ttfs-model.md``.
+(:func:`save`, :func:`load`), fine-tuning (:func:`finetune`), snnTorch and NIR interoperability, the
+float32 policy (:func:`exact_float32`) and the errors (:class:`TTFSError` and its subclasses). See
+``docs/ttfs-model.md``.
 
 Subpackages: :mod:`ttfsnet.functional` (pure tensor functions), :mod:`ttfsnet.nn` (layers, the layer-kind
 registry), :mod:`ttfsnet.models` (the op registry and the TNAS-ER backbone), :mod:`ttfsnet.interop`.
@@ -33,7 +34,7 @@ from ttfsnet.interop import (
     times_to_raster,
     to_snntorch,
 )
-from ttfsnet.io import load, save
+from ttfsnet.io import load, load_tensors, save
 from ttfsnet.nn import (
     RobustnessConfig,
     RunResult,
@@ -44,6 +45,7 @@ from ttfsnet.nn import (
     TTFSMaxPool2d,
     TTFSNetwork,
 )
+from ttfsnet.numerics import exact_float32
 from ttfsnet.stats import LayerStats, NetworkStats, ann_statistics, statistics
 from ttfsnet.training import EpochRecord, FinetuneResult, finetune, train_step
 
@@ -56,6 +58,8 @@ __all__ = [
     "SignedMaxPool2d",
     "convert",
     "to_ann",
+    # numerics policy
+    "exact_float32",
     # network, layers, simulation
     "RobustnessConfig",
     "RunResult",
@@ -72,6 +76,7 @@ __all__ = [
     "statistics",
     # file format
     "load",
+    "load_tensors",
     "save",
     # training
     "EpochRecord",

@@ -35,6 +35,7 @@ from ttfsnet.nn import (
     TTFSNetwork,
     TTFSSpikingLayer,
 )
+from ttfsnet.numerics import exact_float32
 from ttfsnet.stats import input_batches
 
 __all__ = ["convert", "to_ann", "InputNormalization", "PositionBias", "SignedMaxPool2d"]
@@ -49,6 +50,29 @@ def _collect_calibration(data: Any) -> list[Tensor]:
     return batches
 
 
+def _check_finite(model: nn.Module) -> None:
+    """Refuse non-finite parameters or buffers and negative BatchNorm variances, naming the module.
+
+    Either would turn into NaN windows and thresholds and so NaN logits, with no saturation reported.
+    """
+    for name, module in _named_modules(model).items():
+        where = f"convert: module '{name}' ({type(module).__name__})" if name else "convert: the model"
+        tensors = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+        for attr, t in tensors:
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise TTFSValueError(f"{where}: {attr} has NaN or Inf entries; expected finite values")
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            var = module.running_var
+            if var is not None and bool((var < 0).any()):
+                raise TTFSValueError(f"{where}: running_var has negative entries; a variance must be >= 0")
+
+
+def _named_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """``dict(model.named_modules())``, in its order."""
+    named: dict[str, nn.Module] = dict(model.named_modules())  # pyright: ignore[reportUnknownArgumentType] - torch's recursive generator is inferred partially unknown
+    return named
+
+
 def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     for p in model.parameters():
         if p.is_floating_point():
@@ -56,11 +80,13 @@ def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     return torch.get_default_dtype(), torch.device("cpu")
 
 
-@torch.no_grad()
 def convert(
     model: nn.Module, calibration_data: Any, zeta: float = 0.5, input_range: tuple[float, float] = (0.0, 1.0)
 ) -> TTFSNetwork:
     """Convert a ReLU network into an exactly equivalent TTFS network (never mutates ``model``).
+
+    The conversion runs under :func:`ttfsnet.exact_float32` (no TF32 on CUDA), so the windows come from
+    the same float32 arithmetic as a CPU run.
 
     Args:
         model: ``nn.Sequential`` (possibly nested) of Conv2d, Linear, BatchNorm1d/2d (before or after
@@ -79,9 +105,17 @@ def convert(
         calibration data's per-sample shape.
 
     Raises:
-        TTFSValueError: For unsupported modules (naming their path and type), an empty or invalid
+        TTFSValueError: For unsupported modules (naming their path and type), non-finite parameters or
+            buffers and negative BatchNorm ``running_var`` (naming the module), an empty or invalid
             calibration set, or calibration inputs outside ``input_range``.
     """
+    with torch.no_grad(), exact_float32():
+        return _convert(model, calibration_data, zeta, input_range)
+
+
+def _convert(
+    model: nn.Module, calibration_data: Any, zeta: float, input_range: tuple[float, float]
+) -> TTFSNetwork:
     if not isinstance(model, nn.Module):
         raise TTFSValueError(f"convert: model must be an nn.Module, got {type(model).__name__}")
     if not (zeta > -1 and math.isfinite(zeta)):
@@ -89,6 +123,7 @@ def convert(
     p, q = float(input_range[0]), float(input_range[1])
     if not (math.isfinite(p) and math.isfinite(q) and p < q):
         raise TTFSValueError(f"convert: input_range must be finite with p < q, got {input_range}")
+    _check_finite(model)
     # Fusion runs on the CPU from detached copies (the model is never touched); calibration runs on
     # the model's device with the converted layers themselves.
     dtype, device = _model_dtype_device(model)

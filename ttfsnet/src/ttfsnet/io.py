@@ -15,6 +15,9 @@ Keys (format version 1):
 
 A file of a newer version than this ``ttfsnet`` knows is refused with a message that says so, instead of
 being misread.
+
+:func:`load_tensors` is the one safe reader of any torch file (checkpoints, state dicts) that the other
+``ttfsnet`` packages use: plain data and tensors only, on the CPU.
 """
 
 # Public functions check argument types at run time for untyped callers.
@@ -22,6 +25,7 @@ being misread.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import uuid
@@ -35,7 +39,7 @@ from ttfsnet.errors import FormatError, TTFSValueError
 from ttfsnet.nn.network import TTFSNetwork
 from ttfsnet.nn.registry import build_layer, layer_kind
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "load_tensors", "save"]
 
 FORMAT = "ttfsnet.network"
 FORMAT_VERSION = 1
@@ -137,10 +141,7 @@ def load(path: str | os.PathLike[str]) -> tuple[TTFSNetwork, dict[str, Any]]:
     target = Path(path)
     if not target.is_file():
         raise FormatError(f"{target}: no such network file")
-    try:
-        loaded: object = torch.load(target, map_location="cpu", weights_only=True)
-    except Exception as exc:  # anything the safe unpickler refuses or cannot parse is not our format
-        raise FormatError(f"{target}: not a ttfsnet network file ({_first_line(exc)})") from None
+    loaded = load_tensors(target, what="ttfsnet network file")
     payload: dict[str, Any] = cast("dict[str, Any]", loaded) if isinstance(loaded, dict) else {}
     if not isinstance(loaded, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(loaded, dict) else type(loaded).__name__
@@ -165,6 +166,41 @@ def load(path: str | os.PathLike[str]) -> tuple[TTFSNetwork, dict[str, Any]]:
     if not isinstance(metadata, dict):
         raise FormatError(f"{target}: key 'metadata' is a {type(metadata).__name__}, expected a mapping")
     return net.eval(), cast("dict[str, Any]", metadata)
+
+
+def load_tensors(
+    source: str | os.PathLike[str] | bytes, *, what: str = "torch data file", name: str = ""
+) -> Any:
+    """Read a ``torch.save`` file as data only (tensors, numbers, strings, lists, dicts) onto the CPU.
+
+    ``weights_only=True`` refuses any pickled object (a whole ``nn.Module``, a class, a function), so a
+    received file never runs code; tensors land on the CPU whatever device saved them.
+
+    Args:
+        source: a path, or the file's bytes.
+        what: what the file should be, for the error message (``"supernet checkpoint"``).
+        name: the file's name in messages when ``source`` is bytes.
+
+    Raises:
+        FormatError: one line naming the file: it is missing, holds pickled objects, or is not a torch file.
+    """
+    label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+    try:
+        return torch.load(
+            io.BytesIO(source) if isinstance(source, bytes) else Path(source),
+            map_location="cpu",
+            weights_only=True,
+        )
+    except FileNotFoundError:
+        raise FormatError(f"{label}: no such {what}") from None
+    except Exception as exc:  # whatever the safe unpickler refuses or cannot parse is not data we read
+        reason = _first_line(exc)
+        if "Weights only load failed" in reason:
+            reason = (
+                "it holds pickled objects (e.g. a whole nn.Module), which are never loaded because that "
+                "would run code from the file"
+            )
+        raise FormatError(f"{label}: not a {what}: {reason}") from None
 
 
 def _first_line(exc: BaseException) -> str:

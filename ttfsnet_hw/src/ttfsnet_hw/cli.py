@@ -13,6 +13,10 @@ static}, ``macs``, ``params``, ``pes_used``, ``pes_required``, ``pes_available``
 ``memory_utilisation``, ``network``, ``profile``, ``n_samples``, ``spike_source`` and ``layers[]`` with
 ``name, kind, pes, partition, neurons, macs, synops, spikes_in, spikes_out, packets, hops, cycles,
 latency_ms, energy_synaptic_mj, energy_neuron_mj, energy_noc_mj``.
+
+``--device`` (estimate, quantize, calibrate; default ``cpu``) is where a torch model runs while its spikes
+are recorded and an ANN is converted; everything after that is numpy on the CPU. The options of the four
+commands, each typed and documented where it is declared, make this module run a little over 500 lines.
 """
 
 from __future__ import annotations
@@ -106,23 +110,45 @@ def _load_data(
         return synthetic_inputs(n, shape, input_range, seed)
     path = Path(spec)
     arr = _read_array(path, "--data", npz_key=None, expected=".npy/.npz or synthetic:N")
-    if arr.ndim < 2 or not np.issubdtype(arr.dtype, np.number):
+    if arr.ndim < 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
         raise UsageError(
-            f"--data: {path}: expected a numeric array (N, ...), got shape {arr.shape} dtype {arr.dtype}"
+            f"--data: {path}: expected a numeric array (N, ...) with N >= 1, got shape {arr.shape} "
+            f"dtype {arr.dtype}"
         )
     if shape is not None and tuple(arr.shape[1:]) != shape:
         raise UsageError(f"--data: {path}: samples have shape {arr.shape[1:]}, expected {shape}")
-    return arr.astype(np.float64)
+    x = arr.astype(np.float64)
+    # the model refuses such inputs too, but only naming the model; the user needs the file and sample
+    p, q = input_range
+    tol = 1e-6 * (q - p)  # the tolerance of ttfsnet_hw.datapath.encode_times
+    bad = ~np.isfinite(x) | (x < p - tol) | (x > q + tol)
+    if bad.any():
+        sample = int(np.argwhere(bad)[0][0])
+        raise UsageError(
+            f"--data: {path}: sample {sample} has a value that is not finite or outside the model's input "
+            f"range [{p:g}, {q:g}] ({int(bad.sum())} such values in the file)"
+        )
+    return x
 
 
 def _read_array(path: Path, option: str, *, npz_key: str | None, expected: str) -> np.ndarray:
     """A ``.npy`` array, or key ``npz_key`` of an ``.npz`` (``None``: ``x`` if present, else the first)."""
     if not path.is_file():
         raise UsageError(f"{option}: {path}: no such file (expected {expected})")
+    # numpy reads a file without its magic as a pickle and then advises loading it unsafely: say what it is
+    magic = b"PK" if path.suffix == ".npz" else b"\x93NUMPY"
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(magic))
+    except OSError as exc:
+        raise UsageError(f"{option}: {path}: cannot read ({exc.strerror})") from None
+    if head != magic:
+        kind = "an .npz (zip) archive" if path.suffix == ".npz" else "a .npy file"
+        raise UsageError(f"{option}: {path}: not {kind} (expected {expected})")
     try:
         if path.suffix != ".npz":
             return np.load(path, allow_pickle=False)
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             key = npz_key or ("x" if "x" in z.files else z.files[0])
             if key not in z.files:
                 raise UsageError(f"{option}: {path}: has no key {key!r} (keys {z.files})")
@@ -159,6 +185,20 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     return p, q
 
 
+_DEVICE_OPTION = typer.Option(
+    "--device", help="Where torch models record spikes: cpu, auto, cuda or cuda:N (estimates run on the CPU)."
+)
+
+
+def _device(spec: str) -> Any:
+    """``--device`` as a ``torch.device`` (needs torch, unlike ``cpu``, where models load anyway)."""
+    try:
+        from ttfsnet_hw.adapters.torch import resolve_device
+    except ImportError as exc:
+        raise MissingExtraError(f"--device {spec}: needs the [torch] extra ({exc})") from None
+    return resolve_device(spec)
+
+
 def _load(
     model: str,
     data: str | None,
@@ -168,14 +208,18 @@ def _load(
     *,
     input_range: str | None = None,
     convert_ann: bool = False,
+    device: str = "cpu",
 ) -> LoadedNetwork:
     shape, value_range = _parse_shape(input_shape), _parse_range(input_range)
+    target = None if device == "cpu" else _device(device)  # refused before any file is read
     try:
         opened = open_model(model, input_shape=shape, input_range=value_range, seed=seed)
     except (HardwareValueError, MissingExtraError) as exc:
         # the library names the file; the CLI says which argument it was
         text = str(exc).splitlines()[0]
         raise type(exc)(text if model in text else f"MODEL {model}: {text}") from None
+    if target is not None and opened.torch_model is not None:
+        opened.torch_model.to(target)  # paper models are IRs: numpy only, nothing to move
     x = None
     if opened.ir is None or rates is None:
         # paper models run on two synthetic inputs unless told otherwise; torch models need real ones
@@ -275,12 +319,13 @@ def estimate_cmd(
         str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")
     ] = None,
     format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    device: Annotated[str, _DEVICE_OPTION] = "cpu",
 ) -> None:
     """Estimate latency, energy, SynOPs and the PE mapping of a model."""
     if format not in _FORMATS:
         raise UsageError(f"--format: expected one of {list(_FORMATS)}, got {format!r}")
     prof = load_profile(profile)
-    loaded = _load(model, data, input_shape, rates, seed, input_range=input_range)
+    loaded = _load(model, data, input_shape, rates, seed, input_range=input_range, device=device)
     est = estimate(loaded.ir, loaded.record, prof)
     if format == "json":
         typer.echo(json.dumps({"schema": SCHEMA, **est.to_dict()}, indent=2))
@@ -360,10 +405,13 @@ def quantize_cmd(
             help="Compensate the mean floor error of quantised spike times (calibrated on --data).",
         ),
     ] = False,
+    device: Annotated[str, _DEVICE_OPTION] = "cpu",
 ) -> None:
     """Quantise to the profile widths, check the integer simulator against the closed form, write DIR."""
     prof = load_profile(profile)
-    loaded = _load(model, data, input_shape, None, seed, input_range=input_range, convert_ann=True)
+    loaded = _load(
+        model, data, input_shape, None, seed, input_range=input_range, convert_ann=True, device=device
+    )
     if not loaded.ir.has_parameters:
         raise UsageError(
             f"MODEL {model}: quantize needs a TTFS network with parameters (convert the ANN first)"
@@ -410,12 +458,13 @@ def calibrate_cmd(
     input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape.")] = None,
     rates: Annotated[float | None, typer.Option(help="paper models: assumed firing fraction.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of paper models' random weights.")] = 0,
+    device: Annotated[str, _DEVICE_OPTION] = "cpu",
 ) -> None:
     """Fit pe.cycles_per_synop and energy.base_power_mw to a published point; write the fitted profile."""
     if latency_ms <= 0 or energy_mj <= 0:
         raise UsageError("--latency-ms and --energy-mj must be > 0")
     prof = load_profile(profile)
-    loaded = _load(model, data, input_shape, rates, seed)
+    loaded = _load(model, data, input_shape, rates, seed, device=device)
     desc = f"{model} ({loaded.record.n_samples} samples, spikes from {loaded.record.source})"
     fitted, est = calibrate(
         loaded.ir,

@@ -8,6 +8,9 @@ A model is one of:
   data, never code; pickled modules are refused). Its ``input_shape`` comes from the file;
 * a NIR file (``.nir``/``.h5``) exported by ``ttfsnet.export_nir``;
 * a folder: its ``snn.pt`` (a ``ttfsnet.save`` file) when present, else whatever a **model loader** accepts.
+  A folder with a ``manifest.json`` (an exported artifact: ``files`` maps each relative path to its
+  ``sha256`` and ``bytes``) is checked against it before anything in it is read, and so is a file inside
+  such a folder: a stale or tampered artifact is refused, not loaded.
   Model loaders are entry points of group ``ttfsnet_hw.model_loaders``; each is a callable
   ``(path: Path) -> tuple[nn.Module, dict] | None`` that returns the model (a ReLU ANN or a
   ``TTFSNetwork``) and its metadata (e.g. ``input_shape``), or ``None`` when the folder is not its format.
@@ -21,6 +24,8 @@ need the ``[torch]`` extra, and so do paper models (they are built with ``ttfsne
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,6 +40,7 @@ from ttfsnet_hw.records import assumed_spike_record, record_from_times
 from ttfsnet_hw.types import NetworkIR, SpikeRecord
 
 __all__ = [
+    "MANIFEST",
     "MODEL_LOADERS_GROUP",
     "SNN_FILE",
     "LoadedNetwork",
@@ -45,6 +51,7 @@ __all__ = [
     "open_model",
     "paper_model",
     "synthetic_inputs",
+    "verify_manifest",
 ]
 
 MODEL_LOADERS_GROUP = "ttfsnet_hw.model_loaders"
@@ -148,20 +155,49 @@ def _torch_adapter() -> Any:
     return adapter
 
 
+MANIFEST = "manifest.json"
+"""An artifact folder's list of files with their sha256 and size, checked before any file is read."""
+
+
+def verify_manifest(folder: Path) -> None:
+    """Check every file ``folder/manifest.json`` lists against its size and sha256 (no manifest: nothing).
+
+    Raises:
+        ModelLoadError: the manifest is unreadable, or a listed file is missing or differs (named).
+    """
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        entries = [(str(rel), int(meta["bytes"]), str(meta["sha256"])) for rel, meta in files.items()]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelLoadError(f"{manifest}: not an artifact manifest ({exc})") from None
+    for rel, size, digest in entries:
+        path = folder / rel
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise ModelLoadError(f"{manifest}: lists {rel!r}, which lies outside the artifact folder")
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: listed in {manifest} but missing")
+        if path.stat().st_size != size or _sha256(path) != digest:
+            raise ModelLoadError(f"{path}: does not match its sha256 in {manifest} (stale or modified file)")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _load_ttfs_file(path: Path) -> tuple[Any, dict[str, Any]]:
     import ttfsnet
 
     try:
         net, meta = ttfsnet.load(path)
     except ttfsnet.FormatError as exc:
-        reason = str(exc).splitlines()[0]
-        if "Weights only load failed" in reason:  # torch's safe unpickler met a pickled object
-            reason = (
-                f"{path}: not a ttfsnet network file: it holds pickled objects (e.g. a whole nn.Module), "
-                "which are never loaded because that would run code from the file; save networks with "
-                "ttfsnet.save"
-            )
-        raise ModelLoadError(reason) from None
+        raise ModelLoadError(str(exc).splitlines()[0]) from None
     meta = dict(meta)
     shape = net.input_shape if net.input_shape is not None else meta.get("input_shape")
     if shape is not None:
@@ -217,6 +253,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """
     _torch_adapter()
     p = Path(path)
+    verify_manifest(p if p.is_dir() else p.parent)
     if p.is_dir():
         if (p / SNN_FILE).is_file():
             return _load_ttfs_file(p / SNN_FILE)

@@ -21,6 +21,9 @@ source available:
    ``metrics["neurons"]`` (ReLU outputs per sample) it must equal the IR's hidden neurons, so a context
    whose model is not the evaluated network is an error, not a wrong estimate.
 
+Models and data may be on any device (a search's candidates are on the run's device, a GPU say): the torch
+adapter runs the model where it is, moving the data there, and hands the estimator CPU arrays.
+
 The profile is ``extras["hw_profile"]``, else the ``TTFSNET_HW_PROFILE`` environment variable, else ``yoso``.
 Estimates are cached per (model, data, numbers, profile) while the model and data objects live: an entry is
 dropped when either is garbage-collected, so a new object that happens to get the same ``id()`` never sees

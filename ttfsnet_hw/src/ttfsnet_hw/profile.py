@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -161,6 +162,48 @@ _BIT_LIMITS = {
     "precision.time_bits": (1, 24),
 }
 
+MAX_MESH_SIDE = 1024
+"""Upper bound of ``pe.mesh_x`` and ``pe.mesh_y`` (a million PEs; YOSO: 24 × 24, TrueNorth: 64 × 64 cores).
+The mapping and the estimate keep per-PE arrays, so a typo like ``mesh_x: 1e12`` must fail when read."""
+
+# Largest value of the other integer keys; beyond these the estimate's arrays or loops blow up.
+_UPPER_LIMITS = {
+    "pe.mesh_x": MAX_MESH_SIDE,
+    "pe.mesh_y": MAX_MESH_SIDE,
+    "pe.neurons_per_pe": 2**31 - 1,
+    "pe.neuron_updates_per_cycle": 2**31 - 1,
+    "mapping.max_pes": MAX_MESH_SIDE * MAX_MESH_SIDE,
+}
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e6`` as a float (YAML 1.2, as recipes do) and refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML silently keeps the last of two equal keys; in a profile that hides an edit
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.get(key)
+            except TypeError:  # an unhashable key: the base constructor reports it
+                continue
+            if seen is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first set on line {seen})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
 
 def _unwrap(value: Any, key: str, where: str, prov: dict[str, Provenance]) -> Any:
     if isinstance(value, dict):
@@ -209,6 +252,8 @@ def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
             lo, hi = _BIT_LIMITS[key]
             if not lo <= value <= hi:
                 raise ProfileError(f"{where}: key {key!r} must be in [{lo}, {hi}], got {value!r}")
+        if key in _UPPER_LIMITS and value > _UPPER_LIMITS[key]:
+            raise ProfileError(f"{where}: key {key!r} must be <= {_UPPER_LIMITS[key]}, got {value!r}")
         return value
     return value
 
@@ -360,12 +405,18 @@ def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> Hard
         where = f"profile file {path}"
         try:
             text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ProfileError(f"{where}: not a UTF-8 text file (expected a YAML profile)") from None
+        except UnicodeDecodeError as exc:
+            raise ProfileError(
+                f"{where}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at byte offset "
+                f"{exc.start}; expected a YAML profile)"
+            ) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{where}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError(f"{where}: invalid YAML ({at}{problem})") from None
     return profile_from_dict(raw, where=where)
 
 

@@ -53,8 +53,8 @@ class PESpec:
     """Processing elements and their compute throughput.
 
     Attributes:
-        mesh_x: PEs per mesh row (2-D mesh NoC).
-        mesh_y: PE rows.
+        mesh_x: PEs per mesh row (2-D mesh NoC); at most 1024 (``profile.MAX_MESH_SIDE``).
+        mesh_y: PE rows; at most 1024.
         neurons_per_pe: neuron-state slots per PE (membrane SRAM words).
         weight_memory_kib: weight SRAM per PE in KiB.
         membrane_memory_kib: neuron-state SRAM per PE in KiB.

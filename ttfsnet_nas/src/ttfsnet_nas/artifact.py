@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ttfsnet_nas.config import dump_yaml, load_yaml
-from ttfsnet_nas.errors import NASError
+from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.journal import atomic_write_json, sha256_file
 from ttfsnet_nas.space import Architecture, SearchSpace, SpaceError
 
@@ -39,8 +39,8 @@ ARTIFACT_FORMAT = 1
 ArtifactHook = Callable[[Path], None]
 
 
-class ArtifactError(NASError, RuntimeError):
-    """Missing or inconsistent artifact files."""
+class ArtifactError(InputError):
+    """Missing, inconsistent or modified artifact files (a bad input: the CLI exits with status 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +178,7 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
     try:
         space = SearchSpace.from_dict(space_data)
         arch = space.architecture(arch_data.get("architecture", {}))
-    except SpaceError as exc:  # a broken artifact is a runtime error, not a usage error of the caller
+    except SpaceError as exc:  # reported as a broken artifact, not as a bad search space of the caller
         raise ArtifactError(f"artifact {path}: {exc}") from None
     # constraint callables are not stored, so hash the stored description rather than the rebuilt space
     if verify and SearchSpace.hash_of(space_data) != space_data.get("hash"):

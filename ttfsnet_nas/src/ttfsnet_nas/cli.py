@@ -152,6 +152,13 @@ def _progress() -> Iterator[Progress]:
         yield prog
 
 
+_DEVICE_OPTION = typer.Option(
+    "--device",
+    help="Where the models run: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N; overrides the "
+    "recipe's device. A device this machine lacks is an error (exit 2).",
+)
+
+
 def _split_stages(stages: str | None) -> list[str] | None:
     if not stages:
         return None
@@ -171,6 +178,15 @@ def search(
         str | None, typer.Option("--stages", help="Comma-separated stages to run (default: all).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the search seed.")] = None,
+    force_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--force-stage",
+            help="Comma-separated stages whose partial outputs --resume discards and starts over, although "
+            "the recipe changed under them (without it such a resume is refused).",
+        ),
+    ] = None,
+    device: Annotated[str | None, _DEVICE_OPTION] = None,
 ) -> None:
     """Run a recipe's pipeline (supernet, search, retraining, export ... as the pipeline defines)."""
     recipe_path = resolve_recipe(recipe)
@@ -178,7 +194,8 @@ def search(
     run_dir = out if out is not None else Path("runs") / recipe_path.stem
     with _progress() as prog:
         path = pipeline.search(
-            rec, out=run_dir, resume=resume, stages=_split_stages(stages), seed=seed, progress=prog
+            rec, out=run_dir, resume=resume, stages=_split_stages(stages), seed=seed, progress=prog,
+            force=_split_stages(force_stage) or (), device=device,
         )
     typer.echo(str(path))
 
@@ -188,11 +205,12 @@ def evaluate(
     recipe: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Recipe YAML.")],
     artifact: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Artifact folder.")],
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    device: Annotated[str | None, _DEVICE_OPTION] = None,
 ) -> None:
     """Evaluate an exported artifact with the recipe's pipeline and print its metrics."""
     pipeline, rec = load_recipe(recipe)
     with _progress() as prog:
-        metrics = pipeline.evaluate(rec, artifact=artifact, progress=prog)
+        metrics = pipeline.evaluate(rec, artifact=artifact, progress=prog, device=device)
     _print_mapping("metrics", metrics, fmt)
 
 

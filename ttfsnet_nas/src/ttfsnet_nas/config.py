@@ -15,12 +15,16 @@ and *tagged* dataclass families: a base class registered with :func:`register_co
 the ``type:`` key of its YAML mapping. Bounds (``ge``, ``gt``, ``le``, ``lt``) come from :func:`param`.
 Unknown keys, wrong types, out-of-range values and failing ``__post_init__`` checks all raise
 :class:`RecipeError`. YAML floats such as ``1e6`` or ``1.1e6`` (strings under YAML 1.1) are read as floats.
+Received values are not trusted: every ``float`` must be finite (``.inf`` and ``.nan`` are refused), every
+``int`` must fit in 64 bits, a YAML mapping may not repeat a key, and a file that is not UTF-8 is refused
+with the byte offset of the first bad byte.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import types
@@ -85,12 +89,19 @@ def param(
     le: float | None = None,
     lt: float | None = None,
     doc: str = "",
+    speed_only: bool = False,
 ) -> Any:
-    """``dataclasses.field`` with numeric bounds and a doc string checked by :func:`from_dict`."""
+    """``dataclasses.field`` with numeric bounds and a doc string checked by :func:`from_dict`.
+
+    ``speed_only`` marks a setting that changes how fast a result comes, never the result (worker counts):
+    it is left out of the dataclass ``repr``, which stage fingerprints hash
+    (:class:`~ttfsnet_nas.stages.Stage`), so changing it neither invalidates a finished stage nor blocks
+    a resume.
+    """
     meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "doc": doc}
     if default_factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=default_factory, metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+        return dataclasses.field(default_factory=default_factory, metadata=meta, repr=not speed_only)
+    return dataclasses.field(default=default, metadata=meta, repr=not speed_only)
 
 
 # -- tagged families ------------------------------------------------------------------------------
@@ -128,7 +139,26 @@ def tag_of(obj_or_cls: Any) -> str | None:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e6`` / ``1.1e-3`` as floats (YAML 1.2 style)."""
+    """SafeLoader that reads ``1e6`` / ``1.1e-3`` as floats (YAML 1.2 style) and refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys without a word; a repeated key in a recipe is almost
+        # always an edit that did not take effect, so it is an error naming both lines
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' may legitimately be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.get(key)
+            except TypeError:  # an unhashable key: the base constructor reports it
+                continue
+            if seen is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_show(key)} (first set on line {seen})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
@@ -136,10 +166,11 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456
 
 
 def load_yaml(path: str | os.PathLike[str]) -> Any:
-    """Parse a YAML file (safe loader, YAML 1.2 floats).
+    """Parse a YAML file (safe loader, YAML 1.2 floats, no duplicate keys).
 
     Raises:
-        RecipeError: Missing file or YAML syntax error (with line and column).
+        RecipeError: Missing file, a byte that is not UTF-8 (with its offset), a YAML syntax error or a
+            duplicate key (with line and column).
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -147,6 +178,8 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
         raise RecipeError("file not found", file=path) from None
     except OSError as exc:
         raise RecipeError(f"cannot read ({exc.strerror})", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(_not_utf8(exc), file=path) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.YAMLError as exc:
@@ -154,6 +187,12 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecipeError(f"invalid YAML: {where}{problem}", file=path) from None
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    data = bytes(exc.object)
+    line = data.count(b"\n", 0, exc.start) + 1
+    return f"not UTF-8 text: byte 0x{data[exc.start]:02x} at byte offset {exc.start} (line {line})"
 
 
 def from_yaml(cls: type[T], path: str | os.PathLike[str]) -> T:
@@ -215,7 +254,8 @@ def _bounds_text(meta: Mapping[str, Any]) -> str:
     parts = []
     for key, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
         if meta.get(key) is not None:
-            parts.append(f"{sym} {meta[key]:g}")
+            bound = meta[key]
+            parts.append(f"{sym} {bound}" if isinstance(bound, int) else f"{sym} {bound:g}")
     return " ".join(parts)
 
 
@@ -223,6 +263,9 @@ def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class _Mismatch(Exception):
@@ -265,7 +308,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         raise _Mismatch
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond the float range
+                number = math.inf
+            if not math.isfinite(number):
+                # inf / nan would pass every bound check below and only fail stages later
+                raise RecipeError(f"expected a finite number, got {_show(value)}", key=path)
+            return number
         raise _Mismatch
     if tp is str:
         if isinstance(value, str):
@@ -325,6 +375,9 @@ def _check(tp: Any, value: Any, path: str, meta: Mapping[str, Any] | None = None
         )
         if not ok:
             raise RecipeError(f"expected {expected}, got {_show(value)}", key=path)
+    if isinstance(out, int) and not isinstance(out, bool) and not _INT64_MIN <= out <= _INT64_MAX:
+        # torch, numpy and JSON readers stop at 64 bits: a larger int is a typo, or an attack
+        raise RecipeError(f"expected an int that fits in 64 bits, got {out}", key=path)
     return out
 
 

@@ -6,7 +6,7 @@ any other error. Value problems also subclass ``ValueError``, runtime problems `
 
 from __future__ import annotations
 
-__all__ = ["InputError", "NASError", "PipelineError"]
+__all__ = ["FileFormatError", "InputError", "NASError", "PipelineError"]
 
 
 class NASError(Exception):
@@ -15,6 +15,11 @@ class NASError(Exception):
 
 class InputError(NASError, ValueError):
     """Bad user input (a recipe, file, folder or value the user supplied): the CLIs exit with status 2."""
+
+
+class FileFormatError(InputError):
+    """A file the user handed over (an artifact, a run folder's network or checkpoint) is not in the expected
+    format, e.g. it holds pickled objects, which are never loaded: that would run code from the file."""
 
 
 class PipelineError(NASError, RuntimeError):

@@ -28,6 +28,8 @@ from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, to_dict, write
 from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.journal import JournalExistsError
 from ttfsnet_nas.progress import NullProgress, Progress
+from ttfsnet_nas.runlock import run_lock
+from ttfsnet_nas.stages import RecipeChangedError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -71,10 +73,18 @@ class Pipeline(abc.ABC):
         stages: Sequence[str] | None = None,
         seed: int | None = None,
         progress: Progress | None = None,
+        device: str | None = None,
+        force: Sequence[str] = (),
     ) -> Path:
-        """Run the selected stages into run folder ``out``; return the main result path."""
+        """Run the selected stages into run folder ``out``; return the main result path.
 
-    def evaluate(self, recipe: Any, *, artifact: Path, progress: Progress | None = None) -> dict[str, Any]:
+        ``device`` overrides the recipe's device (pipelines without one refuse it); ``force`` names stages
+        whose partial outputs a ``resume`` discards although the recipe changed under them.
+        """
+
+    def evaluate(
+        self, recipe: Any, *, artifact: Path, progress: Progress | None = None, device: str | None = None
+    ) -> dict[str, Any]:
         """Evaluate an exported artifact; return its metrics."""
         raise PipelineError(f"pipeline {type(self).__name__} does not implement 'evaluate'")
 
@@ -221,26 +231,63 @@ def null_progress(progress: Progress | None) -> Progress:
 
 @contextmanager
 def open_run(
-    out: str | Path, pipeline: Pipeline, recipe: Any, *, resume: bool, stages: Sequence[str] | None
+    out: str | Path,
+    pipeline: Pipeline,
+    recipe: Any,
+    *,
+    resume: bool,
+    stages: Sequence[str] | None,
+    progress: Progress | None = None,
 ) -> Iterator[Path]:
     """Open run folder ``out`` for a run of ``recipe``; keep ``resolved_recipe.yaml`` describing it.
 
-    A folder that already holds a run is refused unless the run is resumed (``resume``) or stages are
-    rerun on purpose (``stages``); see :func:`resolved_recipe` for when the file is written.
+    The folder is resolved to an absolute path (logged, and yielded) and locked for the whole body
+    (:func:`~ttfsnet_nas.runlock.run_lock`: a second writer is refused). A folder that already holds a run
+    is refused unless the run is resumed (``resume``) or stages are rerun on purpose (``stages``); see
+    :func:`resolved_recipe` for when the file is written. A resume logs the recipe keys that changed since
+    the run started, and a refusal because a started stage's recipe changed names them.
 
     Raises:
         JournalExistsError: ``out`` holds a run and neither ``resume`` nor ``stages`` is given.
+        RunLockedError: another process holds ``out``.
+        RecipeChangedError: a resume met a stage started or finished under another recipe.
     """
-    folder = Path(out)
-    path = folder / "resolved_recipe.yaml"
-    started = path.is_file()
-    if started and not resume and not stages:
-        raise JournalExistsError(
-            f"{folder}: already holds a run; pass --resume to continue it or choose another --out"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    with resolved_recipe(path, pipeline, recipe, started=started):
-        yield folder
+    log = null_progress(progress)
+    folder = Path(out).expanduser().resolve()
+    with run_lock(folder, log):
+        log.log(f"run folder: {folder}")
+        path = folder / "resolved_recipe.yaml"
+        started = path.is_file()
+        if started and not resume and not stages:
+            raise JournalExistsError(
+                f"{folder}: already holds a run; pass --resume to continue it or choose another --out"
+            )
+        now = {"type": pipeline.type_name, **to_dict(recipe)}
+        # the folder may have been moved or copied since: its old ``out`` says nothing about the outputs
+        changed = [k for k in _changed_keys(load_yaml(path), now) if k != "out"] if started else []
+        if changed and resume:
+            log.log(f"recipe changed since the run started: {', '.join(changed)}")
+        try:
+            with resolved_recipe(path, pipeline, recipe, started=started):
+                yield folder
+        except RecipeChangedError as exc:
+            if not changed:
+                raise
+            raise RecipeChangedError(f"{exc.args[0]} (changed: {', '.join(changed)})") from None
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain recipe trees."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        keys = list(new) + [k for k in old if k not in new]
+        return [
+            change
+            for k in keys
+            for change in _changed_keys(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        ]
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        old, new = list(old), list(new)
+    return [] if old == new else [prefix or "(recipe)"]
 
 
 def builtin_recipes() -> dict[str, Path]:

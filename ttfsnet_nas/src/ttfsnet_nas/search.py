@@ -70,7 +70,7 @@ class SearchConfig:
             ``exhaustive``, or a plugin).
         seed: Seed of the strategy RNG.
         pool_size: Evolution: candidates per round (P).
-        elite_size: Evolution: elite size (k).
+        elite_size: Evolution: elite size (k); at most ``pool_size`` for a strategy that takes both.
         rounds: Evolution: rounds including the random initial one (R).
         mutation_prob: Evolution: per-gene mutation probability.
         force_change: Evolution: a mutated gene always changes op.
@@ -99,6 +99,13 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.strategy not in list_strategies():
             raise ValueError(f"strategy: expected one of {list_strategies()}, got {self.strategy!r}")
+        accepted = inspect.signature(get_strategy(self.strategy)).parameters
+        if {"pool_size", "elite_size"} <= set(accepted) and self.elite_size > self.pool_size:
+            # evolution keeps the best elite_size of elite ∪ pool: with k > P the first rounds keep every
+            # candidate (no selection at all), which is not what a recipe means (TNAS-ER: P = k = 12)
+            raise ValueError(
+                f"elite_size: expected at most pool_size ({self.pool_size}), got {self.elite_size}"
+            )
 
     def build_strategy(self, space: SearchSpace) -> Strategy:
         """Instantiate the configured strategy on ``space``.
@@ -405,8 +412,10 @@ def run_search(
     rng_hooks: Sequence[RngHook] | None = None,
     progress: Progress | None = None,
     verify: bool = True,
+    evaluate_many: Callable[[list[Architecture]], Sequence[Mapping[str, Any] | EvalContext]] | None = None,
 ) -> SearchResult:
-    """Run ``strategy`` to the end, evaluating candidates sequentially with ``evaluate``.
+    """Run ``strategy`` to the end, evaluating candidates sequentially with ``evaluate`` (or in batches
+    with ``evaluate_many``).
 
     Args:
         strategy: Freshly constructed strategy.
@@ -418,6 +427,9 @@ def run_search(
         progress: Progress sink; task ``"search"`` advances once per evaluation, task ``"rounds"`` once per
             completed round (strategies with a ``rounds`` attribute).
         verify: Replay-check the journal on resume.
+        evaluate_many: Scores all candidates the strategy hands out at once (``ask_batch``, e.g. a round),
+            results in their order, e.g. on parallel workers. They are told in that order, so the search
+            equals the sequential one when the scores do; each journal record gets the batch's mean time.
 
     Returns:
         The :class:`SearchResult`.
@@ -434,16 +446,18 @@ def run_search(
         if isinstance(total_rounds, int):
             progress.start("rounds", total_rounds, completed=rounds_done)
         progress.start("search", strategy.budget, completed=session.resumed)
-        while (arch := session.ask()) is not None:
+        while batch := session.ask_batch(None if evaluate_many is not None else 1):
             t0 = time.perf_counter()
-            result = evaluate(arch)
-            trial = session.tell(arch, result, seconds=time.perf_counter() - t0)
-            best = strategy.best()
-            best_value = best.score.value if best else float("nan")
-            progress.advance("search", round=trial.round, best=best_value)
-            # tell() opens the next round as soon as the last candidate of a round is told
-            if isinstance(total_rounds, int) and (strategy.round > trial.round or strategy.finished):
-                progress.advance("rounds", best=best_value)
+            results = evaluate_many(batch) if evaluate_many is not None else [evaluate(batch[0])]
+            seconds = (time.perf_counter() - t0) / len(batch)
+            for arch, result in zip(batch, results, strict=True):
+                trial = session.tell(arch, result, seconds=seconds)
+                best = strategy.best()
+                best_value = best.score.value if best else float("nan")
+                progress.advance("search", round=trial.round, best=best_value)
+                # tell() opens the next round as soon as the last candidate of a round is told
+                if isinstance(total_rounds, int) and (strategy.round > trial.round or strategy.finished):
+                    progress.advance("rounds", best=best_value)
         progress.finish("search")
         if isinstance(total_rounds, int):
             progress.finish("rounds")

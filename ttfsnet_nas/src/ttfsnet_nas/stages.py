@@ -9,7 +9,11 @@ is complete exactly when its marker exists. From the markers it decides what to 
 * a complete stage is skipped under ``resume`` or when it is not selected;
 * an incomplete stage that is not selected but needed by a selected one is an error that says which stage
   to add;
-* a marker written with another recipe (another fingerprint) is an error, not a silent reuse.
+* a marker written with another recipe (another fingerprint) is an error, not a silent reuse;
+* under ``resume``, a stage that *started* with another recipe (its ``<name>.started.json`` marker, written
+  when it starts and removed when it completes, holds another fingerprint) is an error too: its partial
+  outputs (checkpoint, journal) would otherwise be dropped or continued silently. ``forced`` stages are
+  exempt: they discard their partial outputs, say so in the log, and start over.
 
 A stage's fingerprint hashes its ``config`` together with the fingerprints of the stages it needs, so a
 changed setting reaches every stage downstream. When a stage runs, the markers of the stages that need it
@@ -49,10 +53,14 @@ from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.journal import atomic_write_json
 from ttfsnet_nas.progress import NullProgress, Progress
 
-__all__ = ["MARKERS", "Stage", "StageRunner", "fingerprint"]
+__all__ = ["MARKERS", "RecipeChangedError", "Stage", "StageRunner", "fingerprint"]
 
 MARKERS = "stages"
 """Folder of the completion markers inside a run folder."""
+
+
+class RecipeChangedError(RecipeError):
+    """A resume met a stage that started or finished under another recipe (a bad request: exit 2)."""
 
 
 def fingerprint(obj: Any) -> str:
@@ -92,12 +100,14 @@ class StageRunner:
         stages: the chain, in execution order.
         selected: stages to run (default: all); the chain runs up to the last selected one.
         resume: skip complete stages instead of rerunning selected ones.
+        forced: stages that start over under ``resume`` although they started with another recipe (their
+            partial outputs are discarded, and the log says so).
         progress: log sink for skipped and started stages.
         summaries: run-level files (relative to ``out``) that describe the whole run and go stale whenever
             a stage reruns.
 
     Raises:
-        RecipeError: a selected name that is not a stage of the chain (exit code 2 in the CLI).
+        RecipeError: a selected or forced name that is not a stage of the chain (exit code 2 in the CLI).
         PipelineError: a stage that needs a later or unknown stage (a programming error of the pipeline).
     """
 
@@ -108,6 +118,7 @@ class StageRunner:
         *,
         selected: Sequence[str] | None = None,
         resume: bool = False,
+        forced: Sequence[str] = (),
         progress: Progress | None = None,
         summaries: Sequence[str] = ("result.json",),
     ) -> None:
@@ -121,13 +132,13 @@ class StageRunner:
                 if need not in order[:i]:
                     raise PipelineError(f"stage {stage.name!r} needs {need!r}, which is not an earlier stage")
         chosen = list(selected) if selected else order
-        for name in chosen:
-            if name not in self.stages:
-                raise RecipeError(
-                    f"unknown stage {name!r}; expected some of {', '.join(order)}", key="--stages"
-                )
+        for key, names in (("--stages", chosen), ("--force-stage", forced)):
+            for name in names:
+                if name not in self.stages:
+                    raise RecipeError(f"unknown stage {name!r}; expected some of {', '.join(order)}", key=key)
         self.selected = tuple(n for n in order if n in chosen)
         self.resume = resume
+        self.forced = tuple(forced)
         self.progress = progress if progress is not None else NullProgress()
         self.summaries = tuple(summaries)
         self._fingerprints: dict[str, str] = {}
@@ -145,22 +156,39 @@ class StageRunner:
         """The completion marker of stage ``name``."""
         return self.out / MARKERS / f"{name}.json"
 
+    def started_marker(self, name: str) -> Path:
+        """The marker of stage ``name`` having started (removed when it completes)."""
+        return self.out / MARKERS / f"{name}.started.json"
+
+    def resuming(self, name: str) -> bool:
+        """Whether stage ``name`` continues its partial outputs (``resume`` and not forced to start over)."""
+        return self.resume and name not in self.forced
+
+    def _changed(self, path: Path, name: str, what: str) -> RecipeChangedError:
+        return RecipeChangedError(
+            f"{path}: stage '{name}' {what} with a different recipe; use a new --out, rerun it without "
+            f"--resume (--stages {name}), or pass --force-stage {name} to discard its outputs"
+        )
+
     def done(self, name: str) -> dict[str, Any] | None:
         """The marker of a complete stage, ``None`` when the stage is not complete.
 
         Raises:
-            PipelineError: the marker was written with another recipe.
+            RecipeChangedError: the marker was written with another recipe.
         """
         path = self.marker(name)
         if not path.is_file():
             return None
         info: dict[str, Any] = json.loads(path.read_text())
         if info.get("fingerprint") != self.fingerprint(name):
-            raise PipelineError(
-                f"{path}: stage '{name}' was produced with a different recipe; use a new --out, or rerun "
-                f"the stage without --resume (--stages {name})"
-            )
+            raise self._changed(path, name, "was produced")
         return info
+
+    def _check_started(self, name: str) -> None:
+        """Refuse to resume a stage whose partial outputs belong to another recipe."""
+        path = self.started_marker(name)
+        if path.is_file() and json.loads(path.read_text()).get("fingerprint") != self.fingerprint(name):
+            raise self._changed(path, name, "started")
 
     def complete(self, *names: str) -> bool:
         """Whether every named stage (default: every stage of the chain) has its marker."""
@@ -184,7 +212,7 @@ class StageRunner:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"train-{fingerprint([self.fingerprint(name), extra])}.ckpt"
         for old in folder.glob("train-*.ckpt"):
-            if old != path or not self.resume:
+            if old != path or not self.resuming(name):
                 old.unlink()
         return path
 
@@ -198,8 +226,14 @@ class StageRunner:
 
     # -- driver --------------------------------------------------------------------------------------
     def _should_run(self, name: str) -> bool:
-        if name in self.selected and (not self.resume or self.stages[name].journaled):
-            return True  # a rerun on purpose, or a journal that decides what is left
+        if name in self.selected and not self.resume:
+            return True  # a rerun on purpose
+        if name in self.forced:
+            self.progress.log(f"stage {name}: --force-stage discards its outputs and starts it over")
+            return True
+        self._check_started(name)
+        if name in self.selected and self.stages[name].journaled:
+            return True  # the journal decides what is left
         info = self.done(name)
         if info is None:
             if name not in self.selected:
@@ -229,8 +263,11 @@ class StageRunner:
             # a rerun may change what later stages consumed (another best architecture, other weights)
             for stale in self.dependents(name):
                 self.marker(stale).unlink(missing_ok=True)
+                self.started_marker(stale).unlink(missing_ok=True)
             for summary in self.summaries:
                 (self.out / summary).unlink(missing_ok=True)
+            started = {"stage": name, "fingerprint": self.fingerprint(name)}
+            atomic_write_json(self.started_marker(name), started)
             start = time.perf_counter()
             result = dict(self.stages[name].run())
             atomic_write_json(
@@ -242,5 +279,6 @@ class StageRunner:
                     "summary": result,
                 },
             )
+            self.started_marker(name).unlink()
             ran.append(name)
         return ran

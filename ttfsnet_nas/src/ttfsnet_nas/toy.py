@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ttfsnet_nas.artifact import read_artifact, write_artifact
-from ttfsnet_nas.config import param, replace_path, to_dict
+from ttfsnet_nas.config import RecipeError, param, replace_path, to_dict
 from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.journal import atomic_write_json
 from ttfsnet_nas.pipelines import Pipeline, null_progress, open_run
@@ -191,7 +191,11 @@ class ToyPipeline(Pipeline):
         stages: Sequence[str] | None = None,
         seed: int | None = None,
         progress: Progress | None = None,
+        device: str | None = None,
+        force: Sequence[str] = (),
     ) -> Path:
+        if device is not None:
+            raise RecipeError("the toy pipeline runs no model; it has no device to choose", key="--device")
         progress = null_progress(progress)
         todo = self.check_stages(stages)
         if seed is not None:
@@ -200,7 +204,7 @@ class ToyPipeline(Pipeline):
         chain = [
             Stage(
                 name="search",
-                run=lambda: self._search(recipe, out, resume, progress),
+                run=lambda: self._search(recipe, out, resume and "search" not in force, progress),
                 config=recipe,
                 journaled=True,  # its journal header names a changed seed, space or strategy precisely
             ),
@@ -209,9 +213,11 @@ class ToyPipeline(Pipeline):
                 run=lambda: {"artifact": str(self.export(recipe, run_dir=out))},
             ),
         ]
-        with open_run(out, self, recipe, resume=resume, stages=stages):
+        with open_run(out, self, recipe, resume=resume, stages=stages, progress=progress):
             # result.json belongs to the search stage here, so no run-level summary goes stale
-            StageRunner(out, chain, selected=list(todo), resume=resume, progress=progress, summaries=()).run()
+            StageRunner(
+                out, chain, selected=list(todo), resume=resume, forced=force, progress=progress, summaries=()
+            ).run()
         return out / "artifact" if "export" in todo else out
 
     def _search(self, recipe: ToyRecipe, out: Path, resume: bool, progress: Progress) -> dict[str, Any]:
@@ -296,7 +302,11 @@ class ToyPipeline(Pipeline):
             overwrite=True,
         )
 
-    def evaluate(self, recipe: Any, *, artifact: Path, progress: Progress | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, recipe: Any, *, artifact: Path, progress: Progress | None = None, device: str | None = None
+    ) -> dict[str, Any]:
+        if device is not None:
+            raise RecipeError("the toy pipeline runs no model; it has no device to choose", key="--device")
         space, land = self._setup(recipe)
         art = read_artifact(artifact)
         if art.space.hash != space.hash and art.manifest.get("space_hash") != space.hash:

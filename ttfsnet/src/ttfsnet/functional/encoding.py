@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -26,8 +27,8 @@ def check_input_range(x: Tensor, input_range: tuple[float, float], *, where: str
     if x.numel() == 0:
         raise TTFSValueError(f"{where}: empty input tensor of shape {tuple(x.shape)}")
     p, q = input_range
-    lo, hi = torch.aminmax(x.detach())
-    lo_f, hi_f = float(lo), float(hi)
+    # both bounds in one copy to the host (a device synchronisation on a GPU)
+    lo_f, hi_f = cast(list[float], torch.stack(torch.aminmax(x.detach())).tolist())  # pyright: ignore[reportUnknownMemberType] - torch stubs: tolist() -> bare list
     if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
         raise TTFSValueError(
             f"{where}: input contains NaN or Inf values; expected finite values in [{p}, {q}]"

@@ -105,15 +105,27 @@ class TTFSLayer(nn.Module, ABC):
         """Multiply-accumulates per sample of the equivalent ANN layer (0: none)."""
         return 0
 
-    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
+    def input_spec(self) -> tuple[int | None, ...] | None:
+        """Per-sample input shape the layer accepts, ``None`` for a dimension of any size; ``None`` when
+        the rank is free as well (default).
+
+        :class:`~ttfsnet.nn.TTFSNetwork` checks its inputs against the first layer's spec when it has no
+        recorded ``input_shape``.
+        """
+        return None
+
+    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> Tensor:
         """Synaptic operations caused by spikes arriving at this layer (default 0: a layer that only moves
         spikes, such as flatten, causes none; they are counted where they arrive next).
 
         Args:
-            counts: Spikes per input neuron, flattened ``(prod(in_shape),)``.
+            counts: Spikes per input neuron, flattened ``(prod(in_shape),)`` (any integer dtype).
             in_shape: Per-sample input shape.
+
+        Returns:
+            A 0-dim int64 tensor on ``counts``' device; computing it does not synchronise with the device.
         """
-        return 0
+        return counts.new_zeros((), dtype=torch.int64)
 
     def relay_times(self, t: Tensor) -> Tensor:
         """Spike times (``inf`` = none) through a layer that does not fire; default: the layer itself."""
@@ -132,6 +144,7 @@ class TTFSSpikingLayer(TTFSLayer):
     """
 
     window: Tensor | None
+    _fan_out_on_device: dict[tuple[tuple[int, ...], torch.device], Tensor]
 
     def own_window(self) -> Tensor:
         """:attr:`window` of a layer that owns one (every spiking layer but the readout)."""
@@ -172,10 +185,21 @@ class TTFSSpikingLayer(TTFSLayer):
     def fan_out(self, in_shape: tuple[int, ...]) -> Tensor:
         """Number of synapses leaving each input neuron, float64 of shape ``in_shape``."""
 
-    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
-        """Spikes × exact fan-out (:meth:`fan_out`), summed."""
-        fan = self.fan_out(in_shape).reshape(-1).to(counts.device)
-        return int(round(float(counts.to(torch.float64) @ fan)))
+    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> Tensor:
+        """Spikes × exact fan-out (:meth:`fan_out`), summed (exact in float64 below 2**53)."""
+        return (counts.to(torch.float64) @ self._fan_out_on(in_shape, counts.device)).round().to(torch.int64)
+
+    def _fan_out_on(self, in_shape: tuple[int, ...], device: torch.device) -> Tensor:
+        """:meth:`fan_out` flattened, cached per device: a copy from host memory on every call would make
+        each :meth:`~ttfsnet.nn.TTFSNetwork.run` on a GPU wait for the device once per layer."""
+        cache: dict[tuple[tuple[int, ...], torch.device], Tensor] | None
+        cache = getattr(self, "_fan_out_on_device", None)
+        if cache is None:
+            cache = self._fan_out_on_device = {}
+        key = (tuple(in_shape), device)
+        if key not in cache:
+            cache[key] = self.fan_out(in_shape).reshape(-1).to(device)
+        return cache[key]
 
     def ann_activation(self, clip: bool) -> nn.Module:
         """The ANN activation after this layer: ``ReLU``, with ``clip`` the clipped ``Hardtanh(0, T)``."""

@@ -170,6 +170,10 @@ class TTFSConv2d(TTFSSpikingLayer):
             )
         return self._fan_out_cache[key]
 
+    def input_spec(self) -> tuple[int, None, None]:
+        """``(in_channels, H, W)`` with any ``H`` and ``W``."""
+        return (self.in_channels, None, None)
+
     def macs(self, in_shape: tuple[int, ...]) -> int:
         c, ho, wo = self.output_shape(in_shape)
         return c * ho * wo * (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]

@@ -124,9 +124,13 @@ class TTFSLinear(TTFSSpikingLayer):
         """``(out_features,)``."""
         return (self.out_features,)
 
-    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
+    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> Tensor:
         """Every arriving spike reaches ``out_features`` synapses."""
-        return int(counts.sum()) * self.out_features
+        return counts.sum(dtype=torch.int64) * self.out_features
+
+    def input_spec(self) -> tuple[int]:
+        """``(in_features,)``."""
+        return (self.in_features,)
 
     def synaptic_weight(self) -> Tensor:
         return self.weight

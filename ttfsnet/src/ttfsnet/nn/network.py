@@ -24,6 +24,15 @@ def _clip(pre: Tensor, window: Tensor) -> Tensor:
     return cast(Tensor, torch.clamp(pre, 0.0, window))  # pyright: ignore[reportCallIssue, reportArgumentType] - torch stubs lack clamp(Tensor, float, Tensor)
 
 
+def _shape_text(spec: tuple[int | None, ...] | None) -> str:
+    """``(B, 4, 90, 90)`` for a per-sample spec; free dimensions of a ``(C, H, W)`` spec by name."""
+    if spec is None:
+        return "(B, ...)"
+    names = ("C", "H", "W") if len(spec) == 3 else ("?",) * len(spec)
+    dims = [name if d is None else str(d) for d, name in zip(spec, names, strict=True)]
+    return f"({', '.join(['B', *dims])})"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RobustnessConfig:
     """Hardware-aware perturbations applied in :meth:`TTFSNetwork.forward` (``ttfs-math.md`` §8).
@@ -82,8 +91,6 @@ class RunResult:
         logits: Readout membrane potentials ``(B, classes)``.
         layer_names: Name of each entry (``"input"`` or ``"layers.<i>"``).
         entry_kinds: ``"input"``, ``"spiking"`` or ``"pool"`` per entry.
-        spike_times: Spike times relative to the entry's window start, ``inf`` = no spike; max-pool
-            entries hold the pooled times (same window as the layer they pool).
         spike_counts: Spikes per entry, summed over the batch.
         neuron_counts: Neurons per entry, per sample.
         saturation_counts: Neurons whose activation exceeded the window (fired at ``t_min``), summed
@@ -91,18 +98,38 @@ class RunResult:
         synops: Synaptic operations caused by the entry's spikes = spikes × exact fan-out into the
             next weighted layer (0 for spikes that feed a max pool), summed over the batch.
         batch_size: Batch size.
+        windows: Window width ``T`` of each spiking layer, in order.
+        spike_times: See the property.
     """
 
     logits: Tensor
     layer_names: list[str]
     entry_kinds: list[str]
-    spike_times: list[Tensor]
     spike_counts: list[int]
     neuron_counts: list[int]
     saturation_counts: list[int]
     synops: list[int]
     batch_size: int
     windows: list[float] = field(default_factory=list[float])
+    # Per entry: its activations with the window they live in, or (window ``None``) its spike times.
+    _outputs: list[tuple[Tensor, Tensor | float | None]] = field(
+        default_factory=list[tuple[Tensor, Tensor | float | None]], repr=False
+    )
+    _spike_times: list[Tensor] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def spike_times(self) -> list[Tensor]:
+        """Spike times relative to each entry's window start, ``inf`` = no spike; max-pool entries hold the
+        pooled times (same window as the layer they pool).
+
+        A closed-form run keeps activations and converts them on first access (``T - x`` where ``x > 0``),
+        so runs that only need the statistics never pay for the conversion.
+        """
+        if self._spike_times is None:
+            self._spike_times = [
+                out if window is None else TF.activation_to_time(out, window) for out, window in self._outputs
+            ]
+        return self._spike_times
 
     @property
     def total_spikes(self) -> int:
@@ -133,20 +160,43 @@ class RunResult:
 
 @dataclass
 class _Entries:
-    """Per-entry columns of a :class:`RunResult` collected while a run walks the layers."""
+    """Per-entry columns of a :class:`RunResult` collected while a run walks the layers.
 
+    Counts stay 0-dim device tensors until the run ends, so the layer loop never waits for the device.
+    """
+
+    zero: Tensor  # int64 0 on the run's device
     names: list[str] = field(default_factory=list[str])
     kinds: list[str] = field(default_factory=list[str])
-    times: list[Tensor] = field(default_factory=list[Tensor])
-    saturated: list[int] = field(default_factory=list[int])
+    outputs: list[tuple[Tensor, Tensor | float | None]] = field(
+        default_factory=list[tuple[Tensor, Tensor | float | None]]
+    )
+    saturated: list[Tensor] = field(default_factory=list[Tensor])
     producers: list[int] = field(default_factory=list[int])  # index into ``layers`` (-1 for the input)
 
-    def add(self, name: str, kind: str, times: Tensor, saturated: int, producer: int) -> None:
+    def add(
+        self,
+        name: str,
+        kind: str,
+        output: Tensor,
+        window: Tensor | float | None,
+        saturated: Tensor | None,
+        producer: int,
+    ) -> None:
+        """Record an entry: activations ``output`` in ``window``, or spike times (``window=None``)."""
         self.names.append(name)
         self.kinds.append(kind)
-        self.times.append(times)
-        self.saturated.append(saturated)
+        self.outputs.append((output, window))
+        self.saturated.append(self.zero if saturated is None else saturated)
         self.producers.append(producer)
+
+
+def _spikes_per_neuron(fired: Tensor) -> Tensor:
+    """Spikes of each neuron summed over the batch, from the batch-first boolean spike mask."""
+    batch = fired.shape[0]
+    # int16 counts exactly up to 32767 samples and moves half the bytes of int32 through the reduction
+    dtype = torch.int16 if batch <= torch.iinfo(torch.int16).max else torch.int64
+    return fired.reshape(batch, -1).sum(0, dtype=dtype)
 
 
 class TTFSNetwork(nn.Module):
@@ -223,7 +273,9 @@ class TTFSNetwork(nn.Module):
     @property
     def input_range(self) -> tuple[float, float]:
         """Declared raw input range ``(p, q)``."""
-        return float(self.input_low), float(self.input_high)
+        # one copy to the host for both buffers (a device synchronisation each on a GPU)
+        low, high = cast(list[float], torch.stack([self.input_low, self.input_high]).tolist())  # pyright: ignore[reportUnknownMemberType] - torch stubs: tolist() -> bare list
+        return low, high
 
     def layer_names(self) -> list[str]:
         """``layers.<i>`` for every layer."""
@@ -239,7 +291,9 @@ class TTFSNetwork(nn.Module):
 
     def windows(self) -> list[float]:
         """Window width ``T`` of each spiking layer, in order."""
-        return [float(m.window) for m in self.spiking_layers() if m.window is not None]
+        windows = [m.own_window() for m in self.spiking_layers()]
+        # one copy to the host for all of them (a device synchronisation each on a GPU)
+        return cast(list[float], torch.stack(windows).tolist()) if windows else []  # pyright: ignore[reportUnknownMemberType] - torch stubs: tolist() -> bare list
 
     def schedule(self) -> list[tuple[float, float]]:
         """Absolute ``(t_min, t_max)`` of the input window and of each spiking layer."""
@@ -254,18 +308,73 @@ class TTFSNetwork(nn.Module):
         return self.schedule()[-1][1]
 
     # ------------------------------------------------------------------ forward
+    def expected_input(self) -> tuple[int | None, ...] | None:
+        """Per-sample input shape the network accepts: :attr:`input_shape` when recorded, else what its
+        first layer fixes (``None`` for a free dimension); ``None`` when not even the rank is known."""
+        if self.input_shape is not None:
+            return self.input_shape
+        return self.ttfs_layers()[0].input_spec()
+
+    def check_input(self, x: object, *, where: str = "TTFSNetwork") -> Tensor:
+        """Check the type, rank, per-sample shape and dtype of a batch (``x`` itself, for typing).
+
+        Only ``.shape`` and ``.dtype`` are read: no pass over the data and no device synchronisation.
+        :meth:`forward`, :meth:`forward_times`, :meth:`run` and :meth:`run_times` call it first.
+
+        Raises:
+            TTFSValueError: ``x`` is not a tensor, is not a batch of the expected per-sample shape, or its
+                dtype differs from the network's; the message names the expected and the given one.
+        """
+        spec = self.expected_input()
+        if not isinstance(x, Tensor):
+            raise TTFSValueError(
+                f"{where}: expected a torch.Tensor of shape {_shape_text(spec)}, got {type(x).__name__}"
+            )
+        if spec is not None:
+            sample = tuple(x.shape[1:])
+            fits = len(sample) == len(spec) and all(
+                e is None or e == d for e, d in zip(spec, sample, strict=True)
+            )
+            if not fits:
+                hint = ""
+                if x.dim() == len(spec):
+                    hint = " (unbatched; add a batch dimension with x.unsqueeze(0))"
+                raise TTFSValueError(
+                    f"{where}: expected input of shape {_shape_text(spec)}, got {tuple(x.shape)}{hint}"
+                )
+        dtype = self._dtype()
+        if x.dtype != dtype:
+            raise TTFSValueError(
+                f"{where}: expected input of dtype {dtype} (the network's), got {x.dtype}; "
+                f"convert it with x.to({dtype})"
+            )
+        return x
+
+    def _dtype(self) -> torch.dtype:
+        """The dtype of the network's parameters (the readout always has a weight)."""
+        head = self.ttfs_layers()[-1]
+        weight = head.synaptic_weight() if isinstance(head, TTFSSpikingLayer) else None
+        assert weight is not None, "the last layer is a TTFSLinear readout"  # checked in __init__
+        return weight.dtype
+
     def encode(self, x: Tensor) -> Tensor:
-        """Validate raw inputs and return input activations ``x̃ ∈ [0, 1]``."""
-        input_range = self.input_range  # each read copies two buffers to the host
+        """Validate raw inputs (:meth:`check_input`, then their range) and return input activations
+        ``x̃ ∈ [0, 1]``."""
+        return self._encode(x, "TTFSNetwork.encode")
+
+    def _encode(self, x: Tensor, where: str) -> Tensor:
+        self.check_input(x, where=where)
+        input_range = self.input_range
         TF.check_input_range(x, input_range, where="TTFSNetwork")
         return TF.ttfs_encode(x, input_range)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for raw inputs ``x`` in the declared input range."""
-        return self.forward_activations(self.encode(x))
+        return self.forward_activations(self._encode(x, "TTFSNetwork.forward"))
 
     def forward_times(self, t0: Tensor) -> Tensor:
         """Logits for input spike times ``t0`` in ``[0, 1]`` (``inf`` = no spike)."""
+        self.check_input(t0, where="TTFSNetwork.forward_times")
         TF.check_input_times(t0, where="TTFSNetwork.forward_times")
         return self.forward_activations(TF.time_to_activation(t0, 1.0))
 
@@ -309,7 +418,9 @@ class TTFSNetwork(nn.Module):
     def run(self, x: Tensor, mode: str = "closed", dt: float | None = None) -> RunResult:
         """Simulate a batch and report spike times, counts, saturation and SynOPs.
 
-        ``run`` always simulates the exact model (:attr:`robustness` is ignored).
+        ``run`` always simulates the exact model (:attr:`robustness` is ignored). The statistics come from
+        tensors the simulation has anyway and reach the host in one copy at the end; a closed-form run
+        converts activations to spike times only when :attr:`RunResult.spike_times` is read.
 
         Args:
             x: Raw inputs in the declared input range.
@@ -319,11 +430,12 @@ class TTFSNetwork(nn.Module):
         Returns:
             A :class:`RunResult`.
         """
-        return self._run(self.encode(x), mode, dt)
+        return self._run(self._encode(x, "TTFSNetwork.run"), mode, dt)
 
     @torch.no_grad()
     def run_times(self, t0: Tensor, mode: str = "closed", dt: float | None = None) -> RunResult:
         """:meth:`run` starting from input spike times (``inf`` = no spike)."""
+        self.check_input(t0, where="TTFSNetwork.run_times")
         TF.check_input_times(t0, where="TTFSNetwork.run_times")
         return self._run(TF.time_to_activation(t0, 1.0), mode, dt)
 
@@ -332,45 +444,51 @@ class TTFSNetwork(nn.Module):
             raise TTFSValueError(f"TTFSNetwork.run: mode must be 'closed' or 'stepped', got {mode!r}")
         if mode == "closed" and dt is not None:
             raise TTFSValueError("TTFSNetwork.run: dt is only used with mode='stepped'")
-        entries = _Entries()
-        entries.add("input", "input", TF.activation_to_time(x, 1.0), 0, -1)
+        entries = _Entries(zero=torch.zeros((), dtype=torch.int64, device=x.device))
         if mode == "closed":
+            entries.add("input", "input", x, 1.0, None, -1)
             logits = self._closed_entries(x, entries)
         else:
-            logits = self._stepped_entries(entries.times[0], 0.01 if dt is None else dt, entries)
-        batch = x.shape[0]
-        # Per-neuron spike counts over the batch serve both the totals and the SynOPs.
-        per_neuron = [torch.isfinite(t).reshape(batch, -1).sum(0) for t in entries.times]
+            t0 = TF.activation_to_time(x, 1.0)
+            entries.add("input", "input", t0, None, None, -1)
+            logits = self._stepped_entries(t0, 0.01 if dt is None else dt, entries)
+        spikes: list[Tensor] = []
+        synops: list[Tensor] = []
+        for (out, window), producer in zip(entries.outputs, entries.producers, strict=True):
+            # A neuron spiked iff its activation is positive (``activation_to_time`` is finite there).
+            per_neuron = _spikes_per_neuron(torch.isfinite(out) if window is None else out > 0)
+            spikes.append(per_neuron.sum(dtype=torch.int64))
+            synops.append(self._consumer(producer).synops(per_neuron, tuple(out.shape[1:])))
+        n = len(entries.names)
+        # The only copies to the host: every count at once, then the windows.
+        counts = cast(list[int], torch.stack([*spikes, *synops, *entries.saturated]).tolist())  # pyright: ignore[reportUnknownMemberType] - torch stubs: tolist() -> bare list
         return RunResult(
             logits=logits,
             layer_names=entries.names,
             entry_kinds=entries.kinds,
-            spike_times=entries.times,
-            spike_counts=[int(c.sum()) for c in per_neuron],
-            neuron_counts=[int(t[0].numel()) for t in entries.times],
-            saturation_counts=entries.saturated,
-            synops=[
-                self._entry_synops(c, t, p)
-                for c, t, p in zip(per_neuron, entries.times, entries.producers, strict=True)
-            ],
-            batch_size=batch,
+            spike_counts=counts[:n],
+            neuron_counts=[math.prod(out.shape[1:]) for out, _ in entries.outputs],
+            saturation_counts=counts[2 * n :],
+            synops=counts[n : 2 * n],
+            batch_size=x.shape[0],
             windows=self.windows(),
+            _outputs=entries.outputs,
         )
 
     def _closed_entries(self, x: Tensor, entries: _Entries) -> Tensor:
         prev_window: Tensor | float = 1.0
         for i, layer in enumerate(self.ttfs_layers()):
             if isinstance(layer, TTFSSpikingLayer) and not layer.readout:
+                window = layer.own_window()
                 pre = layer.preactivation(x)
-                assert layer.window is not None
-                x = _clip(pre, layer.window)
-                saturated = int(TF.saturation_mask(pre, layer.window).sum())
-                entries.add(f"layers.{i}", "spiking", TF.activation_to_time(x, layer.window), saturated, i)
-                prev_window = layer.window
+                saturated = torch.count_nonzero(TF.saturation_mask(pre, window))
+                x = _clip(pre, window)
+                entries.add(f"layers.{i}", "spiking", x, window, saturated, i)
+                prev_window = window
             else:
                 x = layer(x)
                 if layer.pools:
-                    entries.add(f"layers.{i}", "pool", TF.activation_to_time(x, prev_window), 0, i)
+                    entries.add(f"layers.{i}", "pool", x, prev_window, None, i)
         return x
 
     def _stepped_entries(self, t: Tensor, dt: float, entries: _Entries) -> Tensor:
@@ -380,17 +498,16 @@ class TTFSNetwork(nn.Module):
                 alpha = layer.ann_bias() / prev_window
                 return TF.integrate_phase1(t, prev_window, layer.synaptic_op(), dt, bias_current=alpha)
             if isinstance(layer, TTFSSpikingLayer):
-                assert layer.window is not None
-                window = float(layer.window)
+                window = float(layer.own_window())
                 thr = layer.effective_threshold()
                 t, v0 = TF.ttfs_layer_stepped(t, prev_window, layer.synaptic_op(), thr, window, dt)
                 # V(t_min) above the threshold <=> pre-clamp activation above the window (saturated)
-                entries.add(f"layers.{i}", "spiking", t, int((v0 > thr).sum()), i)
+                entries.add(f"layers.{i}", "spiking", t, None, torch.count_nonzero(v0 > thr), i)
                 prev_window = window
             else:
                 t = layer.relay_times(t)
                 if layer.pools:
-                    entries.add(f"layers.{i}", "pool", t, 0, i)
+                    entries.add(f"layers.{i}", "pool", t, None, None, i)
         raise AssertionError("unreachable: the last layer is a readout")
 
     def _consumer(self, producer: int) -> TTFSLayer:
@@ -401,9 +518,6 @@ class TTFSNetwork(nn.Module):
         while not (isinstance(layers[j], TTFSSpikingLayer) or layers[j].pools):
             j += 1
         return layers[j]
-
-    def _entry_synops(self, counts: Tensor, t: Tensor, producer: int) -> int:
-        return self._consumer(producer).synops(counts, tuple(t.shape[1:]))
 
     def extra_repr(self) -> str:
         p, q = self.input_range

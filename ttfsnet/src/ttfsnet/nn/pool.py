@@ -99,9 +99,13 @@ class TTFSMaxPool2d(TTFSLayer):
         )
         return tuple(probe.shape[1:])
 
-    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> int:
+    def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> Tensor:
         """0: spikes feeding a max pool are only routed; the pooled spikes pay the next layer's synapses."""
-        return 0
+        return counts.new_zeros((), dtype=torch.int64)
+
+    def input_spec(self) -> tuple[int | None, None, None]:
+        """``(C, H, W)``; ``C`` is fixed only by a per-channel ``sign``."""
+        return (None if self.sign is None else int(self.sign.numel()), None, None)
 
     def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
         """``nn.MaxPool2d``, or :class:`~ttfsnet.SignedMaxPool2d` when some channels take the latest spike."""
@@ -216,6 +220,10 @@ class TTFSAvgPool2d(TTFSSpikingLayer):
                 key, self.output_shape(key), ones_w, self.stride, self.padding, (1, 1), c
             )
         return self._fan_out_cache[key]
+
+    def input_spec(self) -> tuple[None, None, None]:
+        """``(C, H, W)`` of any size."""
+        return (None, None, None)
 
     def macs(self, in_shape: tuple[int, ...]) -> int:
         c, ho, wo = self.output_shape(in_shape)

@@ -10,12 +10,16 @@ Imported lazily (``ttfsnet_hw`` core never imports torch). Functions:
   :func:`lower_ann` is the same lowering for a piece of a network (no readout); :func:`ann_from_ir` builds
   the ANN of an IR.
 
+Models may live on any device: inputs go to the model's device batch by batch, and spike records come back
+to the CPU (the estimator is numpy). :func:`resolve_device` reads the CLI's ``--device``.
+
 Quantised torch networks and quantisation-aware fine-tuning: :mod:`ttfsnet_hw.adapters.torch_quant`.
 Reading model files: :mod:`ttfsnet_hw.load`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,7 +29,7 @@ from torch import Tensor, nn
 
 import ttfsnet
 from ttfsnet import TTFSNetwork
-from ttfsnet_hw.errors import IRError
+from ttfsnet_hw.errors import HardwareValueError, IRError
 from ttfsnet_hw.records import SpikeRecorder
 from ttfsnet_hw.types import LayerIR, NetworkIR, SpikeRecord, conv_output_size, pair
 
@@ -36,10 +40,43 @@ __all__ = [
     "ir_from_ttfs",
     "is_ttfs",
     "lower_ann",
+    "model_device",
     "record_ann",
     "record_snn",
+    "resolve_device",
     "ttfs_from_ir",
 ]
+
+
+def resolve_device(spec: str) -> torch.device:
+    """The device of ``--device``: ``cpu``, ``auto`` (CUDA when available, else the CPU), ``cuda`` or
+    ``cuda:N``.
+
+    Raises:
+        HardwareValueError: an unknown string, or a CUDA device this machine does not have.
+    """
+    text = spec.strip()
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise HardwareValueError(f"--device: expected auto, cpu, cuda or cuda:N, got {text!r}")
+    if text == "cpu" or (text == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise HardwareValueError(
+            f"--device: {text!r} asked for, but CUDA is not available here (torch {torch.__version__})"
+        )
+    index = int(text.split(":")[1]) if ":" in text else torch.cuda.current_device()
+    if index >= torch.cuda.device_count():
+        raise HardwareValueError(
+            f"--device: {text!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    return torch.device("cuda", index)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model`` lives: the device of its first parameter or buffer (the CPU when it has none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -173,8 +210,9 @@ def record_snn(net: TTFSNetwork, ir: NetworkIR, data: Any, batch_size: int = 64)
     """
     rec = SpikeRecorder(ir, "snn")
     dtype = next(net.parameters()).dtype
+    device = model_device(net)
     for x in _batches(data, batch_size):
-        res = net.run(x.to(dtype))
+        res = net.run(x.to(device=device, dtype=dtype))
         if len(res.layer_names) != len(ir.emitters):
             raise IRError(
                 f"network {ir.name}: run() has {len(res.layer_names)} entries, the IR "
@@ -316,7 +354,9 @@ def _traced(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[nn.Modul
     was = model.training
     model.eval()
     try:
-        return _trace(model, torch.zeros((1, *input_shape), dtype=_param_dtype(model)))
+        return _trace(
+            model, torch.zeros((1, *input_shape), dtype=_param_dtype(model), device=model_device(model))
+        )
     finally:
         model.train(was)
 
@@ -420,8 +460,9 @@ def record_ann(model: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64)
     p_low, p_high = ir.input_range
     try:
         dtype = _param_dtype(model)
+        device = model_device(model)
         for x in _batches(data, batch_size):
-            x = x.to(dtype)
+            x = x.to(device=device, dtype=dtype)
             calls = _trace(model, x)
             masks = [((x - p_low) / (p_high - p_low) > 0).cpu().numpy()]
             weighted = [m for m, _, _ in calls if isinstance(m, (nn.Conv2d, nn.Linear))]

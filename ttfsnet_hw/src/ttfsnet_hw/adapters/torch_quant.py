@@ -1,8 +1,8 @@
 """Quantised torch networks: ``ttfsnet`` carrying the chip's values, its reference closed form, accuracy
 before and after quantisation, and quantisation-aware fine-tuning.
 
-* :func:`apply_quantization`: a float64 copy of a ``TTFSNetwork`` with the quantised weights, thresholds,
-  biases and power-of-two windows of a :class:`~ttfsnet_hw.types.QuantizedNetwork`.
+* :func:`apply_quantization`: a float64 CPU copy of a ``TTFSNetwork`` with the quantised weights,
+  thresholds, biases and power-of-two windows of a :class:`~ttfsnet_hw.types.QuantizedNetwork`.
 * :func:`ttfs_quantized_reference`: ``ttfsnet``'s own per-layer closed form on those values (the reference
   the integer simulator must match exactly).
 * :func:`quantization_accuracy`, :func:`qat_finetune`: accuracy before/after post-training quantisation;
@@ -21,7 +21,7 @@ from torch import Tensor
 
 import ttfsnet
 from ttfsnet import TTFSNetwork
-from ttfsnet_hw.adapters.torch import copy_into, ir_from_ttfs
+from ttfsnet_hw.adapters.torch import copy_into, ir_from_ttfs, model_device
 from ttfsnet_hw.datapath import encode_steps, quantized_window
 from ttfsnet_hw.errors import HardwareValueError, QuantizationError
 from ttfsnet_hw.intsim import simulate
@@ -34,16 +34,16 @@ __all__ = ["apply_quantization", "qat_finetune", "quantization_accuracy", "ttfs_
 
 @torch.no_grad()
 def apply_quantization(net: TTFSNetwork, qnet: QuantizedNetwork) -> TTFSNetwork:
-    """A float64 copy of ``net`` carrying the quantised weights, thresholds, biases and windows.
+    """A float64 copy of ``net`` on the CPU carrying the quantised weights, thresholds, biases and windows.
 
     Args:
-        net: the TTFSNetwork that ``qnet`` was built from (``ir_from_ttfs``).
+        net: the TTFSNetwork that ``qnet`` was built from (``ir_from_ttfs``), on any device.
         qnet: its quantisation.
 
     Returns:
-        The quantised copy.
+        The quantised copy (on the CPU, where the integer simulator it is checked against runs).
     """
-    out = copy.deepcopy(net).double()
+    out = copy.deepcopy(net).cpu().double()
     layers = {layer.name: layer for layer in qnet.ir.layers}
     modules: list[Any] = out.ttfs_layers()  # attributes differ by layer kind; read as the IR says
     for i, module in enumerate(modules):
@@ -178,7 +178,7 @@ def quantization_accuracy(
 
 def _predict(net: TTFSNetwork, x: Tensor) -> Tensor:
     with torch.no_grad():
-        return net(x.to(next(net.parameters()).dtype)).argmax(dim=1).cpu()
+        return net(x.to(device=model_device(net), dtype=next(net.parameters()).dtype)).argmax(dim=1).cpu()
 
 
 def _int_predict(qnet: QuantizedNetwork, x: Tensor) -> Tensor:
@@ -212,11 +212,11 @@ def _fold_floor_correction(net: TTFSNetwork, qnet: QuantizedNetwork, calibration
         if corr is None:
             continue
         if getattr(module, "readout", False):
-            module.bias.add_(torch.as_tensor(corr, dtype=module.bias.dtype).view_as(module.bias))
+            b = module.bias
+            b.add_(torch.as_tensor(corr, dtype=b.dtype, device=b.device).view_as(b))
         else:
-            module.threshold.sub_(
-                torch.as_tensor(corr, dtype=module.threshold.dtype).view_as(module.threshold)
-            )
+            t = module.threshold
+            t.sub_(torch.as_tensor(corr, dtype=t.dtype, device=t.device).view_as(t))
 
 
 def qat_finetune(
@@ -280,7 +280,9 @@ def qat_finetune(
         weight_bits=prec.weight_bits,
         weight_range=(-w_max, w_max),
     )
-    result = ttfsnet.finetune(net, list(train_data), epochs=epochs, lr=lr, robustness=rob)
+    result = ttfsnet.finetune(
+        net, list(train_data), epochs=epochs, lr=lr, robustness=rob, device=model_device(net)
+    )
     float_after = _accuracy(lambda x: _predict(net, x), val_data)
     correct_again = bias_correction and time_quant == "round"
     q1 = quantize(ir_from_ttfs(net, input_shape), prec, calibration, bias_correction=correct_again)

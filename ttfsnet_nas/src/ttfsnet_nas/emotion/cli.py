@@ -1,6 +1,7 @@
 """Command-line front end of the emotion data layer (mounted into ``ttfsnet-nas`` by the main CLI).
 
-``data_app`` provides ``synth`` and ``info``; :func:`report` is the ``report`` command. The commands only
+``data_app`` provides ``synth`` and ``info`` (``--verify`` decodes every frame); :func:`report` is the
+``report`` command. The commands only
 parse arguments, call one library function and print. Bad input (a missing or malformed dataset or result
 folder, an unknown preset, a non-empty output folder) becomes :class:`ttfsnet_nas.errors.InputError`, which
 the main CLI reports as one ``error: ...`` line with exit code 2; any other failure exits with 1.
@@ -9,7 +10,10 @@ the main CLI reports as one ``error: ...`` line with exit code 2; any other fail
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +21,7 @@ from typing import Annotated
 import typer
 
 from ttfsnet_nas.errors import InputError
+from ttfsnet_nas.progress import RichProgress
 
 __all__ = ["data_app", "info", "report", "synth"]
 
@@ -41,32 +46,71 @@ def _data() -> None:
     """Eye-emotion datasets (SEE / DSEE layout)."""
 
 
+def _cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextmanager
+def _generation_progress() -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback for :func:`~ttfsnet_nas.emotion.synth.generate`: a rich bar with
+    an ETA on a terminal, else (logs, pipes) one line with the elapsed time and the ETA per tenth done."""
+    if _is_terminal():
+        with RichProgress() as bar:
+
+            def advance(done: int, total: int) -> None:
+                if done == 1:
+                    bar.start("generate", total)
+                bar.advance("generate", 1)
+
+            yield advance
+            bar.finish("generate")
+        return
+    start = time.monotonic()
+    shown = [0]
+
+    def line(done: int, total: int) -> None:
+        if done * 10 // total > shown[0] or done == total:
+            shown[0] = done * 10 // total
+            elapsed = time.monotonic() - start
+            eta = elapsed / done * (total - done)
+            typer.echo(f"  {done}/{total} sequences, {_clock(elapsed)} elapsed, eta {_clock(eta)}", err=True)
+
+    yield line
+
+
 @data_app.command("synth")
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Output folder (SEE layout).")],
     preset: Annotated[str, typer.Option(help="tiny | small | full")] = "small",
     seed: Annotated[int, typer.Option(help="Seed; the output does not depend on --workers.")] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: every CPU this process may use].")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="subject_disjoint (default) | official")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
 ) -> None:
     """Generate a SYNTHETIC event-eye emotion dataset in the real SEE on-disk layout."""
     from ttfsnet_nas.emotion.synth import generate
 
-    step = {"next": 0.0}
-
-    def progress(done: int, total: int) -> None:
-        if done / total >= step["next"] or done == total:
-            typer.echo(f"  {done}/{total} sequences", err=True)
-            step["next"] += 0.1
-
     overrides = {"split": split} if split is not None else {}
-    with _input_errors():
+    with _input_errors(), _generation_progress() as progress:
         summary = generate(
             out,
             preset=preset,
             seed=seed,
-            workers=workers,
+            workers=workers if workers is not None else _cpu_count(),
             overwrite=overwrite,
             progress=progress,
             **overrides,
@@ -90,10 +134,17 @@ def info(
     strict: Annotated[
         bool, typer.Option("--strict/--lenient", help="Fail on the first bad entry, or count bad entries.")
     ] = True,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Also decode every event frame (slow); strict: exit 2 naming the first bad file.",
+        ),
+    ] = False,
 ) -> None:
     """Counts per emotion, lighting, subject and split of a SEE-style dataset."""
     from ttfsnet_nas.emotion.layouts import get_layout
-    from ttfsnet_nas.emotion.see import load_see
+    from ttfsnet_nas.emotion.see import DatasetError, load_see, verify_frames
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
@@ -101,6 +152,13 @@ def info(
         index = load_see(directory, layout=get_layout("dsee" if dsee else layout), strict=strict)
     counts = index.counts()
     synthetic = (index.root / "synth_config.json").is_file()
+    check = verify_frames(index) if verify else None
+    if check is not None and not check.ok and strict:
+        with _input_errors():
+            raise DatasetError(
+                f"{check.first_problem} [--verify: {check.undecodable} of {check.frames} frames undecodable, "
+                f"{check.mixed_sizes} sequences with mixed frame sizes]"
+            )
     if fmt == "json":
         payload = {
             "root": str(index.root),
@@ -112,6 +170,13 @@ def info(
             "skipped": dict(index.skipped),
             "unlisted": len(index.unlisted),
         }
+        if check is not None:
+            payload["verify"] = {
+                "frames": check.frames,
+                "undecodable": check.undecodable,
+                "mixed_sizes": check.mixed_sizes,
+                "first_problem": check.first_problem,
+            }
         typer.echo(json.dumps(payload, indent=2))
         return
     kind = "SYNTHETIC" if synthetic else "dataset"
@@ -126,6 +191,12 @@ def info(
         typer.echo("  skipped: " + ", ".join(f"{k} {v}" for k, v in index.skipped.items()))
     if index.unlisted:
         typer.echo(f"  folders not in the JSON (ignored): {len(index.unlisted)}")
+    if check is not None:
+        typer.echo(
+            f"  verified: {check.frames} frames checked, {check.undecodable} undecodable, "
+            f"{check.mixed_sizes} sequences with mixed frame sizes"
+            + (f" (first: {check.first_problem})" if check.first_problem else "")
+        )
 
 
 def report(

@@ -1,10 +1,11 @@
 """Data of the TNAS-ER pipeline: the dataset folder (generated when it is a synthetic preset), the
-train/test datasets, the supernet/search split (:func:`~ttfsnet_nas.emotion.splits.split_training`) and
-re-iterable epoch batches for SNN fine-tuning."""
+train/test datasets over the memory-mapped frame cache (:mod:`~ttfsnet_nas.emotion.frame_cache`), the
+supernet/search split (:func:`~ttfsnet_nas.emotion.splits.split_training`) and re-iterable epoch batches for
+SNN fine-tuning."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 
 from ttfsnet_nas.emotion.dataset import EventEmotionDataset, subset_view
+from ttfsnet_nas.emotion.frame_cache import default_cache_dir
 from ttfsnet_nas.emotion.layouts import DatasetLayout, get_layout
 from ttfsnet_nas.emotion.recipe import DataConfig
 from ttfsnet_nas.emotion.sampling import TemporalSampling
@@ -19,7 +21,7 @@ from ttfsnet_nas.emotion.see import DatasetError, load_see
 from ttfsnet_nas.emotion.splits import split_training
 from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.progress import Progress
-from ttfsnet_nas.torch.data import gather
+from ttfsnet_nas.torch.data import BatchLoader
 
 __all__ = ["EmotionData", "EpochBatches", "ensure_dataset", "layout_of", "load_data"]
 
@@ -75,10 +77,11 @@ def ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
     from ttfsnet_nas.emotion.synth import generate
 
     progress.log(f"generating the synthetic '{cfg.synthetic}' set (seed {cfg.synthetic_seed}) in {root}")
-    progress.start("generate data")
 
     def tick(done: int, total: int) -> None:
-        progress.advance("generate data", 1, sequences=f"{done}/{total}")
+        if done == 1:  # the total is known once the generator has planned the set: a bar with an ETA
+            progress.start("generate data", total)
+        progress.advance("generate data", 1)
 
     try:
         # An interrupted generation leaves frames but no split JSON (written last); the generator wipes
@@ -97,6 +100,11 @@ def load_data(
     cfg: DataConfig, *, seed: int, with_search_split: bool, progress: Progress, where: str
 ) -> EmotionData:
     """Load (generating it first if needed) the data of ``cfg``.
+
+    With ``cfg.cache`` the decoded frames of each part go to a memory-mapped cache in
+    :func:`~ttfsnet_nas.emotion.frame_cache.default_cache_dir`, built by the first run and opened by later
+    ones without decoding. ``cfg.loader_workers`` goes to the datasets (see
+    :class:`~ttfsnet_nas.torch.data.BatchLoader`).
 
     Args:
         cfg: the ``data`` or ``target_data`` section.
@@ -119,15 +127,24 @@ def load_data(
         "size": cfg.image_size,
         "polarity_split": cfg.polarity_split,
         "cache": cfg.cache,
+        "cache_dir": default_cache_dir(root) if cfg.cache else None,
         "seed": seed,
+        "loader_workers": cfg.loader_workers,
     }
     progress.start(f"load {where}", len(train_seqs) + len(test_seqs))
 
-    def tick(done: int, total: int) -> None:
-        progress.advance(f"load {where}", 1)
+    def ticker() -> Callable[[int, int], None]:
+        last = [0]
 
-    train = EventEmotionDataset(train_seqs, progress=tick, **kwargs)
-    test = EventEmotionDataset(test_seqs, progress=tick, **kwargs)
+        def tick(done: int, total: int) -> None:
+            # a cache that is opened, not built, reports all its sequences at once
+            progress.advance(f"load {where}", done - last[0])
+            last[0] = done
+
+        return tick
+
+    train = EventEmotionDataset(train_seqs, progress=ticker(), **kwargs)
+    test = EventEmotionDataset(test_seqs, progress=ticker(), **kwargs)
     progress.finish(f"load {where}")
     skipped = dict(index.skipped)
     for part, ds in (("train", train), ("test", test)):
@@ -149,18 +166,24 @@ def load_data(
 
 
 class EpochBatches:
-    """Re-iterable shuffled batches that draw fresh temporal windows on every pass (for fine-tuning)."""
+    """Re-iterable shuffled batches that draw fresh temporal windows on every pass (for fine-tuning).
 
-    def __init__(self, data: EventEmotionDataset, batch_size: int, seed: int) -> None:
+    Batches come through a :class:`~ttfsnet_nas.torch.data.BatchLoader` with the dataset's
+    ``loader_workers`` (its workers live as long as this object) and land on ``device``.
+    """
+
+    def __init__(
+        self, data: EventEmotionDataset, batch_size: int, seed: int, *, device: torch.device | str = "cpu"
+    ) -> None:
         self.data = data
         self.batch_size = batch_size
         self.seed = seed
         self.epoch = 0
+        self.loader = BatchLoader(data, device=device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.data.set_epoch(self.epoch)
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(len(self.data), generator=generator)
         self.epoch += 1
-        for chunk in torch.split(order, self.batch_size):
-            yield gather(self.data, chunk)
+        yield from self.loader(torch.split(order, self.batch_size))

@@ -11,9 +11,15 @@ Pixel-to-value mapping (input range declared as ``(0.0, 1.0)`` for TTFS encoding
   The background maps to exactly 0 (no input spike), so the input is sparse.
 
 Resizing happens after the mapping, per channel, so with ``resample="area"`` a resized polarity channel is
-the fraction of ON (OFF) pixels in each block instead of SEEN's bilinear blur of the grey image. With the
-in-memory cache the mapped, resized frames are stored as ``uint8`` (value · 255, rounded), which changes
-values by at most 1/510.
+the fraction of ON (OFF) pixels in each block instead of SEEN's bilinear blur of the grey image. The mapped,
+resized frames are stored as ``uint8`` (value · 255, rounded), which changes values by at most 1/510.
+
+Frame cache. Every frame is decoded once, when the dataset is built. With a ``cache_dir`` the frames go to
+one ``uint8`` ``.npy`` file per sequence set and setting (written to a temporary file, then
+``os.replace``), with a JSON sidecar holding a fingerprint of the frame files (names, sizes, modification
+times) and of the settings. Later runs and worker processes open it with ``numpy.load(mmap_mode="r")`` and
+decode nothing; a changed frame or setting rebuilds it. Windows are drawn per item and epoch and gathered
+from the cache one batch at a time (:meth:`EventEmotionDataset.gather_batch`).
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ttfsnet_nas.emotion.frame_cache import cache_files, open_cache, write_cache
 from ttfsnet_nas.emotion.sampling import TemporalSampling
 from ttfsnet_nas.emotion.see import (
     SEE_LAYOUT,
@@ -110,7 +119,8 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
     ``C = frames`` (or ``2·frames`` with ``polarity_split``; channel order frame-major: ON₀, OFF₀, ON₁, …).
     The window of item ``i`` is drawn from ``numpy.random.default_rng([seed, epoch, i])``, so it depends
     only on (seed, epoch, i), not on DataLoader workers or access order. Call :meth:`set_epoch` to draw new
-    windows (each training epoch, or each of the R test-time inference runs).
+    windows (each training epoch, or each of the R test-time inference runs). :meth:`gather_batch` builds a
+    whole batch with one gather from the frame cache.
 
     Args:
         sequences: sequences from :func:`~ttfsnet_nas.emotion.see.load_see`.
@@ -119,12 +129,18 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         resample: ``"area"`` (default), ``"nearest"`` or ``"bilinear"`` (SEEN's choice; blurs polarity).
         polarity_split: ON/OFF channels per frame instead of one grey channel.
         dead_zone: grey levels around 128 treated as "no event" in the polarity channels.
-        cache: decode and resize every frame once at construction and keep it in memory (``uint8``).
+        cache: decode and resize every frame once at construction (``uint8``); ``False`` decodes the frames
+            of each window when it is drawn.
+        cache_dir: with ``cache``, keep the frames in a memory-mapped ``.npy`` file in this folder
+            (:mod:`~ttfsnet_nas.emotion.frame_cache`): built once, then opened by later runs and worker
+            processes without decoding anything. ``None`` keeps them in this process's memory.
         strict: a corrupt or missing frame raises :class:`DatasetError` naming the file; ``False`` skips the
             frame (and a sequence left without frames) and counts it in :attr:`skipped_frames` /
             :attr:`skipped_sequences`.
         seed: seed of the window draws.
         progress: called as ``progress(done, total)`` while the cache is filled.
+        loader_workers: worker processes that :class:`~ttfsnet_nas.torch.data.BatchLoader` uses to gather
+            this dataset's batches (0: in the main process; recipe key ``data.loader_workers``).
     """
 
     def __init__(
@@ -137,14 +153,18 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         polarity_split: bool = False,
         dead_zone: int = 16,
         cache: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
         strict: bool = True,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
+        loader_workers: int = 0,
     ) -> None:
         if size < 1:
             raise ValueError(f"size: expected >= 1, got {size}")
         if resample not in _RESAMPLE:
             raise ValueError(f"resample: expected one of {_RESAMPLE}, got {resample!r}")
+        if loader_workers < 0:
+            raise ValueError(f"loader_workers: expected >= 0, got {loader_workers}")
         self.sampling = sampling if sampling is not None else TemporalSampling()
         self.size = size
         self.resample = resample
@@ -152,41 +172,47 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         self.dead_zone = dead_zone
         self.strict = strict
         self.seed = seed
+        self.loader_workers = loader_workers
         self.epoch = 0
         self.skipped_frames = 0
         self.skipped_sequences = 0
-        self._cache: list[np.ndarray] | None = None
-        kept: list[SequenceInfo] = []
-        files: list[list[str]] = []
-        store: list[np.ndarray] = []
-        for n, seq in enumerate(sequences, 1):
-            names = list(seq.event_files)
-            if cache:
-                stack, names = self._decode(seq, names)
-                if stack is not None:
-                    store.append(stack)
-            if names:
-                kept.append(seq)
-                files.append(names)
-            else:
-                self.skipped_sequences += 1
+        # The frame cache: every kept frame, mapped and resized, as one uint8 array (N, P, size, size);
+        # row r's frames are _frames[_start[r] : _start[r] + len(_files[r])]. Memory-mapped when _cache_path.
+        self._frames: np.ndarray | None = None
+        self._start: np.ndarray | None = None
+        self._cache_path: Path | None = None
+        if not cache:
+            kept = [seq for seq in sequences if seq.event_files]
+            files = [list(seq.event_files) for seq in kept]
+            self.skipped_sequences = len(sequences) - len(kept)
             if progress is not None:
-                progress(n, len(sequences))
+                progress(len(sequences), len(sequences))
+        elif cache_dir is None or self._cache_shape(sequences)[0] == 0:
+            kept, files = self._fill_memory(sequences, progress)
+        else:
+            kept, files = self._open_or_build(sequences, Path(cache_dir), progress)
         self.sequences: tuple[SequenceInfo, ...] = tuple(kept)
         self._files = files
-        if cache:
-            self._cache = store
         self.labels = torch.tensor([s.label for s in self.sequences], dtype=torch.long)
 
     @property
     def channels(self) -> int:
         """Input channels per item."""
-        return self.sampling.frames * (2 if self.polarity_split else 1)
+        return self.sampling.frames * self._planes
+
+    @property
+    def _planes(self) -> int:
+        return 2 if self.polarity_split else 1
 
     @property
     def input_range(self) -> tuple[float, float]:
         """Value range of the items (for TTFS input encoding)."""
         return INPUT_RANGE
+
+    @property
+    def cache_path(self) -> Path | None:
+        """The memory-mapped frame cache file (``None``: frames in memory, or no cache)."""
+        return self._cache_path
 
     def set_epoch(self, epoch: int) -> None:
         """Select the window draws of ``epoch`` (training epoch or inference run index)."""
@@ -200,6 +226,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return self.sampling.sample(len(self._files[index]), rng)
 
+    # -- frame cache -------------------------------------------------------------------------------
     def _decode(self, seq: SequenceInfo, names: list[str]) -> tuple[np.ndarray | None, list[str]]:
         """Decode, map and resize ``names``; bad frames raise (strict) or are dropped and counted."""
         good: list[str] = []
@@ -230,16 +257,107 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         )
         return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), good
 
-    def _window(self, index: int, idx: np.ndarray) -> np.ndarray:
-        if self._cache is not None:
-            return self._cache[index][idx].astype(np.float32) / 255.0
+    def _decode_into(
+        self,
+        sequences: Sequence[SequenceInfo],
+        out: np.ndarray,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[list[int], list[list[str]], int]:
+        """Decode every sequence into consecutive rows of ``out``; returns the positions (in ``sequences``)
+        of the sequences kept, their kept frame names and the rows used."""
+        kept: list[int] = []
+        files: list[list[str]] = []
+        used = 0
+        for n, seq in enumerate(sequences, 1):
+            stack, names = self._decode(seq, list(seq.event_files))
+            if stack is not None:
+                out[used : used + len(stack)] = stack
+                used += len(stack)
+                kept.append(n - 1)
+                files.append(names)
+            else:
+                self.skipped_sequences += 1
+            if progress is not None:
+                progress(n, len(sequences))
+        return kept, files, used
+
+    def _cache_shape(self, sequences: Sequence[SequenceInfo]) -> tuple[int, int, int, int]:
+        """Shape of a cache holding every listed frame (an upper bound when frames are skipped)."""
+        return (sum(len(s.event_files) for s in sequences), self._planes, self.size, self.size)
+
+    def _set_rows(self, frames: np.ndarray, files: list[list[str]]) -> None:
+        lengths = np.array([len(f) for f in files], dtype=np.int64)
+        self._frames = frames
+        self._start = np.cumsum(lengths) - lengths
+
+    def _fill_memory(
+        self, sequences: Sequence[SequenceInfo], progress: Callable[[int, int], None] | None
+    ) -> tuple[list[SequenceInfo], list[list[str]]]:
+        out = np.empty(self._cache_shape(sequences), dtype=np.uint8)
+        kept, files, used = self._decode_into(sequences, out, progress)
+        self._set_rows(out if used == len(out) else out[:used].copy(), files)
+        return [sequences[i] for i in kept], files
+
+    def _open_or_build(
+        self,
+        sequences: Sequence[SequenceInfo],
+        folder: Path,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[list[SequenceInfo], list[list[str]]]:
+        """Open the memory-mapped cache of ``sequences`` in ``folder``, building it first when it is missing
+        or stale (see :mod:`ttfsnet_nas.emotion.frame_cache`)."""
+        names = ("size", "resample", "polarity_split", "dead_zone", "strict")
+        settings = {name: getattr(self, name) for name in names}
+        path, meta_path, fingerprint = cache_files(folder, sequences, settings)
+        shape = self._cache_shape(sequences)
+        opened = open_cache(path, meta_path, fingerprint, shape[1:])
+        if opened is None:
+
+            def fill(out: np.ndarray) -> tuple[int, dict[str, Any]]:
+                self.skipped_frames = self.skipped_sequences = 0
+                kept, files, used = self._decode_into(sequences, out, progress)
+                dropped = {
+                    str(i): sorted(set(sequences[i].event_files) - set(names))
+                    for i, names in zip(kept, files, strict=True)
+                    if len(names) != len(sequences[i].event_files)
+                }
+                return used, {"kept": kept, "dropped": dropped, "skipped_frames": self.skipped_frames}
+
+            # Another process that builds the same cache at the same moment (identical bytes) may remove
+            # the sidecar between our write and our read: build again, a few times at most.
+            for _ in range(3):
+                write_cache(path, meta_path, fingerprint, shape, fill)
+                opened = open_cache(path, meta_path, fingerprint, shape[1:])
+                if opened is not None:
+                    break
+            else:
+                raise DatasetError(f"{path}: the frame cache just written cannot be read back")
+        elif progress is not None:
+            progress(len(sequences), len(sequences))
+        frames, meta = opened
+        kept = [sequences[i] for i in meta["kept"]]
+        files: list[list[str]] = []
+        for i, seq in zip(meta["kept"], kept, strict=True):
+            gone = set(meta["dropped"].get(str(i), ()))
+            files.append([f for f in seq.event_files if f not in gone])
+        if sum(len(f) for f in files) != len(frames):
+            raise DatasetError(f"{meta_path}: frame counts do not match {path.name}; delete both to rebuild")
+        self.skipped_frames = int(meta["skipped_frames"])
+        self.skipped_sequences = len(sequences) - len(kept)
+        self._set_rows(frames, files)
+        self._cache_path = path
+        return kept, files
+
+    # -- items and batches -------------------------------------------------------------------------
+    def _window_u8(self, index: int, idx: np.ndarray) -> np.ndarray:
+        """``uint8`` frames ``(frames, P, size, size)`` of a window, decoded now (no cache)."""
         seq = self.sequences[index]
         while True:
             names = self._files[index]
             chosen = [names[i] for i in idx]
             stack, good = self._decode(seq, chosen)
             if stack is not None and len(good) == len(chosen):
-                return stack.astype(np.float32) / 255.0
+                return stack
             # Non-strict: drop the bad files from this sequence for good and redraw within the rest.
             bad = set(chosen) - set(good)
             self._files[index] = [n for n in names if n not in bad]
@@ -247,20 +365,54 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
                 raise DatasetError(f"{seq.event_dir}: no decodable frame left in this sequence")
             idx = self.indices(index)
 
+    def windows(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
+        """The ``uint8`` windows of the items at ``index`` for the current epoch, ``(B, C, size, size)``
+        (value · 255; one fancy-indexed gather from the frame cache)."""
+        rows = np.asarray(index, dtype=np.int64).reshape(-1)
+        if len(rows) == 0:
+            return np.zeros((0, self.channels, self.size, self.size), dtype=np.uint8)
+        if self._frames is not None and self._start is not None:
+            idx = np.stack([self.indices(int(r)) for r in rows])
+            stack = self._frames[self._start[rows][:, None] + idx]  # (B, frames, P, size, size)
+        else:
+            stack = np.stack([self._window_u8(int(r), self.indices(int(r))) for r in rows])
+        return stack.reshape(len(rows), self.channels, self.size, self.size)
+
+    def gather_batch(
+        self, index: Sequence[int] | np.ndarray | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The items at ``index`` as a contiguous float32 batch ``(B, C, size, size)`` and int64 labels.
+
+        Equal, bit for bit, to stacking ``self[i]`` for ``i`` in ``index``.
+        """
+        rows = np.asarray(index, dtype=np.int64).reshape(-1)
+        x = self.windows(rows).astype(np.float32)
+        np.divide(x, np.float32(255.0), out=x)
+        return torch.from_numpy(x), self.labels[torch.from_numpy(rows)]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        idx = self.indices(index)
-        window = self._window(index, idx)  # (frames, P, H, W)
-        x = torch.from_numpy(np.ascontiguousarray(window.reshape(-1, self.size, self.size)))
-        return x, int(self.labels[index])
+        x, _ = self.gather_batch([index])
+        return x[0], int(self.labels[index])
 
     def materialize(self, epoch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All items of one epoch as ``(X (N, C, size, size), y (N,))`` tensors (fast path for small sets)."""
         if epoch is not None:
             self.set_epoch(epoch)
-        xs = [self[i][0] for i in range(len(self))]
-        if not xs:
+        if len(self) == 0:
             raise DatasetError("materialize: the dataset has no sequences")
-        return torch.stack(xs), self.labels.clone()
+        return self.gather_batch(np.arange(len(self)))
+
+    def __getstate__(self) -> dict[str, object]:
+        # A worker process reopens the memory map instead of receiving a pickled copy of every frame.
+        state = dict(self.__dict__)
+        if self._cache_path is not None:
+            state["_frames"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        if self._cache_path is not None:
+            self._frames = np.asarray(np.load(self._cache_path, mmap_mode="r"))
 
     @property
     def names(self) -> list[str]:
@@ -341,7 +493,7 @@ def subset_view(parent: EventEmotionDataset, rows: Sequence[int]) -> EventEmotio
     child.__dict__.update(parent.__dict__)
     child.sequences = tuple(parent.sequences[i] for i in rows)
     child._files = [list(parent._files[i]) for i in rows]
-    child._cache = [parent._cache[i] for i in rows] if parent._cache is not None else None
+    child._start = parent._start[np.asarray(rows, dtype=np.int64)] if parent._start is not None else None
     child.labels = parent.labels[rows].clone() if rows else torch.zeros(0, dtype=torch.long)
     child.skipped_frames = 0
     child.skipped_sequences = 0

@@ -17,6 +17,7 @@ from ttfsnet_nas.emotion.recipe import EmotionRecipe
 from ttfsnet_nas.emotion.seen_format import seen_filename, write_run
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.torch import load_artifact
+from ttfsnet_nas.torch.files import read_network
 
 __all__ = ["evaluate_runs", "hardware_estimate", "robustness_of", "summarize_runs"]
 
@@ -50,6 +51,8 @@ def evaluate_runs(
     folder: Path | None,
     progress: Progress,
     task: str,
+    *,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """R test runs (``recipe.test.runs``) of the SNN in ``snn_path`` with fresh, seeded temporal windows, with
     its exact ANN counterpart and the retrained ANN in ``ann_dir`` alongside.
@@ -62,17 +65,19 @@ def evaluate_runs(
         folder: where to write the SEEN-format predictions of every run (``None``: nowhere).
         progress: progress sink.
         task: progress task name.
+        device: where the three networks run (in their own dtypes; the windows are drawn on the CPU).
 
     Returns:
         ``test/summary.json``'s content: mean and std of the metrics of the three networks, SNN/ANN
         agreement, spike and SynOP counts, parameters, latency, windows and the architecture.
     """
     r = recipe
-    net, meta = ttfsnet.load(snn_path)
-    counterpart = ttfsnet.to_ann(net).eval()  # the exact ReLU twin (no non-idealities)
+    net, meta = read_network(snn_path)
+    net.to(device)
+    counterpart = ttfsnet.to_ann(net).to(device).eval()  # the exact ReLU twin (no non-idealities)
     # The deployed SNN is tested under the same non-idealities it was fine-tuned for.
     net.robustness = robustness_of(recipe)
-    retrained = load_artifact(ann_dir)
+    retrained = load_artifact(ann_dir, map_location=device)
     names = data.test.names
     lighting = data.test.lightings
     classes = list(data.classes)
@@ -86,13 +91,15 @@ def evaluate_runs(
         x, y = data.test.materialize(epoch=30_000 + run)
         torch.manual_seed(r.seed * 1_000 + run)  # spike-time noise, when configured, is reproducible too
         logits_snn, logits_ann, logits_ret = [], [], []
-        with torch.no_grad():
+        # SNN ⇄ ANN agreement is checked without TF32, which alone moves float32 logits on a GPU
+        with torch.no_grad(), ttfsnet.exact_float32():
             for xb in torch.split(x, r.test.batch_size):
+                xb = xb.to(device)
                 res = net.run(xb)  # the exact event simulation: spike counts, SynOPs, saturation
                 # ``run`` ignores the non-idealities; the forward pass applies them to the logits.
-                logits_snn.append(res.logits if net.robustness is None else net(xb))
-                logits_ann.append(counterpart(xb))
-                logits_ret.append(retrained(xb))
+                logits_snn.append((res.logits if net.robustness is None else net(xb)).cpu())
+                logits_ann.append(counterpart(xb).cpu())
+                logits_ret.append(retrained(xb).cpu())
                 spikes += res.total_spikes
                 synops += res.total_synops
                 neurons += res.hidden_neurons * res.batch_size
@@ -131,19 +138,27 @@ def evaluate_runs(
 
 
 def hardware_estimate(
-    snn_path: Path, data: torch.Tensor, progress: Progress, profile: str | None = None
+    snn_path: Path,
+    data: torch.Tensor,
+    progress: Progress,
+    profile: str | None = None,
+    *,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any] | None:
     """Hardware objectives (``latency_ms``, ``energy_mj``, ``pe_count``) of the SNN from objective plugins.
 
     Plugins of the ``ttfsnet_nas.objectives`` entry-point group (e.g. ``ttfsnet_hw``) receive the SNN and
-    ``data`` as recorded inputs. Built-in objectives need evaluator metrics this context does not have and
-    are skipped; ``None`` when no plugin produced a value.
+    ``data`` as recorded inputs, both on ``device`` (``ttfsnet_hw`` records the spikes there and estimates
+    on the CPU). Built-in objectives need evaluator metrics this context does not have and are skipped;
+    ``None`` when no plugin produced a value.
     """
     from ttfsnet_nas.objectives import EvalContext, ObjectiveError, list_objectives, load_plugins
 
     for name, error in load_plugins().items():
         progress.log(f"hardware estimate: objective plugin {name} failed to load ({error})")
-    net, meta = ttfsnet.load(snn_path)
+    net, meta = read_network(snn_path)
+    net.to(device)
+    data = data.to(device)
     extras: dict[str, Any] = {
         "snn": net, "data": data, "input_shape": tuple(meta.get("input_shape") or data.shape[1:])
     }

@@ -21,6 +21,7 @@ Outputs in ``OUT``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -28,14 +29,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ttfsnet_nas.config import RecipeError
+from ttfsnet_nas.artifact import read_artifact
+from ttfsnet_nas.config import RecipeError, replace_path
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, load_recipe, recipe_from_mapping
 from ttfsnet_nas.emotion.results import SNN_FILE, export_artifact, finalize
+from ttfsnet_nas.emotion.scaleout import follow_supernet, torchrun_ranks
 from ttfsnet_nas.emotion.stages import STAGES, EmotionStages
 from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.pipelines import Pipeline, open_run
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.space import Architecture
+from ttfsnet_nas.torch.device import resolve_device
 
 __all__ = ["STAGES", "EmotionPipeline", "print_summary", "run_pipeline"]
 
@@ -48,6 +52,8 @@ def run_pipeline(
     resume: bool = False,
     seed: int | None = None,
     progress: Progress | None = None,
+    device: str | None = None,
+    force: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run (or continue) the TNAS-ER pipeline.
 
@@ -59,6 +65,9 @@ def run_pipeline(
         resume: skip complete stages and continue journals and checkpoints.
         seed: override the recipe's master seed.
         progress: progress sink (default: silent).
+        device: override the recipe's ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+        force: stages whose partial outputs (checkpoint, journal) a ``resume`` discards and starts over,
+            although the recipe changed under them (without it such a resume is refused).
 
     Returns:
         ``result.json``'s content plus ``tables`` (the markdown tables) and ``out`` once every stage is
@@ -74,16 +83,29 @@ def run_pipeline(
         if seed < 0:
             raise RecipeError(f"expected an integer >= 0, got {seed}", key="--seed")
         rec = replace(rec, seed=seed)
-    folder = Path(out if out is not None else rec.out).expanduser()
+    if device is not None:
+        resolve_device(device, key="--device")  # here, so that a message names the option
+        rec = replace_path(rec, "device", device)
+    folder = Path(out if out is not None else rec.out).expanduser().resolve()
     if out is not None:
         rec = replace(rec, out=str(folder))
     if stages and "baselines" in stages and not rec.baselines.enabled:
         raise RecipeError(
             "stage 'baselines' selected but the recipe's baselines section requests none", key="--stages"
         )
-    with open_run(folder, EmotionPipeline(), rec, resume=resume, stages=stages):
-        run = EmotionStages(rec, folder, progress, resume=resume)
-        runner = run.runner(list(stages) if stages else None)
+    dev = resolve_device(rec.device)  # before the run folder is touched: a missing GPU is an input error
+    ranks = torchrun_ranks(stages, dev)
+    if ranks is not None and ranks.rank > 0:
+        # another torchrun rank: trains the supernet alongside rank 0, which alone opens and writes the run
+        with contextlib.closing(ranks):
+            follow_supernet(EmotionStages(rec, folder, record_split=False, device=ranks.device, ranks=ranks))
+        return {"out": str(folder), "rank": ranks.rank}
+    closing = contextlib.nullcontext() if ranks is None else contextlib.closing(ranks)
+    with closing, open_run(folder, EmotionPipeline(), rec, resume=resume, stages=stages, progress=progress):
+        run = EmotionStages(
+            rec, folder, progress, resume=resume, device=dev if ranks is None else ranks.device, ranks=ranks
+        )
+        runner = run.runner(list(stages) if stages else None, forced=force)
         runner.run()
         result: dict[str, Any]
         if runner.complete(*STAGES):
@@ -135,10 +157,16 @@ class EmotionPipeline(Pipeline):
         stages: Sequence[str] | None = None,
         seed: int | None = None,
         progress: Progress | None = None,
+        device: str | None = None,
+        force: Sequence[str] = (),
     ) -> Path:
         """Run the selected stages into ``out``, print the tables, return ``result.json`` (or ``out``)."""
         chosen = list(self.check_stages(stages)) if stages else None
-        result = run_pipeline(recipe, out=out, stages=chosen, resume=resume, seed=seed, progress=progress)
+        self.check_stages(force)
+        result = run_pipeline(
+            recipe, out=out, stages=chosen, resume=resume, seed=seed, progress=progress, device=device,
+            force=force,
+        )
         print_summary(result)
         return Path(out) / "result.json" if "best_key" in result else Path(out)
 
@@ -155,13 +183,20 @@ class EmotionPipeline(Pipeline):
         arch = Architecture(result["best_architecture"])
         return export_artifact(Path(run_dir), recipe, space, arch, result["metrics"], target)
 
-    def evaluate(self, recipe: Any, *, artifact: Path, progress: Progress | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, recipe: Any, *, artifact: Path, progress: Progress | None = None, device: str | None = None
+    ) -> dict[str, Any]:
         """Test an exported artifact (``snn.pt`` and the ANN) on the recipe's test split (``test.runs``)."""
+        if device is not None:
+            resolve_device(device, key="--device")  # here, so that a message names the option
+            recipe = replace_path(recipe, "device", device)
+        dev = resolve_device(recipe.device)
         artifact = Path(artifact)
         for name in (SNN_FILE, "model.json"):
             if not (artifact / name).is_file():
                 raise PipelineError(f"evaluate: {artifact / name} not found (not an emotion artifact)")
-        run = EmotionStages(recipe, artifact, progress, resume=True, record_split=False)
+        read_artifact(artifact, verify=True)  # every file against manifest.json before any is loaded
+        run = EmotionStages(recipe, artifact, progress, resume=True, record_split=False, device=dev)
         summary = run.test(artifact, artifact / SNN_FILE, None, "evaluate")
         keep = (
             "runs", "sequences", "agreement", "spikes_per_neuron", "synops_per_sample", "params", "latency"

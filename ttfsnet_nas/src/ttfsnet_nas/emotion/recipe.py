@@ -18,12 +18,15 @@ Example (the built-in ``tiny`` recipe)::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, param, to_dict
+from ttfsnet_nas.emotion.memory import MEMORY_LIMIT_BYTES, estimate_memory
+from ttfsnet_nas.emotion.memory import format_bytes as _gib
 from ttfsnet_nas.fitness import Fitness
 from ttfsnet_nas.search import SearchConfig
 
@@ -42,7 +45,22 @@ __all__ = [
     "load_recipe",
     "recipe_from_mapping",
     "recipe_to_dict",
+    "MAX_EPOCHS",
+    "MAX_GROUPS",
+    "MAX_IMAGE_SIZE",
+    "MAX_WIDTH",
 ]
+
+# Upper bounds of a recipe (docs/nas.md, "Recipe limits"): far above any real use (TNAS-ER: 600 epochs,
+# 90 px, width 32, 3 groups), low enough that a typo such as `epochs: 1e23` is refused when the recipe is
+# read instead of running for ever or failing late with a MemoryError.
+MAX_EPOCHS = 100_000
+MAX_IMAGE_SIZE = 1024
+MAX_WIDTH = 4096
+MAX_GROUPS = 10
+"""Each group halves the feature map, so ``MAX_IMAGE_SIZE = 2**MAX_GROUPS`` px is needed to fit them all."""
+_MAX_WORKERS = 1024
+
 
 def _registered_ops() -> list[str]:
     from ttfsnet.models import available_ops  # the op registry of the one TNAS-ER backbone definition
@@ -81,7 +99,9 @@ class DataConfig:
             per sequence, stratified by emotion); ``random`` draws sequences stratified by emotion. The
             paper says only "80 % / 20 %"; ``subject`` is this project's choice.
         workers: processes used to generate a synthetic set.
-        cache: decode every frame once and keep the resized frames in memory (uint8).
+        cache: decode every frame once into a uint8 cache on disk (``<root>/.frame-cache/``), memory-mapped
+            by every later run and loader worker; ``false`` decodes frames whenever a sample needs them.
+        loader_workers: worker processes that draw and stack training batches (0: in the main process).
         strict: a corrupt or missing frame file, or a malformed JSON entry, is an error naming it
             (``true``); ``false`` skips it, counts it and logs the counts (nothing is dropped silently).
         legacy_quirks: reproduce the original SEEN sampler's quirks (see ``TemporalSampling``); off by
@@ -94,11 +114,12 @@ class DataConfig:
     layout: str = "see"
     sampling: str = "E4-S3"
     channels: int = param(4, ge=1)
-    image_size: int = param(90, ge=4)
+    image_size: int = param(90, ge=4, le=MAX_IMAGE_SIZE)
     search_fraction: float = param(0.2, gt=0.0, lt=1.0)
     split: Literal["subject", "random"] = "subject"
-    workers: int = param(1, ge=1)
+    workers: int = param(1, ge=1, le=_MAX_WORKERS)
     cache: bool = True
+    loader_workers: int = param(0, ge=0, le=_MAX_WORKERS, speed_only=True)
     strict: bool = True
     legacy_quirks: bool = False
 
@@ -167,9 +188,9 @@ class SpaceConfig:
         width: stem width; doubles after every pooling (TNAS-ER: 32).
     """
 
-    groups: int = param(3, ge=1)
+    groups: int = param(3, ge=1, le=MAX_GROUPS)
     ops: tuple[str, ...] = ("conv3x3", "conv5x5", "skip")
-    width: int = param(32, ge=1)
+    width: int = param(32, ge=1, le=MAX_WIDTH)
 
     def __post_init__(self) -> None:
         if not self.ops:
@@ -190,7 +211,7 @@ class SupernetConfig:
         weight_decay: Adam weight decay.
     """
 
-    epochs: int = param(600, ge=1)
+    epochs: int = param(600, ge=1, le=MAX_EPOCHS)
     lr: float = param(5e-3, gt=0.0)
     batch_size: int = param(96, ge=1)
     weight_decay: float = param(0.0, ge=0.0)
@@ -213,12 +234,17 @@ class EmotionSearchConfig(SearchConfig):
             or ``yoso``).
         bn_recalibration: recompute each candidate's BN statistics on the supernet split before scoring.
         batch_size: evaluation batch size (speed only).
+        workers: Ray worker processes that score candidates in parallel with inherited weights (0: score in
+            this process).
+        gpus_per_worker: GPUs Ray reserves for each worker (fractions share one GPU; 0: CPU workers).
     """
 
     fitness: Fitness = field(default_factory=lambda: Fitness.from_shorthand("war_uar"))
     hardware_profile: str | None = None
     bn_recalibration: bool = False
     batch_size: int = param(256, ge=1)
+    workers: int = param(0, ge=0, le=_MAX_WORKERS, speed_only=True)
+    gpus_per_worker: float = param(0.0, ge=0.0, speed_only=True)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -233,7 +259,7 @@ class RetrainConfig:
         inherit: start from the supernet's weights instead of a fresh initialisation.
     """
 
-    epochs: int = param(600, ge=1)
+    epochs: int = param(600, ge=1, le=MAX_EPOCHS)
     lr: float = param(5e-4, gt=0.0)
     batch_size: int = param(96, ge=1)
     weight_decay: float = param(0.0, ge=0.0)
@@ -283,7 +309,7 @@ class SnnConfig:
 
     zeta: float = param(0.5, ge=0.0)
     calibration_samples: int = param(512, ge=1)
-    finetune_epochs: int = param(100, ge=0)
+    finetune_epochs: int = param(100, ge=0, le=MAX_EPOCHS)
     finetune_lr: float = param(5e-5, gt=0.0)
     batch_size: int = param(96, ge=1)
     robustness: RobustnessOptions = field(default_factory=RobustnessOptions)
@@ -300,7 +326,7 @@ class TestConfig:
 
     __test__ = False  # keeps pytest from collecting this class when a test imports it
 
-    runs: int = param(20, ge=1)
+    runs: int = param(20, ge=1, le=10_000)
     batch_size: int = param(256, ge=1)
 
 
@@ -315,8 +341,8 @@ class BaselinesConfig:
             assumes the lost second kernel is 5×5).
     """
 
-    random_sampling: int = param(0, ge=0)
-    random_search: int = param(0, ge=0)
+    random_sampling: int = param(0, ge=0, le=10_000)
+    random_search: int = param(0, ge=0, le=1_000_000)
     fixed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -337,6 +363,10 @@ class EmotionRecipe:
         name: run name (used in reports).
         seed: master seed (split, sampling, training, search, test windows).
         out: output folder (the CLI's ``--out`` overrides it).
+        device: where every stage runs: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or
+            ``cuda:N`` (the CLI's ``--device`` overrides it). Files written stay device-independent.
+        precision: ANN training stages in ``fp32`` or with ``bf16`` autocast; the SNN always runs in float32
+            or float64.
         data: search data (supernet training and search); also retraining and test data unless
             ``target_data`` is set.
         target_data: optional separate data for retraining, transfer and test (search on SEE, train and
@@ -354,6 +384,8 @@ class EmotionRecipe:
     name: str = "emotion"
     seed: int = param(0, ge=0)
     out: str = "runs/emotion"
+    device: str = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
     data: DataConfig = field(default_factory=DataConfig)
     target_data: DataConfig | None = None
     space: SpaceConfig = field(default_factory=SpaceConfig)
@@ -365,6 +397,8 @@ class EmotionRecipe:
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.target_data is not None and self.target_data.channels != self.data.channels:
             raise ValueError(
                 f"target_data.channels: must equal data.channels ({self.data.channels}) so the searched "
@@ -377,6 +411,21 @@ class EmotionRecipe:
             )
         if self.target_data is not None and self.retrain.inherit:
             raise ValueError("retrain.inherit: cannot inherit supernet weights when target_data is set")
+        fit = self.data.image_size.bit_length() - 1  # max-poolings a side of image_size px survives
+        if self.space.groups > fit:
+            raise ValueError(
+                f"space.groups: {self.space.groups} groups halve the feature map {self.space.groups} times, "
+                f"but data.image_size {self.data.image_size} px survives at most {fit} halvings"
+            )
+        estimate = estimate_memory(self)
+        if estimate.total > MEMORY_LIMIT_BYTES:
+            raise ValueError(
+                f"{estimate.dominant}: one {estimate.step} needs about {_gib(estimate.total)} "
+                f"(activations {_gib(estimate.activations)} for {estimate.batch_key} = "
+                f"{estimate.batch_size}, "
+                f"supernet weights {_gib(estimate.weights)}), above the {_gib(MEMORY_LIMIT_BYTES)} limit "
+                f"(docs/nas.md, 'Recipe limits'); lower {estimate.dominant}"
+            )
 
     @property
     def eval_data(self) -> DataConfig:

@@ -30,10 +30,10 @@ from ttfsnet_nas.emotion.see import EMOTION_ABBREV, LIGHTING_ABBREV, LIGHTINGS, 
 from ttfsnet_nas.fitness import ConstraintSpec
 from ttfsnet_nas.journal import atomic_write_json, atomic_write_text
 from ttfsnet_nas.plots import new_figure, plot_fitness, plot_op_counts, save_figure
-from ttfsnet_nas.search import RoundStats
+from ttfsnet_nas.search import RoundStats, SearchResult
 from ttfsnet_nas.space import Architecture, SearchSpace
 
-__all__ = ["SNN_FILE", "export_artifact", "finalize"]
+__all__ = ["SNN_FILE", "export_artifact", "finalize", "search_summary"]
 
 SNN_FILE = "snn.pt"
 """The fine-tuned TTFS network of a run (``snn/``) and of an artifact, in :func:`ttfsnet.save`'s format."""
@@ -255,3 +255,31 @@ def finalize(
     export_artifact(out, recipe, space, arch, metrics, out / "artifact")
     result["tables"] = {"results": results_md, "efficiency": efficiency_md, "comparison": comparison_md}
     return result
+
+
+def search_summary(result: SearchResult) -> dict[str, Any]:
+    """``search.json``: the best candidate, per-round statistics, op counts, the history and the front."""
+    assert result.best is not None
+    best = result.best
+    history = [
+        {"index": t.index, "round": t.round, "architecture": t.architecture.key, "values": t.values,
+         "metrics": {k: v for k, v in m.items() if not k.startswith("recall/")}}
+        for t, m in zip(result.history, result.metrics, strict=True)
+    ]
+    return {
+        "best": {
+            "architecture": best.architecture.to_dict(),
+            "key": best.architecture.key,
+            "values": best.values,
+            "fitness": best.score.value,
+        },
+        "rounds": [
+            {"round": s.round, "evaluations": s.evaluations, "best": s.best, "mean": s.mean,
+             "best_so_far": s.best_so_far}
+            for s in result.round_stats()
+        ],
+        "op_counts": result.op_counts(),
+        "evaluations": len(result.history),
+        "history": history,
+        "front": [{"architecture": t.architecture.key, "values": t.values} for t in result.front],
+    }

@@ -13,10 +13,12 @@ Subject and lighting are parsed from the sequence name
 lack those tokens, so the token positions live in a configurable :class:`NameSchema`. The name vocabulary and
 schema live in :mod:`ttfsnet_nas.emotion.names`; this module re-exports them and stays their public home.
 
-Unlike the original SEEN loader, nothing is dropped silently: malformed entries, entries without a folder
-and missing frame files raise :class:`DatasetError` (``strict=True``) or are skipped and counted in
-:attr:`SEEIndex.skipped` (``strict=False``); empty segments (dropped by SEEN too) are always skipped and
-counted, and folders the JSON does not list are reported in :attr:`SEEIndex.unlisted`.
+Unlike the original SEEN loader, nothing is dropped silently: malformed entries, entries without a folder,
+folders without frame files, frame files whose name is not a number (frames are ordered by number) and
+missing frame files raise :class:`DatasetError` naming the file or folder (``strict=True``) or are skipped
+and counted in :attr:`SEEIndex.skipped` (``strict=False``); empty segments (dropped by SEEN too) are always
+skipped and counted, and folders the JSON does not list are reported in :attr:`SEEIndex.unlisted`.
+:func:`verify_frames` decodes every frame of an index (``ttfsnet-nas data info --verify``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,12 +68,14 @@ __all__ = [
     "ParsedName",
     "SEEIndex",
     "SequenceInfo",
+    "FrameCheck",
     "canonical_emotion",
     "canonical_lighting",
     "format_see_name",
     "load_see",
     "read_frame",
     "resolve_root",
+    "verify_frames",
 ]
 
 DATA_ENV_VAR = "TTFSNET_DATA"
@@ -218,20 +222,48 @@ def _emotion_folders(tree: Path) -> dict[str, Path]:
     return out
 
 
-def _segment_files(files: Sequence[str], start: int, end: int) -> tuple[list[str], list[str]]:
+def _segment_files(by_number: Mapping[int, str], start: int, end: int) -> tuple[list[str], list[str]]:
     """The files of frames ``start … end−1`` that exist, and the names of those that do not.
 
-    Numbered files (``00000.jpg``, or a release starting at ``00001.jpg``) are matched by number from the
-    lowest one present, so a gap names the real missing file. Other names are taken in sorted order.
+    Frames are matched by number from the lowest one present (``00000.jpg``, or a release starting at
+    ``00001.jpg``), so a gap names the real missing file.
     """
-    stems = [Path(f).stem for f in files]
-    if not files or not all(stem.isdigit() for stem in stems):
-        return list(files[start:end]), [f"frame #{i}" for i in range(max(start, len(files)), end)]
-    by_number = {int(stem): f for stem, f in zip(stems, files, strict=True)}
-    base, width, suffix = min(by_number), len(stems[0]), Path(files[0]).suffix
+    base = min(by_number)
+    first = by_number[base]
+    width, suffix = len(Path(first).stem), Path(first).suffix
     numbers = range(base + start, base + end)
     present = [by_number[n] for n in numbers if n in by_number]
     return present, [f"{n:0{width}d}{suffix}" for n in numbers if n not in by_number]
+
+
+def _numbered_frames(
+    folder: Path, files: Sequence[str], strict: bool, skipped: Counter[str]
+) -> dict[int, str]:
+    """Frame number → file name of a sequence folder; every name must be a number (``00017.jpg``).
+
+    Frame order is the number, so a name that is not one, or two files of one number, would make the
+    order (and any gap) a guess: strict refuses the folder naming the file, lenient skips such files and
+    counts them.
+    """
+    by_number: dict[int, str] = {}
+    for name in files:
+        stem = Path(name).stem
+        if not (stem.isascii() and stem.isdigit()):
+            if strict:
+                raise DatasetError(
+                    f"{folder / name}: frame name is not a number (frames are ordered by number, e.g. "
+                    f"00000.jpg; --lenient / data.strict: false skips and counts such files)"
+                )
+            skipped["frame name not a number"] += 1
+            continue
+        number = int(stem)
+        if number in by_number:
+            if strict:
+                raise DatasetError(f"{folder / name}: frame {number} also stored as {by_number[number]}")
+            skipped["frame number repeated"] += 1
+            continue
+        by_number[number] = name
+    return by_number
 
 
 def _read_json(path: Path) -> tuple[tuple[str, ...] | None, Mapping[str, object]]:
@@ -362,13 +394,21 @@ def load_see(
         elif layout.require_frames:
             bad("missing folder", f"{frame_root}: intensity folder for sequence {name} does not exist")
             continue
-        files = sorted(p.name for p in event_dir.iterdir() if p.suffix.lower() in layout.image_suffixes)
-        if end < 0:  # no segment given: the whole folder
-            end = len(files)
+        names = sorted(p.name for p in event_dir.iterdir() if p.suffix.lower() in layout.image_suffixes)
+        by_number = _numbered_frames(event_dir, names, strict, skipped)
+        if not by_number:
+            bad(
+                "no frame files",
+                f"{event_dir}: no numbered frame files (expected {', '.join(layout.image_suffixes)} files "
+                f"named by frame number, e.g. 00000.jpg)",
+            )
+            continue
+        if end < 0:  # no segment given: the whole folder, lowest to highest frame number (gaps count)
+            end = max(by_number) - min(by_number) + 1
         if end <= start:
             skipped["empty segment"] += 1
             continue
-        files, missing = _segment_files(files, start, end)
+        files, missing = _segment_files(by_number, start, end)
         if missing:
             if strict:
                 raise DatasetError(
@@ -424,3 +464,54 @@ def read_frame(path: Path) -> np.ndarray:
             return np.asarray(grey, dtype=np.uint8).copy()
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot decode frame ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameCheck:
+    """What :func:`verify_frames` found.
+
+    Attributes:
+        frames: frame files checked.
+        undecodable: files that are missing, truncated or not an image.
+        mixed_sizes: sequences whose frames do not all have one size (the loader refuses them in strict mode).
+        first_problem: one line naming the first bad file or folder (``None`` when all is well).
+    """
+
+    frames: int
+    undecodable: int
+    mixed_sizes: int
+    first_problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every frame decoded and every sequence has one frame size."""
+        return self.first_problem is None
+
+
+def verify_frames(index: SEEIndex, *, progress: Callable[[int, int], None] | None = None) -> FrameCheck:
+    """Decode every event frame of ``index`` (as the data loader would), counting what fails.
+
+    Args:
+        index: from :func:`load_see`.
+        progress: called as ``progress(done, total)`` after each sequence.
+
+    Returns:
+        The counts and the first problem; nothing is raised, so a caller can report all counts.
+    """
+    frames = undecodable = mixed = 0
+    first: str | None = None
+    for n, seq in enumerate(index.sequences, 1):
+        sizes: set[tuple[int, ...]] = set()
+        for path in seq.event_paths():
+            frames += 1
+            try:
+                sizes.add(read_frame(path).shape)
+            except DatasetError as exc:
+                undecodable += 1
+                first = first or str(exc)
+        if len(sizes) > 1:
+            mixed += 1
+            first = first or f"{seq.event_dir}: frames of one sequence differ in size {sorted(sizes)}"
+        if progress is not None:
+            progress(n, len(index.sequences))
+    return FrameCheck(frames=frames, undecodable=undecodable, mixed_sizes=mixed, first_problem=first)

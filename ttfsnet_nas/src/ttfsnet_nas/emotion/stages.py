@@ -24,20 +24,22 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import nn
 
 import ttfsnet
 from ttfsnet.models import MacroConfig
+from ttfsnet_nas.emotion.baselines import run_baselines
 from ttfsnet_nas.emotion.data import EmotionData, EpochBatches, load_data
 from ttfsnet_nas.emotion.evaluate import evaluate_runs, hardware_estimate, robustness_of
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, RetrainConfig, SupernetConfig
+from ttfsnet_nas.emotion.results import search_summary
+from ttfsnet_nas.emotion.scaleout import search_on_ray, train_supernet_distributed
 from ttfsnet_nas.emotion.space import backbone, make_search_space
 from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.journal import atomic_write_json, sha256_file
@@ -58,9 +60,14 @@ from ttfsnet_nas.torch import (
     train_model,
     train_supernet,
 )
+from ttfsnet_nas.torch.device import resolve_device
+from ttfsnet_nas.torch.files import read_tensors
 from ttfsnet_nas.torch.rng import rng_hooks
 
-__all__ = ["STAGES", "EmotionStages", "search_summary"]
+if TYPE_CHECKING:
+    from ttfsnet_nas.torch.distributed import TorchrunGroup
+
+__all__ = ["STAGES", "EmotionStages"]
 
 STAGES: tuple[str, ...] = ("supernet", "search", "retrain", "snn", "test")
 """The five pipeline stages, in order (``baselines`` runs after them when the recipe asks for it)."""
@@ -77,7 +84,7 @@ def _checkpoint_epochs(path: Path) -> int:
     """Epochs a training checkpoint holds (0 when there is none)."""
     if not path.is_file():
         return 0
-    return len(torch.load(path, map_location="cpu", weights_only=True)["epoch_losses"])
+    return len(read_tensors(path, what="training checkpoint")["epoch_losses"])
 
 
 def _training_summary(result: TrainResult, resumed_from_epoch: int, **extra: Any) -> dict[str, Any]:
@@ -92,34 +99,6 @@ def _training_summary(result: TrainResult, resumed_from_epoch: int, **extra: Any
     return summary
 
 
-def search_summary(result: SearchResult) -> dict[str, Any]:
-    """``search.json``: the best candidate, per-round statistics, op counts, the history and the front."""
-    assert result.best is not None
-    best = result.best
-    history = [
-        {"index": t.index, "round": t.round, "architecture": t.architecture.key, "values": t.values,
-         "metrics": {k: v for k, v in m.items() if not k.startswith("recall/")}}
-        for t, m in zip(result.history, result.metrics, strict=True)
-    ]
-    return {
-        "best": {
-            "architecture": best.architecture.to_dict(),
-            "key": best.architecture.key,
-            "values": best.values,
-            "fitness": best.score.value,
-        },
-        "rounds": [
-            {"round": s.round, "evaluations": s.evaluations, "best": s.best, "mean": s.mean,
-             "best_so_far": s.best_so_far}
-            for s in result.round_stats()
-        ],
-        "op_counts": result.op_counts(),
-        "evaluations": len(result.history),
-        "history": history,
-        "front": [{"architecture": t.architecture.key, "values": t.values} for t in result.front],
-    }
-
-
 class EmotionStages:
     """The stages of one run folder ``out`` and what they share: the recipe, the data, the supernet.
 
@@ -129,6 +108,9 @@ class EmotionStages:
         progress: progress sink (default: silent).
         resume: continue journals and checkpoints.
         record_split: write (or check) ``split.json`` when the search data is loaded.
+        device: where the stages run (default: the recipe's ``device``, resolved on first use).
+        ranks: the ``torchrun`` process group when the supernet trains on several processes (rank 0 runs
+            the stages; :func:`~ttfsnet_nas.emotion.scaleout.follow_supernet` runs the others).
     """
 
     def __init__(
@@ -139,47 +121,66 @@ class EmotionStages:
         *,
         resume: bool = False,
         record_split: bool = True,
+        device: torch.device | None = None,
+        ranks: TorchrunGroup | None = None,
     ) -> None:
         self.recipe = recipe
         self.out = out
         self.progress = progress if progress is not None else NullProgress()
         self.resume = resume
         self.record_split = record_split
+        self._device = device
+        self.ranks = ranks
         self._search_data: EmotionData | None = None
         self._eval_data: EmotionData | None = None
         self._runner: StageRunner | None = None
 
+    @property
+    def device(self) -> torch.device:
+        """Where the stages run: the device given, else the recipe's (resolved now; see
+        :func:`~ttfsnet_nas.torch.device.resolve_device`)."""
+        if self._device is None:
+            self._device = resolve_device(self.recipe.device)
+        return self._device
+
     def chain(self) -> list[Stage]:
-        """The stages of a full run in order, each with the recipe sections its result depends on."""
+        """The stages of a full run in order, each with the recipe sections its result depends on.
+
+        The device is in no fingerprint (a run continues on another device); the precision of ANN training
+        is, in the stages that train, once it is not the default (so earlier fp32 runs keep theirs).
+        """
         r = self.recipe
+        precision = {} if r.precision == "fp32" else {"precision": r.precision}
+        supernet = {"seed": r.seed, "data": r.data, "space": r.space, "supernet": r.supernet, **precision}
         chain = [
-            Stage(
-                name="supernet",
-                run=self.stage_supernet,
-                config={"seed": r.seed, "data": r.data, "space": r.space, "supernet": r.supernet},
-            ),
+            Stage(name="supernet", run=self.stage_supernet, config=supernet),
             Stage(name="search", run=self.stage_search, needs=("supernet",), config=r.search),
             Stage(
                 name="retrain",
                 run=self.stage_retrain,
                 needs=("search",),
-                config={"target": r.target_data, "retrain": r.retrain},
+                config={"target": r.target_data, "retrain": r.retrain, **precision},
             ),
             Stage(name="snn", run=self.stage_snn, needs=("retrain",), config=r.snn),
             Stage(name="test", run=self.stage_test, needs=("snn",), config=r.test),
         ]
         if r.baselines.enabled:
             chain.append(
-                Stage(name="baselines", run=self.stage_baselines, needs=("test",), config=r.baselines)
+                Stage(name="baselines", run=lambda: run_baselines(self), needs=("test",), config=r.baselines)
             )
         return chain
 
-    def runner(self, selected: list[str] | None = None) -> StageRunner:
+    def runner(self, selected: list[str] | None = None, forced: Sequence[str] = ()) -> StageRunner:
         """The stage runner of this run folder (``self.checkpoint`` then names checkpoints through it)."""
         self._runner = StageRunner(
-            self.out, self.chain(), selected=selected, resume=self.resume, progress=self.progress
+            self.out, self.chain(), selected=selected, resume=self.resume, forced=forced,
+            progress=self.progress,
         )
         return self._runner
+
+    def resuming(self, stage: str) -> bool:
+        """Whether ``stage`` continues its journal, checkpoints and partial results."""
+        return self._runner.resuming(stage) if self._runner is not None else self.resume
 
     def checkpoint(self, stage: str, folder: Path, extra: str = "") -> Path:
         """A training checkpoint of ``stage`` that only this recipe continues (see
@@ -240,9 +241,9 @@ class EmotionStages:
 
     def load_supernet(self) -> MacroSupernet:
         supernet = self.build_supernet(len(self.search_data().classes))
-        state = torch.load(self.out / "supernet" / "supernet.pt", map_location="cpu", weights_only=True)
+        state = read_tensors(self.out / "supernet" / "supernet.pt", what="supernet state dict")
         supernet.load_state_dict(state)
-        return supernet.eval()
+        return supernet.to(self.device).eval()
 
     def train(
         self,
@@ -252,23 +253,24 @@ class EmotionStages:
         section: SupernetConfig | RetrainConfig,
         *,
         seed: int,
-        checkpoint: Path,
+        checkpoint: Path | None,
         task: str,
     ) -> tuple[TrainResult, int]:
-        """Train ``model`` under a recipe section's budget, continuing ``checkpoint``; returns the result and
-        the epochs taken over from the checkpoint (0: from scratch)."""
+        """Train ``model`` on :attr:`device` under a recipe section's budget and the recipe's precision,
+        continuing ``checkpoint``; returns the result and the epochs taken over from the checkpoint (0: from
+        scratch)."""
         config = TrainConfig(
             epochs=section.epochs, batch_size=section.batch_size, lr=section.lr,
-            weight_decay=section.weight_decay, seed=seed,
+            weight_decay=section.weight_decay, seed=seed, precision=self.recipe.precision,
         )
-        done_epochs = _checkpoint_epochs(checkpoint)
+        done_epochs = 0 if checkpoint is None else _checkpoint_epochs(checkpoint)
         steps = max(1, math.ceil(len(dataset) / section.batch_size))
         self.progress.start(task, section.epochs * steps, completed=done_epochs * steps)
 
         def hook(info: StepInfo) -> None:
             self.progress.advance(task, 1, epoch=info.epoch + 1, loss=f"{info.loss:.3f}")
 
-        result = train_fn(model, dataset, config, progress=hook, checkpoint=checkpoint)
+        result = train_fn(model, dataset, config, progress=hook, checkpoint=checkpoint, device=self.device)
         self.progress.finish(task)
         return result, done_epochs
 
@@ -280,23 +282,35 @@ class EmotionStages:
         supernet = self.build_supernet(len(data.classes))
         folder = self.out / "supernet"
         checkpoint = self.checkpoint("supernet", folder)
-        result, done_epochs = self.train(
-            train_supernet, supernet, data.supernet, r.supernet, seed=r.seed, checkpoint=checkpoint,
-            task="supernet",
-        )
+        extra: dict[str, Any] = {}
+        if self.ranks is None:
+            result, done_epochs = self.train(
+                train_supernet, supernet, data.supernet, r.supernet, seed=r.seed, checkpoint=checkpoint,
+                task="supernet",
+            )
+        else:
+            # The data is on disk by now: the other ranks load it and train alongside (follow_supernet).
+            self.ranks.announce(True)
+            result, done_epochs = self.train(
+                train_supernet_distributed, supernet, data.supernet, r.supernet, seed=r.seed, checkpoint=None,
+                task="supernet",
+            )
+            extra["world_size"] = self.ranks.world
         save_torch_atomic(
             {k: v.detach().cpu() for k, v in supernet.state_dict().items()}, folder / "supernet.pt"
         )
         summary = _training_summary(
             result, done_epochs, op_counts=result.op_counts, samples=len(data.supernet),
-            sha256=sha256_file(folder / "supernet.pt"),
+            sha256=sha256_file(folder / "supernet.pt"), **extra,
         )
         atomic_write_json(folder / "training.json", summary)
         checkpoint.unlink(missing_ok=True)  # the stage's outputs and marker now hold everything it had
-        return {"final_loss": summary["epoch_losses"][-1], "steps": result.steps}
+        return {"final_loss": summary["epoch_losses"][-1], "steps": result.steps, **extra}
 
     # -- stage 2 -----------------------------------------------------------------------------------
-    def make_evaluator(self) -> Evaluator:
+    def evaluator_inputs(self) -> tuple[tuple[torch.Tensor, torch.Tensor], dict[str, Any]]:
+        """The search split as scored (inputs, labels) and the other arguments of the candidates'
+        :class:`~ttfsnet_nas.torch.Evaluator` (all but the device), for this process or Ray workers."""
         data = self.search_data()
         s = self.recipe.search
         assert data.search is not None and data.supernet is not None
@@ -304,10 +318,10 @@ class EmotionStages:
         # exactly the same inputs, so fitness differences come from the architectures alone.
         search_xy = data.search.materialize(epoch=10_000)
         calib = data.supernet.materialize(epoch=10_001) if s.bn_recalibration else None
-        return Evaluator(
-            search_xy, batch_size=s.batch_size, num_classes=len(data.classes),
-            recalibrate_bn=s.bn_recalibration, calibration_data=calib,
-        )
+        return search_xy, {
+            "batch_size": s.batch_size, "num_classes": len(data.classes),
+            "recalibrate_bn": s.bn_recalibration, "calibration_data": calib,
+        }
 
     def strategy(self, **changes: Any) -> Strategy:
         """The recipe's strategy (``changes``: other strategy or hyper-parameters) on the search space,
@@ -315,17 +329,20 @@ class EmotionStages:
         s = self.recipe.search
         return replace(s, seed=self.recipe.seed + s.seed, **changes).build_strategy(self.search_space())
 
-    def journaled_search(self, journal: Path, make_strategy: Callable[[], Strategy]) -> SearchResult:
+    def journaled_search(
+        self, journal: Path, make_strategy: Callable[[], Strategy], stage: str = "search"
+    ) -> SearchResult:
         """Score the candidates of ``make_strategy()`` on the supernet, journaled in ``journal``.
 
         Without ``--resume`` an old journal is removed first. The journal header carries the supernet hash
         and the split rows, so a resume with other weights or data is refused.
         """
         journal.parent.mkdir(parents=True, exist_ok=True)
-        if not self.resume:
+        resume = self.resuming(stage)
+        if not resume:
             journal.unlink(missing_ok=True)
         supernet = self.load_supernet()
-        evaluator = self.make_evaluator()
+        search_xy, kwargs = self.evaluator_inputs()
         strategy = make_strategy()  # after the supernet, which reseeds torch: a fixed RNG state to start from
         header = {
             "supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt"),
@@ -334,16 +351,26 @@ class EmotionStages:
         r = self.recipe
         shape = (r.data.channels, r.data.image_size, r.data.image_size)
 
-        def evaluate(arch: Architecture) -> dict[str, Any]:
+        def with_extras(metrics: Mapping[str, float], model: nn.Module) -> dict[str, Any]:
             # the candidate subnet goes along for objectives that need more than numbers (ttfsnet-hw)
-            model = evaluator.subnet(supernet, arch)
-            out: dict[str, Any] = {**evaluator.run(model).metrics, "model": model, "input_shape": shape}
+            out: dict[str, Any] = {**metrics, "model": model, "input_shape": shape}
             if r.search.hardware_profile is not None:
                 out["hw_profile"] = r.search.hardware_profile
             return out
 
+        if r.search.workers > 0:
+            return search_on_ray(
+                self, strategy, supernet, search_xy, kwargs, with_extras,
+                journal=journal, header=header, resume=resume,
+            )
+        evaluator = Evaluator(search_xy, device=self.device, **kwargs)
+
+        def evaluate(arch: Architecture) -> dict[str, Any]:
+            model = evaluator.subnet(supernet, arch)
+            return with_extras(evaluator.run(model).metrics, model)
+
         return run_search(
-            strategy, evaluate, journal=journal, header=header, resume=self.resume, progress=self.progress,
+            strategy, evaluate, journal=journal, header=header, resume=resume, progress=self.progress,
             rng_hooks=rng_hooks(),
         )
 
@@ -389,15 +416,16 @@ class EmotionStages:
 
     # -- stage 4 -----------------------------------------------------------------------------------
     def transfer(self, ann_dir: Path, snn_path: Path, arch: Mapping[str, str], task: str) -> dict[str, Any]:
-        """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it, and save it as ``snn_path``."""
+        """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it (both on :attr:`device`, in the ANN's
+        float32), and save it as ``snn_path``."""
         r = self.recipe
         data = self.eval_data()
-        model = load_artifact(ann_dir)
+        model = load_artifact(ann_dir, map_location=self.device)
         n = min(r.snn.calibration_samples, len(data.train))
         calib_x, _ = data.train.materialize(epoch=20_000)
-        calib = calib_x[:n]
+        calib = calib_x[:n].to(self.device)
         net = ttfsnet.convert(model, calib, zeta=r.snn.zeta, input_range=data.train.input_range)
-        with torch.no_grad():
+        with torch.no_grad(), ttfsnet.exact_float32():  # TF32 alone would move float32 logits on a GPU
             ann_logits = model(calib)
             snn_logits = net(calib)
         transfer = {
@@ -417,7 +445,7 @@ class EmotionStages:
 
             result = ttfsnet.finetune(
                 net, batches, epochs=r.snn.finetune_epochs, lr=r.snn.finetune_lr, robustness=robustness,
-                callback=on_epoch,
+                callback=on_epoch, device=self.device,
             )
             self.progress.finish(task)
             finetune_info["losses"] = [round(float(x), 5) for x in result.train_losses]
@@ -450,7 +478,9 @@ class EmotionStages:
     # -- stage 5 -----------------------------------------------------------------------------------
     def test(self, ann_dir: Path, snn_path: Path, folder: Path | None, task: str) -> dict[str, Any]:
         """R test runs of the SNN (and its ANN counterpart, and the retrained ANN) with fresh windows."""
-        return evaluate_runs(self.recipe, self.eval_data(), ann_dir, snn_path, folder, self.progress, task)
+        return evaluate_runs(
+            self.recipe, self.eval_data(), ann_dir, snn_path, folder, self.progress, task, device=self.device
+        )
 
     def stage_test(self) -> dict[str, Any]:
         folder = self.out / "test"
@@ -459,47 +489,8 @@ class EmotionStages:
         summary = self.test(self.out / "retrain" / "ann", snn_path, folder, "test")
         x, _ = self.eval_data().test.materialize(epoch=30_000)
         summary["hardware"] = hardware_estimate(
-            snn_path, x[:64], self.progress, self.recipe.search.hardware_profile
+            snn_path, x[:64], self.progress, self.recipe.search.hardware_profile, device=self.device
         )
         atomic_write_json(folder / "summary.json", summary)
         mean = summary["snn"]["mean"]
         return {"war": mean["war"], "uar": mean["uar"]}
-
-    # -- baselines ---------------------------------------------------------------------------------
-    def baseline_archs(self) -> list[tuple[str, str, Architecture]]:
-        """(group, name, architecture) of every requested baseline."""
-        b = self.recipe.baselines
-        space = self.search_space()
-        out: list[tuple[str, str, Architecture]] = []
-        if b.random_sampling:
-            rng = np.random.default_rng(self.recipe.seed + 7)
-            for i in range(b.random_sampling):
-                out.append(("random sampling", f"random_sampling_{i + 1:02d}", space.sample(rng)))
-        if b.random_search:
-            result = self.journaled_search(
-                self.out / "baselines" / "random_search.jsonl",
-                lambda: self.strategy(strategy="random_search", samples=b.random_search),
-            )
-            assert result.best is not None
-            out.append(("random search", "random_search", result.best.architecture))
-        for op in b.fixed:
-            out.append((f"fixed {op}", f"fixed_{op}", Architecture({g: op for g in space.gene_names})))
-        return out
-
-    def stage_baselines(self) -> dict[str, Any]:
-        rows: list[dict[str, Any]] = []
-        for group, name, arch in self.baseline_archs():
-            folder = self.out / "baselines" / name
-            done = folder / "summary.json"
-            if done.is_file() and self.resume:
-                rows.append(json.loads(done.read_text()))
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            self.retrain(arch, folder / "ann", f"{name}: retrain")
-            self.transfer(folder / "ann", folder / "snn.pt", arch, f"{name}: finetune")
-            summary = self.test(folder / "ann", folder / "snn.pt", None, f"{name}: test")
-            row = {"group": group, "name": name, "architecture": arch.key, "summary": summary}
-            atomic_write_json(done, row)
-            rows.append(row)
-        atomic_write_json(self.out / "baselines" / "baselines.json", rows)
-        return {"baselines": len(rows)}

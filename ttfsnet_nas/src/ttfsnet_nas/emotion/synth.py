@@ -55,7 +55,9 @@ __all__ = [
 ]
 
 _SEX = ("man", "woman")
-_OUTPUTS = frozenset({"event", "frame", "emotion.json", "synth_config.json"})
+# The frame cache (ttfsnet_nas.emotion.frame_cache.FRAME_CACHE_DIR) is derived from the outputs: regenerating
+# over a set may delete it.
+_OUTPUTS = frozenset({"event", "frame", "emotion.json", "synth_config.json", ".frame-cache"})
 _DEGREE = ("undergraduate", "Master", "Doctor")
 
 

@@ -16,7 +16,6 @@ loaded with ``weights_only=True``). Both files are written atomically (temporary
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 
 from ttfsnet_nas.journal import atomic_write_bytes, sha256_bytes
+from ttfsnet_nas.torch.files import read_tensors
 from ttfsnet_nas.torch.supernet import flatten_sequential
 from ttfsnet_nas.torch.train import save_torch_atomic
 
@@ -192,7 +192,7 @@ def load_artifact(
     if sha256_bytes(payload) != document.get("weights_sha256"):
         raise ValueError(f"{weights_path}: SHA-256 does not match 'weights_sha256' in {model_path}")
     model = build_model(document["layers"])
-    state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    state = read_tensors(payload, what="state dict", name=str(weights_path))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -11,7 +11,11 @@ of :class:`~ttfsnet_nas.torch.supernet.MacroConfig` fields (``--macro-config``),
 by a zero-argument factory given as ``module:function`` (``--factory``). ``--init`` loads a starting
 ``state_dict``; otherwise the weights come from ``torch.manual_seed(--seed)`` on rank 0 (DDP broadcasts
 them). Rank 0 writes ``--out`` atomically: ``{"state_dict", "op_counts", "epoch_losses", "steps",
-"world_size", "config"}``.
+"world_size", "config"}``, with CPU tensors. ``--device cuda`` trains with NCCL and SyncBatchNorm on the GPU
+of each ``LOCAL_RANK``; ``--precision bf16`` runs the forward passes under bfloat16 autocast.
+
+A TNAS-ER recipe's supernet stage needs none of these files:
+``torchrun --nproc-per-node N -m ttfsnet_nas search RECIPE --stages supernet`` (see ``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch.distributed as dist
 
 from ttfsnet_nas.config import RecipeError, from_dict
 from ttfsnet_nas.torch.distributed import local_rank, train_supernet_ddp
+from ttfsnet_nas.torch.files import read_tensors
 from ttfsnet_nas.torch.supernet import MacroConfig, MacroSupernet, Supernet
 from ttfsnet_nas.torch.train import StepInfo, TrainConfig, save_torch_atomic
 
@@ -51,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drop-last", action="store_true")
     p.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (uses LOCAL_RANK's GPU)")
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast forward passes"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument(
         "--log-every", type=int, default=0, help="print the loss every N steps on rank 0 (0: never)"
@@ -85,13 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         rank = dist.get_rank()
-        payload = torch.load(args.data, weights_only=True)
+        payload = read_tensors(args.data, what="training data")
         if not isinstance(payload, dict) or not {"inputs", "labels"} <= set(payload):
             raise ValueError(f"{args.data}: expected a dict with 'inputs' and 'labels' tensors")
         torch.manual_seed(args.seed)
         supernet = _build(args)
         if args.init is not None:
-            supernet.load_state_dict(torch.load(args.init, weights_only=True))
+            supernet.load_state_dict(read_tensors(args.init, what="initial state dict"))
         config = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
@@ -99,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             weight_decay=args.weight_decay,
             seed=args.seed,
             drop_last=args.drop_last,
+            precision=args.precision,
         )
 
         def log(info: StepInfo) -> None:

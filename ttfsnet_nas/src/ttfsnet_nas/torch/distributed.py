@@ -21,10 +21,12 @@ recalibrate subnets (:func:`~ttfsnet_nas.torch.supernet.recalibrate_bn`) where t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -32,7 +34,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.torch.data import LabelledData, gather, num_samples, start_epoch
+from ttfsnet_nas.torch.device import torchrun_world
 from ttfsnet_nas.torch.evaluate import Evaluator
 from ttfsnet_nas.torch.supernet import Supernet
 from ttfsnet_nas.torch.train import (
@@ -48,7 +52,14 @@ from ttfsnet_nas.torch.train import (
 if TYPE_CHECKING:
     from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["AskTellStrategy", "RayEvaluator", "drive_ask_tell", "train_supernet_ddp"]
+__all__ = [
+    "AskTellStrategy",
+    "RayEvaluator",
+    "TorchrunGroup",
+    "drive_ask_tell",
+    "ensure_ray",
+    "train_supernet_ddp",
+]
 
 
 class AskTellStrategy(Protocol):
@@ -245,6 +256,36 @@ class RayEvaluator:
         self.shutdown()
 
 
+def _to_sync_batchnorm(module: nn.Module) -> dict[str, type[nn.Module]]:
+    """Replace every BatchNorm layer of ``module`` in place by a ``SyncBatchNorm`` with the same parameters
+    and buffers; returns the original classes by module name (for :func:`_from_sync_batchnorm`)."""
+    originals: dict[str, type[nn.Module]] = {
+        name: type(m) for name, m in module.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    }
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    assert converted is module, "a supernet is never a BatchNorm layer itself"
+    return originals
+
+
+def _from_sync_batchnorm(module: nn.Module, originals: Mapping[str, type[nn.Module]]) -> None:
+    """Undo :func:`_to_sync_batchnorm`: plain BatchNorm layers again (which ``ttfsnet.convert`` and the
+    subnets expect), holding the trained parameters and running statistics."""
+    for name, cls in originals.items():
+        sync = module.get_submodule(name)
+        assert isinstance(sync, nn.SyncBatchNorm)
+        state = sync.state_dict()
+        plain = cls(  # type: ignore[call-arg]
+            sync.num_features, eps=sync.eps, momentum=sync.momentum, affine=sync.affine,
+            track_running_stats=sync.track_running_stats,
+        )
+        plain.load_state_dict(state)
+        if state:
+            plain.to(next(iter(state.values())).device)
+        plain.train(sync.training)
+        parent_name, _, child = name.rpartition(".")
+        setattr(module.get_submodule(parent_name), child, plain)
+
+
 def _average_bn_stats(module: nn.Module, world: int) -> None:
     for name, buf in module.named_buffers():
         if buf.is_floating_point() and name.rsplit(".", 1)[-1] in ("running_mean", "running_var"):
@@ -260,12 +301,18 @@ def train_supernet_ddp(
     sampler: ArchSampler | None = None,
     progress: Callable[[StepInfo], None] | None = None,
     device: torch.device | str = "cpu",
+    sync_bn: bool | None = None,
 ) -> TrainResult:
     """Train ``supernet`` in a DDP process group (call on every rank; ``torchrun`` sets the environment).
 
     Initialises the default process group from the environment if needed (``gloo`` on CPU, ``nccl`` on
     CUDA). ``config.batch_size`` is the *global* batch; ``config.shards`` is ignored (the world size plays
-    its role). Every rank must pass identical data, config and sampler.
+    its role); ``config.precision`` applies as in :func:`~ttfsnet_nas.torch.train.train_supernet`. Every
+    rank must pass identical data, config and sampler.
+
+    With ``sync_bn`` the BatchNorm layers normalise with the statistics of the whole global batch
+    (``SyncBatchNorm``, CUDA only) during training and are plain BatchNorm layers again afterwards; the run
+    then matches one process with ``shards=1`` instead of ``shards = world size``.
 
     Args:
         supernet: The supernet on every rank (rank 0's initial weights are broadcast).
@@ -274,20 +321,30 @@ def train_supernet_ddp(
         sampler: Path sampler (default: uniform, :meth:`Supernet.sample`).
         progress: Called after every step on rank 0 only.
         device: This rank's device.
+        sync_bn: Synchronise BatchNorm over the ranks (default: on with CUDA, where ``SyncBatchNorm``
+            runs; off on the CPU, where it does not).
 
     Returns:
         The result as on one process; the weights are identical on all ranks.
+
+    Raises:
+        ValueError: ``sync_bn`` on a CPU device, or a global batch smaller than the world size.
     """
     from torch.nn.parallel import DistributedDataParallel
 
+    dev = torch.device(device)
+    sync = dev.type == "cuda" if sync_bn is None else sync_bn
+    if sync and dev.type != "cuda":
+        raise ValueError(f"train_supernet_ddp: sync_bn needs CUDA devices, got {dev}")
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.device(device).type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     if config.batch_size < world:
         raise ValueError(
             f"train_supernet_ddp: batch_size {config.batch_size} is smaller than world size {world}"
         )
-    supernet.to(device).train()
+    supernet.to(dev).train()
+    originals = _to_sync_batchnorm(supernet) if sync else {}
     # Paths change every step, so DDP must look for unused parameters; buffers are averaged at the end
     # instead of broadcast every step.
     # torch >= 2.13 renamed broadcast_buffers (which now warns) to forward_sync_buffers.
@@ -296,10 +353,10 @@ def train_supernet_ddp(
         if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
         else "broadcast_buffers"
     )
-    no_buffer_sync: dict[str, Any] = {sync_kw: False}
-    ddp: DistributedDataParallel = DistributedDataParallel(
-        supernet, find_unused_parameters=True, **no_buffer_sync
-    )
+    options: dict[str, Any] = {sync_kw: False}
+    if dev.type == "cuda":  # one GPU per process, as SyncBatchNorm requires
+        options["device_ids"] = [dev.index if dev.index is not None else torch.cuda.current_device()]
+    ddp: DistributedDataParallel = DistributedDataParallel(supernet, find_unused_parameters=True, **options)
     draw: ArchSampler = sampler or supernet.sample
     opt = make_optimizer(supernet, config)
     # Batches are split as a single process with shards=world would, so short batches drop alike.
@@ -316,31 +373,137 @@ def train_supernet_ddp(
         epoch_loss = 0.0
         for step, index in enumerate(batches):
             arch = supernet.check_arch(draw(rng))
-            choice = torch.tensor([genes[g].index(op) for g, op in arch.items()], dtype=torch.int64)
+            # collectives take tensors on the backend's device (NCCL: CUDA only)
+            choice = torch.tensor(
+                [genes[g].index(op) for g, op in arch.items()], dtype=torch.int64, device=dev
+            )
             dist.broadcast(choice, src=0)
             arch = {g: genes[g][int(i)] for g, i in zip(genes, choice.tolist(), strict=True)}
             x, y = gather(data, torch.tensor_split(index, world)[rank])
             share = supernet_train_step(
                 supernet,
                 opt,
-                x.to(device),
-                y.to(device),
+                x.to(dev),
+                y.to(dev),
                 arch,
                 module=ddp,
                 global_n=len(index),
                 scale=float(world),
+                precision=config.precision,
             )
-            loss = torch.tensor([share], dtype=torch.float64)
+            loss = torch.tensor([share], dtype=torch.float64, device=dev)
             dist.all_reduce(loss)
             epoch_loss += float(loss)
             steps += 1
             if progress is not None and rank == 0:
                 progress(StepInfo(epoch, step, len(batches), float(loss), arch))
         losses.append(epoch_loss / max(len(batches), 1))
-    _average_bn_stats(supernet, world)
+    if sync:
+        _from_sync_batchnorm(supernet, originals)  # the statistics are global already, equal on every rank
+    else:
+        _average_bn_stats(supernet, world)
     return TrainResult(tuple(losses), steps, opt, supernet.op_counts())
 
 
 def local_rank() -> int:
     """``LOCAL_RANK`` set by torchrun (0 outside torchrun)."""
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+@contextlib.contextmanager
+def ensure_ray(*, num_workers: int, gpus_per_worker: float = 0.0) -> Iterator[Any]:
+    """Ray for ``num_workers`` actors: the running instance, or one started now and shut down on exit.
+
+    Started here, Ray joins the cluster at ``RAY_ADDRESS`` when that variable is set; otherwise it starts a
+    local instance with at least ``num_workers`` logical CPUs (each actor reserves one), which finds the GPUs
+    itself. Yields the ``ray`` module.
+
+    Raises:
+        InputError: Ray is not installed, or the instance has fewer GPUs than one worker reserves (its
+            actors would wait forever).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise InputError("search.workers > 0 needs ray: pip install 'ttfsnet-nas[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        with warnings.catch_warnings():
+            # Ray's startup may emit its own deprecation notices; nothing else is silenced.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"ray\..*")
+            # a cluster brings its own resources; Ray refuses resource counts when joining one
+            local = {} if os.environ.get("RAY_ADDRESS") else {
+                "num_cpus": max(os.cpu_count() or 1, num_workers), "include_dashboard": False
+            }
+            ray.init(log_to_driver=False, configure_logging=False, **local)
+    try:
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        if gpus_per_worker > gpus:
+            raise InputError(
+                f"search.gpus_per_worker: {gpus_per_worker} GPU(s) per worker asked for, but Ray sees "
+                f"{gpus:g}"
+            )
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class TorchrunGroup:
+    """The process group of a ``torchrun`` launch in which rank 0 runs a pipeline and decides whether the
+    other ranks join it in training (they write nothing).
+
+    Rank 0 calls :meth:`announce` once: ``True`` right before the distributed training (the other ranks
+    then train alongside), ``False`` when it trains nothing (a complete stage, an error); :meth:`close`
+    announces ``False`` if rank 0 has not announced yet, so the other ranks never wait forever. The other
+    ranks call :meth:`wait`.
+
+    Args:
+        device: the device every rank was asked for; with CUDA each rank takes the GPU of its
+            ``LOCAL_RANK`` and the backend is NCCL, otherwise gloo on the CPU.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        rank, world, local = torchrun_world()
+        if device.type == "cuda":
+            if local >= torch.cuda.device_count():
+                raise InputError(
+                    f"torchrun: LOCAL_RANK {local}, but this node has {torch.cuda.device_count()} CUDA "
+                    "device(s)"
+                )
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        self.device = device
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        self.rank = dist.get_rank()
+        self.world = dist.get_world_size()
+        assert (self.rank, self.world) == (rank, world), "process group and torchrun's variables differ"
+        self._announced = False
+
+    @classmethod
+    def from_env(cls, device: torch.device) -> TorchrunGroup | None:
+        """The group when this process is one of several started by ``torchrun``, else ``None``."""
+        return cls(device) if torchrun_world()[1] > 1 else None
+
+    def announce(self, train: bool) -> None:
+        """Rank 0: tell the other ranks whether to train now (only the first call counts)."""
+        if self.rank != 0 or self._announced:
+            return
+        self._announced = True
+        dist.broadcast(torch.tensor([int(train)], device=self.device), src=0)
+
+    def wait(self) -> bool:
+        """Ranks > 0: whether rank 0 trains now (blocks until it has announced)."""
+        flag = torch.zeros(1, dtype=torch.int64, device=self.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+    def close(self) -> None:
+        """Release the other ranks if rank 0 never announced, then leave the process group."""
+        # No barrier: after an error on one rank the others may still sit in a training collective.
+        if not self._announced:
+            self.announce(False)
+        if dist.is_initialized():
+            dist.destroy_process_group()

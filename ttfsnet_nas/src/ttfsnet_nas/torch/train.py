@@ -13,7 +13,7 @@ import dataclasses
 import io
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,9 @@ from torch.nn import functional as F
 
 from ttfsnet_nas.errors import NASError
 from ttfsnet_nas.journal import atomic_write_bytes
-from ttfsnet_nas.torch.data import LabelledData, gather, num_samples, start_epoch
+from ttfsnet_nas.torch.data import BatchLoader, LabelledData, num_samples, start_epoch
+from ttfsnet_nas.torch.device import PRECISIONS, Precision, training_autocast
+from ttfsnet_nas.torch.files import read_tensors
 from ttfsnet_nas.torch.supernet import Supernet
 
 __all__ = [
@@ -59,6 +61,9 @@ class TrainConfig:
             summed. ``shards=W`` on one process reproduces a ``W``-rank DDP run; 1 is the usual training.
         drop_last: Drop the last, incomplete batch of each epoch. Batches with fewer samples than
             ``shards`` are always dropped.
+        precision: ``fp32``, or ``bf16`` to run the forward passes under bfloat16 autocast
+            (:func:`~ttfsnet_nas.torch.device.training_autocast`; weights, gradients and the optimizer
+            stay float32).
     """
 
     epochs: int = 1
@@ -68,6 +73,7 @@ class TrainConfig:
     seed: int = 0
     shards: int = 1
     drop_last: bool = False
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "shards"):
@@ -79,6 +85,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.weight_decay: must be >= 0, got {self.weight_decay}")
         if self.shards > self.batch_size:
             raise ValueError(f"TrainConfig.shards: {self.shards} exceeds batch_size {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"TrainConfig.precision: expected one of {list(PRECISIONS)}, got {self.precision!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +144,16 @@ def _sharded_backward(
     shards: int,
     global_n: int,
     scale: float,
+    precision: str = "fp32",
 ) -> float:
     """Backward over ``shards`` slices of ``x``; returns their share of the mean loss over ``global_n``."""
     total = 0.0
     for xs, ys in zip(torch.tensor_split(x, shards), torch.tensor_split(y, shards), strict=True):
         # Summed loss over the shard divided by the *global* batch size: shard gradients then add up to the
         # gradient of the global mean, whatever the shard sizes. `scale` undoes DDP's averaging over ranks.
-        loss = F.cross_entropy(forward(xs), ys, reduction="sum") * (scale / global_n)
+        # Autocast covers the forward pass only; backward runs in the dtypes the forward pass chose.
+        with training_autocast(xs.device, precision):
+            loss = F.cross_entropy(forward(xs), ys, reduction="sum") * (scale / global_n)
         loss.backward()
         total += float(loss.detach()) / scale
     return total
@@ -153,14 +166,15 @@ def train_step(
     y: torch.Tensor,
     *,
     shards: int = 1,
+    precision: str = "fp32",
 ) -> float:
-    """One optimizer step of a standalone model on a global batch.
+    """One optimizer step of a standalone model on a global batch (``precision``: see :class:`TrainConfig`).
 
     Returns:
         Mean cross-entropy over the batch.
     """
     optimizer.zero_grad(set_to_none=True)
-    total = _sharded_backward(model, x, y, shards, x.shape[0], 1.0)
+    total = _sharded_backward(model, x, y, shards, x.shape[0], 1.0, precision)
     optimizer.step()
     return total
 
@@ -176,6 +190,7 @@ def supernet_train_step(
     module: nn.Module | None = None,
     global_n: int | None = None,
     scale: float = 1.0,
+    precision: str = "fp32",
 ) -> float:
     """One single-path step: forward/backward along ``arch``, drop unsampled gradients, step, count.
 
@@ -189,6 +204,7 @@ def supernet_train_step(
         module: What to call instead of ``supernet`` (a DDP wrapper around it).
         global_n: Global batch size when ``x`` is a DDP shard; defaults to ``len(x)``.
         scale: Loss multiplier (the world size under DDP, which averages gradients over ranks).
+        precision: ``fp32`` or ``bf16`` (autocast forward passes, see :class:`TrainConfig`).
 
     Returns:
         This process's share of the mean cross-entropy over the global batch.
@@ -197,7 +213,7 @@ def supernet_train_step(
     net = module if module is not None else supernet
     n = global_n if global_n is not None else x.shape[0]
     optimizer.zero_grad(set_to_none=True)
-    total = _sharded_backward(lambda inp: net(inp, chosen), x, y, shards, n, scale)
+    total = _sharded_backward(lambda inp: net(inp, chosen), x, y, shards, n, scale, precision)
     supernet.drop_unsampled_grads(chosen)
     optimizer.step()
     supernet.record(chosen)
@@ -213,7 +229,19 @@ class CheckpointError(NASError, ValueError):
     """A training checkpoint cannot continue this run (different configuration or model)."""
 
 
-_RESUMABLE = ("batch_size", "lr", "weight_decay", "seed", "shards", "drop_last")
+_RESUMABLE = ("batch_size", "lr", "weight_decay", "seed", "shards", "drop_last", "precision")
+
+
+def _to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor (nested in dicts, lists and tuples) copied to the CPU: files written on a
+    GPU load anywhere, and an optimizer's state follows its parameters' device again on loading."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def save_torch_atomic(obj: object, path: str | os.PathLike[str]) -> bytes:
@@ -241,6 +269,7 @@ def _run_epochs(
     progress: Callable[[StepInfo], None] | None,
     checkpoint: str | os.PathLike[str] | None,
     kind: str,
+    device: torch.device | str,
 ) -> tuple[list[float], int, torch.optim.Optimizer]:
     opt = optimizer or make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
@@ -249,8 +278,9 @@ def _run_epochs(
     steps = 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=True)
-        was = saved.get("config", {})
+        saved = read_tensors(ckpt, what="training checkpoint")
+        # checkpoints written before precision existed trained in fp32
+        was = {"precision": "fp32", **saved.get("config", {})}
         changed = [k for k in _RESUMABLE if was.get(k) != getattr(config, k)]
         if saved.get("kind") != kind or changed:
             raise CheckpointError(
@@ -267,34 +297,51 @@ def _run_epochs(
         losses = list(saved["epoch_losses"])
         steps = int(saved["steps"])
     n = num_samples(data)
-    for epoch in range(len(losses), config.epochs):
-        start_epoch(data, epoch)
-        batches = epoch_batches(n, config, generator)
-        epoch_loss = 0.0
-        for index_in_epoch, index in enumerate(batches):
-            x, y = gather(data, index)
-            loss, arch = step(x, y, rng, opt)
-            epoch_loss += loss
-            steps += 1
-            if progress is not None:
-                progress(StepInfo(epoch, index_in_epoch, len(batches), loss, arch))
-        losses.append(epoch_loss / max(len(batches), 1))
-        if ckpt is not None:
-            save_torch_atomic(
-                {
-                    "kind": kind,
-                    "config": dataclasses.asdict(config),
-                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "optimizer": opt.state_dict(),
-                    "generator": generator.get_state(),
-                    # JSON keeps the 128-bit PCG64 state loadable with torch.load(weights_only=True).
-                    "rng": json.dumps(rng.bit_generator.state),
-                    "epoch_losses": losses,
-                    "steps": steps,
-                },
-                ckpt,
-            )
+    # the data set's ``loader_workers`` gather batches ahead; pinned, non-blocking copies on a GPU
+    with BatchLoader(data, device=device) as loader:
+        for epoch in range(len(losses), config.epochs):
+            start_epoch(data, epoch)
+            batches = epoch_batches(n, config, generator)
+            losses.append(_epoch(loader(batches), len(batches), epoch, step, rng, opt, progress))
+            steps += len(batches)
+            if ckpt is not None:
+                save_torch_atomic(
+                    {
+                        "kind": kind,
+                        "config": dataclasses.asdict(config),
+                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "optimizer": _to_cpu(opt.state_dict()),
+                        "generator": generator.get_state(),
+                        # JSON keeps the 128-bit PCG64 state loadable with torch.load(weights_only=True).
+                        "rng": json.dumps(rng.bit_generator.state),
+                        "epoch_losses": losses,
+                        "steps": steps,
+                    },
+                    ckpt,
+                )
     return losses, steps, opt
+
+
+def _epoch(
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    count: int,
+    epoch: int,
+    step: Callable[
+        [torch.Tensor, torch.Tensor, np.random.Generator, torch.optim.Optimizer], tuple[float, Any]
+    ],
+    rng: np.random.Generator,
+    opt: torch.optim.Optimizer,
+    progress: Callable[[StepInfo], None] | None,
+) -> float:
+    """One pass over ``batches``; the mean step loss."""
+    epoch_loss = 0.0
+    for index_in_epoch, (x, y) in enumerate(batches):
+        loss, arch = step(x, y, rng, opt)
+        epoch_loss += loss
+        if progress is not None:
+            progress(StepInfo(epoch, index_in_epoch, count, loss, arch))
+    return epoch_loss / max(count, 1)
+
 
 
 def train_supernet(
@@ -336,7 +383,9 @@ def train_supernet(
         x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, opt: torch.optim.Optimizer
     ) -> tuple[float, Mapping[str, str]]:
         arch = supernet.check_arch(draw(rng))
-        loss = supernet_train_step(supernet, opt, x.to(device), y.to(device), arch, shards=config.shards)
+        loss = supernet_train_step(
+            supernet, opt, x.to(device), y.to(device), arch, shards=config.shards, precision=config.precision
+        )
         return loss, arch
 
     losses, steps, opt = _run_epochs(
@@ -348,6 +397,7 @@ def train_supernet(
         progress=progress,
         checkpoint=checkpoint,
         kind="supernet",
+        device=device,
     )
     return TrainResult(tuple(losses), steps, opt, supernet.op_counts())
 
@@ -378,9 +428,13 @@ def train_model(
     def step(
         x: torch.Tensor, y: torch.Tensor, _rng: np.random.Generator, opt: torch.optim.Optimizer
     ) -> tuple[float, None]:
-        return train_step(model, opt, x.to(device), y.to(device), shards=config.shards), None
+        loss = train_step(
+            model, opt, x.to(device), y.to(device), shards=config.shards, precision=config.precision
+        )
+        return loss, None
 
     losses, steps, opt = _run_epochs(
-        model, data, config, step, optimizer=optimizer, progress=progress, checkpoint=checkpoint, kind="model"
+        model, data, config, step, optimizer=optimizer, progress=progress, checkpoint=checkpoint,
+        kind="model", device=device,
     )
     return TrainResult(tuple(losses), steps, opt)
