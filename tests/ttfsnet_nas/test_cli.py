@@ -116,7 +116,8 @@ def test_resume_after_crash_matches_uninterrupted(
     code, _, err = run(
         ["-q", "search", str(recipe), "--out", str(crashed), "--resume", "--seed", "9"], capsys
     )
-    assert code == 2 and "header 'seed' differs" in err
+    assert code == 2 and "stage 'search' was produced with a different recipe" in err
+    assert "(changed: search.seed)" in err
     assert yaml.safe_load((crashed / "resolved_recipe.yaml").read_text())["search"]["seed"] == 1  # left alone
 
 
@@ -278,3 +279,28 @@ def test_plots_write_pngs(tmp_path: Path) -> None:
     for path in (p, q):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["f.png", "o.png"]  # no temp files left
+
+
+def test_run_folder_is_resolved_locked_and_reported(
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A relative or ``..`` run folder is resolved to an absolute path and logged; the lock file is there and
+    empty after a clean exit; a resume logs the recipe keys changed since the run started."""
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    code, _, err = run(["-q", "search", str(recipe), "--out", "../../up", "--stages", "search"], capsys)
+    assert code == 0, err
+    target = (tmp_path / "up").resolve()
+    assert f"run folder: {target}" in err
+    assert (target / ".lock").read_text() == ""
+    changed = recipe.read_text().replace("rounds: 6", "rounds: 7")
+    recipe.write_text(changed)
+    code, _, err = run(["-q", "search", str(recipe), "--out", str(target), "--resume"], capsys)
+    assert code == 2 and "recipe changed since the run started: search.rounds" in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error")]
+    assert "stage 'search'" in line and "(changed: search.rounds)" in line and "--force-stage search" in line
+    code, _, err = run(
+        ["-q", "search", str(recipe), "--out", str(target), "--resume", "--force-stage", "search"], capsys
+    )
+    assert code == 0 and "stage search: --force-stage discards its outputs" in err, err

@@ -176,6 +176,7 @@ def test_sigkill_at_random_moments_then_resume_reproduces_the_run(reference: Pat
         assert len(keys) == len(set(keys)) == len(_journal_keys(reference)), f"seed {seed}, run {i}"
         assert not list(out.rglob("*.tmp")), f"seed {seed}, run {i}: a temporary file was left"
     assert kills >= 5, f"seed {seed}: only {kills} of 10 runs were still running when killed"
+    print(f"fault injection, seed {seed}: {kills} SIGKILLs in 5 runs, every resumed run identical")
 
 
 # -- received files that carry code ---------------------------------------------------------------------

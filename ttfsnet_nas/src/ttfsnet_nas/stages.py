@@ -232,9 +232,9 @@ class StageRunner:
             self.progress.log(f"stage {name}: --force-stage discards its outputs and starts it over")
             return True
         self._check_started(name)
+        info = self.done(name)
         if name in self.selected and self.stages[name].journaled:
             return True  # the journal decides what is left
-        info = self.done(name)
         if info is None:
             if name not in self.selected:
                 raise PipelineError(

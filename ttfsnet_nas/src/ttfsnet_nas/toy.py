@@ -204,7 +204,7 @@ class ToyPipeline(Pipeline):
         chain = [
             Stage(
                 name="search",
-                run=lambda: self._search(recipe, out, resume and "search" not in force, progress),
+                run=lambda: self._search(recipe, out, resume, progress, fresh="search" in force),
                 config=recipe,
                 journaled=True,  # its journal header names a changed seed, space or strategy precisely
             ),
@@ -220,7 +220,9 @@ class ToyPipeline(Pipeline):
             ).run()
         return out / "artifact" if "export" in todo else out
 
-    def _search(self, recipe: ToyRecipe, out: Path, resume: bool, progress: Progress) -> dict[str, Any]:
+    def _search(
+        self, recipe: ToyRecipe, out: Path, resume: bool, progress: Progress, *, fresh: bool = False
+    ) -> dict[str, Any]:
         space, land = self._setup(recipe)
         cfg = recipe.landscape
 
@@ -229,6 +231,10 @@ class ToyPipeline(Pipeline):
                 time.sleep(cfg.eval_seconds)
             return land.metrics(arch, noise=cfg.noise)
 
+        if fresh:  # --force-stage search: the journals of the old recipe go, the search starts over
+            resume = False
+            for journal in [out / "journal.jsonl", *out.glob("baselines/*.jsonl")]:
+                journal.unlink(missing_ok=True)
         _seed_globals(recipe.search.seed)
         result = run_search(
             recipe.search.build_strategy(space),
