@@ -12,11 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+import yaml
 
 from ttfsnet_nas.cli import main
 from ttfsnet_nas.journal import sha256_file
@@ -177,6 +179,79 @@ def test_sigkill_at_random_moments_then_resume_reproduces_the_run(reference: Pat
         assert not list(out.rglob("*.tmp")), f"seed {seed}, run {i}: a temporary file was left"
     assert kills >= 5, f"seed {seed}: only {kills} of 10 runs were still running when killed"
     print(f"fault injection, seed {seed}: {kills} SIGKILLs in 5 runs, every resumed run identical")
+
+
+KILL_RECIPE = {
+    # ``tiny`` with every stage long enough to be killed inside, and the baselines stage switched on
+    "supernet": {"epochs": 12},
+    "search": {"rounds": 10, "pool_size": 6, "elite_size": 3},
+    "retrain": {"epochs": 12},
+    "snn": {"finetune_epochs": 6},
+    "test": {"runs": 16},
+    "baselines": {"random_sampling": 1, "fixed": ["conv3x3"]},
+}
+
+
+@pytest.fixture(scope="module")
+def kill_recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    recipe = yaml.safe_load(TINY.read_text())
+    for section, values in KILL_RECIPE.items():
+        recipe.setdefault(section, {}).update(values)
+    path = tmp_path_factory.mktemp("kill") / "kill.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.fixture(scope="module")
+def kill_reference(kill_recipe: Path, data_dir: Path) -> Path:
+    out = kill_recipe.parent / "reference"
+    proc = _spawn(["search", str(kill_recipe), "--out", str(out)], data_dir)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    return out
+
+
+# evidence that a stage is under way and has written some of its partial outputs
+PROGRESS: dict[str, Callable[[Path], bool]] = {
+    "supernet": lambda out: any((out / "supernet").glob("train-*.ckpt")),
+    "search": lambda out: len((out / "search" / "journal.jsonl").read_bytes().splitlines()) >= 3,
+    "retrain": lambda out: any((out / "retrain").glob("train-*.ckpt")),
+    "snn": lambda out: (out / "snn.partial").is_dir(),
+    "test": lambda out: any((out / "test").glob("test_epoch_0_*.json")),
+    "baselines": lambda out: any((out / "baselines").rglob("train-*.ckpt")),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", list(PROGRESS))
+def test_sigkill_inside_every_stage_then_resume(
+    kill_recipe: Path, kill_reference: Path, tmp_path: Path, stage: str
+) -> None:
+    """SIGKILL once the stage has written some of its partial outputs and before it finished, then
+    ``--resume``: the result equals the uninterrupted run's, timings aside."""
+    data = Path(os.environ["TTFSNET_DATA"])
+    out = tmp_path / "run"
+    proc = _spawn(["search", str(kill_recipe), "--out", str(out)], data)
+    started, done = out / "stages" / f"{stage}.started.json", out / "stages" / f"{stage}.json"
+    deadline = time.monotonic() + 600
+    while not (started.is_file() and _quietly(PROGRESS[stage], out)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert not done.is_file(), f"stage {stage} finished before the kill: lengthen it in KILL_RECIPE"
+    resumed = _spawn(["search", str(kill_recipe), "--out", str(out), "--resume"], data)
+    _, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, err
+    assert _result(out) == _result(kill_reference)
+    assert not list(out.rglob("*.tmp")) and not (out / "stages" / f"{stage}.started.json").exists()
+
+
+def _quietly(check: Callable[[Path], bool], out: Path) -> bool:
+    try:
+        return check(out)
+    except OSError:  # a file the run is replacing this instant
+        return False
 
 
 # -- received files that carry code ---------------------------------------------------------------------
