@@ -158,11 +158,31 @@ def test_recipe_errors_exit_2_one_line(
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_usage_errors_exit_2(tmp_path: Path, recipe: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["search", str(tmp_path / "missing.yaml")], capsys)[0] == 2
-    assert run(["nosuchcommand"], capsys)[0] == 2
-    code, _, err = run(["search", str(recipe), "--out", str(tmp_path / "o"), "--stages", "bogus"], capsys)
-    assert code == 2 and "unknown stage 'bogus'; stages of this pipeline: search, export" in err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nosuchcommand"], "No such command 'nosuchcommand'"),
+        (["search"], "Missing argument 'recipe'"),
+        (["search", "{tmp}/missing.yaml"], "missing.yaml: no such recipe file"),
+        (["search", "{recipe}", "--bogus"], "No such option: --bogus"),
+        (["search", "{recipe}", "--out", "{tmp}/o", "--stages", "bogus"],
+         "unknown stage 'bogus'; stages of this pipeline: search, export"),
+        (["search", "{recipe}", "--out", "{tmp}/o", "--seed", "x"], "Invalid value for '--seed'"),
+        (["evaluate", "{tmp}/missing.yaml", "{tmp}"], "file '{tmp}/missing.yaml' does not exist"),
+        (["evaluate", "{recipe}", "{tmp}/nothing"], "dir '{tmp}/nothing' does not exist"),
+        (["show"], "Missing argument"),
+        (["show", "{tmp}/nothing"], "dir '{tmp}/nothing' does not exist"),
+    ],
+)
+def test_usage_errors_exit_2_one_line(
+    argv: list[str], message: str, tmp_path: Path, recipe: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every usage error is one ``error: ...`` line and exit status 2: no usage banner, no traceback."""
+    fill = {"tmp": str(tmp_path), "recipe": str(recipe)}
+    code, out, err = run([a.format(**fill) for a in argv], capsys)
+    assert code == 2
+    assert err.splitlines() == [err.strip()] and err.startswith("error: ")
+    assert message.format(**fill) in err and "Traceback" not in err + out
 
 
 def test_global_flags_after_the_subcommand(

@@ -308,7 +308,11 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("Aborted.", err=True)
         sys.exit(130)
     except _click_exc.ClickException as exc:
-        exc.show()
+        # one line like every other error (click's own form adds a usage banner and a "Try ..." line);
+        # the sub-command's --help shows the usage
+        if _STATE["debug"]:
+            traceback.print_exception(exc)
+        typer.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(2 if isinstance(exc, _click_exc.UsageError) else exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
