@@ -430,3 +430,55 @@ def test_broken_artifact_is_an_artifact_error(tmp_path: Path) -> None:
         read_artifact(out, verify=False)
     with pytest.raises(ArtifactError, match="architecture.json does not match its sha256"):
         read_artifact(out)
+
+
+def _partial_batches(
+    session: SearchSession, land: Landscape, stop_after: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Drive ``session`` the way a pool of three workers does: ask three candidates at a time, tell them in
+    reverse order. Returns (keys told, keys asked but not told when ``stop_after`` tells were reached)."""
+    told: list[str] = []
+    while True:
+        batch = session.ask_batch(3)
+        if not batch:
+            return told, []
+        for i, arch in enumerate(reversed(batch)):
+            if stop_after is not None and len(told) == stop_after:
+                return told, [a.key for a in batch[: len(batch) - i]]
+            session.tell(arch, {"accuracy": land.accuracy(arch)})
+            told.append(arch.key)
+
+
+@pytest.mark.parametrize("name", ["evolution", "random_search", "random_sampling", "exhaustive"])
+@pytest.mark.parametrize("stop_after", [1, 2, 4])
+def test_resume_after_a_partial_ask_batch_of_every_strategy(
+    tmp_path: Path, name: str, stop_after: int
+) -> None:
+    """Killed with candidates asked but not told (a partial ``ask_batch``): the resumed session accepts its
+    own journal, asks exactly the outstanding candidates again in their original order, and the finished
+    search scores the same candidates as an uninterrupted one with the same worker pattern."""
+    space = toy_space(3, 3)  # 27 architectures: exhaustive stays small
+    land = Landscape(space, seed=2)
+    kwargs = {"evolution": {"pool_size": 4, "elite_size": 2, "rounds": 3}, "exhaustive": {}}.get(
+        name, {"samples": 7}
+    )
+
+    def make() -> object:
+        return create_strategy(name, space=space, fitness=Fitness(), seed=3, **kwargs)
+
+    with SearchSession(make(), journal=tmp_path / "ref.jsonl") as session:
+        reference, _ = _partial_batches(session, land)
+    j = tmp_path / "killed.jsonl"
+    with SearchSession(make(), journal=j) as session:
+        before, outstanding = _partial_batches(session, land, stop_after=stop_after)
+    assert len(before) == stop_after and outstanding
+    with SearchSession(make(), journal=j, resume=True) as session:
+        assert session.resumed == stop_after
+        again = session.ask_batch(len(outstanding))
+        assert [a.key for a in again] == outstanding
+        for arch in reversed(again):
+            session.tell(arch, {"accuracy": land.accuracy(arch)})
+        after, _ = _partial_batches(session, land)
+    assert sorted(before + outstanding + after) == sorted(reference)
+    # the journal holds every tell once, in the order told
+    assert [r["key"] for r in read_journal(j).records] == before + outstanding[::-1] + after
