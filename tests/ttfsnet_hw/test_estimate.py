@@ -96,8 +96,15 @@ def test_dynamic_energy_is_linear_in_spikes(net, inputs) -> None:  # type: ignor
     e3 = estimate(net, r.scaled(0.5), prof, mapping)
     for part in ("synaptic", "noc", "neuron"):
         assert e3.energy_split_mj[part] == pytest.approx(0.5 * e1.energy_split_mj[part], rel=1e-12)
+    # Every SynOP costs e_w (weight read + membrane read/write + add) except those into the max pool, which
+    # read no weight (e_u). So synaptic = Σ SynOPs·e_w − pool SynOPs·(e_w − e_u) holds exactly; the naive
+    # Σ SynOPs·e_w is off by (pool SynOPs / Σ SynOPs)·(e_w − e_u)/e_w ≈ 2.2 % · 21 % ≈ 0.5 % on this network.
+    # rel=1e-12 covers float64 rounding of a five-term sum (a few ulps, ~1e-16 each) and nothing else.
+    e_w, e_u = energy_per_synop_pj(prof), energy_per_synop_pj(prof, weighted=False)
+    pool_synops = sum(layer.synops for layer in e1.layers if layer.kind == "maxpool")
+    assert pool_synops > 0  # otherwise the second term is not exercised
     assert e1.energy_split_mj["synaptic"] == pytest.approx(
-        e1.synops.mean * energy_per_synop_pj(prof) * 1e-9, rel=0.2
+        (e1.synops.mean * e_w - pool_synops * (e_w - e_u)) * 1e-9, rel=1e-12, abs=0.0
     )
 
 
@@ -185,6 +192,12 @@ def test_calibration_fits_and_records(make_net) -> None:  # type: ignore[no-unty
 
 
 def test_yoso_reproduces_the_paper_point_on_the_reference() -> None:
+    # What this shows: the shipped yoso.yaml, the reference architecture and the reference record still
+    # belong together (the fit was not broken by a later change to the network family, the record or the
+    # cost model). What it does not show: that the cost model is right. The two constants checked against
+    # 48.0 ms / 9.0 mJ were fitted by this same code (pe.cycles_per_synop, energy.base_power_mw), and ~96 % of
+    # the energy is the fitted static term, so a wrong dynamic term is absorbed by the fit. The model itself
+    # is checked against hand-computed figures in test_cost_oracle.py.
     pytest.importorskip("torch")  # paper models are built with ttfsnet.models
     arch = reference_architecture()
     ir = paper_network(arch)

@@ -69,6 +69,11 @@ def test_every_output_is_written(run_dir: Path, data_dir: Path) -> None:
     assert result["synthetic"] is True
     m = result["metrics"]
     assert 0.0 <= m["war"] <= 1.0 and 0.0 <= m["uar"] <= 1.0
+    # It learned: chance is 1/7 (7 balanced classes). The margin is 0.3 or five times the spread of WAR
+    # over the test runs (fresh windows each), whichever is larger; the seeded run is far above both.
+    spread = json.loads((run_dir / "test" / "summary.json").read_text())["snn"]["std"]["war"]
+    for metric in ("war", "uar"):
+        assert m[metric] - 1 / 7 > max(0.3, 5 * spread), (metric, m[metric], spread)
     assert 0.0 < m["spikes_per_neuron"] <= 1.0  # TTFS: at most one spike per neuron
     assert m["synops_per_sample"] > 0 and m["params"] > 0 and m["latency"] > 1.0
     assert "SYNTHETIC" in (run_dir / "results.md").read_text()
@@ -88,21 +93,22 @@ def test_split_is_subject_disjoint(run_dir: Path) -> None:
 def test_snn_and_ann_agree_on_the_test_set(run_dir: Path) -> None:
     summary = json.loads((run_dir / "test" / "summary.json").read_text())
     assert summary["runs"] == 2
-    if summary["saturated_per_sample"] == 0:
-        assert summary["max_abs_logit_diff"] < 1e-3  # the exact mapping: same logits, not just same labels
-    assert summary["agreement"] >= 0.97  # exact mapping; only window saturation can flip a prediction
+    # The seeded run's test windows stay inside the calibrated windows, so the mapping is exact there:
+    # float32 logits of size ~10 agree to rounding (1e-3 leaves three orders of magnitude for it).
+    assert summary["saturated_per_sample"] == 0
+    assert summary["max_abs_logit_diff"] < 1e-3  # the exact mapping: same logits, not just same labels
+    assert summary["agreement"] == 1.0
     transfer = json.loads((run_dir / "snn" / "transfer.json").read_text())
     assert transfer["transfer"]["agreement"] == 1.0
     assert transfer["transfer"]["max_abs_logit_diff"] < 1e-3
     # and independently of the pipeline: the saved SNN against its own ANN counterpart on fresh inputs
     net, meta = ttfsnet.load(run_dir / "snn" / "snn.pt")
-    x = torch.rand(16, *meta["input_shape"]) * 0.5
+    x = torch.rand(16, *meta["input_shape"], generator=torch.Generator().manual_seed(0)) * 0.5
     with torch.no_grad():
         run = net.run(x)
         ann = ttfsnet.to_ann(net)(x)
-    unsaturated = run.total_saturated == 0
-    if unsaturated:
-        torch.testing.assert_close(run.logits, ann, rtol=1e-4, atol=1e-4)
+    assert run.total_saturated == 0  # half-range inputs stay inside the calibrated windows
+    torch.testing.assert_close(run.logits, ann, rtol=1e-4, atol=1e-4)
 
 
 def test_seen_format_runs_and_artifact(run_dir: Path) -> None:
