@@ -177,7 +177,8 @@ def _record(ir: NetworkIR, synops: list[float], silent_second_sample: bool = Fal
 #   PE3    2          2·(2+3)      = 10       1   (1,1,3)
 # packets (one per input spike and destination PE) = 4 + 5 + 3 + 2 = 14
 # PE cycles = 2·SynOPs + 3·in + 5·out + ⌈8 neurons / 2 lanes⌉·1:
-#   PE0 = 40 + 12 + 5 + 4 = 61;  PE1 = 52 + 15 + 10 + 4 = 81;  PE2 = 32 + 9 + 5 + 4 = 50;  PE3 = 20 + 6 + 5 + 4 = 35
+#   PE0 = 40 + 12 + 5 + 4 = 61;  PE1 = 52 + 15 + 10 + 4 = 81 (bottleneck);
+#   PE2 = 32 + 9 + 5 + 4 = 50;   PE3 = 20 + 6 + 5 + 4 = 35
 CONV_SYNOPS = 72.0
 CONV_PACKETS = 14.0
 CONV_CYCLES = 81 + 4 * HOPS_4 + 11  # bottleneck PE1 + hops·c_hop + layer overhead
@@ -259,7 +260,9 @@ def test_two_layer_network_by_hand() -> None:
     p_e_syn = 5 * E_SYN_POOL  # no weight read: 32.5 pJ
     p_e_neu = 8 * 0.25 + 4 * 3.0  # 8 checks + 4 OUTPUT spikes = 14 pJ
     p_e_noc = 5 * HOPS_1 * 2.0  # 10 pJ
-    _check_layer(est, "p", partition="1x1x1", pes=1, synops=5.0, spikes_in=5.0, spikes_out=4.0, cycles=p_cycles)
+    _check_layer(
+        est, "p", partition="1x1x1", pes=1, synops=5.0, spikes_in=5.0, spikes_out=4.0, cycles=p_cycles
+    )
     _check_layer(est, "p", energy_synaptic_mj=p_e_syn * MJ_PER_PJ, energy_neuron_mj=p_e_neu * MJ_PER_PJ)
     _check_layer(est, "p", energy_noc_mj=p_e_noc * MJ_PER_PJ)
 

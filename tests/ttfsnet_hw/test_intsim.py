@@ -41,6 +41,10 @@ def networks(draw):  # type: ignore[no-untyped-def]
 @settings(max_examples=40, deadline=None)
 @given(networks(), st.booleans())
 def test_intsim_matches_quantised_closed_form_exactly(case, bias_correction: bool) -> None:  # type: ignore[no-untyped-def]
+    # Integer arithmetic (shifts, saturation) against float arithmetic on the same quantised values, over
+    # many random networks. Both sides share the walk and the kernels of ttfsnet_hw.datapath (max pool,
+    # conv2d, encode_steps), so a bug in a shared kernel passes here (a max pool taking the latest spike
+    # does); test_intsim_oracle.py checks intsim against a reference that shares none of them.
     ir, prec, x = case
     q = quantize(ir, prec, x, bias_correction=bias_correction)
     ev = simulate(q, x)
