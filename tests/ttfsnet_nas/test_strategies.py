@@ -211,3 +211,18 @@ def test_infeasible_best_only_when_nothing_is_feasible(space36: SearchSpace, lan
     best = rs.best()
     assert not best.score.feasible
     assert best.score.violation == min(t.score.violation for t in rs.history)  # least violating wins
+
+
+@pytest.mark.parametrize("n_parents", [2, 3, 5])
+def test_crossover_always_mixes_two_distinct_parents(space36: SearchSpace, n_parents: int) -> None:
+    """Every pair of parent draws picks two different elite members: with all swap draws below
+    ``swap_prob`` the child is the second parent, with all above it the first, and they never coincide."""
+    evo = Evolution(space=space36, fitness=Fitness(), seed=0, pool_size=4, elite_size=4, rounds=2)
+    genes = len(space36.genes)
+    parents = [tuple([k] * genes) for k in range(n_parents)]  # parent k is recognisable in every gene
+    grid = [(k + 0.5) / (4 * n_parents) for k in range(4 * n_parents)]  # every draw cell, several times
+    for u0 in grid:
+        for u1 in grid:
+            first = evo._crossover(parents, [u0, u1, *[1.0] * genes])  # no gene swapped
+            second = evo._crossover(parents, [u0, u1, *[0.0] * genes])  # every gene swapped
+            assert first in parents and second in parents and first != second, (u0, u1)
