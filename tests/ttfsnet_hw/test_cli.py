@@ -407,7 +407,7 @@ def _manifest(folder: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps({"format": 1, "files": files}))
 
 
-@pytest.mark.parametrize("command", ["estimate-folder", "estimate-file", "quantize"])
+@pytest.mark.parametrize("command", ["estimate-folder", "estimate-file", "quantize", "calibrate"])
 def test_artifacts_are_checked_against_their_manifest_and_never_run_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
@@ -432,6 +432,11 @@ def test_artifacts_are_checked_against_their_manifest_and_never_run_code(
         args = ["--data", "synthetic:2"]
         if command == "quantize":
             args += ["--out", str(tmp_path / "q")]
+        if command == "calibrate":
+            args += [
+                "--out", str(tmp_path / "cal.yaml"), "--latency-ms", "5", "--energy-mj", "0.5",
+                "--data-point", "a test point",
+            ]
         code, _, err = _main([command.split("-")[0], str(model), *args], capsys)
         return code, err
 
