@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,7 @@ from ttfsnet_hw.errors import QuantizationError
 from ttfsnet_hw.intsim import closed_form_quantized, compare, float_disagreement, max_accumulators, simulate
 from ttfsnet_hw.ir import IRBuilder
 from ttfsnet_hw.profile import PrecisionSpec
-from ttfsnet_hw.quantize import quantize
+from ttfsnet_hw.quantize import floor_corrections, quantize
 
 
 @st.composite
@@ -141,4 +143,35 @@ def test_bias_correction_needs_calibration_and_moves_only_biases(net, inputs) ->
         not np.array_equal(a.q_bias, b.q_bias)
         for a, b in zip(plain.layers, corrected.layers, strict=True)
         if a.kind in ("conv", "linear", "readout")
+    )
+
+
+def test_floor_correction_is_half_an_input_step_times_the_expected_input() -> None:
+    # Oracle from the definition alone: (Δ_in/2)·W f, with f_j the fraction of calibration samples on which
+    # input j fires in the float network. The input window is [0, 1] with L steps (Δ_0 = 1/L); the hidden
+    # layer's step is T/L rounded up to a power of two. Nothing below calls the quantiser's helpers.
+    rng = np.random.default_rng(3)
+    time_bits, window = 3, 1.5
+    steps = 2**time_bits
+    ir = IRBuilder("fc", (1, 3, 4), rng=rng).flatten().linear(5, window=window).readout(3)
+    x = rng.uniform(0.0, 1.0, size=(40, 1, 3, 4))
+    x[rng.uniform(size=x.shape) < 0.4] = 0.0  # silent inputs, so f is a fraction and not all ones
+    prec = PrecisionSpec(weight_bits=8, membrane_bits=32, time_bits=time_bits)
+    qnet = quantize(ir, prec, x)
+    corrections = floor_corrections(qnet, x, ir)
+
+    hidden, readout = ir.layers[1], ir.layers[2]
+    # The correction applies the weights the datapath will use: the quantised ones.
+    w_hidden, w_readout = qnet.ir.layers[1].weight, qnet.ir.layers[2].weight
+    assert hidden.weight is not None and hidden.threshold is not None
+    assert w_hidden is not None and w_readout is not None
+    flat = x.reshape(len(x), -1)
+    f_in = (flat > 0).mean(axis=0)  # a TTFS input fires iff its value is positive
+    np.testing.assert_allclose(corrections[hidden.name], (0.5 / steps) * w_hidden @ f_in, rtol=1e-12)
+
+    pre = flat @ hidden.weight.T + (window - hidden.threshold)  # ANN pre-activation, bias T - ϑ
+    f_hidden = (pre > 0).mean(axis=0)
+    hidden_step = 2.0 ** math.ceil(math.log2(window / steps))  # 1.5/8 → 0.25
+    np.testing.assert_allclose(
+        corrections[readout.name], (hidden_step / 2) * w_readout @ f_hidden, rtol=1e-12
     )

@@ -1,7 +1,7 @@
 """Post-training per-layer quantisation of a TTFS network to a profile's bit widths (torch-free).
 
-The quantised network is defined so that the integer datapath (:mod:`ttfsnet_hw.intsim`) and the float
-closed form on the quantised values agree bit for bit:
+The quantised network is defined so that the integer datapath ([`ttfsnet_hw.intsim`][ttfsnet_hw.intsim]) and
+the float closed form on the quantised values agree bit for bit:
 
 * **Time.** A window has ``L = 2**time_bits`` steps. Each layer's step ``Δ_l = T_l / L`` is rounded *up* to a
   power of two, so the window grows to ``T'_l = L·Δ_l ∈ [T_l, 2 T_l)`` (no new saturation). The input window
@@ -136,9 +136,10 @@ def floor_corrections(
     """Per weighted layer, the floor-bias correction ``(Δ_in/2)·W f`` in the layer's bias shape.
 
     Args:
-        qnet: the quantisation (for each layer's input step ``Δ_in``).
+        qnet: the quantisation: each layer's input step ``Δ_in`` and the quantised weights ``W`` the
+            datapath applies.
         calibration: raw inputs on which the firing frequencies ``f`` of the float network are measured.
-        float_ir: the unquantised network whose weights and firing the correction uses.
+        float_ir: the unquantised network whose firing frequencies the correction uses.
 
     Returns:
         Layer name → correction to add to the layer's bias before rounding (see the module docstring).
