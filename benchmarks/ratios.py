@@ -16,7 +16,9 @@ Usage::
 A throughput benchmark (the batch loader) instead reports ``samples_per_s`` with an absolute floor
 ``min_samples_per_s`` in ``extra_info``; it is printed in its own section, against that floor.
 
-Exit status 1 when a ratio exceeds its target or a throughput falls below its floor.
+Exit status 1 when a ratio exceeds its target or a throughput falls below its floor (:func:`missed_targets`).
+The same check runs inside pytest with ``pytest benchmarks --benchmark-only --ratio-check`` (see
+``benchmarks/conftest.py``), so one command measures and gates.
 """
 
 from __future__ import annotations
@@ -62,16 +64,39 @@ def throughput_rows(data: dict[str, Any]) -> list[tuple[str, float, float]]:
     return rows
 
 
+def missed_targets(data: dict[str, Any], stat: str = "median") -> list[str]:
+    """One line per missed target of a pytest-benchmark run (its JSON, or the same ``{"benchmarks": [...]}``
+    shape): a ratio above its ``target``, a throughput below its ``min_samples_per_s``, or a target that
+    cannot be checked because its reference benchmark is not in the run. Empty when every target is met.
+    """
+    names = {b["name"] for b in data["benchmarks"]}
+    missed = []
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        ref = info.get("reference")
+        if ref is not None and info.get("target") is not None and ref not in names:
+            missed.append(f"{bench['name']}: reference benchmark {ref!r} is not in this run (run it too)")
+    checkable = [
+        b for b in data["benchmarks"] if b.get("extra_info", {}).get("reference", b["name"]) in names
+    ]
+    for name, ref, ratio, target in ratio_rows({"benchmarks": checkable}, stat):
+        if target is not None and ratio > target:
+            missed.append(f"{name}: {stat} time / {ref} = {ratio:.3f}, above the target {target:g}")
+    for name, rate, floor in throughput_rows(data):
+        if rate < floor:
+            missed.append(f"{name}: {rate:,.0f} samples/s, below the floor {floor:,.0f}")
+    return missed
+
+
 def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else _latest_autosave()
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = ratio_rows(data)
-    failed = False
+    failed = bool(missed_targets(data))
     print(f"{'benchmark':55s} {'reference':35s} {'ratio':>7s} {'target':>7s}")
     labels = {b["name"]: b.get("extra_info", {}).get("label") for b in data["benchmarks"]}
     for name, ref, ratio, target in rows:
         ok = target is None or ratio <= target
-        failed |= not ok
         target_text = "-" if target is None else f"{target:.2f}"
         shown = labels[name] or name
         print(f"{shown:55s} {ref:35s} {ratio:7.3f} {target_text:>7s}{'' if ok else '  EXCEEDED'}")
@@ -80,7 +105,6 @@ def main(argv: list[str]) -> int:
         print(f"\n{'loader throughput':55s} {'samples/s':>10s} {'target':>10s}")
     for name, rate, floor in loader:
         ok = rate >= floor
-        failed |= not ok
         verdict = f"meets >= {floor:,.0f}" if ok else f"BELOW {floor:,.0f}"
         print(f"{name:55s} {rate:10,.0f} {verdict:>10s}")
     for bench in data["benchmarks"]:

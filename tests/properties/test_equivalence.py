@@ -16,6 +16,9 @@ from torch import nn  # noqa: E402
 import ttfsnet  # noqa: E402
 
 D = torch.float64
+# float64 SNN vs ANN differ only by rounding: ≲ eps·Σfan_in·|preactivation| ≈ 2.2e-16·(192+45+12+5)·~10
+# (inputs up to 3.5, BN scales up to 1.7) ≈ 6e-13; measured ≤ 9e-16 over 150 examples. 5e-12 is ~10x.
+F64_TOL = 5e-12
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ def inputs(spec: Spec, n: int, dtype: torch.dtype = D, seed: int = 0) -> torch.T
     return (spec.low + (spec.high - spec.low) * u).to(dtype)
 
 
-@settings(max_examples=25, deadline=None)
+# derandomize: examples come from a fixed seed, so a CI failure reproduces and no run flakes on a new draw
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(spec=specs())
 def test_float64_snn_equals_ann(spec: Spec) -> None:
     model = build(spec)
@@ -123,14 +127,14 @@ def test_float64_snn_equals_ann(spec: Spec) -> None:
     r = net.run(x)
     with torch.no_grad():
         ann = model(x)
-        assert float((r.logits - ann).abs().max()) <= 1e-9
-        assert float((net(x) - ann).abs().max()) <= 1e-9
-        assert float((ttfsnet.to_ann(net)(x) - ann).abs().max()) <= 1e-9
+        assert float((r.logits - ann).abs().max()) <= F64_TOL
+        assert float((net(x) - ann).abs().max()) <= F64_TOL
+        assert float((ttfsnet.to_ann(net)(x) - ann).abs().max()) <= F64_TOL
     assert torch.equal(r.logits.argmax(1), ann.argmax(1))
     assert r.total_saturated == 0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(spec=specs())
 def test_saturation_is_reported_when_calibrated_on_subset(spec: Spec) -> None:
     model = build(spec)
@@ -139,21 +143,25 @@ def test_saturation_is_reported_when_calibrated_on_subset(spec: Spec) -> None:
     r = net.run(x)
     with torch.no_grad():
         clipped = ttfsnet.to_ann(net, clip=True)
-        assert float((clipped(x) - r.logits).abs().max()) <= 1e-9
+        assert float((clipped(x) - r.logits).abs().max()) <= F64_TOL
         # Count activations above the window layer by layer along the clipped ANN (same inputs per layer).
         expected = 0
+        saturated = torch.zeros(len(x), dtype=torch.bool)
         h = x
         for m in clipped:
             pre = h
             h = m(h)
             if isinstance(m, nn.Hardtanh):
-                expected += int((pre > m.max_val).sum())
+                over = pre > m.max_val
+                expected += int(over.sum())
+                saturated |= over.flatten(1).any(1)
         assert r.total_saturated == expected
-        if expected == 0:
-            assert float((r.logits - model(x)).abs().max()) <= 1e-9
+        # Per sample, unconditionally: a sample that saturates nowhere follows the unclipped ANN.
+        err = (r.logits - model(x)).abs().amax(1)
+        assert bool((err[~saturated] <= F64_TOL).all())
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(spec=specs())
 def test_float32_close_and_argmax_agrees(spec: Spec) -> None:
     model = build(spec, torch.float32)
@@ -163,7 +171,8 @@ def test_float32_close_and_argmax_agrees(spec: Spec) -> None:
         ann = model(x)
         snn = net(x)
     assert net.run(x).total_saturated == 0
-    # relative to the batch's logit scale (an element-wise relative error is undefined near 0)
+    # relative to the batch's logit scale (an element-wise relative error is undefined near 0):
+    # float32 ≲ eps32·Σfan_in·(Σ|terms| / max|logit|) ≈ 1.2e-7·250·~3 ≈ 1e-4; measured ≤ 7e-7.
     assert float((snn - ann).abs().max()) <= 1e-4 * float(ann.abs().max())
     agree = float((snn.argmax(1) == ann.argmax(1)).float().mean())
     assert agree >= 0.999

@@ -48,10 +48,10 @@ import ttfsnet
 
 # Both sides compute in float64 (unit roundoff u ≈ 1.1e-16). Every value is a sum of at most ~100 products
 # of magnitude ≲ 10 through ≤ 5 layers, so the forward error bound γ_K·Σ|terms| is ≲ 1e-12 of the scale of
-# the quantity (window or logit size, ~0.1-10 here). 1e-9 of that scale leaves three orders of margin,
-# while a semantic error (a wrong window start, α·Δ, pooling rule or threshold) moves a spike time or a logit
-# by a sizeable fraction of a window.
-REL_TOL = 1e-9
+# the quantity (window or logit size, ~0.1-10 here; measured ≤ 4e-16). 1e-11 of that scale leaves a 10x
+# margin over the bound, while a semantic error (a wrong window start, α·Δ, pooling rule or threshold)
+# moves a spike time or a logit by a sizeable fraction of a window.
+REL_TOL = 1e-11
 
 _Op = Callable[[np.ndarray], np.ndarray]  # a linear node acting on a batch (N, *shape) -> (N, *shape')
 

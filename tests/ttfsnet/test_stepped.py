@@ -50,11 +50,12 @@ def test_each_layer_within_one_step_of_closed_form(
         h = window * dt
         both = torch.isfinite(closed) & torch.isfinite(stepped)
         diff = (stepped - closed)[both]
-        assert float(diff.min()) >= -1e-9 and float(diff.max()) < h + 1e-9, f"layer {i}"
+        # float64 slack on O(1) times: a few ulp (~1e-15); 1e-12 is generous but far below h
+        assert float(diff.min()) >= -1e-12 and float(diff.max()) < h + 1e-12, f"layer {i}"
         # Silence agrees except for closed-form spikes within one step of the window end.
         assert not bool((torch.isinf(closed) & torch.isfinite(stepped)).any())
         lost = torch.isfinite(closed) & torch.isinf(stepped)
-        assert bool((closed[lost] > window - h - 1e-9).all())
+        assert bool((closed[lost] > window - h - 1e-12).all())
         checked += int(both.sum())
     assert checked > 100
 
@@ -68,7 +69,9 @@ def test_end_to_end_logits_converge(cnn64: nn.Sequential, inputs64: torch.Tensor
         errors.append(float((r.logits - exact).abs().max()))
         assert r.layer_names == net.run(inputs64).layer_names
     assert errors[0] > errors[1] > errors[2]
-    assert errors[2] < 1e-2 * max(1.0, float(exact.abs().max()))
+    # error ∝ dt: ≲ one step per spike through Σ|w| ≈ 1–3 per layer, so ≲ 3·dt = 3e-3 at dt = 1e-3;
+    # measured ≤ 0.51·dt (3 seeds). 5·dt.
+    assert errors[2] < 5 * 0.001
 
 
 def test_stepped_counts_saturation_and_synops(inputs64: torch.Tensor) -> None:
@@ -91,4 +94,4 @@ def test_readout_integrates_bias_current() -> None:
     net = ttfsnet.TTFSNetwork([head])
     t0 = torch.tensor([[0.25, math.inf]], dtype=D)
     r = net.run_times(t0, mode="stepped", dt=0.1)
-    assert r.logits.item() == pytest.approx(0.3 + 0.75, abs=1e-12)
+    assert r.logits.item() == pytest.approx(0.3 + 0.75, abs=1e-14)  # ~10 grid sums of O(1): ~10 ulp

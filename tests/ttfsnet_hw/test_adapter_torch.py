@@ -54,7 +54,9 @@ def test_ir_closed_form_equals_ttfsnet(converted) -> None:  # type: ignore[no-un
     ir = ir_from_ttfs(net, (2, 8, 8))
     logits, times = run(ir, x.double().numpy())
     ref = net.double().run(x.double())
-    np.testing.assert_allclose(logits, ref.logits.numpy(), rtol=0, atol=1e-12)
+    # two float64 implementations of the closed form: ≲ eps·Σfan_in·|preact| ≈ 2.2e-16·(18+36+24+10)·~2
+    # ≈ 4e-14 (measured 6e-17). 1e-13.
+    np.testing.assert_allclose(logits, ref.logits.numpy(), rtol=0, atol=1e-13)
     assert list(ir.emitters) == list(ref.layer_names)
     for t_ir, t_ref in zip(times, ref.spike_times, strict=True):
         np.testing.assert_array_equal(np.isfinite(t_ir), torch.isfinite(t_ref).numpy())
@@ -84,7 +86,9 @@ def test_ann_record_equals_snn_record_without_saturation(converted) -> None:  # 
     np.testing.assert_array_equal(rs.per_sample_spikes, ra.per_sample_spikes)
     np.testing.assert_array_equal(rs.per_sample_synops, ra.per_sample_synops)
     assert ir_a.macs == ir_s.macs and not ir_a.has_parameters
-    assert estimate(ir_a, ra, load_profile("yoso")).synops.mean == pytest.approx(rs.mean_synops().sum())
+    # integer counts averaged over 16 samples: a few ulp
+    synops = estimate(ir_a, ra, load_profile("yoso")).synops.mean
+    assert synops == pytest.approx(rs.mean_synops().sum(), rel=1e-14)
 
 
 def test_ttfs_from_ir_roundtrip() -> None:
@@ -99,8 +103,10 @@ def test_ttfs_from_ir_roundtrip() -> None:
     net = ttfs_from_ir(ir)
     back = ir_from_ttfs(net, (2, 6, 6))
     x = np.random.default_rng(3).uniform(0, 1, (4, 2, 6, 6))
-    np.testing.assert_allclose(run(back, x)[0], run(ir, x)[0], atol=1e-12)
-    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), run(ir, x)[0], atol=1e-12)
+    # float64, fan-in ≤ 18+12+5: ≲ 2.2e-16·35·~2 ≈ 2e-14 (measured ≤ 3e-16); rtol=0 (the default 1e-7 was
+    # the loosest term)
+    np.testing.assert_allclose(run(back, x)[0], run(ir, x)[0], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), run(ir, x)[0], rtol=0, atol=1e-13)
 
 
 @st.composite
@@ -120,7 +126,7 @@ def quantised_cases(draw):  # type: ignore[no-untyped-def]
     return ir, prec, rng.uniform(0, 1, (3, c, 6, 6))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)  # fixed draws: a failure reproduces
 @given(quantised_cases())
 def test_intsim_matches_ttfsnet_closed_form_exactly(case) -> None:  # type: ignore[no-untyped-def]
     ir, prec, x = case

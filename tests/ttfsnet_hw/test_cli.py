@@ -49,7 +49,26 @@ def test_estimate_table_and_csv() -> None:
     res = runner.invoke(app, ["estimate", SMALL, *SHAPE, "--format", "csv", "--rates", "0.2"])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.output)))
-    assert rows[-1]["name"] == "TOTAL" and rows[0]["name"] == "stem0"
+    assert rows[0]["name"] == "stem0" and rows[-1]["name"] == "head"
+    # one row per layer and nothing else: every row is a layer with its kind and PE count
+    assert all(r["kind"] and int(r["pes"]) > 0 for r in rows) and "TOTAL" not in res.output
+
+
+def test_estimate_totals_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--totals FILE``: the network totals as a one-row CSV that agrees with the JSON and the layer rows."""
+    totals = tmp_path / "totals.csv"
+    code, out, err = _main(
+        ["estimate", SMALL, *SHAPE, "--rates", "0.2", "--format", "csv", "--totals", str(totals)], capsys
+    )
+    assert code == 0, err
+    layers = list(csv.DictReader(io.StringIO(out)))
+    (row,) = list(csv.DictReader(io.StringIO(totals.read_text())))
+    code, out, _ = _main(["estimate", SMALL, *SHAPE, "--rates", "0.2", "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert row["network"] == doc["network"] and int(row["pes_used"]) == doc["pes_used"]
+    assert float(row["latency_ms"]) == pytest.approx(doc["latency_ms"])
+    assert float(row["energy_static_mj"]) == pytest.approx(doc["energy_split_mj"]["static"])
+    assert float(row["synops"]) == pytest.approx(sum(float(r["synops"]) for r in layers))
 
 
 def test_estimate_with_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -395,7 +414,7 @@ def test_nir_file_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["name"] for r in rows] == ["layers.0", "layers.1", "layers.3", "TOTAL"]
+    assert [r["name"] for r in rows] == ["layers.0", "layers.1", "layers.3"]
 
 
 def _manifest(folder: Path) -> None:
@@ -452,3 +471,44 @@ def test_artifacts_are_checked_against_their_manifest_and_never_run_code(
     code, err = run()
     assert code == 2 and "snn.pt" in err and len(err.strip().splitlines()) == 1
     assert not marker.exists()
+
+
+def test_help_shows_no_bool_placeholder() -> None:
+    """Boolean flags take no value, so ``--help`` shows no ``<bool>`` next to them (typer's default does)."""
+    for args in ([], ["estimate"], ["quantize"]):
+        res = runner.invoke(app, [*args, "--help"])
+        assert res.exit_code == 0, res.output
+        assert "<bool>" not in res.output and "--help" in res.output
+    res = runner.invoke(app, ["quantize", "--help"])
+    line = next(line for line in res.output.splitlines() if "--bias-correction" in line)
+    assert "<" not in line  # the flag's row: name and help, no value placeholder
+    assert "<int>" in runner.invoke(app, ["estimate", "--help"]).output  # options with values keep theirs
+
+
+def test_format_vocabulary_is_the_nas_one(capsys: pytest.CaptureFixture[str]) -> None:
+    """One ``--format`` vocabulary across both CLIs; a word a command cannot write is one usage line."""
+    from ttfsnet_hw.cli import OutputFormat
+
+    nas_cli = pytest.importorskip("ttfsnet_nas.cli")
+    assert [f.value for f in OutputFormat] == [f.value for f in nas_cli.OutputFormat]
+    for args, accepted in (
+        (["estimate", SMALL, *SHAPE, "--rates", "0.2"], "table, json or csv"),
+        (["profiles"], "table or json"),
+    ):
+        code, out, err = _main([*args, "--format", "markdown"], capsys)
+        assert code == 2 and out == ""
+        assert err == f"error: Invalid value for '--format' / '-f': expected {accepted}, got 'markdown'\n"
+
+
+def test_runtime_error_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runtime failure has the same ``error: ...`` form as bad input, with exit code 1."""
+    import ttfsnet_hw.cli as hw_cli
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated failure\nsecond line")
+
+    monkeypatch.setattr(hw_cli, "estimate", boom)
+    code, out, err = _main(["estimate", SMALL, *SHAPE, "--rates", "0.2"], capsys)
+    assert (code, out, err) == (1, "", "error: simulated failure\n")

@@ -40,7 +40,7 @@ def networks(draw):  # type: ignore[no-untyped-def]
     return ir, prec, x
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)  # fixed draws: a failure reproduces
 @given(networks(), st.booleans())
 def test_intsim_matches_quantised_closed_form_exactly(case, bias_correction: bool) -> None:  # type: ignore[no-untyped-def]
     # Integer arithmetic (shifts, saturation) against float arithmetic on the same quantised values, over
@@ -56,7 +56,7 @@ def test_intsim_matches_quantised_closed_form_exactly(case, bias_correction: boo
     np.testing.assert_array_equal(ev.predictions, ref.predictions)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(networks())
 def test_stepped_equals_event_mode(case) -> None:  # type: ignore[no-untyped-def]
     ir, prec, x = case
@@ -167,6 +167,8 @@ def test_floor_correction_is_half_an_input_step_times_the_expected_input() -> No
     assert w_hidden is not None and w_readout is not None
     flat = x.reshape(len(x), -1)
     f_in = (flat > 0).mean(axis=0)  # a TTFS input fires iff its value is positive
+    # float64 products of a handful of terms: a few ulp of Σ|w·f| (measured 0). rtol 1e-12 also absorbs
+    # another summation order unless an element cancels by > 10³.
     np.testing.assert_allclose(corrections[hidden.name], (0.5 / steps) * w_hidden @ f_in, rtol=1e-12)
 
     pre = flat @ hidden.weight.T + (window - hidden.threshold)  # ANN pre-activation, bias T - ϑ

@@ -25,10 +25,14 @@ from ttfsnet_nas.objectives import (
 )
 from ttfsnet_nas.strategies import crowding_distance, non_dominated_sort, select_nsga2, select_top
 
+# Scores are a few float64 operations (sums, ratios, one power) on literals that are not exact binary
+# fractions: ≲ 10 ulp ≈ 2e-15 relative; 1e-14 is 5x that and far below any formula error.
+FLOAT_REL = 1e-14
+
 
 def test_war_uar_is_eq6_mean_reading() -> None:
     assert war_uar(80.0, 70.0) == 75.0
-    assert get_objective("war_uar")({"war": 79.6, "uar": 80.1}) == pytest.approx(79.85)
+    assert get_objective("war_uar")({"war": 79.6, "uar": 80.1}) == pytest.approx(79.85, rel=FLOAT_REL)
     # ranking equals ranking by WAR + UAR
     pairs = [(70.0, 90.0), (80.0, 79.0), (85.0, 70.0)]
     by_fit = sorted(pairs, key=lambda p: war_uar(*p))
@@ -38,7 +42,7 @@ def test_war_uar_is_eq6_mean_reading() -> None:
 def test_weighted_applies_directions() -> None:
     fit = Fitness(weights={"accuracy": 1.0, "params": 1e-5})
     s = fit.score({"accuracy": 80.0, "params": 1e6})
-    assert s.value == pytest.approx(80.0 - 10.0)  # params is minimised: subtracted
+    assert s.value == pytest.approx(80.0 - 10.0, rel=FLOAT_REL)  # params is minimised: subtracted
     assert s.feasible and s.violation == 0.0
 
 
@@ -47,14 +51,14 @@ def test_tnas_er_preset_with_parameter_budget() -> None:
     ok = fit.score({"war_uar": 78.0, "params": 1.04e6})
     over = fit.score({"war_uar": 90.0, "params": 1.21e6})
     assert ok.feasible and not over.feasible
-    assert over.violation == pytest.approx(0.1)
+    assert over.violation == pytest.approx(0.1, rel=FLOAT_REL)
     assert ok.key() > over.key()  # feasibility beats a higher fitness
 
 
 def test_power_mode_matches_autosnn_formula() -> None:
     fit = Fitness(mode="power", accuracy="accuracy", cost="spikes", reference=110_000.0, exponent=-0.08)
     s = fit.score({"accuracy": 90.0, "spikes": 55_000.0})
-    assert s.value == pytest.approx(90.0 * 0.5**-0.08)
+    assert s.value == pytest.approx(90.0 * 0.5**-0.08, rel=FLOAT_REL)
     with pytest.raises(FitnessError, match="power mode needs a positive 'spikes', got 0.0"):
         fit.score({"accuracy": 90.0, "spikes": 0.0})
     assert Fitness(mode="power", exponent=0.0).score({"accuracy": 7.0, "spikes": 3.0}).value == 7.0
@@ -134,8 +138,8 @@ def test_scorer_keeps_the_objectives_it_was_made_with(clean_registry: None) -> N
 def test_constraint_violation_both_sides() -> None:
     c = ConstraintSpec(objective="params", min=10.0, max=20.0)
     assert c.violation(15.0) == 0.0
-    assert c.violation(25.0) == pytest.approx(0.25)
-    assert c.violation(5.0) == pytest.approx(0.5)
+    assert c.violation(25.0) == pytest.approx(0.25, rel=FLOAT_REL)
+    assert c.violation(5.0) == pytest.approx(0.5, rel=FLOAT_REL)
 
 
 def test_evaluate_computes_needed_objectives_from_one_result() -> None:
@@ -300,7 +304,7 @@ def test_crowding_distance_and_nsga2_selection() -> None:
     scores = [_s(0, 4), _s(1, 3), _s(2, 2), _s(3, 1), _s(4, 0), _s(0, 0)]
     dist = crowding_distance(scores, [0, 1, 2, 3, 4])
     assert dist[0] == dist[4] == math.inf
-    assert dist[1] == dist[2] == dist[3] == pytest.approx(1.0)
+    assert dist[1] == dist[2] == dist[3] == pytest.approx(1.0, rel=FLOAT_REL)
     chosen = select_nsga2(scores, 3)
     assert set(chosen[:2]) == {0, 4} and len(chosen) == 3 and 5 not in chosen
 

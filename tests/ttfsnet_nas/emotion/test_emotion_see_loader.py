@@ -284,7 +284,8 @@ def test_split_training_by_subject_keeps_people_apart(tiny_see_root: Path) -> No
         split_training(train, rule="people")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", layout_names())
+# Layouts with their own indexer read other files than frame trees (``events``: test_emotion_events.py).
+@pytest.mark.parametrize("name", [n for n in layout_names() if get_layout(n).indexer is None])
 def test_every_registered_layout_loads_a_tree_in_its_own_conventions(name: str, make_see_tree) -> None:
     layout = get_layout(name)
     schema = layout.schema

@@ -94,7 +94,8 @@ def test_snn_and_ann_agree_on_the_test_set(run_dir: Path) -> None:
     summary = json.loads((run_dir / "test" / "summary.json").read_text())
     assert summary["runs"] == 2
     # The seeded run's test windows stay inside the calibrated windows, so the mapping is exact there:
-    # float32 logits of size ~10 agree to rounding (1e-3 leaves three orders of magnitude for it).
+    # float32 logits of size ≤ 17 agree to rounding, ≲ eps32·Σfan_in·|logit| ≈ 1.2e-7·~300·17 ≈ 6e-4 in the
+    # worst case (measured: test 0, transfer 1.1e-5). 1e-3 is that bound, not a margin for anything else.
     assert summary["saturated_per_sample"] == 0
     assert summary["max_abs_logit_diff"] < 1e-3  # the exact mapping: same logits, not just same labels
     assert summary["agreement"] == 1.0
@@ -108,7 +109,7 @@ def test_snn_and_ann_agree_on_the_test_set(run_dir: Path) -> None:
         run = net.run(x)
         ann = ttfsnet.to_ann(net)(x)
     assert run.total_saturated == 0  # half-range inputs stay inside the calibrated windows
-    torch.testing.assert_close(run.logits, ann, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(run.logits, ann, rtol=0, atol=1e-3)  # as above (measured 0)
 
 
 def test_seen_format_runs_and_artifact(run_dir: Path) -> None:

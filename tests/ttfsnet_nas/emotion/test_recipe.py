@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,9 @@ def test_cli_missing_dataset_is_bad_input_with_exit_code_2(
     path = _write(tmp_path, {"data": {"root": str(missing)}})
     code, err = _cli(["search", str(path), "--out", str(tmp_path / "run")], capsys)
     assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert str(missing) in lines[0]
+    # the error is one line, the last; before it only the run's progress log lines (standard error is no
+    # terminal here, so progress is logged there)
+    *progress, error = [line for line in err.splitlines() if line.strip()]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", line) for line in progress), err
+    assert error.startswith("error: ") and str(missing) in error
     assert "Traceback" not in err

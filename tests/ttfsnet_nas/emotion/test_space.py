@@ -131,7 +131,8 @@ def test_subnet_converts_exactly(arch_ops: tuple[str, ...]) -> None:
         ann_logits = sub(calib)
         run = snn.run(calib)
     assert run.total_saturated == 0  # calibrated on the same inputs: every activation fits its window
-    torch.testing.assert_close(run.logits, ann_logits, rtol=1e-4, atol=1e-4)
+    # float32 rounding only: ≲ eps32·Σfan_in·|preact| ≈ 1.2e-7·~300·~1 ≈ 4e-5 (measured 1.5e-8); 1e-4
+    torch.testing.assert_close(run.logits, ann_logits, rtol=0, atol=1e-4)
     assert torch.equal(run.logits.argmax(1), ann_logits.argmax(1))
     # spiking layers: every conv and the pooling-free chain; one spike per neuron at most
     assert run.spikes_per_neuron <= 1.0

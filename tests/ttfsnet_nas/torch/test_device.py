@@ -96,7 +96,9 @@ def test_bf16_training_runs_on_cpu_and_differs_from_fp32(
     assert all(p.dtype == torch.float32 for p in other.parameters())  # autocast leaves the weights alone
     assert bf16.op_counts == fp32.op_counts  # the same paths and batches ...
     assert bf16.epoch_losses != fp32.epoch_losses  # ... in another arithmetic
-    assert bf16.epoch_losses == pytest.approx(fp32.epoch_losses, rel=0.05)
+    # bf16 rounds each matmul to u = 2^-8 ≈ 3.9e-3 relative; over two epochs the losses differ by ≤ 3.4e-3
+    # relative across 5 seeds (2.9e-4 for this one). 0.02 ≈ 5u.
+    assert bf16.epoch_losses == pytest.approx(fp32.epoch_losses, rel=0.02)
 
     model = supernet.subnet(supernet.sample(np.random.default_rng(0)))
     result = train_model(model, data, TrainConfig(epochs=1, batch_size=40, precision="bf16"))

@@ -1,13 +1,17 @@
 """ttfsnet: time-to-first-spike (B1) spiking networks with an exact ReLU ⇄ TTFS mapping.
 
-Core API: :func:`convert`, :func:`to_ann`, :class:`TTFSNetwork` and its layers, :class:`RunResult`,
-:class:`RobustnessConfig`, :func:`statistics`, :func:`ann_statistics`, the network file format
-(:func:`save`, :func:`load`), fine-tuning (:func:`finetune`), snnTorch and NIR interoperability, the
-float32 policy (:func:`exact_float32`) and the errors (:class:`TTFSError` and its subclasses). See
-``docs/ttfs-model.md``.
+Core API: [`convert`][ttfsnet.convert.convert], [`to_ann`][ttfsnet.to_ann],
+    [`TTFSNetwork`][ttfsnet.TTFSNetwork] and its layers, [`RunResult`][ttfsnet.RunResult],
+[`RobustnessConfig`][ttfsnet.RobustnessConfig], [`statistics`][ttfsnet.statistics],
+[`ann_statistics`][ttfsnet.ann_statistics], the network file format ([`save`][ttfsnet.save],
+[`load`][ttfsnet.load]), fine-tuning ([`finetune`][ttfsnet.finetune]), snnTorch and NIR interoperability, the
+float32 policy ([`exact_float32`][ttfsnet.exact_float32]) and the errors ([`TTFSError`][ttfsnet.TTFSError] and
+its subclasses). See ``docs/ttfs-model.md``.
 
-Subpackages: :mod:`ttfsnet.functional` (pure tensor functions), :mod:`ttfsnet.nn` (layers, the layer-kind
-registry), :mod:`ttfsnet.models` (the op registry and the TNAS-ER backbone), :mod:`ttfsnet.interop`.
+Subpackages: [`ttfsnet.functional`][ttfsnet.functional] (pure tensor functions), [`ttfsnet.nn`][ttfsnet.nn]
+    (layers, the layer-kind
+registry), [`ttfsnet.models`][ttfsnet.models] (the op registry and the TNAS-ER backbone),
+[`ttfsnet.interop`][ttfsnet.interop].
 """
 
 from ttfsnet import functional, models
@@ -23,14 +27,17 @@ from ttfsnet.errors import (
     UnknownNameError,
 )
 from ttfsnet.interop import (
+    StepSchedule,
     TTFSNeuron,
     TTFSNeuronState,
     TTFSStepNetwork,
     export_nir,
     import_nir,
+    latency_encode,
     output_raster,
     raster_to_times,
     reset_net,
+    step_schedule,
     times_to_raster,
     to_snntorch,
 )
@@ -84,14 +91,17 @@ __all__ = [
     "finetune",
     "train_step",
     # snnTorch and NIR
+    "StepSchedule",
     "TTFSNeuron",
     "TTFSNeuronState",
     "TTFSStepNetwork",
     "export_nir",
     "import_nir",
+    "latency_encode",
     "output_raster",
     "raster_to_times",
     "reset_net",
+    "step_schedule",
     "times_to_raster",
     "to_snntorch",
     # errors

@@ -1,10 +1,10 @@
-"""Exact ReLU ANN → TTFS SNN conversion and the inverse mapping (``ttfs-math.md`` §3–§7).
+"""Exact ReLU ANN → TTFS SNN conversion and the inverse mapping (``docs/ttfs-model.md`` §3–§7).
 
-:func:`convert` fuses every affine that sits between two weighted layers (BatchNorm before or after
-ReLU, the input normalisation ``x = p + (q - p)·x̃``) into the neighbouring weighted layer (that ANN-side
-fusion lives in :mod:`ttfsnet.fusion`), builds the TTFS layers, calibrates one window per spiking layer,
-``T^{(n)} = (1 + ζ)·X^{(n)}``, and maps biases to thresholds ``ϑ = T - b``. :func:`to_ann` maps a
-:class:`~ttfsnet.nn.TTFSNetwork` back to plain torch modules.
+[`convert`][ttfsnet.convert.convert] fuses every affine that sits between two weighted layers (BatchNorm
+before or after ReLU, the input normalisation ``x = p + (q - p)·x̃``) into the neighbouring weighted layer
+(that ANN-side fusion lives in [`ttfsnet.fusion`][ttfsnet.fusion]), builds the TTFS layers, calibrates one
+window per spiking layer, ``T^{(n)} = (1 + ζ)·X^{(n)}``, and maps biases to thresholds ``ϑ = T - b``.
+[`to_ann`][ttfsnet.convert.to_ann] maps a [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] back to plain torch modules.
 """
 
 # Public functions check argument types at run time for untyped callers.
@@ -85,8 +85,8 @@ def convert(
 ) -> TTFSNetwork:
     """Convert a ReLU network into an exactly equivalent TTFS network (never mutates ``model``).
 
-    The conversion runs under :func:`ttfsnet.exact_float32` (no TF32 on CUDA), so the windows come from
-    the same float32 arithmetic as a CPU run.
+    The conversion runs under [`ttfsnet.exact_float32`][ttfsnet.exact_float32] (no TF32 on CUDA), so the
+    windows come from the same float32 arithmetic as a CPU run.
 
     Args:
         model: ``nn.Sequential`` (possibly nested) of Conv2d, Linear, BatchNorm1d/2d (before or after
@@ -101,7 +101,7 @@ def convert(
         input_range: Declared range ``(p, q)`` of raw inputs; fused into the first weighted layer.
 
     Returns:
-        A :class:`~ttfsnet.nn.TTFSNetwork` in the dtype of ``model``, with ``input_shape`` set to the
+        A [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] in the dtype of ``model``, with ``input_shape`` set to the
         calibration data's per-sample shape.
 
     Raises:
@@ -242,10 +242,10 @@ def to_ann(net: TTFSNetwork, clip: bool = False) -> nn.Sequential:
     """Map a TTFS network back to an equivalent ReLU network of plain torch modules.
 
     Each layer contributes its ``to_ann(clip=clip)`` modules. Hidden layers get ``b = T - ϑ``;
-    position-dependent thresholds become a :class:`PositionBias`; the input encoding becomes
-    :class:`InputNormalization`. With ``clip=False`` activations are ``ReLU`` (equal to the SNN while
-    nothing saturates); with ``clip=True`` they are ``Hardtanh(0, T)``, equal to the SNN even with
-    saturation.
+    position-dependent thresholds become a [`PositionBias`][ttfsnet.convert.PositionBias]; the input encoding
+    becomes [`InputNormalization`][ttfsnet.convert.InputNormalization]. With ``clip=False`` activations are
+    ``ReLU`` (equal to the SNN while nothing saturates); with ``clip=True`` they are ``Hardtanh(0, T)``, equal
+    to the SNN even with saturation.
 
     Args:
         net: The TTFS network (not modified).

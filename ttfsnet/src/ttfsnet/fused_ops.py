@@ -1,8 +1,9 @@
 """The fused intermediate form: one record per TTFS layer to build, passed from fusion to conversion.
 
-:func:`ttfsnet.fusion.fuse` reads the ANN and writes these records with every affine already folded into the
-weighted layers; :func:`ttfsnet.convert` builds one TTFS layer from each record and calibrates the windows.
-They live in a module of their own so that both sides import them without importing each other.
+[`ttfsnet.fusion.fuse`][ttfsnet.fusion.fuse] reads the ANN and writes these records with every affine already
+folded into the weighted layers; [`ttfsnet.convert`][ttfsnet.convert.convert] builds one TTFS layer from each
+record and calibrates the windows. They live in a module of their own so that both sides import them without
+importing each other.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""ANN-side fusion for :func:`ttfsnet.convert`: fold every affine into the neighbouring weighted layer.
+"""ANN-side fusion for [`ttfsnet.convert`][ttfsnet.convert.convert]: fold every affine into the neighbouring
+weighted layer.
 
-:func:`fuse` walks the leaves of a (nested) ``nn.Sequential`` once, as a state machine: an affine that sits
-between two weighted layers (BatchNorm before or after ReLU, the input normalisation
-``x = p + (q - p)·x̃``) is folded into the weighted layer it feeds or follows (``ttfs-math.md`` §7), max
+[`fuse`][ttfsnet.fusion.fuse] walks the leaves of a (nested) ``nn.Sequential`` once, as a state machine: an
+affine that sits between two weighted layers (BatchNorm before or after ReLU, the input normalisation
+``x = p + (q - p)·x̃``) is folded into the weighted layer it feeds or follows (``docs/ttfs-model.md`` §6), max
 pools before a ReLU are deferred past it (they commute), and every unsupported module is refused with its
-path and the reason. The result is the fused intermediate form of :mod:`ttfsnet.fused_ops`; building and
-calibrating the TTFS layers from it is :mod:`ttfsnet.convert`'s part. Fusion works on detached CPU copies
-and never touches the model.
+path and the reason. The result is the fused intermediate form of [`ttfsnet.fused_ops`][ttfsnet.fused_ops];
+building and calibrating the TTFS layers from it is [`ttfsnet.convert`][ttfsnet.convert]'s part. Fusion works
+on detached CPU copies and never touches the model.
 """
 
 from __future__ import annotations
@@ -285,7 +286,7 @@ class _Fuser:
         offset = beta - mean * kappa
         view = (-1,) + (1,) * (len(self.shape) - 1)
         if self.open is not None:
-            # BN before ReLU: fold into the open layer (ttfs-math.md §7a); pooling already applied to the
+            # BN before ReLU: fold into the open layer (docs/ttfs-model.md §6); pooling already applied to the
             # pre-activation commutes with BN up to the sign of κ.
             op = self.open
             op.weight = op.weight * kappa.view(-1, *([1] * (op.weight.dim() - 1)))

@@ -1,23 +1,24 @@
-"""The TTFS network file format: :func:`save` and :func:`load`.
+"""The TTFS network file format: [`save`][ttfsnet.io.save] and [`load`][ttfsnet.io.load].
 
-A file is ``torch.save`` of a dictionary that holds only plain data and tensors, so :func:`load` reads it
-with ``torch.load(weights_only=True)``: opening a file someone sent you never runs code from it.
+A file is ``torch.save`` of a dictionary that holds only plain data and tensors, so [`load`][ttfsnet.io.load]
+reads it with ``torch.load(weights_only=True)``: opening a file someone sent you never runs code from it.
 
 Keys (format version 1):
 
 * ``format``: ``"ttfsnet.network"``; ``version``: ``1``.
 * ``layers``: one ``{"kind": ..., "config": {...}}`` per layer, in order (the kinds and configs of
-  :mod:`ttfsnet.nn.registry`).
+  [`ttfsnet.nn.registry`][ttfsnet.nn.registry]).
 * ``input_range``: ``[p, q]``; ``input_shape``: ``[C, H, W]`` or ``None``.
 * ``state_dict``: every parameter and buffer (CPU tensors; their dtypes are kept on load).
 * ``windows`` and ``latency``: the schedule, for readers that do not rebuild the network.
-* ``metadata``: what the caller passed to :func:`save` (plain data only: class names, architecture, ...).
+* ``metadata``: what the caller passed to [`save`][ttfsnet.io.save] (plain data only: class names,
+  architecture, ...).
 
 A file of a newer version than this ``ttfsnet`` knows is refused with a message that says so, instead of
 being misread.
 
-:func:`load_tensors` is the one safe reader of any torch file (checkpoints, state dicts) that the other
-``ttfsnet`` packages use: plain data and tensors only, on the CPU.
+[`load_tensors`][ttfsnet.io.load_tensors] is the one safe reader of any torch file (checkpoints, state dicts)
+that the other ``ttfsnet`` packages use: plain data and tensors only, on the CPU.
 """
 
 # Public functions check argument types at run time for untyped callers.
@@ -92,7 +93,8 @@ def save(net: TTFSNetwork, path: str | os.PathLike[str], **metadata: Any) -> Pat
         ``path``.
 
     Raises:
-        TTFSValueError: ``net`` is not a :class:`TTFSNetwork`, or metadata is not plain data.
+        TTFSValueError: ``net`` is not a [`TTFSNetwork`][ttfsnet.io.TTFSNetwork], or metadata is not plain
+            data.
     """
     if not isinstance(net, TTFSNetwork):
         raise TTFSValueError(f"save: expected a TTFSNetwork, got {type(net).__name__}")
@@ -126,7 +128,7 @@ def save(net: TTFSNetwork, path: str | os.PathLike[str], **metadata: Any) -> Pat
 
 
 def load(path: str | os.PathLike[str]) -> tuple[TTFSNetwork, dict[str, Any]]:
-    """Read a network written by :func:`save`, as data only (``weights_only=True``).
+    """Read a network written by [`save`][ttfsnet.io.save], as data only (``weights_only=True``).
 
     Args:
         path: the file.

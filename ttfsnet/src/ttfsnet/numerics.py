@@ -3,7 +3,8 @@
 On NVIDIA GPUs since Ampere, cuDNN convolutions (by default) and optionally cuBLAS matmuls compute
 float32 products in TF32, with a 10-bit mantissa. The SNN and the ANN it came from then round
 differently, and float32 logits that should agree to rounding drift apart (``docs/ttfs-model.md`` §4,
-"Numerics"). :func:`exact_float32` switches TF32 off for a block and restores the previous settings.
+"Numerics"). [`exact_float32`][ttfsnet.numerics.exact_float32] switches TF32 off for a block and restores the
+previous settings.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def exact_float32() -> Generator[None, None, None]:
     process-wide, so other threads see them while the block runs. Float64 is unaffected, and so is the
     CPU, which computes float32 in float32 by default.
 
-    :func:`ttfsnet.convert` runs inside it. Use it wherever SNN and ANN logits are compared::
+    [`ttfsnet.convert`][ttfsnet.convert.convert] runs inside it. Use it wherever SNN and ANN logits are
+    compared::
 
         with ttfsnet.exact_float32():
             diff = (net(x) - ann(x)).abs().max()

@@ -27,7 +27,8 @@ __all__ = ["LayerStats", "NetworkStats", "statistics", "ann_statistics", "networ
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LayerStats:
-    """Per-layer row of :class:`NetworkStats` (all per-sample values are averages over the data).
+    """Per-layer row of [`NetworkStats`][ttfsnet.stats.NetworkStats] (all per-sample values are averages over
+    the data).
 
     Attributes:
         name: Entry/module name (``"input"``, ``"layers.<i>"`` or the ANN module path).
@@ -125,7 +126,7 @@ def statistics(net: TTFSNetwork, data: Any) -> NetworkStats:
         data: A tensor or an iterable of tensors or ``(x, y)`` tuples of raw inputs.
 
     Returns:
-        :class:`NetworkStats`.
+        [`NetworkStats`][ttfsnet.stats.NetworkStats].
     """
     acc: dict[str, list[float]] | None = None
     meta: list[tuple[str, str, int]] = []
@@ -257,7 +258,7 @@ def ann_statistics(model: nn.Module, data: Any) -> NetworkStats:
         data: A tensor or an iterable of tensors or ``(x, y)`` tuples.
 
     Returns:
-        :class:`NetworkStats` (``saturated`` is 0).
+        [`NetworkStats`][ttfsnet.stats.NetworkStats] (``saturated`` is 0).
     """
     relu: dict[str, list[float]] = {}
     weighted: dict[str, list[float]] = {}

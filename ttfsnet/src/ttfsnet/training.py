@@ -1,9 +1,10 @@
-"""Training and fine-tuning of :class:`~ttfsnet.nn.TTFSNetwork` in the SNN domain.
+"""Training and fine-tuning of [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] in the SNN domain.
 
 A TTFS network is an ordinary differentiable module: the B1 closed form gives exact spike-time
 gradients, and with fixed windows and no robustness perturbations one optimiser step on the SNN is
-the same step on its ReLU counterpart (``ttfs-math.md`` §8). :func:`finetune` adds the
-hardware-aware options of the reference code through :class:`~ttfsnet.RobustnessConfig`: Gaussian
+the same step on its ReLU counterpart (``docs/ttfs-model.md`` §10).
+[`finetune`][ttfsnet.training.finetune] adds the
+hardware-aware options of the reference code through [`RobustnessConfig`][ttfsnet.RobustnessConfig]: Gaussian
 spike-time noise and fake quantisation of spike times and weights, with straight-through gradients.
 """
 
@@ -57,7 +58,7 @@ class EpochRecord:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FinetuneResult:
-    """Outcome of :func:`finetune`.
+    """Outcome of [`finetune`][ttfsnet.training.finetune].
 
     Attributes:
         history: One record per completed epoch.
@@ -89,7 +90,8 @@ def train_step(
     """One optimiser step on a batch: zero grads, forward, loss, backward, step.
 
     Args:
-        net: Any module mapping ``x`` to logits (a :class:`TTFSNetwork` applies its ``robustness``).
+        net: Any module mapping ``x`` to logits (a [`TTFSNetwork`][ttfsnet.training.TTFSNetwork] applies its
+            ``robustness``).
         x: Inputs.
         y: Integer class targets ``(B,)``.
         optimizer: Optimiser over ``net``'s parameters.
@@ -205,7 +207,7 @@ def finetune(
         momentum: Momentum of ``"sgd"``.
 
     Returns:
-        A :class:`FinetuneResult` with per-epoch loss and accuracy.
+        A [`FinetuneResult`][ttfsnet.training.FinetuneResult] with per-epoch loss and accuracy.
 
     Raises:
         TTFSValueError: For invalid arguments or empty data.

@@ -2,18 +2,19 @@
 
 The names below are the public API; importing this package never imports torch. Modules:
 
-* data types :mod:`~ttfsnet_hw.types` and errors :mod:`~ttfsnet_hw.errors`;
-* building IRs :mod:`~ttfsnet_hw.ir`, spike records :mod:`~ttfsnet_hw.records`;
-* profiles :mod:`~ttfsnet_hw.profile`, PE mapping :mod:`~ttfsnet_hw.mapping`, latency/energy
-  :mod:`~ttfsnet_hw.estimate`, calibration :mod:`~ttfsnet_hw.calibrate`;
-* the datapath kernels :mod:`~ttfsnet_hw.datapath`, the shared layer walk :mod:`~ttfsnet_hw.walk`, the
-  float closed form :mod:`~ttfsnet_hw.closedform`, post-training quantisation :mod:`~ttfsnet_hw.quantize`
-  and its file format :mod:`~ttfsnet_hw.quantized_file`, the integer simulator :mod:`~ttfsnet_hw.intsim`;
-* the TNAS-ER family :mod:`~ttfsnet_hw.paper`.
+* data types [`types`][ttfsnet_hw.types] and errors [`errors`][ttfsnet_hw.errors];
+* building IRs [`ir`][ttfsnet_hw.ir], spike records [`records`][ttfsnet_hw.records];
+* profiles [`profile`][ttfsnet_hw.profile], PE mapping [`mapping`][ttfsnet_hw.mapping], latency/energy
+  [`estimate`][ttfsnet_hw.estimate], calibration [`calibrate`][ttfsnet_hw.calibrate];
+* the datapath kernels [`datapath`][ttfsnet_hw.datapath], the shared layer walk [`walk`][ttfsnet_hw.walk], the
+  float closed form [`closedform`][ttfsnet_hw.closedform], post-training quantisation
+  [`quantize`][ttfsnet_hw.quantize] and its file format [`quantized_file`][ttfsnet_hw.quantized_file], the
+  integer simulator [`intsim`][ttfsnet_hw.intsim];
+* the TNAS-ER family [`paper`][ttfsnet_hw.paper].
 
-Torch models enter through :mod:`ttfsnet_hw.adapters.torch` and :mod:`ttfsnet_hw.load` (the ``[torch]``
-extra); NAS through the ``ttfsnet_nas.objectives`` entry point in :mod:`ttfsnet_hw.nas`. See
-``docs/hardware.md``.
+Torch models enter through [`ttfsnet_hw.adapters.torch`][ttfsnet_hw.adapters.torch] and
+[`ttfsnet_hw.load`][ttfsnet_hw.load] (the ``[torch]`` extra); NAS through the ``ttfsnet_nas.objectives`` entry
+point in [`ttfsnet_hw.nas`][ttfsnet_hw.nas]. See ``docs/hardware.md``.
 """
 
 from ttfsnet_hw.calibrate import calibrate

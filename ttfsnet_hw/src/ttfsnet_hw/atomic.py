@@ -1,4 +1,5 @@
-"""Atomic file writes: every file ``ttfsnet_hw`` writes goes through :func:`atomic_write`.
+"""Atomic file writes: every file ``ttfsnet_hw`` writes goes through
+[`atomic_write`][ttfsnet_hw.atomic.atomic_write].
 
 A reader (or a crash) never sees a half-written file: the bytes go to a temporary file in the destination's
 folder, are flushed to disk, and the temporary file then replaces the destination in one ``os.replace``.

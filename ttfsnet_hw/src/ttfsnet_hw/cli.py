@@ -1,18 +1,21 @@
 """``ttfsnet-hw`` command line: estimate, profiles, quantize, calibrate.
 
-The CLI parses arguments, calls the library and prints; everything else is in :mod:`ttfsnet_hw.load` (MODEL:
-a ``ttfsnet.save`` file, a NIR file, a model folder, or ``paper[:gene=op,...]`` for the TNAS-ER family at
-SEE input size with random weights; all need the ``[torch]`` extra), :mod:`ttfsnet_hw.reports` and
-:mod:`ttfsnet_hw.quantized_file`. DATA is a ``.npy``/``.npz`` array of raw inputs ``(N, *input_shape)`` or
-``synthetic:N[:SEED]`` (uniform in the input range). Exit codes: 0 success, 2 bad input (one-line message),
-1 runtime error; ``--debug`` shows tracebacks.
+The CLI parses arguments, calls the library and prints; everything else is in
+[`ttfsnet_hw.load`][ttfsnet_hw.load] (MODEL: a ``ttfsnet.save`` file, a NIR file, a model folder, or
+``paper[:gene=op,...]`` for the TNAS-ER family at SEE input size with random weights; all need the ``[torch]``
+extra), [`ttfsnet_hw.reports`][ttfsnet_hw.reports] and
+[`ttfsnet_hw.quantized_file`][ttfsnet_hw.quantized_file]. DATA is a ``.npy``/``.npz`` array of raw inputs
+``(N, *input_shape)`` or ``synthetic:N[:SEED]`` (uniform in the input range). Exit codes: 0 success, 2 bad
+input (one-line message), 1 runtime error; ``--debug`` shows tracebacks.
 
 JSON output of ``estimate`` (schema ``ttfsnet_hw.estimate/1``): ``latency_ms``, ``energy_mj``, ``cycles``,
 ``synops``, ``spikes`` (means, each with ``*_min``/``*_max``), ``energy_split_mj`` {synaptic, neuron, noc,
 static}, ``macs``, ``params``, ``pes_used``, ``pes_required``, ``pes_available``, ``neuron_utilisation``,
 ``memory_utilisation``, ``network``, ``profile``, ``n_samples``, ``spike_source`` and ``layers[]`` with
 ``name, kind, pes, partition, neurons, macs, synops, spikes_in, spikes_out, packets, hops, cycles,
-latency_ms, energy_synaptic_mj, energy_neuron_mj, energy_noc_mj``.
+latency_ms, energy_synaptic_mj, energy_neuron_mj, energy_noc_mj``. Its CSV (``--format csv``) has exactly
+these layer rows; ``--totals FILE`` writes the top-level fields as a one-row CSV of their own. Every error is
+one ``error: ...`` line, as in ``ttfsnet-nas``, and ``--format`` uses the same words (table, json, csv).
 
 ``--device`` (estimate, quantize, calibrate; default ``cpu``) is where a torch model runs while its spikes
 are recorded and an ANN is converted; everything after that is numpy on the CPU. The options of the four
@@ -21,15 +24,15 @@ commands, each typed and documented where it is declared, make this module run a
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 try:  # typer >= 0.16 vendors click as typer._click; its exceptions are not click's
     from typer._click import exceptions as _click_exc
@@ -39,20 +42,65 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from ttfsnet_hw.atomic import atomic_write
 from ttfsnet_hw.calibrate import calibrate
 from ttfsnet_hw.errors import DatapathOverflowError, HardwareValueError, MappingError, MissingExtraError
-from ttfsnet_hw.estimate import Estimate, estimate
+from ttfsnet_hw.estimate import estimate
 from ttfsnet_hw.load import LoadedNetwork, is_paper_spec, load_network, open_model, synthetic_inputs
 from ttfsnet_hw.profile import builtin_profiles, load_profile, profile_to_dict, write_profile
 from ttfsnet_hw.quantize import quantize
 from ttfsnet_hw.quantized_file import save_quantized
-from ttfsnet_hw.reports import quantization_report
+from ttfsnet_hw.reports import estimate_layers_csv, estimate_table, estimate_totals_csv, quantization_report
 
-__all__ = ["SCHEMA", "UsageError", "app", "main"]
+__all__ = ["SCHEMA", "OutputFormat", "UsageError", "app", "main"]
 
 SCHEMA = "ttfsnet_hw.estimate/1"
 
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    # a boolean flag takes no value: typer's rich help would show a <bool> type next to it
+    for param in params:
+        if getattr(param, "is_bool_flag", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="YOSO-style hardware backend for TTFS networks."
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    help="YOSO-style hardware backend for TTFS networks.",
 )
+
+
+class OutputFormat(str, Enum):  # noqa: UP042 - StrEnum would change str()/format() to the bare value
+    """The ``--format`` vocabulary, the same words as ``ttfsnet-nas`` uses; each command accepts the subset it
+    can write (``estimate``: table, json, csv; ``profiles``: table, json)."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def _format_option(*accepted: OutputFormat) -> Any:
+    # the same option and message as ttfsnet_nas.cli.format_option (this distribution cannot import it)
+    names = [f.value for f in accepted]
+    expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+    def parse(text: str) -> OutputFormat:
+        if text not in names:
+            raise typer.BadParameter(f"expected {expected}, got {text!r}")
+        return OutputFormat(text)
+
+    return typer.Option("--format", "-f", parser=parse, metavar="|".join(names), help=f"Output: {expected}.")
 
 
 class UsageError(HardwareValueError):
@@ -235,69 +283,7 @@ def _load(
         raise UsageError(f"MODEL {model}: {str(exc).splitlines()[0]}") from None
 
 
-def _table(est: Estimate) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(
-        title=f"{est.network} on {est.profile} ({est.n_samples} samples, spikes from {est.spike_source})"
-    )
-    for col in ("layer", "kind", "PEs", "split", "SynOPs", "spikes out", "packets", "cycles", "energy mJ"):
-        t.add_column(col, justify="right" if col not in ("layer", "kind") else "left")
-    for layer in est.layers:
-        e = layer.energy_synaptic_mj + layer.energy_neuron_mj + layer.energy_noc_mj
-        t.add_row(
-            layer.name,
-            layer.kind,
-            str(layer.pes),
-            layer.partition,
-            f"{layer.synops:.4g}",
-            f"{layer.spikes_out:.4g}",
-            f"{layer.packets:.4g}",
-            f"{layer.cycles:.4g}",
-            f"{e:.3g}",
-        )
-    buf = io.StringIO()
-    console = Console(file=buf, width=130, color_system=None)
-    console.print(t)
-    split = ", ".join(f"{k} {v:.4g}" for k, v in est.energy_split_mj.items())
-    console.print(
-        f"latency {est.latency_ms.mean:.4g} ms [{est.latency_ms.min:.4g}, {est.latency_ms.max:.4g}]  "
-        f"energy {est.energy_mj.mean:.4g} mJ [{est.energy_mj.min:.4g}, {est.energy_mj.max:.4g}] ({split})\n"
-        f"SynOPs {est.synops.mean:.4g}  spikes {est.spikes.mean:.4g}  MACs {est.macs}  params {est.params}  "
-        f"PEs {est.pes_used}/{est.pes_available} (needs {est.pes_required})  neuron util "
-        f"{est.neuron_utilisation:.1%}  "
-        f"memory util {est.memory_utilisation:.1%}"
-    )
-    return buf.getvalue()
-
-
-def _csv(est: Estimate) -> str:
-    buf = io.StringIO()
-    rows = [layer.__class__.__dataclass_fields__ for layer in est.layers[:1]]
-    fields = list(rows[0]) if rows else []
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(fields)
-    for layer in est.layers:
-        w.writerow([getattr(layer, f) for f in fields])
-    total: dict[str, Any] = {f: "" for f in fields}
-    total.update(
-        name="TOTAL",
-        kind="",
-        synops=est.synops.mean,
-        cycles=est.cycles.mean,
-        latency_ms=est.latency_ms.mean,
-        pes=est.pes_used,
-        macs=est.macs,
-    )
-    w.writerow([total[f] for f in fields])
-    return buf.getvalue()
-
-
-_FORMATS = ("table", "json", "csv")
-
-
-@app.command("estimate")
+@app.command("estimate", cls=_Command)
 def estimate_cmd(
     model: Annotated[
         str,
@@ -318,41 +304,51 @@ def estimate_cmd(
     input_range: Annotated[
         str | None, typer.Option(help="ANN models: raw input range P,Q (default 0,1).")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    format: Annotated[
+        OutputFormat, _format_option(OutputFormat.table, OutputFormat.json, OutputFormat.csv)
+    ] = OutputFormat.table,
+    totals: Annotated[
+        Path | None,
+        typer.Option(
+            "--totals",
+            help="Also write the network totals (latency, energy, SynOPs, PEs, ...) as a one-row CSV here; "
+            "--format csv has one row per layer and no total.",
+        ),
+    ] = None,
     device: Annotated[str, _DEVICE_OPTION] = "cpu",
 ) -> None:
     """Estimate latency, energy, SynOPs and the PE mapping of a model."""
-    if format not in _FORMATS:
-        raise UsageError(f"--format: expected one of {list(_FORMATS)}, got {format!r}")
     prof = load_profile(profile)
     loaded = _load(model, data, input_shape, rates, seed, input_range=input_range, device=device)
     est = estimate(loaded.ir, loaded.record, prof)
-    if format == "json":
+    if totals is not None:
+        atomic_write(totals, estimate_totals_csv(est).encode())
+    if format is OutputFormat.json:
         typer.echo(json.dumps({"schema": SCHEMA, **est.to_dict()}, indent=2))
-    elif format == "csv":
-        typer.echo(_csv(est), nl=False)
+    elif format is OutputFormat.csv:
+        typer.echo(estimate_layers_csv(est), nl=False)
     else:
-        typer.echo(_table(est), nl=False)
+        typer.echo(estimate_table(est), nl=False)
 
 
-@app.command("profiles")
+@app.command("profiles", cls=_Command)
 def profiles_cmd(
     name: Annotated[str | None, typer.Argument(help="Show one profile (name or path) with sources.")] = None,
-    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    format: Annotated[
+        OutputFormat, _format_option(OutputFormat.table, OutputFormat.json)
+    ] = OutputFormat.table,
 ) -> None:
     """List the shipped profiles, or show one with every constant's source."""
-    if format not in ("table", "json"):
-        raise UsageError(f"--format: expected table or json, got {format!r}")
     if name is None:
         profs = [load_profile(n) for n in builtin_profiles()]
-        if format == "json":
+        if format is OutputFormat.json:
             typer.echo(json.dumps([{"name": p.name, "description": p.description} for p in profs], indent=2))
         else:
             for p in profs:
                 typer.echo(f"{p.name:12s} {p.description}")
         return
     p = load_profile(name)
-    if format == "json":
+    if format is OutputFormat.json:
         typer.echo(json.dumps(profile_to_dict(p), indent=2))
         return
     typer.echo(f"{p.name}: {p.description}")
@@ -372,7 +368,7 @@ def profiles_cmd(
         )
 
 
-@app.command("quantize")
+@app.command("quantize", cls=_Command)
 def quantize_cmd(
     model: Annotated[
         str,
@@ -446,7 +442,7 @@ def quantize_cmd(
         raise RuntimeError("integer simulation disagrees with the quantised closed form (see report.json)")
 
 
-@app.command("calibrate")
+@app.command("calibrate", cls=_Command)
 def calibrate_cmd(
     model: Annotated[str, typer.Argument(help="Reference model (e.g. paper; needs the \\[torch] extra).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated profile YAML.")],
@@ -506,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, _INPUT_ERRORS):
             typer.echo(f"error: {msg}", err=True)
             return 2
-        typer.echo(f"error ({type(exc).__name__}): {msg}", err=True)
+        # the same one-line form as an input error; the exit code tells them apart and --debug shows the type
+        typer.echo(f"error: {msg}", err=True)
         return 1
     return 0

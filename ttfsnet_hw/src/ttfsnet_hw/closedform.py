@@ -69,6 +69,6 @@ def run_times(ir: NetworkIR, t0: np.ndarray) -> tuple[np.ndarray, list[np.ndarra
 
 
 def run(ir: NetworkIR, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Encode raw inputs (:func:`ttfsnet_hw.datapath.encode_times`) and run the closed form; see
-    :func:`run_times`."""
+    """Encode raw inputs ([`ttfsnet_hw.datapath.encode_times`][ttfsnet_hw.datapath.encode_times]) and run the
+    closed form; see [`run_times`][ttfsnet_hw.closedform.run_times]."""
     return run_times(ir, encode_times(ir, x))

@@ -1,10 +1,15 @@
 """The datapath kernels shared by the simulators, the quantiser and the torch adapters (numpy only).
 
-Float kernels (closed form, ``docs/ttfs-model.md`` §1): :func:`encode_times`, :func:`conv2d`, :func:`affine`,
-:func:`preactivation`, :func:`maxpool_times`. Integer kernels (the YOSO-style datapath of
-:mod:`ttfsnet_hw.intsim`): :func:`encode_steps`, :func:`affine_int`, :func:`bias_int`, :func:`shift`,
-:func:`fire`, :func:`maxpool_steps`, and the literal time-stepped phases :func:`phase1_stepped` and
-:func:`phase2_stepped`. Time grid: :func:`ceil_log2` and :func:`quantized_window`.
+Float kernels (closed form, ``docs/ttfs-model.md`` §1): [`encode_times`][ttfsnet_hw.datapath.encode_times],
+[`conv2d`][ttfsnet_hw.datapath.conv2d], [`affine`][ttfsnet_hw.datapath.affine],
+[`preactivation`][ttfsnet_hw.datapath.preactivation], [`maxpool_times`][ttfsnet_hw.datapath.maxpool_times].
+Integer kernels (the YOSO-style datapath of [`ttfsnet_hw.intsim`][ttfsnet_hw.intsim]):
+[`encode_steps`][ttfsnet_hw.datapath.encode_steps], [`affine_int`][ttfsnet_hw.datapath.affine_int],
+[`bias_int`][ttfsnet_hw.datapath.bias_int], [`shift`][ttfsnet_hw.datapath.shift],
+[`fire`][ttfsnet_hw.datapath.fire], [`maxpool_steps`][ttfsnet_hw.datapath.maxpool_steps], and the literal
+time-stepped phases [`phase1_stepped`][ttfsnet_hw.datapath.phase1_stepped] and
+[`phase2_stepped`][ttfsnet_hw.datapath.phase2_stepped]. Time grid:
+[`ceil_log2`][ttfsnet_hw.datapath.ceil_log2] and [`quantized_window`][ttfsnet_hw.datapath.quantized_window].
 
 Integer activations count time steps: a neuron that spikes at step ``k`` of a window of ``L`` steps has
 activation ``a = L − k`` (``0`` = silent).

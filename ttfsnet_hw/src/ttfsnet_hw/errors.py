@@ -4,8 +4,8 @@
 the caller passed (a network, a profile, a file, an option) are also ``ValueError`` s, so code written
 against the builtins keeps working; the CLI maps exactly those to exit code 2.
 
-This module imports nothing, so every other module (the leaf :mod:`ttfsnet_hw.types` included) may raise
-these.
+This module imports nothing, so every other module (the leaf [`ttfsnet_hw.types`][ttfsnet_hw.types] included)
+may raise these.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Latency and energy estimates from recorded spikes (the cost model of ``docs/hardware.md``).
 
-Per consumer layer ``l`` mapped on PEs ``p`` (see :mod:`ttfsnet_hw.mapping`), per sample:
+Per consumer layer ``l`` mapped on PEs ``p`` (see [`ttfsnet_hw.mapping`][ttfsnet_hw.mapping]), per sample:
 
 .. math::
 
@@ -16,8 +16,9 @@ zero dynamic energy, and energy is linear in spikes).
 Energy: ``E_syn = Σ SynOP·(weight read + membrane read/write + add)``,
 ``E_neu = Σ (checks·e_cmp + spikes·e_spk)``,
 ``E_noc = Σ packets·h̄·e_hop`` and ``E_static = (PEs·P_leak + P_base)·latency``; SRAM energies follow the
-Horowitz size law of the profile. :func:`ttfsnet_hw.calibrate.calibrate` fits ``pe.cycles_per_synop`` and
-``energy.base_power_mw`` to a published (latency, energy) point and records the fit in the profile.
+Horowitz size law of the profile. [`ttfsnet_hw.calibrate.calibrate`][ttfsnet_hw.calibrate.calibrate] fits
+``pe.cycles_per_synop`` and ``energy.base_power_mw`` to a published (latency, energy) point and records the
+fit in the profile.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class LayerEstimate:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Estimate:
-    """A full estimate (JSON schema: :meth:`to_dict`).
+    """A full estimate (JSON schema: `to_dict`).
 
     Attributes:
         network: network name.
@@ -234,15 +235,15 @@ def _as3(a: np.ndarray) -> np.ndarray:
 class LayerLoad:
     """Per-PE quantities of one consumer layer under any partition (from its mean spike maps).
 
-    Building one sums the spike maps into prefix sums once; :meth:`evaluate` then costs any partition in
-    O(PEs). :func:`ttfsnet_hw.calibrate.calibrate` reuses the loads across its bisection (only the profile
-    changes) through :meth:`with_profile` and ``estimate(..., loads=...)``.
+    Building one sums the spike maps into prefix sums once; `evaluate` then costs any partition in
+    O(PEs). [`ttfsnet_hw.calibrate.calibrate`][ttfsnet_hw.calibrate.calibrate] reuses the loads across its
+    bisection (only the profile changes) through `with_profile` and ``estimate(..., loads=...)``.
 
     Args:
         ir: the network.
         layer: one of its consumer layers.
         record: the spike record.
-        profile: the profile whose PE constants :meth:`evaluate` uses.
+        profile: the profile whose PE constants `evaluate` uses.
     """
 
     def __init__(self, ir: NetworkIR, layer: LayerIR, record: SpikeRecord, profile: HardwareProfile) -> None:
@@ -380,8 +381,9 @@ def estimate(
         record: spike statistics over the calibration set.
         profile: hardware profile.
         mapping: a fixed mapping (default: map with the spike-based load model).
-        loads: per consumer layer, its :class:`LayerLoad` from :func:`layer_loads` of the same ``ir`` and
-            ``record`` (any profile); saves rebuilding them when only the profile changes.
+        loads: per consumer layer, its [`LayerLoad`][ttfsnet_hw.estimate.LayerLoad] from
+            [`layer_loads`][ttfsnet_hw.estimate.layer_loads] of the same ``ir`` and ``record`` (any profile);
+            saves rebuilding them when only the profile changes.
 
     Returns:
         The estimate (means with min/max over samples).
@@ -492,5 +494,5 @@ def estimate(
 
 
 def layer_loads(ir: NetworkIR, record: SpikeRecord, profile: HardwareProfile) -> dict[str, LayerLoad]:
-    """The :class:`LayerLoad` of every consumer layer of ``ir``, by layer name."""
+    """The [`LayerLoad`][ttfsnet_hw.estimate.LayerLoad] of every consumer layer of ``ir``, by layer name."""
     return {layer.name: LayerLoad(ir, layer, record, profile) for layer in ir.consumers}

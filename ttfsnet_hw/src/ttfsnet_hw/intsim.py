@@ -1,4 +1,5 @@
-"""Integer, time-stepped simulation of the YOSO-style TTFS datapath on a :class:`QuantizedNetwork`.
+"""Integer, time-stepped simulation of the YOSO-style TTFS datapath on a
+[`QuantizedNetwork`][ttfsnet_hw.intsim.QuantizedNetwork].
 
 Per spiking layer with ``L`` steps per window:
 
@@ -16,10 +17,11 @@ takes the earliest step; the readout is the integer membrane at the end of phase
 the same integers per spike (``q·(L − k)``) with one matrix product per layer, which equals the stepped
 result whenever no intermediate sum saturates (reported as ``overflow``).
 
-:func:`closed_form_quantized` is the float closed form (``docs/ttfs-model.md`` §1) on the quantised values,
-with the same step quantisation of spike times between layers; :func:`compare` checks exact agreement. All
-simulators here carry integer activations ``a = L − k`` between layers and share the walk of
-:mod:`ttfsnet_hw.walk` and the kernels of :mod:`ttfsnet_hw.datapath`.
+[`closed_form_quantized`][ttfsnet_hw.intsim.closed_form_quantized] is the float closed form
+(``docs/ttfs-model.md`` §1) on the quantised values, with the same step quantisation of spike times between
+layers; [`compare`][ttfsnet_hw.intsim.compare] checks exact agreement. All simulators here carry integer
+activations ``a = L − k`` between layers and share the walk of [`ttfsnet_hw.walk`][ttfsnet_hw.walk] and the
+kernels of [`ttfsnet_hw.datapath`][ttfsnet_hw.datapath].
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def closed_form_quantized(
         a0: input activations in steps.
 
     Returns:
-        A result comparable with :func:`simulate` (``logits_int`` is ``None``).
+        A result comparable with [`simulate`][ttfsnet_hw.intsim.simulate] (``logits_int`` is ``None``).
     """
     L = qnet.steps
     saturated: dict[str, int] = {}

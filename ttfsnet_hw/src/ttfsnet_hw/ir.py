@@ -1,8 +1,9 @@
-"""Writing IRs by hand: :class:`IRBuilder` chains layers while tracking shapes, and
-:func:`random_parameters` gives a cost-only IR random weights, thresholds and windows.
+"""Writing IRs by hand: [`IRBuilder`][ttfsnet_hw.ir.IRBuilder] chains layers while tracking shapes, and
+[`random_parameters`][ttfsnet_hw.ir.random_parameters] gives a cost-only IR random weights, thresholds and
+windows.
 
-The IR types themselves live in :mod:`ttfsnet_hw.types`; IRs of torch models come from
-:mod:`ttfsnet_hw.adapters.torch`.
+The IR types themselves live in [`ttfsnet_hw.types`][ttfsnet_hw.types]; IRs of torch models come from
+[`ttfsnet_hw.adapters.torch`][ttfsnet_hw.adapters.torch].
 
 Example:
     >>> from ttfsnet_hw.ir import IRBuilder
@@ -50,7 +51,7 @@ def _randomized(layer: LayerIR, rng: np.random.Generator, *, draw_window: bool) 
 
 def random_parameters(ir: NetworkIR, rng: np.random.Generator) -> NetworkIR:
     """A runnable copy of ``ir`` with random windows in [0.5, 2], weights and thresholds (layer by layer,
-    the draws of :class:`IRBuilder` with ``rng``)."""
+    the draws of [`IRBuilder`][ttfsnet_hw.ir.IRBuilder] with ``rng``)."""
     return NetworkIR(
         name=ir.name,
         input_shape=ir.input_shape,
@@ -177,7 +178,7 @@ class IRBuilder:
         """Append the readout and build the network.
 
         Raises:
-            IRError: the chain is inconsistent (see :class:`~ttfsnet_hw.types.NetworkIR`).
+            IRError: the chain is inconsistent (see [`NetworkIR`][ttfsnet_hw.types.NetworkIR]).
         """
         layer = LayerIR(
             name=self._name("readout", name), kind="readout", in_shape=self._shape, out_shape=(classes,)

@@ -2,10 +2,12 @@
 
 A model is one of:
 
-* ``paper[:gene=op,...]``: a member of the TNAS-ER family (:func:`ttfsnet_hw.paper.paper_network`) with random
-  weights (``seed``); genes not given are ``conv3x3``, G follows the highest gene (default 3);
-* a ``.pt`` file written by :func:`ttfsnet.save`, read with :func:`ttfsnet.load` (``weights_only``: a file is
-  data, never code; pickled modules are refused). Its ``input_shape`` comes from the file;
+* ``paper[:gene=op,...]``: a member of the TNAS-ER family
+  ([`ttfsnet_hw.paper.paper_network`][ttfsnet_hw.paper.paper_network]) with random weights (``seed``); genes
+  not given are ``conv3x3``, G follows the highest gene (default 3);
+* a ``.pt`` file written by [`ttfsnet.save`][ttfsnet.save], read with [`ttfsnet.load`][ttfsnet.load]
+  (``weights_only``: a file is data, never code; pickled modules are refused). Its ``input_shape`` comes from
+  the file;
 * a NIR file (``.nir``/``.h5``) exported by ``ttfsnet.export_nir``;
 * a folder: its ``snn.pt`` (a ``ttfsnet.save`` file) when present, else whatever a **model loader** accepts.
   A folder with a ``manifest.json`` (an exported artifact: ``files`` maps each relative path to its
@@ -17,9 +19,10 @@ A model is one of:
   Other packages register theirs (an ANN artifact of ``model.json`` + ``weights.pt``, for instance), so this
   package imports none of them.
 
-:func:`open_model` opens one; :func:`load_network` turns it into an IR and a spike record on given inputs
-(recorded SNN spikes, positive ReLU outputs of an ANN, or assumed rates for paper models). Torch models
-need the ``[torch]`` extra, and so do paper models (they are built with ``ttfsnet.models``).
+[`open_model`][ttfsnet_hw.load.open_model] opens one; [`load_network`][ttfsnet_hw.load.load_network] turns it
+into an IR and a spike record on given inputs (recorded SNN spikes, positive ReLU outputs of an ANN, or
+assumed rates for paper models). Torch models need the ``[torch]`` extra, and so do paper models (they are
+built with ``ttfsnet.models``).
 """
 
 from __future__ import annotations
@@ -58,14 +61,14 @@ MODEL_LOADERS_GROUP = "ttfsnet_hw.model_loaders"
 """Entry-point group of model loaders: ``(path: Path) -> tuple[nn.Module, dict] | None``."""
 
 SNN_FILE = "snn.pt"
-"""The deployed TTFS network inside a model folder (a :func:`ttfsnet.save` file)."""
+"""The deployed TTFS network inside a model folder (a [`ttfsnet.save`][ttfsnet.save] file)."""
 
 _NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Model:
-    """A model opened by :func:`open_model`, before any spikes are recorded.
+    """A model opened by [`open_model`][ttfsnet_hw.load.open_model], before any spikes are recorded.
 
     Attributes:
         name: the network name used in reports (the paper spec, or the file name).
@@ -291,7 +294,8 @@ def open_model(
         The opened model.
 
     Raises:
-        ModelLoadError: see :func:`load_model` and :func:`paper_model`.
+        ModelLoadError: see [`load_model`][ttfsnet_hw.load.load_model] and
+            [`paper_model`][ttfsnet_hw.load.paper_model].
         MissingExtraError: torch is not installed.
     """
     if is_paper_spec(spec):
@@ -329,7 +333,7 @@ def load_network(
     """The IR of an opened model and its spike record on ``inputs``.
 
     Args:
-        model: from :func:`open_model`.
+        model: from [`open_model`][ttfsnet_hw.load.open_model].
         inputs: raw inputs ``(N, *input_shape)``.
         rates: paper models only: assume this firing fraction everywhere instead of running ``inputs``.
         convert_ann: convert an ANN to a TTFS network first (``ttfsnet.convert``, calibrated on ``inputs``),

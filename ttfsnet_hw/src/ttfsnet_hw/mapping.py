@@ -10,7 +10,7 @@ group a layer is split by output channel into ``channel_groups`` groups and spat
 * ``channel`` policy: the fewest regions whose every position fits, then split channels.
 
 A layer that cannot fit even one output channel's weights in a PE, or a network that needs more PEs than the
-profile has, raises :class:`MappingError` naming the layer.
+profile has, raises [`MappingError`][ttfsnet_hw.mapping.MappingError] naming the layer.
 
 **Spreading.** Spare PEs go where they cut the most cycles: each layer has a Pareto frontier of candidate
 partitions (PEs → cycles from the load model), and a multiple-choice knapsack over the PE budget picks one

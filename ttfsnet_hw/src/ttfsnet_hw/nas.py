@@ -1,25 +1,26 @@
 """Hardware objectives for neural-architecture search (entry-point group ``ttfsnet_nas.objectives``).
 
-:func:`objectives` returns ``latency_ms``, ``energy_mj`` and ``pe_count`` (all minimised) as plain specs:
-mappings with ``name``, ``direction``, ``compute``, ``description``, ``unit`` and ``example``, which the NAS
-package turns into its own objective objects, so this module imports nothing of it. ``compute`` takes an
-evaluation context (any object with ``metrics`` and ``extras`` mappings); ``example`` returns a
-representative context as a mapping (numbers are metrics, everything else extras).
+[`objectives`][ttfsnet_hw.nas.objectives] returns ``latency_ms``, ``energy_mj`` and ``pe_count`` (all
+minimised) as plain specs: mappings with ``name``, ``direction``, ``compute``, ``description``, ``unit`` and
+``example``, which the NAS package turns into its own objective objects, so this module imports nothing of it.
+``compute`` takes an evaluation context (any object with ``metrics`` and ``extras`` mappings); ``example``
+returns a representative context as a mapping (numbers are metrics, everything else extras).
 
-Each objective computes one :func:`ttfsnet_hw.estimate.estimate` per context (cached), from the first
-source available:
+Each objective computes one [`ttfsnet_hw.estimate.estimate`][ttfsnet_hw.estimate.estimate] per context
+(cached), from the first source available:
 
 1. ``extras["snn"]`` (a ``ttfsnet.TTFSNetwork``) with calibration inputs in ``extras["data"]``: recorded SNN
    spikes (input shape from ``extras["input_shape"]`` or the data);
 2. ``extras["model"]`` (a ReLU ANN) with ``extras["data"]``: per-layer ANN spikes (positive ReLU = spike);
 3. during search, no data: ``extras["model"]`` is the candidate subnet (a plain ReLU ``nn.Sequential``) and
    ``extras["input_shape"]`` its ``(C, H, W)``. Its cost-only IR comes from
-   :func:`ttfsnet_hw.adapters.torch.ir_from_ann`, whatever the task or search space, and the evaluator's ANN
-   totals ``metrics["spikes"]`` (hidden spikes per sample) and ``metrics["input_spikes"]`` are spread
-   uniformly over the layers (:func:`ttfsnet_hw.records.uniform_spike_record`; a max pool of k inputs fires
-   with probability 1 − (1 − ρ)^k), so SynOPs are ρ·MAC per layer. When the evaluator also reports
-   ``metrics["neurons"]`` (ReLU outputs per sample) it must equal the IR's hidden neurons, so a context
-   whose model is not the evaluated network is an error, not a wrong estimate.
+   [`ttfsnet_hw.adapters.torch.ir_from_ann`][ttfsnet_hw.adapters.torch.ir_from_ann], whatever the task or
+   search space, and the evaluator's ANN totals ``metrics["spikes"]`` (hidden spikes per sample) and
+   ``metrics["input_spikes"]`` are spread uniformly over the layers
+   ([`ttfsnet_hw.records.uniform_spike_record`][ttfsnet_hw.records.uniform_spike_record]; a max pool of k
+   inputs fires with probability 1 − (1 − ρ)^k), so SynOPs are ρ·MAC per layer. When the evaluator also
+   reports ``metrics["neurons"]`` (ReLU outputs per sample) it must equal the IR's hidden neurons, so a
+   context whose model is not the evaluated network is an error, not a wrong estimate.
 
 Models and data may be on any device (a search's candidates are on the run's device, a GPU say): the torch
 adapter runs the model where it is, moving the data there, and hands the estimator CPU arrays.

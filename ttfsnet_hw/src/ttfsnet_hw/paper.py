@@ -1,15 +1,17 @@
 """The TNAS-ER architecture family at SEE input size as hardware IRs, and the paper's YOSO figures.
 
-The family is the one backbone definition of ``ttfsnet`` (:class:`ttfsnet.models.MacroConfig` and
-:func:`ttfsnet.models.macro_network`) at the emotion geometry of TNAS-ER §3.3/§4.2: a stem of two 3×3 convs
-(4 → 32 → 32), then G groups of two searchable blocks (``conv3x3``/``conv5x5`` = two convs of that kernel,
-``skip`` = identity, or a 1×1 width adapter in the first block of a group that doubles the width), a 2×2
-max pool after every group, flatten and a linear head to 7 classes; input 4×90×90. :func:`paper_network`
-lowers a member to the IR with the torch adapter (BN folded), so it needs the ``[torch]`` extra.
+The family is the one backbone definition of ``ttfsnet``
+([`ttfsnet.models.MacroConfig`][ttfsnet.models.MacroConfig] and
+[`ttfsnet.models.macro_network`][ttfsnet.models.macro_network]) at the emotion geometry of TNAS-ER §3.3/§4.2:
+a stem of two 3×3 convs (4 → 32 → 32), then G groups of two searchable blocks (``conv3x3``/``conv5x5`` = two
+convs of that kernel, ``skip`` = identity, or a 1×1 width adapter in the first block of a group that doubles
+the width), a 2×2 max pool after every group, flatten and a linear head to 7 classes; input 4×90×90.
+[`paper_network`][ttfsnet_hw.paper.paper_network] lowers a member to the IR with the torch adapter (BN
+folded), so it needs the ``[torch]`` extra.
 
 The paper's searched architecture is not given in the text (only 1.04 M parameters, Table 3), so
-:func:`reference_architecture` picks, among all 3^(2G) choices for G = 3, the one whose parameter count is
-closest to 1.04 M. That choice is a stand-in, stated wherever it is used.
+[`reference_architecture`][ttfsnet_hw.paper.reference_architecture] picks, among all 3^(2G) choices for G = 3,
+the one whose parameter count is closest to 1.04 M. That choice is a stand-in, stated wherever it is used.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def _models() -> Any:
 def paper_config(
     *, groups: int = 3, image_size: int = 90, in_channels: int = 4, width: int = 32, num_classes: int = 7
 ) -> Any:
-    """The TNAS-ER emotion geometry as a :class:`ttfsnet.models.MacroConfig` (genes ``g<group>b<block>``).
+    """The TNAS-ER emotion geometry as a [`ttfsnet.models.MacroConfig`][ttfsnet.models.MacroConfig] (genes
+    ``g<group>b<block>``).
 
     Raises:
         MissingExtraError: torch is not installed.
@@ -176,7 +179,7 @@ def paper_network(
         width: stem width; doubles after every pooling.
         num_classes: classes.
         rng: if given, random weights/thresholds/windows (a runnable IR,
-            :func:`ttfsnet_hw.ir.random_parameters`); otherwise cost-only.
+            [`ttfsnet_hw.ir.random_parameters`][ttfsnet_hw.ir.random_parameters]); otherwise cost-only.
         name: network name.
 
     Returns:
@@ -266,7 +269,8 @@ def reference_record(ir: NetworkIR, synops: float = PAPER_FIGURES["ops_g"] * 1e9
 def calibrate_reference(
     profile: str | Path | HardwareProfile = "yoso", out: str | Path | None = None, date: str | None = None
 ) -> tuple[HardwareProfile, Estimate]:
-    """Fit ``profile`` to the paper's YOSO point on the reference architecture with :func:`reference_record`.
+    """Fit ``profile`` to the paper's YOSO point on the reference architecture with
+    [`reference_record`][ttfsnet_hw.paper.reference_record].
 
     Args:
         profile: starting profile (name, path or profile).

@@ -7,9 +7,10 @@ or as a mapping ``{value: ..., source: ..., confidence: ..., note: ...}``; the s
 profiles record where each constant comes from. Sources survive a load/write round trip.
 
 Shipped profiles live next to this module in ``profiles/*.yaml`` and are loaded by name
-(:func:`load_profile("yoso") <load_profile>`); any other argument is read as a path. The section
-dataclasses live in :mod:`ttfsnet_hw.profile_specs` (the widths, :class:`PrecisionSpec`, in
-:mod:`ttfsnet_hw.types`) and are re-exported here, where profiles are assembled.
+([`load_profile("yoso")`][ttfsnet_hw.profile.load_profile]); any other argument is read as a path. The section
+dataclasses live in [`ttfsnet_hw.profile_specs`][ttfsnet_hw.profile_specs] (the widths,
+[`PrecisionSpec`][ttfsnet_hw.profile.PrecisionSpec], in [`ttfsnet_hw.types`][ttfsnet_hw.types]) and are
+re-exported here, where profiles are assembled.
 """
 
 from __future__ import annotations
@@ -342,7 +343,8 @@ def profile_from_dict(raw: Mapping[str, Any], *, where: str = "profile") -> Hard
 
 
 def profile_to_dict(profile: HardwareProfile) -> dict[str, Any]:
-    """Inverse of :func:`profile_from_dict`, keeping provenance in the ``{value, source, ...}`` form.
+    """Inverse of [`profile_from_dict`][ttfsnet_hw.profile.profile_from_dict], keeping provenance in the
+    ``{value, source, ...}`` form.
 
     Args:
         profile: the profile.
@@ -421,7 +423,8 @@ def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> Hard
 
 
 def write_profile(profile: HardwareProfile, path: str | os.PathLike[str], *, header: str = "") -> Path:
-    """Write a profile as YAML atomically (:func:`ttfsnet_hw.atomic.atomic_write`; creates parent folders).
+    """Write a profile as YAML atomically ([`ttfsnet_hw.atomic.atomic_write`][ttfsnet_hw.atomic.atomic_write];
+    creates parent folders).
 
     Args:
         profile: the profile.

@@ -1,8 +1,9 @@
 """The sections of a hardware profile as frozen dataclasses (clock, PEs, NoC, energies, mapping policy) and
 the provenance and calibration records stored with it.
 
-:class:`~ttfsnet_hw.profile.HardwareProfile` combines them with the datapath widths
-(:class:`~ttfsnet_hw.types.PrecisionSpec`); :mod:`ttfsnet_hw.profile` reads, validates and writes profiles.
+[`HardwareProfile`][ttfsnet_hw.profile.HardwareProfile] combines them with the datapath widths
+([`PrecisionSpec`][ttfsnet_hw.types.PrecisionSpec]); [`ttfsnet_hw.profile`][ttfsnet_hw.profile] reads,
+validates and writes profiles.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Provenance:
     Attributes:
         source: citation (paper + section, or "assumption").
         confidence: tag (``docs/hardware.md``): V (primary), P (TNAS-ER text), S (secondary),
-            D (derived), U (unverified assumption), F (fitted by :func:`ttfsnet_hw.estimate.calibrate`).
+            D (derived), U (unverified assumption), F (fitted by `ttfsnet_hw.estimate.calibrate`).
         note: free text.
     """
 

@@ -1,4 +1,5 @@
-"""The quantised-network file: :func:`save_quantized` and :func:`load_quantized` (``quantized.npz``).
+"""The quantised-network file: [`save_quantized`][ttfsnet_hw.quantized_file.save_quantized] and
+[`load_quantized`][ttfsnet_hw.quantized_file.load_quantized] (``quantized.npz``).
 
 A file is a numpy ``.npz`` archive of plain arrays only, read with ``allow_pickle=False`` (opening a file
 someone sent you never runs code from it), written atomically. Keys (format version 1):
@@ -56,7 +57,7 @@ def save_quantized(qnet: QuantizedNetwork, path: str | os.PathLike[str]) -> Path
     """Write a quantised network (format in the module docstring), atomically.
 
     Args:
-        qnet: the network (from :func:`ttfsnet_hw.quantize.quantize`).
+        qnet: the network (from [`ttfsnet_hw.quantize.quantize`][ttfsnet_hw.quantize.quantize]).
         path: destination, conventionally ``quantized.npz``; parent folders are created.
 
     Returns:
@@ -111,7 +112,8 @@ def save_quantized(qnet: QuantizedNetwork, path: str | os.PathLike[str]) -> Path
 
 
 def load_quantized(path: str | os.PathLike[str]) -> QuantizedNetwork:
-    """Read a file written by :func:`save_quantized` (as plain arrays: ``allow_pickle=False``).
+    """Read a file written by [`save_quantized`][ttfsnet_hw.quantized_file.save_quantized] (as plain arrays:
+    ``allow_pickle=False``).
 
     Args:
         path: the file.

@@ -1,10 +1,12 @@
 """Spike records: recorded spike masks, or expected counts from firing fractions, and the TTFS bound.
 
-A :class:`~ttfsnet_hw.types.SpikeRecord` holds, per emitter, the spikes of every neuron summed over the
+A [`SpikeRecord`][ttfsnet_hw.types.SpikeRecord] holds, per emitter, the spikes of every neuron summed over the
 calibration samples, plus per-sample spike totals and exact per-sample SynOPs of every consumer (each input
-spike times its fan-out). Recorded: :class:`SpikeRecorder` / :func:`record_from_times`. Expected:
-:func:`assumed_spike_record` (one fraction per emitter), :func:`uniform_spike_record` (one hidden fraction,
-max pools derived), :func:`layer_totals_record` (per-emitter totals).
+spike times its fan-out). Recorded: [`SpikeRecorder`][ttfsnet_hw.records.SpikeRecorder] /
+[`record_from_times`][ttfsnet_hw.records.record_from_times]. Expected:
+[`assumed_spike_record`][ttfsnet_hw.records.assumed_spike_record] (one fraction per emitter),
+[`uniform_spike_record`][ttfsnet_hw.records.uniform_spike_record] (one hidden fraction, max pools derived),
+[`layer_totals_record`][ttfsnet_hw.records.layer_totals_record] (per-emitter totals).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ __all__ = [
 
 
 class SpikeRecorder:
-    """Accumulates per-emitter spike masks batch by batch into a :class:`SpikeRecord`.
+    """Accumulates per-emitter spike masks batch by batch into a
+    [`SpikeRecord`][ttfsnet_hw.records.SpikeRecord].
 
     Args:
         ir: the network.
@@ -113,7 +116,7 @@ def record_from_times(
     Args:
         ir: the network.
         batches: iterable of per-emitter time lists (e.g. the ``times`` of
-            :func:`ttfsnet_hw.closedform.run`).
+            [`ttfsnet_hw.closedform.run`][ttfsnet_hw.closedform.run]).
         source: label.
 
     Returns:

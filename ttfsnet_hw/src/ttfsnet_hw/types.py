@@ -1,10 +1,11 @@
 """The data types of ``ttfsnet_hw``: the network IR, spike records, quantised networks and simulation results.
 
-This is the leaf module of the package (it imports only :mod:`ttfsnet_hw.errors`), so every other module
-can share these types without import cycles; that is also why it runs a little over 500 lines (splitting
-it would make a second leaf). Behaviour lives elsewhere: the integer and float kernels in
-:mod:`ttfsnet_hw.datapath`, the walk over the layers in :mod:`ttfsnet_hw.walk`, the simulators in
-:mod:`ttfsnet_hw.closedform` and :mod:`ttfsnet_hw.intsim`.
+This is the leaf module of the package (it imports only [`ttfsnet_hw.errors`][ttfsnet_hw.errors]), so every
+other module can share these types without import cycles; that is also why it runs a little over 500 lines
+(splitting it would make a second leaf). Behaviour lives elsewhere: the integer and float kernels in
+[`ttfsnet_hw.datapath`][ttfsnet_hw.datapath], the walk over the layers in [`ttfsnet_hw.walk`][ttfsnet_hw.walk]
+, the simulators in [`ttfsnet_hw.closedform`][ttfsnet_hw.closedform] and
+[`ttfsnet_hw.intsim`][ttfsnet_hw.intsim].
 
 The IR mirrors ``ttfsnet``'s TTFS network (``docs/ttfs-model.md`` §1): an input window [0, 1], then an ordered
 chain of layers. Spiking layers (``conv``, ``linear``, ``avgpool``) own a window width ``T``; ``maxpool``

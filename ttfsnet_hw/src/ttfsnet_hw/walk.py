@@ -4,9 +4,9 @@ A TTFS network is run layer by layer, and every simulator (the float closed form
 event and stepped mode, the quantised closed form, the accumulator probe, ``ttfsnet``'s own per-layer
 reference) does the same bookkeeping around its own arithmetic: flatten reshapes, a max pool passes the
 earliest spike inside the window of the layer before it, each emitter's output is kept, and the readout
-ends the run. :func:`walk` does that bookkeeping once and calls per-kind callbacks for the arithmetic;
-:func:`schedule` and :func:`emitter_windows` expose the static part (which window each layer's input
-spikes live in).
+ends the run. [`walk`][ttfsnet_hw.walk.walk] does that bookkeeping once and calls per-kind callbacks for the
+arithmetic; [`schedule`][ttfsnet_hw.walk.schedule] and [`emitter_windows`][ttfsnet_hw.walk.emitter_windows]
+expose the static part (which window each layer's input spikes live in).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def walk(
         what ``readout`` returned.
 
     Raises:
-        IRError: the chain has no readout (a valid :class:`NetworkIR` always ends with one).
+        IRError: the chain has no readout (a valid [`NetworkIR`][ttfsnet_hw.walk.NetworkIR] always ends with
+            one).
     """
     emitted = [first]
     value = first

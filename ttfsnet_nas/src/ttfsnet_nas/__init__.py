@@ -5,15 +5,22 @@ typer and rich; it never imports torch.
 
 Main entry points:
 
-* :class:`SearchSpace`, :class:`Architecture` – categorical genes and the canonical encoding.
-* :func:`create_strategy` / :func:`register_strategy` – ask/tell strategies (``evolution``, ``random_search``,
-  ``random_sampling``, ``exhaustive``).
-* :class:`Fitness`, :func:`register_objective` – objectives, scalar / power / Pareto fitness, constraints.
-* :func:`run_search`, :class:`SearchSession` – journaled, resumable search driver.
-* :func:`write_artifact`, :func:`read_artifact` – exported artifacts.
-* :class:`Stage`, :class:`StageRunner` – resumable stages with fingerprints and completion markers.
-* :func:`register_pipeline` – recipe ``type`` → pipeline used by the ``ttfsnet-nas`` CLI.
-* :class:`NASError` (base of every error raised here), :class:`InputError` (bad user input; CLI exit 2).
+* [`SearchSpace`][ttfsnet_nas.SearchSpace], [`Architecture`][ttfsnet_nas.Architecture] – categorical genes and
+  the canonical encoding.
+* [`create_strategy`][ttfsnet_nas.create_strategy] / [`register_strategy`][ttfsnet_nas.register_strategy] –
+  ask/tell strategies (``evolution``, ``random_search``, ``random_sampling``, ``exhaustive``).
+* [`Fitness`][ttfsnet_nas.Fitness], [`register_objective`][ttfsnet_nas.register_objective] – objectives,
+  scalar / power / Pareto fitness, constraints.
+* [`run_search`][ttfsnet_nas.run_search], [`SearchSession`][ttfsnet_nas.SearchSession] – journaled, resumable
+  search driver.
+* [`write_artifact`][ttfsnet_nas.write_artifact], [`read_artifact`][ttfsnet_nas.read_artifact] – exported
+  artifacts.
+* [`Stage`][ttfsnet_nas.Stage], [`StageRunner`][ttfsnet_nas.StageRunner] – resumable stages with fingerprints
+  and completion markers.
+* [`register_pipeline`][ttfsnet_nas.register_pipeline] – recipe ``type`` → pipeline used by the
+  ``ttfsnet-nas`` CLI.
+* [`NASError`][ttfsnet_nas.NASError] (base of every error raised here), [`InputError`][ttfsnet_nas.InputError]
+  (bad user input; CLI exit 2).
 """
 
 from ttfsnet_nas.artifact import Artifact, read_artifact, write_artifact

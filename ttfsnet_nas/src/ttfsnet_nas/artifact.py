@@ -154,7 +154,7 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
     """Load an artifact folder.
 
     Args:
-        path: Folder written by :func:`write_artifact`.
+        path: Folder written by [`write_artifact`][ttfsnet_nas.artifact.write_artifact].
         verify: Check every file's sha256 and size against the manifest, and the space hash.
 
     Raises:
@@ -163,6 +163,14 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
     path = Path(path)
     if not path.is_dir():
         raise ArtifactError(f"artifact {path}: not a directory")
+    if not (path / "manifest.json").exists():
+        # a run folder (or any folder above an artifact) rather than the artifact: name the one to pass
+        inner = sorted(m.parent for m in path.glob("*/manifest.json"))
+        inner.sort(key=lambda d: d.name != "artifact")
+        if inner:
+            raise ArtifactError(
+                f"artifact {path}: not an artifact (no manifest.json); did you mean {inner[0]}?"
+            )
     manifest = _read_json(path / "manifest.json")
     if manifest.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"artifact {path}: format {manifest.get('format')!r}, expected {ARTIFACT_FORMAT}")

@@ -2,7 +2,10 @@
 
 Exit codes: 0 success; 2 usage or recipe errors (bad option, invalid recipe, journal exists without
 ``--resume``, journal of another run); 1 any other error. Errors print one line; ``--debug`` adds the
-traceback. ``--quiet`` replaces progress bars by log lines. Both may stand before or after the sub-command.
+traceback, and every error, of any command, has the form ``error: ...``. Progress shows as bars with an ETA on
+a terminal; ``--quiet``, or a standard error that is no terminal, gives log lines with the ETA instead (see
+[`cli_progress`][ttfsnet_nas.progress.cli_progress]). ``--debug`` and ``--quiet`` may stand before or after
+the sub-command. ``--format`` has one vocabulary, [`OutputFormat`][ttfsnet_nas.cli.OutputFormat].
 
 Task packages add sub-commands through the entry-point group ``ttfsnet_nas.commands`` (this distribution's
 emotion data layer adds ``data`` and ``report``) and pipelines through ``ttfsnet_nas.pipelines``; both are
@@ -11,14 +14,13 @@ imported only when used, so the core CLI names no task and never imports torch.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import json
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
@@ -37,9 +39,9 @@ except ImportError:  # older typer runs on click itself
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.pipelines import load_recipe, resolve_recipe
-from ttfsnet_nas.progress import LogProgress, Progress, RichProgress
+from ttfsnet_nas.progress import Progress, cli_progress
 
-__all__ = ["COMMANDS_GROUP", "app", "main"]
+__all__ = ["COMMANDS_GROUP", "Command", "Group", "OutputFormat", "app", "format_option", "main"]
 
 log = logging.getLogger("ttfsnet_nas")
 
@@ -56,15 +58,40 @@ def _plugin_commands() -> dict[str, str]:
     return {ep.name: ep.value for ep in metadata.entry_points(group=COMMANDS_GROUP)}
 
 
-class _Placeholder(TyperCommand):
+def _plain_flags(params: list[Any]) -> list[Any]:
+    # a boolean flag takes no value: typer's rich help would show a <bool> type next to it
+    for param in params:
+        if getattr(param, "is_bool_flag", False):
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """Typer command whose ``--help`` shows no value placeholder on boolean flags (``--resume``, ``--help``).
+
+    Pass it as ``cls=`` to every command of this CLI and of its plugins."""
+
+    def get_params(self, ctx: _click_core.Context) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """Typer group counterpart of [`Command`][ttfsnet_nas.cli.Command] (``typer.Typer(cls=Group)``)."""
+
+    def get_params(self, ctx: _click_core.Context) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Placeholder(Command):
     """Stands in for a plugin command that could not be imported, so ``--help`` still lists it."""
 
     def __init__(self, name: str, short_help: str) -> None:
         super().__init__(name, short_help=short_help, help=short_help)
 
 
-class _LazyGroup(TyperGroup):
-    """Typer group that adds the :data:`COMMANDS_GROUP` plugin commands, importing each on first use."""
+class _LazyGroup(Group):
+    """Typer group that adds the [`COMMANDS_GROUP`][ttfsnet_nas.cli.COMMANDS_GROUP] plugin commands, importing
+    each on first use."""
 
     def list_commands(self, ctx: _click_core.Context) -> list[str]:
         return list(super().list_commands(ctx)) + [n for n in _plugin_commands() if n not in self.commands]
@@ -102,8 +129,8 @@ def _load_plugin(name: str, target: str) -> _click_core.Command:
     elif isinstance(obj, _click_core.Command):
         cmd = obj
     else:
-        single = typer.Typer()
-        single.command(name)(obj)
+        single = typer.Typer(add_completion=False)
+        single.command(name, cls=Command)(obj)
         cmd = typer.main.get_command(single)
     cmd.name = name
     # typer may vendor its own copy of click: the same Command API under another module name
@@ -122,10 +149,30 @@ _STATE: dict[str, bool] = {"debug": False, "quiet": False}
 
 
 class OutputFormat(str, Enum):  # noqa: UP042 - StrEnum would change str()/format() to the bare value
-    """Output format of ``show`` and ``evaluate``."""
+    """The one ``--format`` vocabulary of every ``ttfsnet-nas`` command (``ttfsnet-hw`` uses the same words);
+    each command accepts the subset it can write (see [`format_option`][ttfsnet_nas.cli.format_option])."""
 
     table = "table"
     json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def format_option(*accepted: OutputFormat) -> Any:
+    """The ``--format``/``-f`` option of a command that writes the ``accepted`` formats.
+
+    Its help and placeholder list them (``table|json``), and any other value is a usage error (exit 2) that
+    names them: ``Invalid value for '--format' / '-f': expected table or json, got 'xml'``.
+    """
+    names = [f.value for f in accepted]
+    expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+    def parse(text: str) -> OutputFormat:
+        if text not in names:
+            raise typer.BadParameter(f"expected {expected}, got {text!r}")
+        return OutputFormat(text)
+
+    return typer.Option("--format", "-f", parser=parse, metavar="|".join(names), help=f"Output: {expected}.")
 
 
 @app.callback()
@@ -143,13 +190,9 @@ def _root(
     )
 
 
-@contextlib.contextmanager
-def _progress() -> Iterator[Progress]:
-    if _STATE["quiet"]:
-        yield LogProgress(log)
-        return
-    with RichProgress() as prog:
-        yield prog
+def _progress() -> AbstractContextManager[Progress]:
+    # bars with an ETA on a terminal; log lines with the ETA with --quiet, in logs and in pipes
+    return cli_progress(quiet=_STATE["quiet"], logger=log)
 
 
 _DEVICE_OPTION = typer.Option(
@@ -165,7 +208,7 @@ def _split_stages(stages: str | None) -> list[str] | None:
     return [s.strip() for s in stages.split(",") if s.strip()]
 
 
-@app.command()
+@app.command(cls=Command)
 def search(
     recipe: Annotated[
         str, typer.Argument(help="Recipe YAML file, or a built-in recipe name (tiny, demo, see, ...).")
@@ -200,11 +243,11 @@ def search(
     typer.echo(str(path))
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
     recipe: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Recipe YAML.")],
     artifact: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Artifact folder.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    fmt: Annotated[OutputFormat, format_option(OutputFormat.table, OutputFormat.json)] = OutputFormat.table,
     device: Annotated[str | None, _DEVICE_OPTION] = None,
 ) -> None:
     """Evaluate an exported artifact with the recipe's pipeline and print its metrics."""
@@ -214,7 +257,7 @@ def evaluate(
     _print_mapping("metrics", metrics, fmt)
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     run_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Run folder of `search`.")],
     out: Annotated[
@@ -232,10 +275,12 @@ def export(
     typer.echo(str(path))
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
-    artifact: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Artifact folder.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    artifact: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="Artifact folder (RUN_DIR/artifact).")
+    ],
+    fmt: Annotated[OutputFormat, format_option(OutputFormat.table, OutputFormat.json)] = OutputFormat.table,
 ) -> None:
     """Print an artifact's architecture and metrics (files are verified against the manifest)."""
     art = read_artifact(artifact)

@@ -9,12 +9,14 @@ Traceback (most recent call last):
 ...
 ttfsnet_nas.config.RecipeError: search.pool_size: expected int ≥ 2, got "twelve"
 
-Supported field types: ``bool``, ``int``, ``float``, ``str``, :class:`~pathlib.Path`, ``Literal``,
+Supported field types: ``bool``, ``int``, ``float``, ``str``, `Path`, ``Literal``,
 ``Optional``/unions, ``tuple[X, ...]``, ``tuple[X, Y]``, ``list[X]``, ``dict[str, X]``, nested dataclasses,
-and *tagged* dataclass families: a base class registered with :func:`register_config_type` is selected by
-the ``type:`` key of its YAML mapping. Bounds (``ge``, ``gt``, ``le``, ``lt``) come from :func:`param`.
-Unknown keys, wrong types, out-of-range values and failing ``__post_init__`` checks all raise
-:class:`RecipeError`. YAML floats such as ``1e6`` or ``1.1e6`` (strings under YAML 1.1) are read as floats.
+and *tagged* dataclass families: a base class registered with
+[`register_config_type`][ttfsnet_nas.config.register_config_type] is selected by the ``type:`` key of its YAML
+mapping. Bounds (``ge``, ``gt``, ``le``, ``lt``) come from [`param`][ttfsnet_nas.config.param]. Unknown keys,
+wrong types, out-of-range values and failing ``__post_init__`` checks all raise
+[`RecipeError`][ttfsnet_nas.config.RecipeError]. YAML floats such as ``1e6`` or ``1.1e6`` (strings under YAML
+1.1) are read as floats.
 Received values are not trusted: every ``float`` must be finite (``.inf`` and ``.nan`` are refused), every
 ``int`` must fit in 64 bits, a YAML mapping may not repeat a key, and a file that is not UTF-8 is refused
 with the byte offset of the first bad byte.
@@ -91,11 +93,12 @@ def param(
     doc: str = "",
     speed_only: bool = False,
 ) -> Any:
-    """``dataclasses.field`` with numeric bounds and a doc string checked by :func:`from_dict`.
+    """``dataclasses.field`` with numeric bounds and a doc string checked by
+    [`from_dict`][ttfsnet_nas.config.from_dict].
 
     ``speed_only`` marks a setting that changes how fast a result comes, never the result (worker counts):
     it is left out of the dataclass ``repr``, which stage fingerprints hash
-    (:class:`~ttfsnet_nas.stages.Stage`), so changing it neither invalidates a finished stage nor blocks
+    ([`Stage`][ttfsnet_nas.stages.Stage]), so changing it neither invalidates a finished stage nor blocks
     a resume.
     """
     meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "doc": doc}
@@ -205,7 +208,7 @@ def from_yaml(cls: type[T], path: str | os.PathLike[str]) -> T:
 
 
 def dump_yaml(obj: Any) -> str:
-    """YAML text of a dataclass (via :func:`to_dict`), keys in field order."""
+    """YAML text of a dataclass (via [`to_dict`][ttfsnet_nas.config.to_dict]), keys in field order."""
     return yaml.safe_dump(to_dict(obj), sort_keys=False, allow_unicode=True)
 
 
@@ -385,7 +388,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     """Build dataclass ``cls`` from plain data, checking keys, types and bounds recursively.
 
     Args:
-        cls: A dataclass, or a family base registered with :func:`register_config_type`.
+        cls: A dataclass, or a family base registered with
+            [`register_config_type`][ttfsnet_nas.config.register_config_type].
         data: Mapping from YAML.
         path: YAML path of ``data`` (for error messages).
 

@@ -1,7 +1,9 @@
-"""The ``ttfsnet_nas`` exceptions: one base class, one :class:`InputError` for everything the user got wrong.
+"""The ``ttfsnet_nas`` exceptions: one base class, one [`InputError`][ttfsnet_nas.errors.InputError] for
+everything the user got wrong.
 
-The CLI exits with status 2 on an :class:`InputError` (a bad recipe, file, folder or option value) and 1 on
-any other error. Value problems also subclass ``ValueError``, runtime problems ``RuntimeError``.
+The CLI exits with status 2 on an [`InputError`][ttfsnet_nas.errors.InputError] (a bad recipe, file, folder or
+option value) and 1 on any other error. Value problems also subclass ``ValueError``, runtime problems
+``RuntimeError``.
 """
 
 from __future__ import annotations

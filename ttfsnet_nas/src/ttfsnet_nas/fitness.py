@@ -164,7 +164,7 @@ class Fitness:
 
     # -- ranking ---------------------------------------------------------------------------------
     def score(self, values: Mapping[str, float]) -> Score:
-        """Turn objective values into a :class:`Score`.
+        """Turn objective values into a [`Score`][ttfsnet_nas.fitness.Score].
 
         Raises:
             FitnessError: When a needed value is missing or not finite, or a ``power`` cost is ≤ 0.
@@ -172,7 +172,7 @@ class Fitness:
         return self.scorer()(values)
 
     def scorer(self) -> Callable[[Mapping[str, float]], Score]:
-        """:meth:`score` with the objectives looked up once, for callers that score every candidate.
+        """`score` with the objectives looked up once, for callers that score every candidate.
 
         The returned function keeps the objectives registered when it was made.
         """

@@ -2,8 +2,9 @@
 
 A journal file starts with one ``{"type": "header", ...}`` line (written atomically) followed by one
 ``{"type": "eval", ...}`` line per evaluated candidate, each flushed and fsync'ed before the search goes on.
-A process killed in the middle of a write leaves at most one torn last line; :func:`read_journal` drops it
-and :meth:`Journal.open` truncates it away before appending.
+A process killed in the middle of a write leaves at most one torn last line;
+[`read_journal`][ttfsnet_nas.journal.read_journal] drops it and
+[`Journal.open`][ttfsnet_nas.journal.Journal.open] truncates it away before appending.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    """UTF-8 text version of [`atomic_write_bytes`][ttfsnet_nas.journal.atomic_write_bytes]."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -134,7 +135,7 @@ class RngHook(Protocol):
         ...
 
     def set_state(self, state: Any) -> None:
-        """Restore a state produced by :meth:`get_state`."""
+        """Restore a state produced by `get_state`."""
         ...
 
 
@@ -148,7 +149,7 @@ def _unpack_u32(text: str) -> np.ndarray:
 
 
 class PythonRandomHook:
-    """State of Python's global :mod:`random` generator."""
+    """State of Python's global `random` generator."""
 
     name = "python"
 
@@ -259,7 +260,7 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
 class Journal:
     """Append-only JSONL journal.
 
-    Use :meth:`create` for a new run and :meth:`open` to continue one. Every :meth:`append` writes one line,
+    Use `create` for a new run and `open` to continue one. Every `append` writes one line,
     flushes and fsyncs it before returning.
     """
 

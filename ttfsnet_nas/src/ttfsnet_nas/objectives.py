@@ -1,17 +1,19 @@
 """Objective registry: named, directed quantities computed from one evaluation.
 
-An evaluator (e.g. the torch evaluator in :mod:`ttfsnet_nas.torch`) runs ONE forward pass per candidate and
-returns raw metrics; objectives select or combine them. Objectives that need more than numbers (the model,
-logits, labels, ANN statistics) read them from :attr:`EvalContext.extras`.
+An evaluator (e.g. the torch evaluator in [`ttfsnet_nas.torch`][ttfsnet_nas.torch]) runs ONE forward pass per
+candidate and returns raw metrics; objectives select or combine them. Objectives that need more than numbers
+(the model, logits, labels, ANN statistics) read them from
+[`EvalContext.extras`][ttfsnet_nas.objectives.EvalContext.extras].
 
 Third-party objectives come from the entry-point group ``"ttfsnet_nas.objectives"``: each entry point is a
-callable returning an iterable of objectives, each either an :class:`Objective` or a plain mapping with the
-same fields (``name``, ``direction``, ``compute``, and optionally ``description``, ``unit``, ``requires``,
-``example``). A plugin that returns mappings needs no import of ``ttfsnet_nas``: its ``compute`` receives an
-:class:`EvalContext` (read through its ``metrics``, ``architecture`` and ``extras`` attributes), and its
-``example`` may return a plain mapping (see :func:`as_context`) or any object with those three attributes.
-Plugins are loaded lazily, the first time a name is not found among the registered objectives (or when
-:func:`list_objectives` is called).
+callable returning an iterable of objectives, each either an [`Objective`][ttfsnet_nas.objectives.Objective]
+or a plain mapping with the same fields (``name``, ``direction``, ``compute``, and optionally ``description``,
+``unit``, ``requires``, ``example``). A plugin that returns mappings needs no import of ``ttfsnet_nas``: its
+``compute`` receives an [`EvalContext`][ttfsnet_nas.objectives.EvalContext] (read through its ``metrics``,
+``architecture`` and ``extras`` attributes), and its ``example`` may return a plain mapping (see
+[`as_context`][ttfsnet_nas.objectives.as_context]) or any object with those three attributes. Plugins are
+loaded lazily, the first time a name is not found among the registered objectives (or when
+[`list_objectives`][ttfsnet_nas.objectives.list_objectives] is called).
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class EvalContext:
 def as_context(
     result: EvalContext | Mapping[str, Any], architecture: Architecture | None = None
 ) -> EvalContext:
-    """Wrap an evaluator result (a metrics dict or an :class:`EvalContext`) into a context.
+    """Wrap an evaluator result (a metrics dict or an [`EvalContext`][ttfsnet_nas.objectives.EvalContext])
+    into a context.
 
     Numeric entries of a plain dict become metrics; everything else goes to ``extras``.
     """
@@ -111,10 +114,12 @@ class Objective:
         compute: ``context -> float``.
         description: One sentence for ``--help`` style listings and docs.
         unit: Optional unit string (``"%"``, ``"ms"``, ...).
-        requires: Metric keys the objective reads from :attr:`EvalContext.metrics`; used by contract tests
-            to build a sample context and by the evaluator to know what to compute.
+        requires: Metric keys the objective reads from
+            [`EvalContext.metrics`][ttfsnet_nas.objectives.EvalContext.metrics]; used by contract tests to
+            build a sample context and by the evaluator to know what to compute.
         example: Factory of a representative context, for objectives that need more than ``requires``
-            (e.g. a model in ``extras``); the contract tests in :mod:`ttfsnet_nas.testing` use it.
+            (e.g. a model in ``extras``); the contract tests in [`ttfsnet_nas.testing`][ttfsnet_nas.testing]
+            use it.
     """
 
     name: str
@@ -159,7 +164,8 @@ def register_objective(
     requires: Iterable[str] = (),
     replace: bool = False,
 ) -> Any:
-    """Register an objective; use as a decorator on ``compute`` or pass an :class:`Objective`.
+    """Register an objective; use as a decorator on ``compute`` or pass an
+    [`Objective`][ttfsnet_nas.objectives.Objective].
 
     Examples:
         ``@register_objective("acc5", "max", requires=("acc5",))`` above ``def f(ctx): ...``, or
@@ -201,8 +207,9 @@ _SPEC_FIELDS = frozenset({"name", "direction", "compute", "description", "unit",
 
 
 def _context_of(example: Any) -> EvalContext:
-    """A plugin example's context: an :class:`EvalContext`, a plain mapping, or an object with ``metrics``,
-    ``architecture`` and ``extras`` attributes (plugins need not import this package to make one)."""
+    """A plugin example's context: an [`EvalContext`][ttfsnet_nas.objectives.EvalContext], a plain mapping, or
+    an object with ``metrics``, ``architecture`` and ``extras`` attributes (plugins need not import this
+    package to make one)."""
     if isinstance(example, (EvalContext, Mapping)):
         return as_context(example)
     return EvalContext(
@@ -213,7 +220,7 @@ def _context_of(example: Any) -> EvalContext:
 
 
 def _objective_from_spec(spec: Mapping[str, Any]) -> Objective:
-    """An :class:`Objective` from a plugin's plain mapping of its fields."""
+    """An [`Objective`][ttfsnet_nas.objectives.Objective] from a plugin's plain mapping of its fields."""
     unknown = sorted(set(spec) - _SPEC_FIELDS)
     if unknown:
         valid = sorted(_SPEC_FIELDS)
@@ -309,7 +316,7 @@ def _metric_objective(
     )
 
 
-#: Weight of WAR in the joint fitness of TNAS-ER Eq. 6 (see :func:`war_uar` and docs/nas.md).
+#: Weight of WAR in the joint fitness of TNAS-ER Eq. 6 (see `war_uar` and docs/nas.md).
 WAR_UAR_ALPHA = 0.5
 
 

@@ -5,13 +5,14 @@ the pipeline. Pipelines are registered by *module path strings* (``"pkg.module:A
 the core never imports torch; the target is imported on first use. Third-party packages can also register
 pipelines through the entry-point group ``"ttfsnet_nas.pipelines"`` (name = recipe type, value = target).
 
-The core registers ``toy`` (:class:`ttfsnet_nas.toy.ToyPipeline`, a synthetic landscape, torch-free).
+The core registers ``toy`` ([`ttfsnet_nas.toy.ToyPipeline`][ttfsnet_nas.toy.ToyPipeline], a synthetic
+landscape, torch-free).
 Task pipelines register through the entry point: this distribution's own ``emotion`` pipeline (TNAS-ER,
 ``ttfsnet_nas.emotion.pipeline:EmotionPipeline``, needs the ``[torch]`` extra) does so in its
 ``pyproject.toml``, exactly as a third-party task would, so the core knows no task by name.
 
 Built-in recipe files (``tiny``, ``demo``, ``see``, ...) are package data in ``ttfsnet_nas/recipes/``;
-:func:`resolve_recipe` finds them by name.
+[`resolve_recipe`][ttfsnet_nas.pipelines.resolve_recipe] finds them by name.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def register_pipeline(
 
     Args:
         type_name: Value of the recipe's top-level ``type`` key.
-        runner: A :class:`Pipeline` instance or class, or ``"module.path:Attr"`` imported on first use.
+        runner: A [`Pipeline`][ttfsnet_nas.pipelines.Pipeline] instance or class, or ``"module.path:Attr"``
+            imported on first use.
         replace: Allow replacing an existing registration.
     """
     if type_name in _PIPELINES and not replace and _PIPELINES[type_name] != runner:
@@ -195,7 +197,8 @@ def load_recipe(path: str | Path) -> tuple[Pipeline, Any]:
 
 
 def write_resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any) -> Path:
-    """Write ``{"type": pipeline.type_name, **recipe}`` as YAML, atomically (:func:`load_recipe` reads it)."""
+    """Write ``{"type": pipeline.type_name, **recipe}`` as YAML, atomically
+    ([`load_recipe`][ttfsnet_nas.pipelines.load_recipe] reads it)."""
     return write_yaml(path, {"type": pipeline.type_name, **to_dict(recipe)})
 
 
@@ -225,7 +228,7 @@ def resolved_recipe(path: str | Path, pipeline: Pipeline, recipe: Any, *, starte
 
 
 def null_progress(progress: Progress | None) -> Progress:
-    """``progress`` or a :class:`NullProgress`."""
+    """``progress`` or a [`NullProgress`][ttfsnet_nas.pipelines.NullProgress]."""
     return progress if progress is not None else NullProgress()
 
 
@@ -242,10 +245,11 @@ def open_run(
     """Open run folder ``out`` for a run of ``recipe``; keep ``resolved_recipe.yaml`` describing it.
 
     The folder is resolved to an absolute path (logged, and yielded) and locked for the whole body
-    (:func:`~ttfsnet_nas.runlock.run_lock`: a second writer is refused). A folder that already holds a run
-    is refused unless the run is resumed (``resume``) or stages are rerun on purpose (``stages``); see
-    :func:`resolved_recipe` for when the file is written. A resume logs the recipe keys that changed since
-    the run started, and a refusal because a started stage's recipe changed names them.
+    ([`run_lock`][ttfsnet_nas.runlock.run_lock]: a second writer is refused). A folder that already holds a
+    run is refused unless the run is resumed (``resume``) or stages are rerun on purpose (``stages``); see
+    [`resolved_recipe`][ttfsnet_nas.pipelines.resolved_recipe] for when the file is written. A resume logs the
+    recipe keys that changed since the run started, and a refusal because a started stage's recipe changed
+    names them.
 
     Raises:
         JournalExistsError: ``out`` holds a run and neither ``resume`` nor ``stages`` is given.

@@ -31,7 +31,8 @@ def _pyplot() -> Any:
 
 
 def new_figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
-    """A figure with one axes on the Agg backend; pass it to :func:`save_figure`."""
+    """A figure with one axes on the Agg backend; pass it to [`save_figure`][ttfsnet_nas.plots.save_figure]
+    ."""
     return _pyplot().subplots(figsize=figsize)
 
 
@@ -55,7 +56,7 @@ def plot_fitness(
     """Best-so-far and mean fitness per round.
 
     Args:
-        stats: Output of :meth:`SearchResult.round_stats`.
+        stats: Output of [`SearchResult.round_stats`][ttfsnet_nas.SearchResult.round_stats].
         path: PNG path (written atomically).
         label: Y-axis label.
         extra: More runs to overlay (e.g. ``{"SNN": stats_snn}`` to compare search domains as in Fig. 4).
@@ -80,7 +81,8 @@ def plot_op_counts(
     """Grouped bars: how often each op was trained (or evaluated) in each block.
 
     Args:
-        counts: Gene → op → count (e.g. supernet sampling counts, or :meth:`SearchResult.op_counts`).
+        counts: Gene → op → count (e.g. supernet sampling counts, or
+            [`SearchResult.op_counts`][ttfsnet_nas.SearchResult.op_counts]).
         path: PNG path (written atomically).
         title: Figure title.
     """

@@ -1,9 +1,10 @@
 """One writer per run folder: an advisory lock on ``<out>/.lock`` (torch-free).
 
 Two processes writing one run folder (a run and a ``--resume`` of it started by mistake) would interleave
-journal records and replace each other's files. :func:`run_lock` takes an exclusive, non-blocking
-``flock`` (``msvcrt.locking`` on Windows) on the folder's ``.lock`` file for the whole run; a second writer
-is refused at once with one line naming the holder (pid, host, start time), which the lock file records.
+journal records and replace each other's files. [`run_lock`][ttfsnet_nas.runlock.run_lock] takes an exclusive,
+non-blocking ``flock`` (``msvcrt.locking`` on Windows) on the folder's ``.lock`` file for the whole run; a
+second writer is refused at once with one line naming the holder (pid, host, start time), which the lock file
+records.
 
 The operating system releases the lock when its process ends in any way, SIGKILL included, so a lock left
 by a killed run is never stale: the next run takes it over and logs that it did (the file still names the

@@ -1,8 +1,9 @@
 """Generic search driver: a strategy, an evaluator callable, a journal, resume.
 
-:func:`run_search` evaluates candidates one at a time. Parallel drivers (Ray, DDP in
-:mod:`ttfsnet_nas.torch`) use :class:`SearchSession` directly: ``ask_batch()``, evaluate anywhere, then
-``session.tell(arch, result)`` for each result; the session journals every told candidate.
+[`run_search`][ttfsnet_nas.search.run_search] evaluates candidates one at a time. Parallel drivers (Ray, DDP
+in [`ttfsnet_nas.torch`][ttfsnet_nas.torch]) use [`SearchSession`][ttfsnet_nas.search.SearchSession] directly:
+``ask_batch()``, evaluate anywhere, then ``session.tell(arch, result)`` for each result; the session journals
+every told candidate.
 
 Journal records (one JSON line per evaluated candidate) hold the candidate, its objective values and raw
 metrics, the strategy state (numpy RNG included, history excluded – it is the sequence of records) and the
@@ -306,7 +307,7 @@ class SearchSession:
 
     # -- protocol --------------------------------------------------------------------------------
     def ask(self) -> Architecture | None:
-        """Next candidate (see :meth:`Strategy.ask`)."""
+        """Next candidate (see [`Strategy.ask`][ttfsnet_nas.Strategy.ask])."""
         return self.strategy.ask()
 
     def ask_batch(self, n: int | None = None) -> list[Architecture]:
@@ -342,7 +343,7 @@ class SearchSession:
         return trial
 
     def result(self) -> SearchResult:
-        """Current :class:`SearchResult`."""
+        """Current [`SearchResult`][ttfsnet_nas.search.SearchResult]."""
         s = self.strategy
         return SearchResult(
             best=s.best(),
@@ -373,7 +374,8 @@ def _try_values(session: SearchSession, ctx: EvalContext) -> dict[str, float]:
 
 
 def _trials(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The trial part of journal ``eval`` records, as :meth:`Strategy.load_state_dict` takes it."""
+    """The trial part of journal ``eval`` records, as
+    [`Strategy.load_state_dict`][ttfsnet_nas.Strategy.load_state_dict] takes it."""
     return [{"round": r["round"], "key": r["key"], "values": r["values"]} for r in records]
 
 
@@ -432,7 +434,7 @@ def run_search(
             equals the sequential one when the scores do; each journal record gets the batch's mean time.
 
     Returns:
-        The :class:`SearchResult`.
+        The [`SearchResult`][ttfsnet_nas.search.SearchResult].
     """
     progress = progress or NullProgress()
     with SearchSession(
@@ -465,7 +467,8 @@ def run_search(
 
 
 def result_from_journal(path: str | Path, strategy: Strategy) -> SearchResult:
-    """Rebuild a :class:`SearchResult` from a finished or partial journal without evaluating anything.
+    """Rebuild a [`SearchResult`][ttfsnet_nas.search.SearchResult] from a finished or partial journal without
+    evaluating anything.
 
     Args:
         path: Journal file.

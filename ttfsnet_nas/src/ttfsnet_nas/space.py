@@ -1,9 +1,10 @@
-"""Search spaces of named categorical genes and the canonical :class:`Architecture` encoding.
+"""Search spaces of named categorical genes and the canonical [`Architecture`][ttfsnet_nas.space.Architecture]
+encoding.
 
 A search space is an ordered set of *genes* (one per searchable block), each with an ordered tuple of
 candidate *ops*. An architecture picks one op per gene. Validity constraints (arbitrary callables or
-:class:`CostBound` limits on a cost function such as a parameter count) cut the space down; every
-sampler and enumerator in this module yields only valid architectures.
+[`CostBound`][ttfsnet_nas.space.CostBound] limits on a cost function such as a parameter count) cut the space
+down; every sampler and enumerator in this module yields only valid architectures.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = [
     "ENUMERATION_LIMIT",
 ]
 
-#: Largest space :meth:`SearchSpace.enumerate` walks without an explicit ``limit``.
+#: Largest space `SearchSpace.enumerate` walks without an explicit ``limit``.
 ENUMERATION_LIMIT = 10_000
 
 
@@ -39,7 +40,7 @@ class Architecture(Mapping[str, str]):
     """Frozen, hashable mapping gene name → op name, in the search space's gene order.
 
     Two architectures are equal when they have the same genes in the same order with the same ops.
-    The canonical string form :attr:`key` (``"gene=op,gene=op"``) is what journals and caches use.
+    The canonical string form `key` (``"gene=op,gene=op"``) is what journals and caches use.
 
     Args:
         items: ``(gene, op)`` pairs or a mapping; order is kept as given.
@@ -111,7 +112,7 @@ class Architecture(Mapping[str, str]):
 
     @classmethod
     def from_key(cls, key: str) -> Architecture:
-        """Parse the canonical string produced by :attr:`key`."""
+        """Parse the canonical string produced by `key`."""
         if not key:
             return cls(())
         pairs = []
@@ -201,7 +202,8 @@ class SearchSpace:
 
     Args:
         genes: Gene name → candidate op names (order matters: it defines the canonical encoding).
-        constraints: Callables ``arch -> bool`` (``True`` = valid), e.g. :class:`CostBound` instances.
+        constraints: Callables ``arch -> bool`` (``True`` = valid), e.g.
+            [`CostBound`][ttfsnet_nas.space.CostBound] instances.
 
     Raises:
         SpaceError: On empty genes, empty or duplicate op lists.
@@ -305,7 +307,7 @@ class SearchSpace:
         return tuple(self._op_index[g][arch[g]] for g in self._names)
 
     def decode(self, indices: Sequence[int]) -> Architecture:
-        """Inverse of :meth:`encode`."""
+        """Inverse of `encode`."""
         idx = [int(i) for i in indices]
         if len(idx) != len(self._names):
             raise SpaceError(f"architecture encoding: expected {len(self._names)} indices, got {len(idx)}")
@@ -323,8 +325,8 @@ class SearchSpace:
         return Architecture._trusted(pairs)
 
     def satisfies(self, arch: Architecture) -> bool:
-        """Whether an architecture of this space (from :meth:`decode` or :meth:`architecture`) meets every
-        constraint; :meth:`is_valid` also checks that it belongs to the space."""
+        """Whether an architecture of this space (from `decode` or `architecture`) meets every
+        constraint; `is_valid` also checks that it belongs to the space."""
         return all(c(arch) for c in self.constraints)
 
     def is_valid(self, arch: Mapping[str, str]) -> bool:
@@ -384,7 +386,7 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], constraints: Sequence[Constraint] = ()) -> SearchSpace:
-        """Rebuild the genes from :meth:`to_dict` output.
+        """Rebuild the genes from `to_dict` output.
 
         Constraint callables cannot be serialised; pass them again via ``constraints``.
         """
@@ -395,12 +397,12 @@ class SearchSpace:
 
     @property
     def hash(self) -> str:
-        """sha256 of the canonical JSON of :meth:`to_dict` (genes, op order, constraint names)."""
+        """sha256 of the canonical JSON of `to_dict` (genes, op order, constraint names)."""
         return self.hash_of(self.to_dict())
 
     @staticmethod
     def hash_of(description: Mapping[str, Any]) -> str:
-        """:attr:`hash` of a stored :meth:`to_dict` output, also when its constraint callables are gone."""
+        """`hash` of a stored `to_dict` output, also when its constraint callables are gone."""
         canonical = {"genes": description.get("genes"), "constraints": description.get("constraints", [])}
         text = json.dumps(canonical, sort_keys=False, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()

@@ -1,7 +1,7 @@
 """A resumable stage runner for pipelines (torch-free).
 
-A pipeline is a chain of :class:`Stage` s. Each stage declares the stages it needs and the part of the recipe
-its result depends on (``config``). The runner keeps one completion marker per stage,
+A pipeline is a chain of [`Stage`][ttfsnet_nas.stages.Stage] s. Each stage declares the stages it needs and
+the part of the recipe its result depends on (``config``). The runner keeps one completion marker per stage,
 ``<out>/stages/<name>.json`` (stage, fingerprint, seconds, summary), written atomically and last, so a stage
 is complete exactly when its marker exists. From the markers it decides what to run:
 
@@ -18,8 +18,9 @@ is complete exactly when its marker exists. From the markers it decides what to 
 A stage's fingerprint hashes its ``config`` together with the fingerprints of the stages it needs, so a
 changed setting reaches every stage downstream. When a stage runs, the markers of the stages that need it
 (directly or not) and the run's summary files are removed first: their outputs no longer describe the new
-result. Long stages checkpoint through :meth:`StageRunner.checkpoint`, whose file name carries the
-fingerprint, so only the same recipe continues a checkpoint, and only under ``resume``.
+result. Long stages checkpoint through [`StageRunner.checkpoint`][ttfsnet_nas.stages.StageRunner.checkpoint],
+whose file name carries the fingerprint, so only the same recipe continues a checkpoint, and only under
+``resume``.
 
 Example:
     >>> import tempfile

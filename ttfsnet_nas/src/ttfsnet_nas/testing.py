@@ -9,8 +9,8 @@ Built-in and third-party strategies/objectives reuse the same suite::
         def strategy_name(self) -> str:
             return "my_strategy"
 
-Needs pytest (a test dependency, not a runtime one). :func:`local_ray` starts a small local Ray cluster for
-tests of distributed evaluation (needs the ``ray`` extra).
+Needs pytest (a test dependency, not a runtime one). [`local_ray`][ttfsnet_nas.testing.local_ray] starts a
+small local Ray cluster for tests of distributed evaluation (needs the ``ray`` extra).
 """
 
 from __future__ import annotations

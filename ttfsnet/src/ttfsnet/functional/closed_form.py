@@ -3,9 +3,10 @@
 Every spiking quantity is carried as an *activation* ``x = T - t`` where ``t`` is the spike time
 relative to the start of the emitting layer's window and ``T`` its width; ``x == 0`` means "no
 spike".  This keeps the hot path identical in cost to a ReLU network (one conv/matmul and one clamp
-per layer); spike times are only materialised on request with :func:`activation_to_time`.
+per layer); spike times are only materialised on request with
+[`activation_to_time`][ttfsnet.functional.closed_form.activation_to_time].
 
-The B1 closed form (``ttfs-math.md`` §2, with the phase-2 gated threshold of §0) is
+The B1 closed form (``docs/ttfs-model.md`` §1, threshold live in phase 2 only) is
 
 $$ x_i^{(n)} = \\operatorname{clamp}\\Big(\\sum_j W_{ij} x_j^{(n-1)} + T^{(n)} - \\vartheta_i^{(n)},
    \\ 0,\\ T^{(n)}\\Big), \\qquad
@@ -66,7 +67,7 @@ class Conv2dGeometry(NamedTuple):
 
 
 def ttfs_bias(threshold: Tensor, window: Tensor | float) -> Tensor:
-    """Equivalent ANN bias ``b = T - ϑ`` of a hidden layer (α = 0 convention, ``ttfs-math.md`` §4)."""
+    """Equivalent ANN bias ``b = T - ϑ`` of a hidden layer (α = 0 convention, ``docs/ttfs-model.md`` §4)."""
     return window - threshold
 
 
@@ -84,7 +85,8 @@ def activation_to_time(x: Tensor, window: Tensor | float) -> Tensor:
 
 
 def time_to_activation(t: Tensor, window: Tensor | float) -> Tensor:
-    """Inverse of :func:`activation_to_time`: ``T - t`` for finite ``t``, ``0`` for ``inf``."""
+    """Inverse of [`activation_to_time`][ttfsnet.functional.closed_form.activation_to_time]: ``T - t`` for
+    finite ``t``, ``0`` for ``inf``."""
     zero = torch.zeros_like(t)
     finite = torch.isfinite(t)
     return torch.where(finite, window - torch.where(finite, t, zero), zero)
@@ -94,7 +96,7 @@ def saturation_mask(pre: Tensor, window: Tensor | float) -> Tensor:
     """Neurons whose pre-clamp value exceeds ``T``: their threshold is already crossed at ``t_min``.
 
     With the threshold gated to phase 2 they fire at the window start, so the layer computes the
-    clipped ReLU ``min(ReLU(z), T)`` and ANN equivalence is lost for them (``ttfs-math.md`` §0, P1).
+    clipped ReLU ``min(ReLU(z), T)`` and ANN equivalence is lost for them (``docs/ttfs-model.md`` §2).
     """
     return pre > window
 
@@ -129,7 +131,7 @@ def ttfs_conv2d_preactivation(x: Tensor, params: TTFSParameters, geometry: Conv2
     """Pre-clamp value of a convolutional B1 layer; any stride/padding/dilation/groups.
 
     Zero padding of activations is padding with "no spike" (equivalently a spike at the end of the
-    previous window, ``ttfs-math.md`` §7), so ``torch.nn.functional.conv2d`` is exact.
+    previous window, ``docs/ttfs-model.md`` §6), so ``torch.nn.functional.conv2d`` is exact.
     """
     bias = ttfs_bias(params.threshold, params.window)
     if bias.dim() == 1:
@@ -183,7 +185,7 @@ def ttfs_max_pool2d(
         stride: Pool stride.
         padding: Implicit padding (never selected: it behaves like ``-inf``).
         dilation: Pool dilation.
-        ceil_mode: As in :func:`torch.nn.functional.max_pool2d`.
+        ceil_mode: As in `torch.nn.functional.max_pool2d`.
         sign: Optional per-channel ``±1`` ``(C,)``; ``-1`` selects the *latest* spike (minimum
             activation), which is what max pooling becomes after a fused negative BN scale.
 
@@ -203,7 +205,8 @@ def ttfs_max_pool2d_times(
     ceil_mode: bool = False,
     sign: Tensor | None = None,
 ) -> Tensor:
-    """Same as :func:`ttfs_max_pool2d` but on spike times (min over times; ``inf`` = no spike).
+    """Same as [`ttfs_max_pool2d`][ttfsnet.functional.closed_form.ttfs_max_pool2d] but on spike times (min
+    over times; ``inf`` = no spike).
 
     Within one window a time is an activation up to an affine map with negative slope, so pooling
     ``-t`` like activations selects the same spike.
@@ -234,12 +237,12 @@ def ttfs_avg_pool2d(
 
 
 def ttfs_flatten(x: Tensor) -> Tensor:
-    """Flatten all but the batch dimension (channel-major, as :class:`torch.nn.Flatten`)."""
+    """Flatten all but the batch dimension (channel-major, as `torch.nn.Flatten`)."""
     return x.flatten(1)
 
 
 def ttfs_readout(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """Output layer: membrane at the start of its window, ``b + W x`` (``ttfs-math.md`` §6).
+    """Output layer: membrane at the start of its window, ``b + W x`` (``docs/ttfs-model.md`` §4).
 
     The bias current ``α = b/Δ`` integrated over the last hidden window ``Δ`` contributes exactly
     ``b``, so the readout is parameterised by ``b`` directly.

@@ -1,4 +1,4 @@
-"""Input encoding and decoding (``ttfs-math.md`` §5)."""
+"""Input encoding and decoding (``docs/ttfs-model.md`` §5)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The exception classes of ``ttfsnet`` (public home: :mod:`ttfsnet.errors`).
+"""The exception classes of ``ttfsnet`` (public home: [`ttfsnet.errors`][ttfsnet.errors]).
 
-They are defined here, in the pure core, because :mod:`ttfsnet.functional` imports nothing else of
-``ttfsnet`` (an import-linter contract) while every part of ``ttfsnet``, this core included, raises them.
-This module imports nothing.
+They are defined here, in the pure core, because [`ttfsnet.functional`][ttfsnet.functional] imports nothing
+else of ``ttfsnet`` (an import-linter contract) while every part of ``ttfsnet``, this core included, raises
+them. This module imports nothing.
 """
 
 from __future__ import annotations

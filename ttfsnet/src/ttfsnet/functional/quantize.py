@@ -1,4 +1,4 @@
-"""Fake quantisation and spike-time noise used for hardware-aware fine-tuning (``ttfs-math.md`` §8)."""
+"""Fake quantisation and spike-time noise used for hardware-aware fine-tuning (``docs/training.md``)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def step_quantize_activation_times(
     continuous firing time, ``k = ⌈t/Δ⌉`` with ``Δ = T/L``; in activations ``x = T - t`` that is
     ``⌊x/Δ⌋·Δ`` clipped to ``[0, T]`` (an activation below one step is silent). This is the time
     quantisation of an integer YOSO-style datapath (``ttfsnet_hw.intsim``), unlike
-    :func:`quantize_activation_times`, which rounds to ``2**bits - 1`` levels.
+    [`quantize_activation_times`][ttfsnet.functional.quantize.quantize_activation_times], which rounds to
+    ``2**bits - 1`` levels.
 
     Args:
         x: Activations ``T - t`` (0 = silent).
@@ -87,7 +88,7 @@ def add_time_noise(
 
     A spike moved outside ``[0, T]`` is clipped to the window: moved past ``T`` it is lost
     (silent), moved before ``0`` it fires at the window start. Silent neurons are never perturbed
-    (unlike the reference code, ``ttfs-math.md`` P6).
+    (unlike the reference code).
     """
     noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator) * std
     clipped = cast(Tensor, torch.clamp(x - noise, 0.0, window))  # pyright: ignore[reportCallIssue, reportArgumentType] - torch stubs lack clamp(Tensor, float, Tensor)

@@ -1,6 +1,6 @@
 """Time-stepped integration of the B1 membrane ODE, independent of the closed form.
 
-Per layer the membrane obeys (``ttfs-math.md`` §1, τ_c = 1):
+Per layer the membrane obeys (``docs/ttfs-model.md`` §1, τ_c = 1):
 
 $$ \\dot V_i = \\alpha_i + \\sum_j W_{ij} H(t - t_j) \\ \\text{(phase 1, previous window)},\\qquad
    \\dot V_i = 1 \\ \\text{(phase 2, own window)} $$
@@ -25,10 +25,21 @@ __all__ = ["steps_for", "integrate_phase1", "fire_phase2", "ttfs_layer_stepped"]
 
 
 def steps_for(dt: float) -> int:
-    """Number of grid steps per window for a relative step ``dt`` (fraction of the window)."""
+    """Number of grid steps per window for a relative step ``dt`` (fraction of the window).
+
+    Raises:
+        TTFSValueError: ``dt`` is outside ``(0, 1]`` or ``1/dt`` is not a whole number (``dt=0.3`` would
+            otherwise run as ``1/3`` without saying so); float noise such as ``1/(1/3)`` is accepted.
+    """
     if not (0.0 < dt <= 1.0):
         raise TTFSValueError(f"stepped simulation: dt must be a fraction of the window in (0, 1], got {dt}")
-    return max(1, round(1.0 / dt))
+    n = round(1.0 / dt)
+    if abs(1.0 / dt - n) > 1e-9 * n:
+        raise TTFSValueError(
+            f"stepped simulation: dt={dt} does not cut a window into whole steps (1/dt = {1.0 / dt:.6g}); "
+            f"use dt = 1/n for an int n, e.g. 1/{n}"
+        )
+    return n
 
 
 def integrate_phase1(

@@ -1,9 +1,12 @@
-"""The step-mode B1 neuron :class:`TTFSNeuron` and its state :class:`TTFSNeuronState`.
+"""The step-mode B1 neuron [`TTFSNeuron`][ttfsnet.interop.neuron.TTFSNeuron] and the snapshot of its state
+[`TTFSNeuronState`][ttfsnet.interop.neuron.TTFSNeuronState].
 
-The neuron follows snnTorch's call conventions (one call per step, state on the module with
-``init_hidden=True``, ``reset_mem``), so it runs inside an ordinary snnTorch time loop;
-:func:`~ttfsnet.interop.to_snntorch` builds whole networks of them. Its default surrogate gradient is the
-arctan surrogate of snnTorch's default ``atan``, implemented here so that the neuron never imports snnTorch.
+The neuron follows snnTorch's call conventions (one call per step, ``spk, mem = neuron(cur, mem)``,
+state on the module and ``spk`` only with ``init_hidden=True``, ``reset_mem``), so it runs inside an
+ordinary snnTorch time loop; [`to_snntorch`][ttfsnet.interop.to_snntorch] builds whole networks of them and
+`step_schedule` computes the phase bookkeeping of a hand-written loop. Its
+default surrogate gradient is the arctan surrogate of snnTorch's default ``atan``, implemented here so
+that the neuron never imports snnTorch.
 """
 
 # The constructor checks argument types at run time for untyped callers.
@@ -26,7 +29,8 @@ SpikeFn = Callable[[Tensor], Tensor]
 
 
 class TTFSNeuronState(NamedTuple):
-    """State of a :class:`TTFSNeuron` (opaque to a time loop; pass it back unchanged).
+    """A read-only snapshot of a [`TTFSNeuron`][ttfsnet.interop.neuron.TTFSNeuron]'s state
+    ([`TTFSNeuron.state`][ttfsnet.interop.neuron.TTFSNeuron.state]).
 
     Attributes:
         syn: Summed synaptic step current switched on so far in phase 1.
@@ -86,10 +90,16 @@ class TTFSNeuron(nn.Module):
     whose activation is below ``dt`` stays silent, like one with activation 0. Saturated neurons
     (``V(t_min) >= ϑ``) fire on the first phase-2 step. After firing ``mem`` is ``-inf``.
 
-    For a network with input window ``[0, 1]`` and hidden windows ``T_1, T_2, …`` on one step ``dt``:
-    layer ``n`` has ``start_step = Σ_{m<n-1} P_m``, ``phase1_steps = P_{n-1}``, ``phase2_steps = P_n``
-    with ``P_0 = 1/dt`` and ``P_m = T_m/dt`` (windows must be multiples of ``dt``). :func:`to_snntorch`
-    instead gives every window the same number of steps, each window its own step length.
+    State lives on the module, as in snnTorch 1.0.0: the membrane ``mem`` and the summed step current
+    ``syn`` (non-persistent buffers) and the clock ``step``. Passing ``mem`` only replaces the
+    membrane. A ``mem`` (or stored state) whose shape differs from ``cur``, e.g. the empty tensor
+    [`reset_mem`][ttfsnet.interop.neuron.TTFSNeuron.reset_mem] returns, starts a new sequence: ``syn``,
+    ``mem`` and the clock restart at 0. A membrane of zeros built by hand does not reset the clock.
+
+    [`step_schedule`][ttfsnet.interop.schedule.step_schedule] computes ``start_step``,
+    ``phase1_steps``, ``phase2_steps``, ``dt`` and ``phase1_dt`` of every layer of a network
+    (``TTFSNeuron(ϑ, **schedule.layers[n]._asdict())``);
+    [`to_snntorch`][ttfsnet.interop.to_snntorch] builds whole networks.
 
     Args:
         threshold: Firing threshold ``ϑ`` (scalar or tensor broadcastable to the neuron shape, e.g.
@@ -99,19 +109,23 @@ class TTFSNeuron(nn.Module):
         start_step: Step index at which phase 1 begins.
         dt: Time per step; the phase-2 ramp adds ``dt`` per step (slope 1 in time units).
         phase1_dt: Time per step during phase 1 (default ``dt``). Differs from ``dt`` when the
-            previous window is cut into steps of a different length (see :func:`to_snntorch`).
+            previous window is cut into steps of a different length (see
+            [`to_snntorch`][ttfsnet.interop.to_snntorch]).
         spike_grad: snnTorch surrogate (e.g. ``snntorch.surrogate.fast_sigmoid()``); called as
             ``1 - spike_grad(ϑ - mem)`` so that its strict ``>`` becomes ``mem >= ϑ``. Default: an
             arctan surrogate equal to snnTorch's default ``atan(alpha=2)``.
-        init_hidden: Keep the state on the module; ``forward(cur)`` then returns ``spk`` only.
+        init_hidden: As ``snn.Leaky``: ``forward(cur)`` returns ``spk`` only, and passing ``mem`` is
+            an error (the state is only kept on the module).
         learn_threshold: Store ``threshold`` as an ``nn.Parameter`` instead of a buffer.
-        output: With ``init_hidden=True``, also return the state: ``spk, state = neuron(cur)``.
+        output: With ``init_hidden=True``, return ``spk, mem`` anyway (for the last layer).
 
     Shapes:
-        cur: ``(B, ...)`` per step; spk: same shape, with the dtype of ``cur``.
+        cur: ``(B, ...)`` per step; spk and mem: same shape, with the dtype of ``cur``.
     """
 
     threshold: Tensor
+    syn: Tensor
+    mem: Tensor
 
     def __init__(
         self,
@@ -151,12 +165,22 @@ class TTFSNeuron(nn.Module):
         self.spike_grad = spike_grad
         self.init_hidden = init_hidden
         self.output = output
-        self.state: TTFSNeuronState = self._empty_state()
+        # Non-persistent buffers (as snnTorch's ``mem``): they follow ``.to(device)`` but stay out of
+        # ``state_dict``, which holds parameters, not the state of a running sequence.
+        empty = torch.zeros(0, device=thr.device)
+        self.register_buffer("syn", empty, persistent=False)
+        self.register_buffer("mem", empty.clone(), persistent=False)
+        self.step = 0
 
     @property
     def end_step(self) -> int:
         """First step after phase 2 (the neuron is inert from here on)."""
         return self.start_step + self.phase1_steps + self.phase2_steps
+
+    @property
+    def state(self) -> TTFSNeuronState:
+        """A snapshot of the stored state (``syn``, ``mem``, ``step``)."""
+        return TTFSNeuronState(syn=self.syn, mem=self.mem, step=self.step)
 
     def extra_repr(self) -> str:
         p1 = "" if self.phase1_dt == self.dt else f", phase1_dt={self.phase1_dt:.6g}"
@@ -165,21 +189,20 @@ class TTFSNeuron(nn.Module):
             f"start_step={self.start_step}, dt={self.dt:.6g}{p1}, init_hidden={self.init_hidden}"
         )
 
-    def _empty_state(self) -> TTFSNeuronState:
-        empty = torch.zeros(0, device=self.threshold.device)
-        return TTFSNeuronState(syn=empty, mem=empty, step=0)
+    def reset_mem(self) -> Tensor:
+        """Forget the stored state (membrane, fired flags, step current, clock); return the fresh ``mem``.
 
-    def reset_mem(self) -> TTFSNeuronState:
-        """Forget the stored state (membrane, fired flags, clock) and return the fresh state.
-
-        Mirrors snnTorch's instance-level ``reset_mem``/``init_leaky``: the returned state may be
-        passed as ``mem`` to the first call of a new sequence.
+        As snnTorch's instance-level ``reset_mem``: the returned (empty) membrane may be passed as
+        ``mem`` to the first call of a new sequence.
         """
-        self.state = self._empty_state()
-        return self.state
+        empty = torch.zeros(0, device=self.threshold.device)
+        self.syn = empty
+        self.mem = empty.clone()
+        self.step = 0
+        return self.mem
 
     def reset(self) -> None:
-        """The ``ttfsnet`` reset protocol used by :func:`reset_net`."""
+        """The ``ttfsnet`` reset protocol used by [`reset_net`][ttfsnet.interop.reset_net]."""
         self.reset_mem()
 
     def _fire(self, mem: Tensor) -> Tensor:
@@ -187,27 +210,36 @@ class TTFSNeuron(nn.Module):
             return _atan_heaviside(mem - self.threshold)
         return (1 - self.spike_grad(self.threshold - mem)).to(mem.dtype)
 
-    def forward(
-        self, cur: Tensor, mem: TTFSNeuronState | None = None
-    ) -> Tensor | tuple[Tensor, TTFSNeuronState]:
+    def forward(self, cur: Tensor, mem: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Advance one step.
 
         Args:
             cur: Synaptic input of this step.
-            mem: State from the previous call (``init_hidden=False`` only); ``None`` uses the state
+            mem: Membrane from the previous call (``init_hidden=False`` only); ``None`` uses the one
                 stored on the module, as snnTorch does.
 
         Returns:
-            ``(spk, state)``; ``spk`` alone when ``init_hidden=True`` and ``output=False``.
+            ``(spk, mem)``; ``spk`` alone when ``init_hidden=True`` and ``output=False``.
+
+        Raises:
+            TTFSTypeError: ``mem`` is passed with ``init_hidden=True``, or is not a tensor.
         """
         if mem is not None and self.init_hidden:
             raise TTFSTypeError("TTFSNeuron: `mem` must not be passed when init_hidden=True")
-        state = self.state if mem is None else mem
-        if state.mem.shape != cur.shape:
+        if mem is not None and not isinstance(mem, Tensor):
+            raise TTFSTypeError(
+                "TTFSNeuron: `mem` must be the membrane tensor a previous call returned, "
+                f"got {type(mem).__name__}"
+            )
+        v = self.mem if mem is None else mem
+        if v.shape != cur.shape:
             # New batch shape (or fresh state): start a new sequence, as snnTorch re-zeros its state.
-            zeros = torch.zeros_like(cur)
-            state = TTFSNeuronState(syn=zeros, mem=zeros, step=0)
-        syn, v, k = state.syn, state.mem, state.step
+            v = torch.zeros_like(cur)
+            syn = torch.zeros_like(cur)
+            k = 0
+        else:
+            syn = self.syn if self.syn.shape == cur.shape else torch.zeros_like(cur)
+            k = self.step
         local = k - self.start_step
         spk = torch.zeros_like(cur)
         if 0 <= local < self.phase1_steps:
@@ -221,8 +253,7 @@ class TTFSNeuron(nn.Module):
             safe = torch.where(fired, torch.zeros_like(v), v)
             spk = self._fire(safe) * (~fired).to(cur.dtype)
             v = torch.where(spk.detach() > 0, torch.full_like(v, float("-inf")), v)
-        new_state = TTFSNeuronState(syn=syn, mem=v, step=k + 1)
-        self.state = new_state
+        self.syn, self.mem, self.step = syn, v, k + 1
         if self.init_hidden and not self.output:
             return spk
-        return spk, new_state
+        return spk, v

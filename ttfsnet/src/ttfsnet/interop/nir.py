@@ -1,4 +1,5 @@
-"""NIR export and import of :class:`~ttfsnet.nn.TTFSNetwork` (``snntorch-nir.md`` §7–§9).
+"""NIR export and import of [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] (``docs/nir.md``; NIR: Pedersen et al.,
+Nat. Commun. 2024).
 
 Graph layout (one chain, every node name prefixed ``layer<i>_``):
 
@@ -16,7 +17,7 @@ readout ``TTFSLinear``      ``Linear(W)`` → ``I`` → ``Affine(1, α = b/Δ)``
 ==========================  ===================================================================
 
 Continuous-time semantics: the first ``I`` turns each input spike into a step current that stays on
-(``ttfs-math.md`` §1, phase 1), the ``IF`` integrates it into a ramp and fires once (its reset to
+(``docs/ttfs-model.md`` §1, phase 1), the ``IF`` integrates it into a ramp and fires once (its reset to
 ``-inf`` keeps it below threshold afterwards). Max pooling of activations is the earliest spike
 (§7); NIR has no max-pool primitive, so it is written as ``SumPool2d`` of the spike trains into a
 fire-once ``IF`` with threshold 0.5: the first input spike in the pool window lifts the membrane
@@ -26,12 +27,16 @@ to 1 and the neuron fires at once, later spikes are ignored. Channels with a neg
 What NIR cannot express is carried in metadata (``coding="ttfs"``): the B1 phase structure
 (threshold live only in ``[t_min, t_max)``, unit ramp in phase 2, per-layer windows ``T``,
 ``t_min``, ``t_max``), the input range ``[p, q]`` and encoding ``t0 = 1 - (x - p)/(q - p)``, and the
-exact ANN readout bias. :func:`import_nir` needs that metadata and therefore reads graphs written by
-:func:`export_nir`; backends that ignore metadata still get a well-typed executable graph.
+exact ANN readout bias. [`import_nir`][ttfsnet.interop.nir.import_nir] needs that metadata and therefore reads
+graphs written by [`export_nir`][ttfsnet.interop.nir.export_nir]; backends that ignore metadata still get a
+well-typed executable graph.
 
-The code is split by direction: :mod:`ttfsnet.interop.nir_export` (:func:`export_nir`, one exporter per
-layer class), :mod:`ttfsnet.interop.nir_import` (:func:`import_nir`) and what both share,
-:mod:`ttfsnet.interop.nir_format`. This module documents the layout and re-exports the public names.
+The code is split by direction: [`ttfsnet.interop.nir_export`][ttfsnet.interop.nir_export]
+    ([`export_nir`][ttfsnet.interop.nir.export_nir], one exporter per
+layer class), [`ttfsnet.interop.nir_import`][ttfsnet.interop.nir_import]
+([`import_nir`][ttfsnet.interop.nir.import_nir]) and what both share,
+[`ttfsnet.interop.nir_format`][ttfsnet.interop.nir_format]. This module documents the layout and re-exports
+the public names.
 """
 
 from ttfsnet.interop.nir_export import export_nir

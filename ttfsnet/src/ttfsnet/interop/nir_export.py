@@ -1,7 +1,9 @@
-"""NIR export: :func:`export_nir` writes a :class:`~ttfsnet.nn.TTFSNetwork` as a NIR graph.
+"""NIR export: [`export_nir`][ttfsnet.interop.nir_export.export_nir] writes a
+[`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] as a NIR graph.
 
 One exporter per layer class (``_EXPORTERS``) adds that layer's nodes in the layout documented in
-:mod:`ttfsnet.interop.nir`; :mod:`ttfsnet.interop.nir_import` reads the graphs back.
+[`ttfsnet.interop.nir`][ttfsnet.interop.nir]; [`ttfsnet.interop.nir_import`][ttfsnet.interop.nir_import] reads
+the graphs back.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _maxpool_thresholds(layer: TTFSMaxPool2d, n_valid: Tensor, channels: int, dt
 
     Args:
         layer: The pool.
-        n_valid: Non-padding inputs per window (:func:`_maxpool_counts`).
+        n_valid: Non-padding inputs per window (`_maxpool_counts`).
         channels: Number of channels ``C``.
         dtype: Dtype of the result.
     """
@@ -118,7 +120,8 @@ def _maxpool_thresholds(layer: TTFSMaxPool2d, n_valid: Tensor, channels: int, dt
 
 @dataclass
 class _Export:
-    """One :func:`export_nir` walk: the graph so far and what the next layer needs to know."""
+    """One [`export_nir`][ttfsnet.interop.nir_export.export_nir] walk: the graph so far and what the next
+    layer needs to know."""
 
     nir: Any
     schedule: list[tuple[float, float]]
@@ -361,10 +364,10 @@ def export_nir(
 
     Args:
         net: The network; its parameters are written in their own dtype, so a round trip through
-            :func:`import_nir` is bit exact.
+            [`import_nir`][ttfsnet.interop.import_nir] is bit exact.
         path: Destination file (written atomically: temporary file + rename).
         input_shape: Per-sample input shape, e.g. ``(C, H, W)``. Default: ``net.input_shape``
-            (recorded by :func:`ttfsnet.convert`), else the ``in_features`` of a leading
+            (recorded by [`ttfsnet.convert`][ttfsnet.convert.convert]), else the ``in_features`` of a leading
             ``TTFSLinear``; a network built by hand that starts with a conv or pool needs it.
 
     Returns:

@@ -1,7 +1,8 @@
 """What NIR export and import share: the metadata version, the lazy ``nir`` import, grouped-conv weights.
 
-The graph layout itself is documented in :mod:`ttfsnet.interop.nir`; :mod:`ttfsnet.interop.nir_export`
-writes it and :mod:`ttfsnet.interop.nir_import` reads it back.
+The graph layout itself is documented in [`ttfsnet.interop.nir`][ttfsnet.interop.nir];
+[`ttfsnet.interop.nir_export`][ttfsnet.interop.nir_export] writes it and
+[`ttfsnet.interop.nir_import`][ttfsnet.interop.nir_import] reads it back.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def dense_conv_weight(weight: Tensor, groups: int) -> Tensor:
 
 
 def grouped_conv_weight(dense: Tensor, groups: int, where: str) -> Tensor:
-    """Inverse of :func:`dense_conv_weight`; the off-group blocks must be zero."""
+    """Inverse of [`dense_conv_weight`][ttfsnet.interop.nir_format.dense_conv_weight]; the off-group blocks
+    must be zero."""
     if groups == 1:
         return dense
     c_out, c_in = dense.shape[:2]

@@ -1,8 +1,9 @@
-"""NIR import: :func:`import_nir` rebuilds a :class:`~ttfsnet.nn.TTFSNetwork` from a graph written by
-:func:`~ttfsnet.interop.export_nir`.
+"""NIR import: [`import_nir`][ttfsnet.interop.nir_import.import_nir] rebuilds a
+[`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] from a graph written by [`export_nir`][ttfsnet.interop.export_nir].
 
 It walks the graph's single chain, groups the nodes by their ``ttfsnet_layer`` metadata and builds one
-layer from each group; the node layout per layer is documented in :mod:`ttfsnet.interop.nir`.
+layer from each group; the node layout per layer is documented in [`ttfsnet.interop.nir`][ttfsnet.interop.nir]
+.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def _build(kind: str, parts: list[tuple[str, Any]], where: str) -> nn.Module:
 
 
 def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
-    """Rebuild a :class:`~ttfsnet.nn.TTFSNetwork` from a NIR file (or graph) written by :func:`export_nir`.
+    """Rebuild a [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] from a NIR file (or graph) written by
+    [`export_nir`][ttfsnet.interop.export_nir].
 
     Args:
         path: File path, or an in-memory ``nir.NIRGraph``.
@@ -173,7 +175,7 @@ def import_nir(path: str | os.PathLike[str] | Any) -> TTFSNetwork:
 
     Raises:
         TTFSValueError: If the graph lacks ttfsnet metadata, is not a chain, or its nodes do not match
-            the layout documented in :mod:`ttfsnet.interop.nir`; the message names the node.
+            the layout documented in [`ttfsnet.interop.nir`][ttfsnet.interop.nir]; the message names the node.
     """
     nir = load_nir()
     if isinstance(path, (str, os.PathLike)):

@@ -8,13 +8,15 @@ Layout::
     …        (the width doubles after every pooling)
     flatten → linear head (→ num_classes)
 
-Each searchable block picks one op of the op registry (:mod:`ttfsnet.models.ops`). Odd sizes are floored
-by the pooling (90 → 45 → 22 → 11), as ``nn.MaxPool2d`` does.
+Each searchable block picks one op of the op registry ([`ttfsnet.models.ops`][ttfsnet.models.ops]). Odd sizes
+are floored by the pooling (90 → 45 → 22 → 11), as ``nn.MaxPool2d`` does.
 
-Three consumers build from :func:`macro_layout`: the weight-sharing supernet of ``ttfsnet_nas`` (a choice
-block per :class:`Choice`), :func:`macro_network` (one fixed architecture, a plain ``nn.Sequential`` that
-:func:`ttfsnet.convert` maps exactly), and the paper-sized hardware estimates of ``ttfsnet_hw``. Fixed
-layers are built lazily in chain order, so every consumer draws initial weights in the same order.
+Three consumers build from [`macro_layout`][ttfsnet.models.macro.macro_layout]: the weight-sharing supernet of
+``ttfsnet_nas`` (a choice block per [`Choice`][ttfsnet.models.macro.Choice]),
+[`macro_network`][ttfsnet.models.macro.macro_network] (one fixed architecture, a plain ``nn.Sequential`` that
+[`ttfsnet.convert`][ttfsnet.convert.convert] maps exactly), and the paper-sized hardware estimates of
+``ttfsnet_hw``. Fixed layers are built lazily in chain order, so every consumer draws initial weights in the
+same order.
 
 Example:
     >>> import torch
@@ -133,7 +135,8 @@ class MacroConfig:
 
 
 def macro_layout(config: MacroConfig) -> list[Slot]:
-    """The chain of ``config`` as fixed slots and searchable :class:`Choice` slots, in order."""
+    """The chain of ``config`` as fixed slots and searchable [`Choice`][ttfsnet.models.macro.Choice] slots, in
+    order."""
     slots: list[Slot] = []
     width = config.in_channels
     for out in config.stem_channels:

@@ -1,9 +1,9 @@
-"""``nn.Module`` layers and the :class:`TTFSNetwork` container.
+"""``nn.Module`` layers and the [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] container.
 
-Each layer kind is one :class:`TTFSLayer` subclass registered under a name (:mod:`ttfsnet.nn.registry`);
-the container, :func:`ttfsnet.to_ann`, the statistics and :func:`ttfsnet.save` use only that interface.
-Importing this package registers the built-in kinds: :mod:`ttfsnet.nn.layers` imports their modules
-(:mod:`~ttfsnet.nn.dense`, :mod:`~ttfsnet.nn.conv`, :mod:`~ttfsnet.nn.pool`, :mod:`~ttfsnet.nn.flatten`) in
+Each layer kind is one [`TTFSLayer`][ttfsnet.nn.TTFSLayer] subclass registered under a name
+([`ttfsnet.nn.registry`][ttfsnet.nn.registry]); the container, [`ttfsnet.to_ann`][ttfsnet.to_ann], the
+statistics and [`ttfsnet.save`][ttfsnet.save] use only that interface. Importing this package registers the
+built-in kinds: `ttfsnet.nn.layers` imports their modules (`dense`, `conv`, `pool`, `flatten`) in
 registration order.
 """
 

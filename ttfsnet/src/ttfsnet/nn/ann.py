@@ -1,6 +1,6 @@
-"""Plain torch modules that :func:`ttfsnet.to_ann` emits where ``torch.nn`` has no equivalent.
+"""Plain torch modules that [`ttfsnet.to_ann`][ttfsnet.to_ann] emits where ``torch.nn`` has no equivalent.
 
-:func:`ttfsnet.convert` accepts them again, so ``convert(to_ann(net))`` round-trips.
+[`ttfsnet.convert`][ttfsnet.convert.convert] accepts them again, so ``convert(to_ann(net))`` round-trips.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""What a TTFS layer kind provides: the one interface that :class:`~ttfsnet.nn.TTFSNetwork`,
-:func:`ttfsnet.to_ann`, the statistics, the file format and the step-mode export use.
+"""What a TTFS layer kind provides: the one interface that [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork],
+[`ttfsnet.to_ann`][ttfsnet.to_ann], the statistics, the file format and the step-mode export use.
 
-A layer kind is one subclass of :class:`TTFSLayer` (or of :class:`TTFSSpikingLayer` when its neurons fire),
-registered with :func:`ttfsnet.nn.registry.register_layer`. The containers dispatch on these two classes,
-the :attr:`TTFSLayer.pools` flag and the methods below, never on the concrete kinds.
+A layer kind is one subclass of [`TTFSLayer`][ttfsnet.nn.base.TTFSLayer] (or of
+[`TTFSSpikingLayer`][ttfsnet.nn.base.TTFSSpikingLayer] when its neurons fire), registered with
+[`ttfsnet.nn.registry.register_layer`][ttfsnet.nn.registry.register_layer]. The containers dispatch on these
+two classes, the [`TTFSLayer.pools`][ttfsnet.nn.base.TTFSLayer.pools] flag and the methods below, never on the
+concrete kinds.
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ class TTFSLayer(nn.Module, ABC):
     Attributes:
         pools: Class flag: the layer relays the earliest (per ``sign``, latest) spike of each pooling window
             inside the window of the layer it pools. Its output is a ``"pool"`` entry of
-            :class:`~ttfsnet.nn.RunResult` and the spikes feeding it cost no SynOPs.
+            [`RunResult`][ttfsnet.nn.RunResult] and the spikes feeding it cost no SynOPs.
         readout: Whether this layer is the network's non-spiking readout (only a last layer may be).
 
-    A layer that neither fires (:class:`TTFSSpikingLayer`) nor pools only moves spikes (e.g. flatten): it
-    owns no window and its spikes are counted at the next layer that fires or pools.
+    A layer that neither fires ([`TTFSSpikingLayer`][ttfsnet.nn.base.TTFSSpikingLayer]) nor pools only moves
+    spikes (e.g. flatten): it owns no window and its spikes are counted at the next layer that fires or pools.
     """
 
     pools: ClassVar[bool] = False
@@ -71,12 +73,12 @@ class TTFSLayer(nn.Module, ABC):
     def config(self) -> dict[str, Any]:
         """Constructor arguments as plain data (ints, floats, bools, strings, lists, ``None``).
 
-        Parameters and buffers travel in the ``state_dict``; :meth:`from_config` rebuilds the layer.
+        Parameters and buffers travel in the ``state_dict``; `from_config` rebuilds the layer.
         """
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Self:
-        """A new layer (fresh parameters) from :meth:`config`; default ``cls(**config)``."""
+        """A new layer (fresh parameters) from `config`; default ``cls(**config)``."""
         return cls(**config)
 
     @classmethod
@@ -90,7 +92,7 @@ class TTFSLayer(nn.Module, ABC):
 
     @abstractmethod
     def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
-        """Plain torch modules computing the same map of activations (see :func:`ttfsnet.to_ann`).
+        """Plain torch modules computing the same map of activations (see [`ttfsnet.to_ann`][ttfsnet.to_ann]).
 
         Args:
             clip: Follow window-owning layers by ``Hardtanh(0, T)`` (equal to the SNN even with saturation)
@@ -109,8 +111,8 @@ class TTFSLayer(nn.Module, ABC):
         """Per-sample input shape the layer accepts, ``None`` for a dimension of any size; ``None`` when
         the rank is free as well (default).
 
-        :class:`~ttfsnet.nn.TTFSNetwork` checks its inputs against the first layer's spec when it has no
-        recorded ``input_shape``.
+        [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] checks its inputs against the first layer's spec when it has
+        no recorded ``input_shape``.
         """
         return None
 
@@ -147,7 +149,7 @@ class TTFSSpikingLayer(TTFSLayer):
     _fan_out_on_device: dict[tuple[tuple[int, ...], torch.device], Tensor]
 
     def own_window(self) -> Tensor:
-        """:attr:`window` of a layer that owns one (every spiking layer but the readout)."""
+        """`window` of a layer that owns one (every spiking layer but the readout)."""
         window = self.window
         assert window is not None, f"{type(self).__name__} owns no window"
         return window
@@ -179,19 +181,20 @@ class TTFSSpikingLayer(TTFSLayer):
 
     @abstractmethod
     def synapse(self) -> nn.Module:
-        """The synapses without bias as a plain torch module (for :func:`ttfsnet.to_snntorch`)."""
+        """The synapses without bias as a plain torch module (for [`ttfsnet.to_snntorch`][ttfsnet.to_snntorch]
+        )."""
 
     @abstractmethod
     def fan_out(self, in_shape: tuple[int, ...]) -> Tensor:
         """Number of synapses leaving each input neuron, float64 of shape ``in_shape``."""
 
     def synops(self, counts: Tensor, in_shape: tuple[int, ...]) -> Tensor:
-        """Spikes × exact fan-out (:meth:`fan_out`), summed (exact in float64 below 2**53)."""
+        """Spikes × exact fan-out (`fan_out`), summed (exact in float64 below 2**53)."""
         return (counts.to(torch.float64) @ self._fan_out_on(in_shape, counts.device)).round().to(torch.int64)
 
     def _fan_out_on(self, in_shape: tuple[int, ...], device: torch.device) -> Tensor:
-        """:meth:`fan_out` flattened, cached per device: a copy from host memory on every call would make
-        each :meth:`~ttfsnet.nn.TTFSNetwork.run` on a GPU wait for the device once per layer."""
+        """`fan_out` flattened, cached per device: a copy from host memory on every call would make
+        each [`run`][ttfsnet.nn.TTFSNetwork.run] on a GPU wait for the device once per layer."""
         cache: dict[tuple[tuple[int, ...], torch.device], Tensor] | None
         cache = getattr(self, "_fan_out_on_device", None)
         if cache is None:

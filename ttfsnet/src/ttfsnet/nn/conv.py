@@ -1,9 +1,10 @@
-"""The convolutional B1 layer :class:`TTFSConv2d` and :func:`fan_out_map`, its exact per-input synapse count.
+"""The convolutional B1 layer [`TTFSConv2d`][ttfsnet.nn.conv.TTFSConv2d] and
+[`fan_out_map`][ttfsnet.nn.conv.fan_out_map], its exact per-input synapse count.
 
-:func:`fan_out_map` lives here because it is the synapse count of a zero-padded convolution; the average
-pool (a fixed-weight depthwise convolution, :mod:`ttfsnet.nn.pool`) and the statistics reuse it. The class
-registers itself as kind ``"conv"`` when this module is imported; :mod:`ttfsnet.nn.layers` imports the layer
-modules in registration order.
+[`fan_out_map`][ttfsnet.nn.conv.fan_out_map] lives here because it is the synapse count of a zero-padded
+convolution; the average pool (a fixed-weight depthwise convolution, `ttfsnet.nn.pool`) and the statistics
+reuse it. The class registers itself as kind ``"conv"`` when this module is imported; `ttfsnet.nn.layers`
+imports the layer modules in registration order.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class TTFSConv2d(TTFSSpikingLayer):
 
     ``threshold`` is ``(C_out,)`` or position dependent ``(C_out, H_out, W_out)``; the latter carries
     border-dependent biases produced by fusing a BN-after-ReLU or the input affine into a zero-padded
-    convolution (``ttfs-math.md`` §7).
+    convolution (``docs/ttfs-model.md`` §6).
 
     Shapes:
         Input ``(B, C_in, H, W)``; output ``(B, C_out, H_out, W_out)``.
@@ -90,7 +91,7 @@ class TTFSConv2d(TTFSSpikingLayer):
 
     @property
     def geometry(self) -> TF.Conv2dGeometry:
-        """Stride/padding/dilation/groups tuple for :mod:`ttfsnet.functional`."""
+        """Stride/padding/dilation/groups tuple for [`ttfsnet.functional`][ttfsnet.functional]."""
         return TF.Conv2dGeometry(self.stride, self.padding, self.dilation, self.groups)
 
     @property
@@ -116,7 +117,7 @@ class TTFSConv2d(TTFSSpikingLayer):
 
     @torch.no_grad()
     def to_torch(self, *, bias: bool = True) -> nn.Conv2d:
-        """A plain ``nn.Conv2d`` holding a copy of ``weight`` and, with ``bias``, of :meth:`ann_bias`.
+        """A plain ``nn.Conv2d`` holding a copy of ``weight`` and, with ``bias``, of `ann_bias`.
 
         Raises:
             TTFSValueError: For ``bias=True`` with a position-dependent threshold, whose ``(C, H, W)``
@@ -187,9 +188,10 @@ class TTFSConv2d(TTFSSpikingLayer):
 
     @torch.no_grad()
     def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
-        """``nn.Conv2d`` with :meth:`ann_bias`, then the activation.
+        """``nn.Conv2d`` with `ann_bias`, then the activation.
 
-        A position-dependent threshold becomes a bias-free conv followed by a :class:`~ttfsnet.PositionBias`.
+        A position-dependent threshold becomes a bias-free conv followed by a
+        [`PositionBias`][ttfsnet.PositionBias].
         """
         mods: list[nn.Module] = [self.to_torch(bias=not self.position_dependent)]
         if self.position_dependent:

@@ -1,10 +1,12 @@
-"""The dense B1 layer :class:`TTFSLinear`: a hidden spiking layer, or the network's non-spiking readout.
+"""The dense B1 layer [`TTFSLinear`][ttfsnet.nn.dense.TTFSLinear]: a hidden spiking layer, or the network's
+non-spiking readout.
 
 Like every layer kind it maps input *activations* ``x = T_prev - t`` to output activations (see
-:mod:`ttfsnet.functional`). In hidden mode ``weight`` and ``threshold`` are :class:`torch.nn.Parameter`, so a
-:class:`~ttfsnet.nn.TTFSNetwork` trains with any torch optimiser and autograd through the clamp yields exactly
-the B1 spike-time derivatives (``ttfs-math.md`` §8). The class registers itself as kind ``"linear"`` when this
-module is imported; :mod:`ttfsnet.nn.layers` imports the layer modules in registration order.
+[`ttfsnet.functional`][ttfsnet.functional]). In hidden mode ``weight`` and ``threshold`` are
+`torch.nn.Parameter`, so a [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] trains with any torch optimiser and
+autograd through the clamp yields exactly the B1 spike-time derivatives (``docs/ttfs-model.md`` §10). The
+class registers itself as kind ``"linear"`` when this module is imported; `ttfsnet.nn.layers` imports the
+layer modules in registration order.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class TTFSLinear(TTFSSpikingLayer):
 
     @torch.no_grad()
     def to_torch(self, *, bias: bool = True) -> nn.Linear:
-        """A plain ``nn.Linear`` holding a copy of ``weight`` and, with ``bias``, of :meth:`ann_bias`."""
+        """A plain ``nn.Linear`` holding a copy of ``weight`` and, with ``bias``, of `ann_bias`."""
         lin = nn.Linear(
             self.in_features, self.out_features, bias=bias, dtype=self.weight.dtype, device=self.weight.device
         )
@@ -141,7 +143,7 @@ class TTFSLinear(TTFSSpikingLayer):
 
     @torch.no_grad()
     def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
-        """``nn.Linear`` with :meth:`ann_bias`, then the activation (none after the readout)."""
+        """``nn.Linear`` with `ann_bias`, then the activation (none after the readout)."""
         mods: list[nn.Module] = [self.to_torch()]
         if not self.readout:
             mods.append(self.ann_activation(clip))

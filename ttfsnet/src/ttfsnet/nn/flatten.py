@@ -1,6 +1,7 @@
-"""The reshaping layer :class:`TTFSFlatten` (``(B, C, H, W)`` → ``(B, C·H·W)``); it owns no window.
+"""The reshaping layer [`TTFSFlatten`][ttfsnet.nn.flatten.TTFSFlatten] (``(B, C, H, W)`` → ``(B, C·H·W)``); it
+owns no window.
 
-The class registers itself as kind ``"flatten"`` when this module is imported; :mod:`ttfsnet.nn.layers`
+The class registers itself as kind ``"flatten"`` when this module is imported; `ttfsnet.nn.layers`
 imports the layer modules in registration order.
 """
 

@@ -1,17 +1,18 @@
 """The built-in TTFS layer kinds, imported in registration order.
 
-Each kind lives in the module of its family: :mod:`ttfsnet.nn.dense` (:class:`~ttfsnet.nn.TTFSLinear`),
-:mod:`ttfsnet.nn.conv` (:class:`~ttfsnet.nn.TTFSConv2d`, :func:`~ttfsnet.nn.fan_out_map`),
-:mod:`ttfsnet.nn.pool` (:class:`~ttfsnet.nn.TTFSMaxPool2d`, :class:`~ttfsnet.nn.TTFSAvgPool2d`) and
-:mod:`ttfsnet.nn.flatten` (:class:`~ttfsnet.nn.TTFSFlatten`). All layers map input *activations*
-``x = T_prev - t`` to output activations (see :mod:`ttfsnet.functional`).
+Each kind lives in the module of its family: `ttfsnet.nn.dense` ([`TTFSLinear`][ttfsnet.nn.TTFSLinear]),
+`ttfsnet.nn.conv` ([`TTFSConv2d`][ttfsnet.nn.TTFSConv2d], [`fan_out_map`][ttfsnet.nn.fan_out_map]),
+`ttfsnet.nn.pool` ([`TTFSMaxPool2d`][ttfsnet.nn.TTFSMaxPool2d], [`TTFSAvgPool2d`][ttfsnet.nn.TTFSAvgPool2d])
+and `ttfsnet.nn.flatten` ([`TTFSFlatten`][ttfsnet.nn.TTFSFlatten]). All layers map input *activations*
+``x = T_prev - t`` to output activations (see [`ttfsnet.functional`][ttfsnet.functional]).
 
-Each class is one layer kind: it implements :class:`~ttfsnet.nn.base.TTFSLayer` (or
-:class:`~ttfsnet.nn.base.TTFSSpikingLayer`) and registers itself with
-:func:`~ttfsnet.nn.registry.register_layer` when its module is imported. :mod:`ttfsnet.nn` imports this
-module, so the import order below is the order of :func:`~ttfsnet.nn.registry.layer_kinds` (and of the
-registry-driven tests and of the kinds listed in error messages). The names stay importable from
-``ttfsnet.nn.layers``, where they were defined before the layer families got their own modules.
+Each class is one layer kind: it implements [`TTFSLayer`][ttfsnet.nn.base.TTFSLayer] (or
+[`TTFSSpikingLayer`][ttfsnet.nn.base.TTFSSpikingLayer]) and registers itself with
+[`register_layer`][ttfsnet.nn.registry.register_layer] when its module is imported. [`ttfsnet.nn`][ttfsnet.nn]
+imports this module, so the import order below is the order of
+[`layer_kinds`][ttfsnet.nn.registry.layer_kinds] (and of the registry-driven tests and of the kinds listed in
+error messages). The names stay importable from ``ttfsnet.nn.layers``, where they were defined before the
+layer families got their own modules.
 """
 
 # Registration order = import order, so these imports are not sorted alphabetically (that would register

@@ -35,7 +35,8 @@ def _shape_text(spec: tuple[int | None, ...] | None) -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RobustnessConfig:
-    """Hardware-aware perturbations applied in :meth:`TTFSNetwork.forward` (``ttfs-math.md`` §8).
+    """Hardware-aware perturbations applied in [`TTFSNetwork.forward`][ttfsnet.nn.network.TTFSNetwork.forward]
+    (``docs/training.md``).
 
     Attributes:
         time_noise_std: Std of Gaussian jitter on every hidden spiking layer's output spike times
@@ -160,7 +161,8 @@ class RunResult:
 
 @dataclass
 class _Entries:
-    """Per-entry columns of a :class:`RunResult` collected while a run walks the layers.
+    """Per-entry columns of a [`RunResult`][ttfsnet.nn.network.RunResult] collected while a run walks the
+    layers.
 
     Counts stay 0-dim device tensors until the run ends, so the layer loop never waits for the device.
     """
@@ -208,10 +210,12 @@ class TTFSNetwork(nn.Module):
 
     Args:
         layers: TTFS layers in order (instances of the registered layer kinds,
-            :func:`ttfsnet.nn.registry.layer_kinds`); the last one must be ``TTFSLinear(readout=True)``.
+            [`ttfsnet.nn.registry.layer_kinds`][ttfsnet.nn.registry.layer_kinds]); the last one must be
+            ``TTFSLinear(readout=True)``.
         input_range: Declared range ``(p, q)`` of the raw inputs.
-        input_shape: Per-sample input shape (e.g. ``(C, H, W)``), if known. :func:`ttfsnet.convert`
-            records the calibration data's shape here and :func:`ttfsnet.export_nir` reads it. It is a
+        input_shape: Per-sample input shape (e.g. ``(C, H, W)``), if known.
+            [`ttfsnet.convert`][ttfsnet.convert.convert] records the calibration data's shape here and
+            [`ttfsnet.export_nir`][ttfsnet.export_nir] reads it. It is a
             plain attribute, not a buffer: it survives ``torch.save``/``copy.deepcopy`` but is not part
             of ``state_dict()``, so state dicts stay loadable into networks built without it.
 
@@ -282,7 +286,7 @@ class TTFSNetwork(nn.Module):
         return [f"layers.{i}" for i in range(len(self.layers))]
 
     def ttfs_layers(self) -> list[TTFSLayer]:
-        """The layers in order, typed as :class:`~ttfsnet.nn.base.TTFSLayer` (``list(self.layers)``)."""
+        """The layers in order, typed as [`TTFSLayer`][ttfsnet.nn.base.TTFSLayer] (``list(self.layers)``)."""
         return [cast(TTFSLayer, m) for m in self.layers]  # checked in __init__
 
     def spiking_layers(self) -> list[TTFSSpikingLayer]:
@@ -309,7 +313,7 @@ class TTFSNetwork(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def expected_input(self) -> tuple[int | None, ...] | None:
-        """Per-sample input shape the network accepts: :attr:`input_shape` when recorded, else what its
+        """Per-sample input shape the network accepts: `input_shape` when recorded, else what its
         first layer fixes (``None`` for a free dimension); ``None`` when not even the rank is known."""
         if self.input_shape is not None:
             return self.input_shape
@@ -319,7 +323,7 @@ class TTFSNetwork(nn.Module):
         """Check the type, rank, per-sample shape and dtype of a batch (``x`` itself, for typing).
 
         Only ``.shape`` and ``.dtype`` are read: no pass over the data and no device synchronisation.
-        :meth:`forward`, :meth:`forward_times`, :meth:`run` and :meth:`run_times` call it first.
+        `forward`, `forward_times`, `run` and `run_times` call it first.
 
         Raises:
             TTFSValueError: ``x`` is not a tensor, is not a batch of the expected per-sample shape, or its
@@ -358,7 +362,7 @@ class TTFSNetwork(nn.Module):
         return weight.dtype
 
     def encode(self, x: Tensor) -> Tensor:
-        """Validate raw inputs (:meth:`check_input`, then their range) and return input activations
+        """Validate raw inputs (`check_input`, then their range) and return input activations
         ``x̃ ∈ [0, 1]``."""
         return self._encode(x, "TTFSNetwork.encode")
 
@@ -379,7 +383,7 @@ class TTFSNetwork(nn.Module):
         return self.forward_activations(TF.time_to_activation(t0, 1.0))
 
     def forward_activations(self, x: Tensor) -> Tensor:
-        """Logits from input activations ``x̃ = 1 - t0`` (no validation); applies :attr:`robustness`."""
+        """Logits from input activations ``x̃ = 1 - t0`` (no validation); applies `robustness`."""
         rob = self.robustness
         prev_window: Tensor | float = 1.0
         for layer in self.ttfs_layers():
@@ -418,23 +422,25 @@ class TTFSNetwork(nn.Module):
     def run(self, x: Tensor, mode: str = "closed", dt: float | None = None) -> RunResult:
         """Simulate a batch and report spike times, counts, saturation and SynOPs.
 
-        ``run`` always simulates the exact model (:attr:`robustness` is ignored). The statistics come from
+        ``run`` always simulates the exact model (`robustness` is ignored). The statistics come from
         tensors the simulation has anyway and reach the host in one copy at the end; a closed-form run
-        converts activations to spike times only when :attr:`RunResult.spike_times` is read.
+        converts activations to spike times only when
+        [`RunResult.spike_times`][ttfsnet.nn.network.RunResult.spike_times] is read.
 
         Args:
             x: Raw inputs in the declared input range.
             mode: ``"closed"`` (closed form) or ``"stepped"`` (time-stepped membrane ODE).
-            dt: Stepped mode only: time step as a fraction of each window (default 0.01).
+            dt: Stepped mode only: time step as a fraction of each window (default 0.01); it must cut
+                a window into whole steps, ``dt = 1/n`` (other values raise ``TTFSValueError``).
 
         Returns:
-            A :class:`RunResult`.
+            A [`RunResult`][ttfsnet.nn.network.RunResult].
         """
         return self._run(self._encode(x, "TTFSNetwork.run"), mode, dt)
 
     @torch.no_grad()
     def run_times(self, t0: Tensor, mode: str = "closed", dt: float | None = None) -> RunResult:
-        """:meth:`run` starting from input spike times (``inf`` = no spike)."""
+        """`run` starting from input spike times (``inf`` = no spike)."""
         self.check_input(t0, where="TTFSNetwork.run_times")
         TF.check_input_times(t0, where="TTFSNetwork.run_times")
         return self._run(TF.time_to_activation(t0, 1.0), mode, dt)

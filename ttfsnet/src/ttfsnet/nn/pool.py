@@ -1,8 +1,8 @@
-"""The pooling layers: :class:`TTFSMaxPool2d` (earliest spike, no window) and :class:`TTFSAvgPool2d` (a
-fixed-weight B1 layer with its own window).
+"""The pooling layers: [`TTFSMaxPool2d`][ttfsnet.nn.pool.TTFSMaxPool2d] (earliest spike, no window) and
+[`TTFSAvgPool2d`][ttfsnet.nn.pool.TTFSAvgPool2d] (a fixed-weight B1 layer with its own window).
 
 Both register themselves (kinds ``"maxpool"`` and ``"avgpool"``) when this module is imported;
-:mod:`ttfsnet.nn.layers` imports the layer modules in registration order.
+`ttfsnet.nn.layers` imports the layer modules in registration order.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _tolist(t: Tensor) -> list[float]:
 
 @register_layer("maxpool")
 class TTFSMaxPool2d(TTFSLayer):
-    """Max pooling of activations = earliest spike (``ttfs-math.md`` §7); owns no window.
+    """Max pooling of activations = earliest spike (``docs/ttfs-model.md`` §7); owns no window.
 
     ``sign`` (buffer, ``(C,)`` of ±1, or ``None``) selects the latest spike for channels whose
     following fused BN scale is negative.
@@ -84,7 +84,7 @@ class TTFSMaxPool2d(TTFSLayer):
         )
 
     def relay_times(self, t: Tensor) -> Tensor:
-        """:meth:`pool_times`."""
+        """`pool_times`."""
         return self.pool_times(t)
 
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -108,7 +108,8 @@ class TTFSMaxPool2d(TTFSLayer):
         return (None if self.sign is None else int(self.sign.numel()), None, None)
 
     def to_ann(self, *, clip: bool = False) -> list[nn.Module]:
-        """``nn.MaxPool2d``, or :class:`~ttfsnet.SignedMaxPool2d` when some channels take the latest spike."""
+        """``nn.MaxPool2d``, or [`SignedMaxPool2d`][ttfsnet.SignedMaxPool2d] when some channels take the
+        latest spike."""
         if self.sign is None:
             return [
                 nn.MaxPool2d(
@@ -134,7 +135,7 @@ class TTFSMaxPool2d(TTFSLayer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Self:
-        """The layer :meth:`config` describes."""
+        """The layer `config` describes."""
         config = dict(config)
         sign = config.pop("sign", None)
         return cls(**config, sign=None if sign is None else torch.tensor(sign, dtype=torch.float64))

@@ -1,11 +1,12 @@
 """Registry of TTFS layer kinds: the name a layer is stored and exported under, and its class.
 
-Every layer class of :mod:`ttfsnet.nn` is a :class:`~ttfsnet.nn.base.TTFSLayer`, registers itself with
-:func:`register_layer` and provides ``config()`` (its constructor arguments as plain data: ints, floats,
-bools, strings, lists, ``None``). A class overrides ``from_config(config)`` when a constructor argument is
-not plain data; the default is ``cls(**config)``. :class:`~ttfsnet.nn.TTFSNetwork` accepts exactly the
-registered classes, and the network file format (:func:`ttfsnet.save`) and the registry-driven tests rely
-on nothing else, so a new layer kind is one class plus its registration.
+Every layer class of [`ttfsnet.nn`][ttfsnet.nn] is a [`TTFSLayer`][ttfsnet.nn.base.TTFSLayer], registers
+itself with [`register_layer`][ttfsnet.nn.registry.register_layer] and provides ``config()`` (its constructor
+arguments as plain data: ints, floats, bools, strings, lists, ``None``). A class overrides
+    ``from_config(config)`` when a constructor argument is
+not plain data; the default is ``cls(**config)``. [`TTFSNetwork`][ttfsnet.nn.TTFSNetwork] accepts exactly the
+registered classes, and the network file format ([`ttfsnet.save`][ttfsnet.save]) and the registry-driven tests
+rely on nothing else, so a new layer kind is one class plus its registration.
 """
 
 # Public functions check argument types at run time for untyped callers.
@@ -33,7 +34,7 @@ def register_layer(kind: str) -> Callable[[L], L]:
     """Class decorator registering a TTFS layer class under ``kind``.
 
     Raises:
-        TTFSTypeError: the class is not a :class:`~ttfsnet.nn.base.TTFSLayer`.
+        TTFSTypeError: the class is not a [`TTFSLayer`][ttfsnet.nn.base.TTFSLayer].
         TTFSValueError: ``kind`` is already taken by another class.
     """
 

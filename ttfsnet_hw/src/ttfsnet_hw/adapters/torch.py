@@ -2,19 +2,24 @@
 
 Imported lazily (``ttfsnet_hw`` core never imports torch). Functions:
 
-* :func:`ir_from_ttfs` / :func:`record_snn`: a TTFSNetwork → IR (with parameters) and its recorded spikes
-  (``net.run`` closed form; a spike is a finite spike time); :func:`ttfs_from_ir` is the inverse.
-* :func:`ir_from_ann` / :func:`record_ann`: a ReLU ``nn.Module`` (e.g. a NAS subnet or a
-  :func:`ttfsnet.models.macro_network`) → cost-only IR and spikes, where a positive ReLU output is a spike
-  (exact under the identity mapping while no neuron saturates, ``docs/ttfs-model.md`` §2);
-  :func:`lower_ann` is the same lowering for a piece of a network (no readout); :func:`ann_from_ir` builds
-  the ANN of an IR.
+* [`ir_from_ttfs`][ttfsnet_hw.adapters.torch.ir_from_ttfs] /
+  [`record_snn`][ttfsnet_hw.adapters.torch.record_snn]: a TTFSNetwork → IR (with parameters) and its recorded
+  spikes (``net.run`` closed form; a spike is a finite spike time);
+  [`ttfs_from_ir`][ttfsnet_hw.adapters.torch.ttfs_from_ir] is the inverse.
+* [`ir_from_ann`][ttfsnet_hw.adapters.torch.ir_from_ann] /
+  [`record_ann`][ttfsnet_hw.adapters.torch.record_ann]: a ReLU ``nn.Module`` (e.g. a NAS subnet or a
+  [`ttfsnet.models.macro_network`][ttfsnet.models.macro_network]) → cost-only IR and spikes, where a positive
+  ReLU output is a spike (exact under the identity mapping while no neuron saturates, ``docs/ttfs-model.md``
+  §2); [`lower_ann`][ttfsnet_hw.adapters.torch.lower_ann] is the same lowering for a piece of a network (no
+  readout); [`ann_from_ir`][ttfsnet_hw.adapters.torch.ann_from_ir] builds the ANN of an IR.
 
 Models may live on any device: inputs go to the model's device batch by batch, and spike records come back
-to the CPU (the estimator is numpy). :func:`resolve_device` reads the CLI's ``--device``.
+to the CPU (the estimator is numpy). [`resolve_device`][ttfsnet_hw.adapters.torch.resolve_device] reads the
+CLI's ``--device``.
 
-Quantised torch networks and quantisation-aware fine-tuning: :mod:`ttfsnet_hw.adapters.torch_quant`.
-Reading model files: :mod:`ttfsnet_hw.load`.
+Quantised torch networks and quantisation-aware fine-tuning:
+[`ttfsnet_hw.adapters.torch_quant`][ttfsnet_hw.adapters.torch_quant].
+Reading model files: [`ttfsnet_hw.load`][ttfsnet_hw.load].
 """
 
 from __future__ import annotations
@@ -201,7 +206,7 @@ def record_snn(net: TTFSNetwork, ir: NetworkIR, data: Any, batch_size: int = 64)
 
     Args:
         net: the network.
-        ir: its IR (:func:`ir_from_ttfs`).
+        ir: its IR ([`ir_from_ttfs`][ttfsnet_hw.adapters.torch.ir_from_ttfs]).
         data: raw inputs (tensor/array, or batches).
         batch_size: batch size for tensors/arrays.
 
@@ -224,7 +229,8 @@ def record_snn(net: TTFSNetwork, ir: NetworkIR, data: Any, batch_size: int = 64)
 
 @torch.no_grad()
 def ttfs_from_ir(ir: NetworkIR, dtype: torch.dtype = torch.float64) -> TTFSNetwork:
-    """Build a ``ttfsnet.TTFSNetwork`` carrying the IR's parameters (inverse of :func:`ir_from_ttfs`).
+    """Build a ``ttfsnet.TTFSNetwork`` carrying the IR's parameters (inverse of
+    [`ir_from_ttfs`][ttfsnet_hw.adapters.torch.ir_from_ttfs]).
 
     Raises:
         IRError: cost-only IR.
@@ -446,7 +452,7 @@ def record_ann(model: nn.Module, ir: NetworkIR, data: Any, batch_size: int = 64)
     """Spikes of the TTFS counterpart of a ReLU ANN: positive ReLU / pooled outputs, input x̃ > 0.
 
     Args:
-        model: the ANN (as passed to :func:`ir_from_ann`).
+        model: the ANN (as passed to [`ir_from_ann`][ttfsnet_hw.adapters.torch.ir_from_ann]).
         ir: its IR.
         data: raw inputs.
         batch_size: batch size for tensors/arrays.

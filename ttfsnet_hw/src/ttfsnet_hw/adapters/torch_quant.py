@@ -1,12 +1,14 @@
 """Quantised torch networks: ``ttfsnet`` carrying the chip's values, its reference closed form, accuracy
 before and after quantisation, and quantisation-aware fine-tuning.
 
-* :func:`apply_quantization`: a float64 CPU copy of a ``TTFSNetwork`` with the quantised weights,
-  thresholds, biases and power-of-two windows of a :class:`~ttfsnet_hw.types.QuantizedNetwork`.
-* :func:`ttfs_quantized_reference`: ``ttfsnet``'s own per-layer closed form on those values (the reference
-  the integer simulator must match exactly).
-* :func:`quantization_accuracy`, :func:`qat_finetune`: accuracy before/after post-training quantisation;
-  quantisation-aware fine-tuning through ``ttfsnet.finetune``.
+* [`apply_quantization`][ttfsnet_hw.adapters.torch_quant.apply_quantization]: a float64 CPU copy of a
+  ``TTFSNetwork`` with the quantised weights, thresholds, biases and power-of-two windows of a
+  [`QuantizedNetwork`][ttfsnet_hw.types.QuantizedNetwork].
+* [`ttfs_quantized_reference`][ttfsnet_hw.adapters.torch_quant.ttfs_quantized_reference]: ``ttfsnet``'s own
+  per-layer closed form on those values (the reference the integer simulator must match exactly).
+* [`quantization_accuracy`][ttfsnet_hw.adapters.torch_quant.quantization_accuracy],
+  [`qat_finetune`][ttfsnet_hw.adapters.torch_quant.qat_finetune]: accuracy before/after post-training
+  quantisation; quantisation-aware fine-tuning through ``ttfsnet.finetune``.
 """
 
 from __future__ import annotations
@@ -67,16 +69,17 @@ def ttfs_quantized_reference(qnet_torch: TTFSNetwork, qnet: QuantizedNetwork, x:
     times quantised to the layer's time steps between layers (a neuron fires at the first step boundary).
 
     The arithmetic is ``ttfsnet``'s own (its modules' ``preactivation`` and max pool); only the walk along
-    the chain is :func:`ttfsnet_hw.walk.walk`, so this stays an independent reference for the integer
-    simulator.
+    the chain is [`ttfsnet_hw.walk.walk`][ttfsnet_hw.walk.walk], so this stays an independent reference for
+    the integer simulator.
 
     Args:
-        qnet_torch: :func:`apply_quantization` output (float64).
+        qnet_torch: [`apply_quantization`][ttfsnet_hw.adapters.torch_quant.apply_quantization] output
+            (float64).
         qnet: the quantised network.
         x: raw inputs.
 
     Returns:
-        A result comparable with :func:`ttfsnet_hw.intsim.simulate`.
+        A result comparable with [`ttfsnet_hw.intsim.simulate`][ttfsnet_hw.intsim.simulate].
     """
     L = qnet.steps
     modules: list[Any] = qnet_torch.ttfs_layers()

@@ -1,8 +1,9 @@
 """Event-camera eye-emotion data layer: SEE/DSEE loading, E×-S× sampling, a synthetic dataset generator,
 WAR/UAR metrics, SEEN result files and report tables.
 
-Importing this package needs numpy and Pillow only; the torch dataset (:mod:`ttfsnet_nas.emotion.dataset`)
-is imported on first access of ``EventEmotionDataset`` / ``load_splits``.
+Importing this package needs numpy and Pillow only; the torch dataset
+([`ttfsnet_nas.emotion.dataset`][ttfsnet_nas.emotion.dataset]) is imported on first access of
+``EventEmotionDataset`` / ``load_splits``.
 """
 
 from __future__ import annotations

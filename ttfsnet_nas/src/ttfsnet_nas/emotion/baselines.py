@@ -39,12 +39,23 @@ def baseline_archs(stages: EmotionStages) -> list[tuple[str, str, Architecture]]
         out.append((f"fixed {op}", f"fixed_{op}", Architecture({g: op for g in space.gene_names})))
     return out
 
+
 def run_baselines(stages: EmotionStages) -> dict[str, Any]:
+    """Retrain, transfer and test every baseline architecture; write ``baselines/baselines.json``.
+
+    The progress task ``baselines`` counts the architectures (resumed ones as done), next to the retrain,
+    fine-tune and test tasks of each."""
     rows: list[dict[str, Any]] = []
-    for group, name, arch in baseline_archs(stages):
+    archs = baseline_archs(stages)
+    finished = {
+        name for _, name, _ in archs
+        if (stages.out / "baselines" / name / "summary.json").is_file() and stages.resuming("baselines")
+    }
+    stages.progress.start("baselines", len(archs), completed=len(finished))
+    for group, name, arch in archs:
         folder = stages.out / "baselines" / name
         done = folder / "summary.json"
-        if done.is_file() and stages.resuming("baselines"):
+        if name in finished:
             rows.append(json.loads(done.read_text()))
             continue
         folder.mkdir(parents=True, exist_ok=True)
@@ -54,5 +65,7 @@ def run_baselines(stages: EmotionStages) -> dict[str, Any]:
         row = {"group": group, "name": name, "architecture": arch.key, "summary": summary}
         atomic_write_json(done, row)
         rows.append(row)
+        stages.progress.advance("baselines", 1, war=f"{summary['snn']['mean']['war']:.3f}")
+    stages.progress.finish("baselines")
     atomic_write_json(stages.out / "baselines" / "baselines.json", rows)
     return {"baselines": len(rows)}

@@ -1,18 +1,17 @@
 """Command-line front end of the emotion data layer (mounted into ``ttfsnet-nas`` by the main CLI).
 
-``data_app`` provides ``synth`` and ``info`` (``--verify`` decodes every frame); :func:`report` is the
-``report`` command. The commands only
+``data_app`` provides ``synth`` and ``info`` (``--verify`` decodes every frame);
+[`report`][ttfsnet_nas.emotion.cli.report] is the ``report`` command. The commands only
 parse arguments, call one library function and print. Bad input (a missing or malformed dataset or result
-folder, an unknown preset, a non-empty output folder) becomes :class:`ttfsnet_nas.errors.InputError`, which
-the main CLI reports as one ``error: ...`` line with exit code 2; any other failure exits with 1.
+folder, an unknown preset, a non-empty output folder) becomes
+[`ttfsnet_nas.errors.InputError`][ttfsnet_nas.errors.InputError], which the main CLI reports as one
+``error: ...`` line with exit code 2; any other failure exits with 1.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,15 +19,17 @@ from typing import Annotated
 
 import typer
 
+from ttfsnet_nas.cli import Command, Group, OutputFormat, format_option
 from ttfsnet_nas.errors import InputError
-from ttfsnet_nas.progress import RichProgress
+from ttfsnet_nas.progress import cli_progress
 
 __all__ = ["data_app", "info", "report", "synth"]
 
 
 @contextmanager
 def _input_errors() -> Iterator[None]:
-    """Turn the data layer's value errors (a :class:`DatasetError` is one) into :class:`InputError`."""
+    """Turn the data layer's value errors (a [`DatasetError`][ttfsnet_nas.emotion.DatasetError] is one) into
+    [`InputError`][ttfsnet_nas.emotion.cli.InputError]."""
 
     try:
         yield
@@ -37,7 +38,10 @@ def _input_errors() -> Iterator[None]:
 
 
 data_app = typer.Typer(
-    no_args_is_help=True, help="Eye-emotion datasets: synthetic generator and dataset info."
+    cls=Group,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Eye-emotion datasets: synthetic generator and dataset info.",
 )
 
 
@@ -53,59 +57,53 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
-
-
-def _is_terminal() -> bool:
-    return sys.stdout.isatty()
+def _quiet(ctx: typer.Context) -> bool:
+    """``--quiet`` of the ``ttfsnet-nas`` root command (False when this app runs on its own)."""
+    return bool(ctx.find_root().params.get("quiet", False))
 
 
 @contextmanager
-def _generation_progress() -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback for :func:`~ttfsnet_nas.emotion.synth.generate`: a rich bar with
-    an ETA on a terminal, else (logs, pipes) one line with the elapsed time and the ETA per tenth done."""
-    if _is_terminal():
-        with RichProgress() as bar:
+def _generation_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback for [`generate`][ttfsnet_nas.emotion.synth.generate]: a rich bar
+    with an ETA on a terminal, else (``--quiet``, logs, pipes) a log line with the elapsed time and the ETA
+    per tenth done ([`cli_progress`][ttfsnet_nas.progress.cli_progress])."""
+    with cli_progress(quiet=quiet) as prog:
+        started = [False]
 
-            def advance(done: int, total: int) -> None:
-                if done == 1:
-                    bar.start("generate", total)
-                bar.advance("generate", 1)
+        def advance(done: int, total: int) -> None:
+            if not started[0]:
+                prog.start("generate", total, completed=done - 1)
+                started[0] = True
+            prog.advance("generate", 1)
 
-            yield advance
-            bar.finish("generate")
-        return
-    start = time.monotonic()
-    shown = [0]
-
-    def line(done: int, total: int) -> None:
-        if done * 10 // total > shown[0] or done == total:
-            shown[0] = done * 10 // total
-            elapsed = time.monotonic() - start
-            eta = elapsed / done * (total - done)
-            typer.echo(f"  {done}/{total} sequences, {_clock(elapsed)} elapsed, eta {_clock(eta)}", err=True)
-
-    yield line
+        yield advance
+        if started[0]:
+            prog.finish("generate")
 
 
-@data_app.command("synth")
+@data_app.command("synth", cls=Command)
 def synth(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Output folder (SEE layout).")],
     preset: Annotated[str, typer.Option(help="tiny | small | full")] = "small",
     seed: Annotated[int, typer.Option(help="Seed; the output does not depend on --workers.")] = 0,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes [default: every CPU this process may use].")
+        int | None, typer.Option(min=1, help="Worker processes \\[default: every CPU this process may use].")
     ] = None,
     split: Annotated[str | None, typer.Option(help="subject_disjoint (default) | official")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events", help="Also write the raw event streams (events/*.npy, events.json: layout 'events')."
+        ),
+    ] = False,
 ) -> None:
     """Generate a SYNTHETIC event-eye emotion dataset in the real SEE on-disk layout."""
     from ttfsnet_nas.emotion.synth import generate
 
     overrides = {"split": split} if split is not None else {}
-    with _input_errors(), _generation_progress() as progress:
+    with _input_errors(), _generation_progress(_quiet(ctx)) as progress:
         summary = generate(
             out,
             preset=preset,
@@ -113,6 +111,7 @@ def synth(
             workers=workers if workers is not None else _cpu_count(),
             overwrite=overwrite,
             progress=progress,
+            events=events,
             **overrides,
         )
     typer.echo(
@@ -123,14 +122,14 @@ def synth(
         typer.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.counts[key].items())))
 
 
-@data_app.command("info")
+@data_app.command("info", cls=Command)
 def info(
     directory: Annotated[Path, typer.Argument(help="Dataset root (SEE layout).")],
     layout: Annotated[
         str, typer.Option(help="Registered dataset layout: see, dsee (names may lack subject/lighting), ...")
     ] = "see",
     dsee: Annotated[bool, typer.Option(help="Same as --layout dsee.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    fmt: Annotated[OutputFormat, format_option(OutputFormat.table, OutputFormat.json)] = OutputFormat.table,
     strict: Annotated[
         bool, typer.Option("--strict/--lenient", help="Fail on the first bad entry, or count bad entries.")
     ] = True,
@@ -146,8 +145,6 @@ def info(
     from ttfsnet_nas.emotion.layouts import get_layout
     from ttfsnet_nas.emotion.see import DatasetError, load_see, verify_frames
 
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter(f"expected 'table' or 'json', got {fmt!r}", param_hint="--format")
     with _input_errors():
         index = load_see(directory, layout=get_layout("dsee" if dsee else layout), strict=strict)
     counts = index.counts()
@@ -159,7 +156,7 @@ def info(
                 f"{check.first_problem} [--verify: {check.undecodable} of {check.frames} frames undecodable, "
                 f"{check.mixed_sizes} sequences with mixed frame sizes]"
             )
-    if fmt == "json":
+    if fmt is OutputFormat.json:
         payload = {
             "root": str(index.root),
             "synthetic": synthetic,
@@ -201,17 +198,24 @@ def info(
 
 def report(
     directory: Annotated[
-        Path, typer.Argument(help="Folder of SEEN-format result JSONs (or of method folders).")
+        Path,
+        typer.Argument(
+            help="Folder of SEEN-format result JSONs, of method folders, a run's baselines folder "
+            "(RUN_DIR/baselines) or a run folder."
+        ),
     ],
     out: Annotated[Path | None, typer.Option(help="Also write results.md and results.csv here.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="markdown | csv")] = "markdown",
+    fmt: Annotated[
+        OutputFormat, format_option(OutputFormat.markdown, OutputFormat.csv)
+    ] = OutputFormat.markdown,
     std: Annotated[bool, typer.Option(help="Show ± std over runs.")] = True,
 ) -> None:
-    """Results table (Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR) from SEEN result files."""
+    """Results table of SEEN result files or of a run's baselines (Markdown or CSV).
+
+    Columns in percent: Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR, mean (± std) over the runs.
+    """
     from ttfsnet_nas.emotion.report import report as build_report
 
-    if fmt not in ("markdown", "csv"):
-        raise typer.BadParameter(f"expected 'markdown' or 'csv', got {fmt!r}", param_hint="--format")
     with _input_errors():
         md, text = build_report(directory, out=out, with_std=std)
-    typer.echo(md if fmt == "markdown" else text, nl=False)
+    typer.echo(md if fmt is OutputFormat.markdown else text, nl=False)

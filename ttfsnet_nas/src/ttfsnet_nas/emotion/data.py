@@ -1,7 +1,7 @@
 """Data of the TNAS-ER pipeline: the dataset folder (generated when it is a synthetic preset), the
-train/test datasets over the memory-mapped frame cache (:mod:`~ttfsnet_nas.emotion.frame_cache`), the
-supernet/search split (:func:`~ttfsnet_nas.emotion.splits.split_training`) and re-iterable epoch batches for
-SNN fine-tuning."""
+train/test datasets over the memory-mapped frame cache ([`frame_cache`][ttfsnet_nas.emotion.frame_cache]), the
+supernet/search split ([`split_training`][ttfsnet_nas.emotion.splits.split_training]) and re-iterable epoch
+batches for SNN fine-tuning."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
         return root
     if cfg.synthetic is None:
         raise DatasetError(
-            f"{where}.root: {root} holds no {' / '.join(layout.json_names)} (not a SEE-layout dataset)"
+            f"{where}.root: {root} holds no {' / '.join(layout.json_names)} "
+            f"(not a {cfg.layout!r}-layout dataset)"
         )
     from ttfsnet_nas.emotion.synth import generate
 
@@ -87,8 +88,13 @@ def ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
         # An interrupted generation leaves frames but no split JSON (written last); the generator wipes
         # such a folder only when it holds nothing but its own outputs.
         generate(
-            root, preset=cfg.synthetic, seed=cfg.synthetic_seed, workers=cfg.workers, overwrite=True,
+            root,
+            preset=cfg.synthetic,
+            seed=cfg.synthetic_seed,
+            workers=cfg.workers,
+            overwrite=True,
             progress=tick,
+            events=layout.raw_events,
         )
     except ValueError as exc:
         raise PipelineError(f"{where}.root: {exc}") from None
@@ -102,9 +108,9 @@ def load_data(
     """Load (generating it first if needed) the data of ``cfg``.
 
     With ``cfg.cache`` the decoded frames of each part go to a memory-mapped cache in
-    :func:`~ttfsnet_nas.emotion.frame_cache.default_cache_dir`, built by the first run and opened by later
-    ones without decoding. ``cfg.loader_workers`` goes to the datasets (see
-    :class:`~ttfsnet_nas.torch.data.BatchLoader`).
+    [`default_cache_dir`][ttfsnet_nas.emotion.frame_cache.default_cache_dir], built by the first run and
+    opened by later ones without decoding. ``cfg.loader_workers`` goes to the datasets (see
+    [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader]).
 
     Args:
         cfg: the ``data`` or ``target_data`` section.
@@ -168,7 +174,7 @@ def load_data(
 class EpochBatches:
     """Re-iterable shuffled batches that draw fresh temporal windows on every pass (for fine-tuning).
 
-    Batches come through a :class:`~ttfsnet_nas.torch.data.BatchLoader` with the dataset's
+    Batches come through a [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader] with the dataset's
     ``loader_workers`` (its workers live as long as this object) and land on ``device``.
     """
 

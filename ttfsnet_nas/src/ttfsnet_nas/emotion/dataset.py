@@ -10,6 +10,11 @@ Pixel-to-value mapping (input range declared as ``(0.0, 1.0)`` for TTFS encoding
   JPEG ringing: the stored frames are JPEGs, so the background is 128 ± a few levels near every event.
   The background maps to exactly 0 (no input spike), so the input is sparse.
 
+Raw event recordings (layout ``events``) are cut into frames first (`ttfsnet_nas.emotion.events`);
+`map_event_counts` then gives the same values a SEE frame of those events would: a polarity channel
+is 1 where the pixel had an event of that polarity in the window, and the grey value is ON (1.0) / OFF (0.0)
+/ none (0.502) by the sign of ON − OFF events.
+
 Resizing happens after the mapping, per channel, so with ``resample="area"`` a resized polarity channel is
 the fraction of ON (OFF) pixels in each block instead of SEEN's bilinear blur of the grey image. The mapped,
 resized frames are stored as ``uint8`` (value · 255, rounded), which changes values by at most 1/510.
@@ -19,7 +24,8 @@ one ``uint8`` ``.npy`` file per sequence set and setting (written to a temporary
 ``os.replace``), with a JSON sidecar holding a fingerprint of the frame files (names, sizes, modification
 times) and of the settings. Later runs and worker processes open it with ``numpy.load(mmap_mode="r")`` and
 decode nothing; a changed frame or setting rebuilds it. Windows are drawn per item and epoch and gathered
-from the cache one batch at a time (:meth:`EventEmotionDataset.gather_batch`).
+from the cache one batch at a time
+([`EventEmotionDataset.gather_batch`][ttfsnet_nas.emotion.dataset.EventEmotionDataset.gather_batch]).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ttfsnet_nas.emotion.events import frame_source
 from ttfsnet_nas.emotion.frame_cache import cache_files, open_cache, write_cache
 from ttfsnet_nas.emotion.sampling import TemporalSampling
 from ttfsnet_nas.emotion.see import (
@@ -51,6 +58,7 @@ __all__ = [
     "EmotionSplits",
     "EventEmotionDataset",
     "load_splits",
+    "map_event_counts",
     "map_pixels",
     "resize_stack",
     "subset_view",
@@ -80,6 +88,24 @@ def map_pixels(frames: np.ndarray, *, polarity_split: bool, dead_zone: int = 16)
     on = np.clip((f - 128.0 - dead_zone) / (127.0 - dead_zone), 0.0, 1.0)
     off = np.clip((128.0 - f - dead_zone) / (128.0 - dead_zone), 0.0, 1.0)
     return np.stack([on, off], axis=1)
+
+
+def map_event_counts(counts: np.ndarray, *, polarity_split: bool) -> np.ndarray:
+    """Map per-frame event counts ``(N, 2, H, W)`` (ON, OFF) to float32 values in [0, 1].
+
+    SEE's frames record whether a pixel had events in the window, not how many, so the counts are reduced
+    to that, which keeps raw-event and SEE-frame inputs on one scale.
+
+    Returns:
+        ``(N, 1, H, W)``: 1.0 where ON events outnumber OFF events, 0.0 where OFF outnumber ON, 128/255
+        elsewhere ([`map_pixels`][ttfsnet_nas.emotion.dataset.map_pixels] of the ternary frame); with
+        ``polarity_split``, ``(N, 2, H, W)``: 1.0 where the pixel had an ON (OFF) event.
+    """
+    on, off = counts[:, 0], counts[:, 1]
+    if polarity_split:
+        return np.stack([on > 0, off > 0], axis=1).astype(np.float32)
+    grey = np.where(on > off, 255, np.where(off > on, 0, 128)).astype(np.uint8)
+    return map_pixels(grey, polarity_split=False)
 
 
 def resize_stack(values: np.ndarray, size: int, resample: str = "area") -> np.ndarray:
@@ -115,15 +141,15 @@ def resize_stack(values: np.ndarray, size: int, resample: str = "area") -> np.nd
 class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
     """Random E\\ *x*-S\\ *y* windows of event frames, stacked as channels.
 
-    Each item is ``(x, label)`` with ``x`` a float32 tensor ``(C, size, size)`` in :data:`INPUT_RANGE`;
-    ``C = frames`` (or ``2·frames`` with ``polarity_split``; channel order frame-major: ON₀, OFF₀, ON₁, …).
-    The window of item ``i`` is drawn from ``numpy.random.default_rng([seed, epoch, i])``, so it depends
-    only on (seed, epoch, i), not on DataLoader workers or access order. Call :meth:`set_epoch` to draw new
-    windows (each training epoch, or each of the R test-time inference runs). :meth:`gather_batch` builds a
-    whole batch with one gather from the frame cache.
+    Each item is ``(x, label)`` with ``x`` a float32 tensor ``(C, size, size)`` in
+    [`INPUT_RANGE`][ttfsnet_nas.emotion.dataset.INPUT_RANGE]; ``C = frames`` (or ``2·frames`` with
+    ``polarity_split``; channel order frame-major: ON₀, OFF₀, ON₁, …). The window of item ``i`` is drawn from
+    ``numpy.random.default_rng([seed, epoch, i])``, so it depends only on (seed, epoch, i), not on DataLoader
+    workers or access order. Call `set_epoch` to draw new windows (each training epoch, or each of the R
+    test-time inference runs). `gather_batch` builds a whole batch with one gather from the frame cache.
 
     Args:
-        sequences: sequences from :func:`~ttfsnet_nas.emotion.see.load_see`.
+        sequences: sequences from [`load_see`][ttfsnet_nas.emotion.see.load_see].
         sampling: temporal sampler (default E4-S3).
         size: output side in pixels (default 90, as SEEN).
         resample: ``"area"`` (default), ``"nearest"`` or ``"bilinear"`` (SEEN's choice; blurs polarity).
@@ -132,15 +158,15 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         cache: decode and resize every frame once at construction (``uint8``); ``False`` decodes the frames
             of each window when it is drawn.
         cache_dir: with ``cache``, keep the frames in a memory-mapped ``.npy`` file in this folder
-            (:mod:`~ttfsnet_nas.emotion.frame_cache`): built once, then opened by later runs and worker
-            processes without decoding anything. ``None`` keeps them in this process's memory.
-        strict: a corrupt or missing frame raises :class:`DatasetError` naming the file; ``False`` skips the
-            frame (and a sequence left without frames) and counts it in :attr:`skipped_frames` /
-            :attr:`skipped_sequences`.
+            ([`frame_cache`][ttfsnet_nas.emotion.frame_cache]): built once, then opened by later runs and
+            worker processes without decoding anything. ``None`` keeps them in this process's memory.
+        strict: a corrupt or missing frame raises [`DatasetError`][ttfsnet_nas.emotion.dataset.DatasetError]
+            naming the file; ``False`` skips the frame (and a sequence left without frames) and counts it in
+            `skipped_frames` / `skipped_sequences`.
         seed: seed of the window draws.
         progress: called as ``progress(done, total)`` while the cache is filled.
-        loader_workers: worker processes that :class:`~ttfsnet_nas.torch.data.BatchLoader` uses to gather
-            this dataset's batches (0: in the main process; recipe key ``data.loader_workers``).
+        loader_workers: worker processes that [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader] uses to
+            gather this dataset's batches (0: in the main process; recipe key ``data.loader_workers``).
     """
 
     def __init__(
@@ -229,6 +255,8 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
     # -- frame cache -------------------------------------------------------------------------------
     def _decode(self, seq: SequenceInfo, names: list[str]) -> tuple[np.ndarray | None, list[str]]:
         """Decode, map and resize ``names``; bad frames raise (strict) or are dropped and counted."""
+        if seq.recording is not None:
+            return self._decode_recording(seq, names)
         good: list[str] = []
         raw: list[np.ndarray] = []
         for name in names:
@@ -256,6 +284,26 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
             self.resample,
         )
         return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), good
+
+    def _decode_recording(self, seq: SequenceInfo, names: list[str]) -> tuple[np.ndarray | None, list[str]]:
+        """Frame a raw recording and map and resize the frames ``names`` (frame numbers); an unreadable
+        recording raises (strict) or drops all of them."""
+        assert seq.recording is not None
+        try:
+            counts = frame_source(seq.recording)
+        except DatasetError:
+            if self.strict:
+                raise
+            self.skipped_frames += len(names)
+            return None, []
+        if not names:
+            return None, []
+        values = resize_stack(
+            map_event_counts(counts[[int(n) for n in names]], polarity_split=self.polarity_split),
+            self.size,
+            self.resample,
+        )
+        return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), list(names)
 
     def _decode_into(
         self,
@@ -305,7 +353,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         progress: Callable[[int, int], None] | None,
     ) -> tuple[list[SequenceInfo], list[list[str]]]:
         """Open the memory-mapped cache of ``sequences`` in ``folder``, building it first when it is missing
-        or stale (see :mod:`ttfsnet_nas.emotion.frame_cache`)."""
+        or stale (see [`ttfsnet_nas.emotion.frame_cache`][ttfsnet_nas.emotion.frame_cache])."""
         names = ("size", "resample", "polarity_split", "dead_zone", "strict")
         settings = {name: getattr(self, name) for name in names}
         path, meta_path, fingerprint = cache_files(folder, sequences, settings)
@@ -456,13 +504,16 @@ def load_splits(
 
     Args:
         root: dataset root (``None`` → ``TTFSNET_DATA``).
-        layout: :data:`~ttfsnet_nas.emotion.see.SEE_LAYOUT` or a DSEE layout.
+        layout: [`SEE_LAYOUT`][ttfsnet_nas.emotion.see.SEE_LAYOUT] or a DSEE layout.
         search_fraction: share of the training sequences held out for the search (TNAS-ER: 0.2).
         split_seed: seed of the supernet/search split.
         split: ``subject`` (whole subjects held out, the pipeline's default) or ``random`` (stratified by
-            emotion); see :func:`ttfsnet_nas.emotion.splits.split_training`.
-        strict: see :class:`EventEmotionDataset`.
-        **dataset_kwargs: forwarded to :class:`EventEmotionDataset` (``size``, ``sampling``, ...).
+            emotion); see
+            [`ttfsnet_nas.emotion.splits.split_training`][ttfsnet_nas.emotion.splits.split_training].
+        strict: see [`EventEmotionDataset`][ttfsnet_nas.emotion.dataset.EventEmotionDataset].
+        **dataset_kwargs: forwarded to
+            [`EventEmotionDataset`][ttfsnet_nas.emotion.dataset.EventEmotionDataset] (``size``, ``sampling``,
+            ...).
     """
     train_seqs, test_seqs = load_see(root, layout=layout, strict=strict).train_test()
     supernet_seqs, search_seqs = split_training(
@@ -486,7 +537,8 @@ def subset_view(parent: EventEmotionDataset, rows: Sequence[int]) -> EventEmotio
         rows: indices into ``parent.sequences``, in the order the view should have them.
 
     Returns:
-        A new :class:`EventEmotionDataset` (same sampling, size and epoch as ``parent``).
+        A new [`EventEmotionDataset`][ttfsnet_nas.emotion.dataset.EventEmotionDataset] (same sampling, size
+        and epoch as ``parent``).
     """
     rows = [int(i) for i in rows]
     child = object.__new__(EventEmotionDataset)

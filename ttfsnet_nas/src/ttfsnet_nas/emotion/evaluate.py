@@ -61,7 +61,7 @@ def evaluate_runs(
         recipe: the recipe (seed, test and robustness settings).
         data: the evaluation data (its test split is used).
         ann_dir: folder of the retrained ANN (``model.json`` + ``weights.pt``).
-        snn_path: the fine-tuned SNN (:func:`ttfsnet.save` format).
+        snn_path: the fine-tuned SNN ([`ttfsnet.save`][ttfsnet.save] format).
         folder: where to write the SEEN-format predictions of every run (``None``: nowhere).
         progress: progress sink.
         task: progress task name.

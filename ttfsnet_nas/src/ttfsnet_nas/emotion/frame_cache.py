@@ -1,7 +1,8 @@
-"""On-disk frame cache of :class:`~ttfsnet_nas.emotion.dataset.EventEmotionDataset`: decoded, mapped and
-resized event frames as one memory-mapped ``uint8`` ``.npy`` file per sequence set and setting.
+"""On-disk frame cache of [`EventEmotionDataset`][ttfsnet_nas.emotion.dataset.EventEmotionDataset]: decoded,
+mapped and resized event frames as one memory-mapped ``uint8`` ``.npy`` file per sequence set and setting.
 
-A cache is two files in a cache folder (:func:`default_cache_dir`):
+A cache is two files in a cache folder
+([`default_cache_dir`][ttfsnet_nas.emotion.frame_cache.default_cache_dir]):
 
 * ``frames-<size>px-<grey|onoff>-<resample>-<hash>.npy``: every kept frame, ``(N, P, size, size)``, rows in
   sequence order. The hash names the settings and the sequence names, so the train and test sets and each
@@ -64,6 +65,18 @@ def cache_files(
     head = json.dumps([CACHE_FORMAT, dict(settings), [s.name for s in sequences]], sort_keys=True).encode()
     digest = hashlib.sha256(head)
     for seq in sequences:
+        if seq.recording is not None:  # frames cut from one recording: its file and the cut decide them
+            rec = seq.recording
+            try:
+                st = os.stat(rec.path)
+                state = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                state = "missing"
+            digest.update(
+                f"{seq.name}@{rec.path.name}:{state}:{rec.sensor_size}:{rec.window_us}:{rec.start_us}:"
+                f"{rec.frames}\n".encode()
+            )
+            continue
         for name in seq.event_files:
             try:
                 st = os.stat(seq.event_dir / name)

@@ -12,12 +12,14 @@ if TYPE_CHECKING:
 __all__ = ["MEMORY_LIMIT_BYTES", "MemoryEstimate", "estimate_memory", "format_bytes"]
 
 MEMORY_LIMIT_BYTES = 2**40
-"""1 TiB: the ceiling of :func:`estimate_memory` (a fixed number, so a recipe is valid on every machine)."""
+"""1 TiB: the ceiling of [`estimate_memory`][ttfsnet_nas.emotion.memory.estimate_memory] (a fixed number, so a
+recipe is valid on every machine)."""
 
 
 @dataclass(frozen=True, slots=True)
 class MemoryEstimate:
-    """Peak memory of the largest step of a recipe, from its geometry alone (:func:`estimate_memory`).
+    """Peak memory of the largest step of a recipe, from its geometry alone
+    ([`estimate_memory`][ttfsnet_nas.emotion.memory.estimate_memory]).
 
     Attributes:
         step: ``training batch`` or ``evaluation batch``, whichever needs more.

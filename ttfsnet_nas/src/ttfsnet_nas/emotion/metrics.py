@@ -123,7 +123,8 @@ def fitness(metrics: RunMetrics | Mapping[str, float]) -> float:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AggregateMetrics:
-    """Mean and standard deviation over R runs of every metric in :meth:`RunMetrics.as_dict`.
+    """Mean and standard deviation over R runs of every metric in
+    [`RunMetrics.as_dict`][ttfsnet_nas.emotion.metrics.RunMetrics.as_dict].
 
     Attributes:
         mean: metric → mean over runs (NaN-aware: runs where the metric is undefined are left out).

@@ -2,12 +2,17 @@
 
 A SEE sequence (folder) name is ``[seq]_[subject]_[sex]_[age]_[degree]_[lighting]_[emotion]_[length]_[take]``,
 e.g. ``1_001_man_24_Master_normal_angry_45_take000``. Subject and lighting are parsed from it; DSEE's
-converted sequences may lack those tokens, so the token positions live in a configurable :class:`NameSchema`.
+converted sequences may lack those tokens, so the token positions live in a configurable
+[`NameSchema`][ttfsnet_nas.emotion.names.NameSchema].
 
-This module holds the vocabularies (:data:`EMOTIONS`, :data:`LIGHTINGS`, the table orders and abbreviations),
-the spelling normalisers (:func:`canonical_emotion`, :func:`canonical_lighting`), the schema and parser
-(:class:`NameSchema`, :class:`ParsedName`, :data:`SEE_SCHEMA`) and the inverse, :func:`format_see_name`.
-It reads no file; the loader is :mod:`ttfsnet_nas.emotion.see`, which re-exports every name here.
+This module holds the vocabularies ([`EMOTIONS`][ttfsnet_nas.emotion.names.EMOTIONS],
+[`LIGHTINGS`][ttfsnet_nas.emotion.names.LIGHTINGS], the table orders and abbreviations), the spelling
+normalisers ([`canonical_emotion`][ttfsnet_nas.emotion.names.canonical_emotion],
+[`canonical_lighting`][ttfsnet_nas.emotion.names.canonical_lighting]), the schema and parser
+([`NameSchema`][ttfsnet_nas.emotion.names.NameSchema], [`ParsedName`][ttfsnet_nas.emotion.names.ParsedName],
+[`SEE_SCHEMA`][ttfsnet_nas.emotion.names.SEE_SCHEMA]) and the inverse,
+[`format_see_name`][ttfsnet_nas.emotion.names.format_see_name]. It reads no file; the loader is
+[`ttfsnet_nas.emotion.see`][ttfsnet_nas.emotion.see], which re-exports every name here.
 """
 
 from __future__ import annotations

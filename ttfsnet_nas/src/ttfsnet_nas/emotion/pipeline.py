@@ -1,8 +1,9 @@
 """The TNAS-ER pipeline for event-based eye emotion recognition (``type: emotion`` recipes).
 
-A thin composition: the data (:mod:`~ttfsnet_nas.emotion.data`), the five stages plus baselines
-(:mod:`~ttfsnet_nas.emotion.stages`) run by the core stage runner (:mod:`ttfsnet_nas.stages`), and the
-tables, plots, ``result.json`` and artifact of a finished run (:mod:`~ttfsnet_nas.emotion.results`).
+A thin composition: the data ([`data`][ttfsnet_nas.emotion.data]), the five stages plus baselines
+([`stages`][ttfsnet_nas.emotion.stages]) run by the core stage runner
+([`ttfsnet_nas.stages`][ttfsnet_nas.stages]), and the tables, plots, ``result.json`` and artifact of a
+finished run ([`results`][ttfsnet_nas.emotion.results]).
 
 Outputs in ``OUT``::
 
@@ -41,7 +42,7 @@ from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.space import Architecture
 from ttfsnet_nas.torch.device import resolve_device
 
-__all__ = ["STAGES", "EmotionPipeline", "print_summary", "run_pipeline"]
+__all__ = ["STAGES", "EmotionPipeline", "print_summary", "run_pipeline", "synthetic_note"]
 
 
 def run_pipeline(
@@ -58,7 +59,8 @@ def run_pipeline(
     """Run (or continue) the TNAS-ER pipeline.
 
     Args:
-        recipe: an :class:`EmotionRecipe`, its YAML mapping, or a YAML file path.
+        recipe: an [`EmotionRecipe`][ttfsnet_nas.emotion.pipeline.EmotionRecipe], its YAML mapping, or a YAML
+            file path.
         out: output folder (default: the recipe's ``out``).
         stages: stages to run (default: all, plus ``baselines`` when the recipe asks for them). Earlier
             stages must then be complete in ``out``.
@@ -141,8 +143,29 @@ def print_summary(result: Mapping[str, Any], echo: Callable[[str], None] = print
     echo(f"outputs: {result.get('out')}")
 
 
+#: How the synthetic presets compare with a real study, for the note under a finished run's tables.
+_PRESET_SIZES = {"tiny": "smoke-test size", "small": "demo size"}
+
+
+def synthetic_note(recipe: EmotionRecipe, result: Mapping[str, Any]) -> str | None:
+    """The one-line note printed under the tables of a finished run on synthetic test data (``None`` for real
+    data): the figures come from the synthetic generator, at smoke-test or demo size for the ``tiny`` and
+    ``small`` presets, and are not SEE/DSEE results; chance level is given for scale."""
+    preset = recipe.eval_data.synthetic
+    if preset is None:
+        return None
+    mean = result.get("test", {}).get("snn", {}).get("mean", {})
+    classes = sum(1 for key in mean if key.startswith("emotion/")) or 7
+    size = _PRESET_SIZES.get(preset)
+    data = f"synthetic '{preset}' data" + (f" at {size}" if size else "")
+    meaning = "show that the pipeline runs and learns" if size else "describe the synthetic generator"
+    chance = f"chance {100 / classes:.1f} %"
+    return f"note: {data} ({chance}): these figures {meaning}, they are not SEE/DSEE results"
+
+
 class EmotionPipeline(Pipeline):
-    """The ``type: emotion`` pipeline as the ``ttfsnet-nas`` CLI sees it (see :func:`run_pipeline`)."""
+    """The ``type: emotion`` pipeline as the ``ttfsnet-nas`` CLI sees it (see
+    [`run_pipeline`][ttfsnet_nas.emotion.pipeline.run_pipeline])."""
 
     type_name = "emotion"
     recipe_type = EmotionRecipe
@@ -168,6 +191,9 @@ class EmotionPipeline(Pipeline):
             force=force,
         )
         print_summary(result)
+        note = synthetic_note(_as_recipe(recipe), result) if "best_key" in result else None
+        if note is not None:
+            print(note)
         return Path(out) / "result.json" if "best_key" in result else Path(out)
 
     def export(

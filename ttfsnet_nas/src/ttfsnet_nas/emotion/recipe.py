@@ -83,12 +83,14 @@ class DataConfig:
         root: dataset folder (SEE layout: ``event/``, ``emotion.json``); ``$VARS`` and ``~`` are expanded.
             ``None``: the ``TTFSNET_DATA`` environment variable, or, with ``synthetic`` set, the folder
             ``$TTFSNET_DATA/synthetic-<preset>-seed<seed>`` (``~/.cache/ttfsnet_nas/...`` without the
-            variable).
+            variable; ``...-seed<seed>-events`` for a layout of raw event recordings such as ``events``).
         synthetic: synthetic preset generated into the root folder when it has no split JSON yet
             (``None`` = real data only: a missing folder is an error).
         synthetic_seed: seed of the generated synthetic set.
-        layout: a registered dataset layout (:mod:`ttfsnet_nas.emotion.layouts`): ``see`` or ``dsee``
-            folder, JSON and sequence-name conventions, or a layout a plugin registered.
+        layout: a registered dataset layout ([`ttfsnet_nas.emotion.layouts`][ttfsnet_nas.emotion.layouts]):
+            ``see`` or ``dsee`` folder, JSON and sequence-name conventions, ``events`` (raw event recordings
+            with an ``events.json`` / ``events.csv`` index, cut into 33 ms frames: docs/events.md), or a
+            layout a plugin registered.
         sampling: E\\ *x*-S\\ *y* temporal setting (TNAS-ER: E4-S3).
         channels: input channels: ``x`` (one per event frame, the paper's 4 for E4) or ``2·x`` (each event
             frame split into a positive and a negative polarity map, so the grey background emits no spike).
@@ -174,13 +176,17 @@ class DataConfig:
                     "not set, and the TTFSNET_DATA environment variable is empty", key=f"{where}.root"
                 )
             return Path(env).expanduser()
+        from ttfsnet_nas.emotion.layouts import get_layout
+
         base = Path(env).expanduser() if env else Path.home() / ".cache" / "ttfsnet_nas"
-        return base / f"synthetic-{self.synthetic}-seed{self.synthetic_seed}"
+        # A set with raw event streams gets its own folder, so it never replaces a frames-only set.
+        suffix = "-events" if get_layout(self.layout).raw_events else ""
+        return base / f"synthetic-{self.synthetic}-seed{self.synthetic_seed}{suffix}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SpaceConfig:
-    """The eye-emotion search space (see :mod:`ttfsnet_nas.emotion.space`).
+    """The eye-emotion search space (see [`ttfsnet_nas.emotion.space`][ttfsnet_nas.emotion.space]).
 
     Attributes:
         groups: macro-block groups G, each with two searchable blocks.
@@ -221,9 +227,9 @@ class SupernetConfig:
 class EmotionSearchConfig(SearchConfig):
     """Stage 2: evolutionary search on the held-out 20 % with inherited weights (ANN domain).
 
-    The core :class:`ttfsnet_nas.search.SearchConfig` (strategy from the strategy registry, its
-    hyper-parameters, ``fitness``) plus how candidates are scored. The strategy's seed is the recipe's
-    master ``seed`` plus ``search.seed`` (default 0), so ``--seed`` reseeds the search too.
+    The core [`ttfsnet_nas.search.SearchConfig`][ttfsnet_nas.search.SearchConfig] (strategy from the strategy
+    registry, its hyper-parameters, ``fitness``) plus how candidates are scored. The strategy's seed is the
+    recipe's master ``seed`` plus ``search.seed`` (default 0), so ``--seed`` reseeds the search too.
 
     Attributes:
         fitness: ``war_uar`` (TNAS-ER Eq. 6 read as the mean of WAR and UAR; an assumption, the formula is

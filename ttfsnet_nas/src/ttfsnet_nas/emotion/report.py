@@ -1,10 +1,13 @@
 """Result tables in the layout of the TNAS-ER paper (Tables 1–3), from SEEN-format result files.
 
-* :func:`load_results` reads a folder of per-run JSONs (one method) or a folder of method sub-folders.
-* :func:`results_table` renders Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR in percent (mean over the
-  runs, optionally ± sample std) as Markdown or CSV.
-* :func:`efficiency_table` renders WAR, UAR, OPs (SNN SynOPs, G), params (M), latency (ms) and spikes per
-  neuron from numbers the caller measured elsewhere (nothing is computed or assumed here).
+* [`load_results`][ttfsnet_nas.emotion.report.load_results] reads a folder of per-run JSONs (one method), a
+  folder of method sub-folders, or the ``baselines`` folder of a pipeline run (its ``baselines.json``: one
+  method per baseline architecture), or a run folder holding both.
+* [`results_table`][ttfsnet_nas.emotion.report.results_table] renders Ha Sa An Di Su Fe Ne | Nor Over Low HDR
+  | WAR UAR in percent (mean over the runs, optionally ± sample std) as Markdown or CSV.
+* [`efficiency_table`][ttfsnet_nas.emotion.report.efficiency_table] renders WAR, UAR, OPs (SNN SynOPs, G),
+  params (M), latency (ms) and spikes per neuron from numbers the caller measured elsewhere (nothing is
+  computed or assumed here).
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from ttfsnet_nas.emotion.seen_format import SEEN_FILENAME, metrics_from_run, rea
 from ttfsnet_nas.journal import atomic_write_text
 
 __all__ = [
+    "BASELINES_FILE",
     "EfficiencyRow",
     "efficiency_table",
+    "load_baselines",
     "load_method_results",
     "load_results",
     "report",
@@ -69,7 +74,8 @@ def run_files(folder: str | os.PathLike[str]) -> list[Path]:
 def load_method_results(
     folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA
 ) -> AggregateMetrics:
-    """Score every run file in ``folder`` (see :func:`run_files`) and aggregate over the runs.
+    """Score every run file in ``folder`` (see [`run_files`][ttfsnet_nas.emotion.report.run_files]) and
+    aggregate over the runs.
 
     Raises:
         ValueError: if the folder has no result file or a file is malformed.
@@ -81,6 +87,42 @@ def load_method_results(
     return aggregate_runs([metrics_from_run(read_run(f), schema=schema) for f in files])
 
 
+BASELINES_FILE = "baselines.json"
+"""What the ``baselines`` stage writes in ``RUN_DIR/baselines``: a JSON list with one entry per baseline
+architecture, ``{"group", "name", "architecture", "summary"}``, where ``summary`` is the test summary of
+that architecture (``summary["runs"]``, and ``summary["snn"]["mean"|"std"]`` of every metric)."""
+
+
+def load_baselines(path: str | os.PathLike[str]) -> dict[str, AggregateMetrics]:
+    """Baseline name → the SNN's test metrics (mean and std over its runs), from a ``baselines.json``.
+
+    Raises:
+        ValueError: a file that is not such a list; the message names the file and the entry.
+    """
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the baselines ({exc})") from None
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"{path}: expected a non-empty JSON list of baselines (baselines stage output)")
+    methods: dict[str, AggregateMetrics] = {}
+    for i, row in enumerate(rows):
+        try:
+            snn = row["summary"]["snn"]
+            methods[str(row["name"])] = AggregateMetrics(
+                mean={k: math.nan if v is None else float(v) for k, v in snn["mean"].items()},
+                std={k: math.nan if v is None else float(v) for k, v in snn["std"].items()},
+                runs=int(row["summary"]["runs"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(
+                f"{path}: entry {i}: expected name and summary.runs, summary.snn.mean and summary.snn.std "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+    return methods
+
+
 def load_results(
     folder: str | os.PathLike[str], *, schema: NameSchema = SEE_SCHEMA
 ) -> dict[str, AggregateMetrics]:
@@ -88,23 +130,33 @@ def load_results(
 
     A folder holding result files is one method (named after the folder). Otherwise every folder below it
     that holds result files is a method, named by its path relative to ``folder`` (sorted), so a pipeline
-    run directory or a folder of per-method folders both work.
+    run directory or a folder of per-method folders both work. A
+    [`BASELINES_FILE`][ttfsnet_nas.emotion.report.BASELINES_FILE] in the folder or below it adds one method
+    per baseline architecture (``baselines/<name>`` below the folder, ``<name>`` in it), so
+    ``RUN_DIR/baselines`` and ``RUN_DIR`` tabulate the baselines too.
 
     Raises:
-        ValueError: if no result file is found.
+        ValueError: if neither a result file nor a baselines file is found.
     """
     base = Path(folder)
     if not base.is_dir():
         raise ValueError(f"{base}: results folder not found")
     if run_files(base):
         return {base.name: load_method_results(base, schema=schema)}
-    methods = {
-        sub.relative_to(base).as_posix(): load_method_results(sub, schema=schema)
-        for sub in sorted(p for p in base.rglob("*") if p.is_dir())
-        if run_files(sub)
-    }
+    folders = sorted(p for p in [base, *base.rglob("*")] if p.is_dir())
+    methods: dict[str, AggregateMetrics] = {}
+    for sub in folders:
+        prefix = "" if sub == base else sub.relative_to(base).as_posix()
+        if sub != base and run_files(sub):
+            methods[prefix] = load_method_results(sub, schema=schema)
+        if (sub / BASELINES_FILE).is_file():
+            for name, agg in load_baselines(sub / BASELINES_FILE).items():
+                methods[f"{prefix}/{name}" if prefix else name] = agg
     if not methods:
-        raise ValueError(f"{base}: no SEEN result files (*.json with 'results') in the folder or below it")
+        raise ValueError(
+            f"{base}: no SEEN result files (*.json with 'results') and no {BASELINES_FILE} in the folder or "
+            "below it"
+        )
     return methods
 
 
@@ -121,7 +173,8 @@ def results_table(
     """Table 1/2 layout: Method | Ha Sa An Di Su Fe Ne | Nor Over Low HDR | WAR UAR (percent).
 
     Args:
-        results: method → aggregated metrics (e.g. from :func:`load_results`).
+        results: method → aggregated metrics (e.g. from
+            [`load_results`][ttfsnet_nas.emotion.report.load_results]).
         fmt: ``"markdown"`` or ``"csv"`` (CSV: unrounded percent values and a ``runs`` column; std columns
             ``<col>_std`` with ``with_std``).
         with_std: append ``± std`` (Markdown) or std columns (CSV).
@@ -230,7 +283,9 @@ def report(
     with_std: bool = True,
     schema: NameSchema = SEE_SCHEMA,
 ) -> tuple[str, str]:
-    """Build the results table from a folder of SEEN JSONs; optionally write ``results.md`` / ``results.csv``.
+    """Build the results table from a folder of SEEN JSONs or baselines (see
+    [`load_results`][ttfsnet_nas.emotion.report.load_results]); optionally write ``results.md`` /
+    ``results.csv``.
 
     Returns:
         ``(markdown, csv)``.

@@ -36,7 +36,8 @@ from ttfsnet_nas.space import Architecture, SearchSpace
 __all__ = ["SNN_FILE", "export_artifact", "finalize", "search_summary"]
 
 SNN_FILE = "snn.pt"
-"""The fine-tuned TTFS network of a run (``snn/``) and of an artifact, in :func:`ttfsnet.save`'s format."""
+"""The fine-tuned TTFS network of a run (``snn/``) and of an artifact, in [`ttfsnet.save`][ttfsnet.save]'s
+format."""
 
 
 def _pct(value: float | None) -> str:

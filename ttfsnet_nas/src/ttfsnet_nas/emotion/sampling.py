@@ -1,4 +1,4 @@
-"""E\\ *x*-S\\ *y* temporal sampling of event frames (SEEN paper §6; see-dataset.md §2.1).
+"""E\\ *x*-S\\ *y* temporal sampling of event frames (SEEN paper §6; ``docs/emotion-data.md``).
 
 *x* event frames of 1/30 s each are taken with *y* skipped frames between neighbours, i.e. indices
 ``s, s + (y+1), …, s + (x-1)(y+1)``: a window spanning ``x + (x-1)·y`` frames. E4-S3 (the default, used by

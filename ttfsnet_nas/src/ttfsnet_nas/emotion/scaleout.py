@@ -57,7 +57,7 @@ def train_supernet_distributed(
     model: MacroSupernet, dataset: Any, config: TrainConfig, *, progress: Callable[[StepInfo], None],
     checkpoint: Path | None, device: torch.device,
 ) -> TrainResult:
-    """:func:`~ttfsnet_nas.torch.distributed.train_supernet_ddp` in the shape :meth:`train` calls (it
+    """[`train_supernet_ddp`][ttfsnet_nas.torch.distributed.train_supernet_ddp] in the shape `train` calls (it
     keeps no checkpoints: an interrupted distributed supernet stage starts over)."""
     from ttfsnet_nas.torch.distributed import train_supernet_ddp
 
@@ -78,7 +78,7 @@ def search_on_ray(
     resume: bool,
 ) -> SearchResult:
     """The journaled search of ``stages`` with the candidates of each round scored on ``search.workers``
-    Ray actors (:class:`~ttfsnet_nas.torch.distributed.RayEvaluator`; GPUs when
+    Ray actors ([`RayEvaluator`][ttfsnet_nas.torch.distributed.RayEvaluator]; GPUs when
     ``search.gpus_per_worker`` > 0).
 
     Ray is started locally unless it runs already, and stopped again if it was started here. Objectives

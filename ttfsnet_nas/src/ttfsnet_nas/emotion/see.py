@@ -10,15 +10,19 @@ The JSON has ``labels`` (its order defines the integer label ids) and ``database
 ``{"subset": "training"|"testing", "annotations": {"label": <emotion>, "segment": [start, end]}}``.
 Subject and lighting are parsed from the sequence name
 ``[seq]_[subject]_[sex]_[age]_[degree]_[lighting]_[emotion]_[length]_[take]``; DSEE's converted sequences may
-lack those tokens, so the token positions live in a configurable :class:`NameSchema`. The name vocabulary and
-schema live in :mod:`ttfsnet_nas.emotion.names`; this module re-exports them and stays their public home.
+lack those tokens, so the token positions live in a configurable
+[`NameSchema`][ttfsnet_nas.emotion.see.NameSchema]. The name vocabulary and schema live in
+[`ttfsnet_nas.emotion.names`][ttfsnet_nas.emotion.names]; this module re-exports them and stays their public
+home.
 
 Unlike the original SEEN loader, nothing is dropped silently: malformed entries, entries without a folder,
 folders without frame files, frame files whose name is not a number (frames are ordered by number) and
-missing frame files raise :class:`DatasetError` naming the file or folder (``strict=True``) or are skipped
-and counted in :attr:`SEEIndex.skipped` (``strict=False``); empty segments (dropped by SEEN too) are always
-skipped and counted, and folders the JSON does not list are reported in :attr:`SEEIndex.unlisted`.
-:func:`verify_frames` decodes every frame of an index (``ttfsnet-nas data info --verify``).
+missing frame files raise [`DatasetError`][ttfsnet_nas.emotion.see.DatasetError] naming the file or folder
+(``strict=True``) or are skipped and counted in [`SEEIndex.skipped`][ttfsnet_nas.emotion.see.SEEIndex.skipped]
+(``strict=False``); empty segments (dropped by SEEN too) are always skipped and counted, and folders the JSON
+does not list are reported in [`SEEIndex.unlisted`][ttfsnet_nas.emotion.see.SEEIndex.unlisted].
+[`verify_frames`][ttfsnet_nas.emotion.see.verify_frames] decodes every frame of an index (``ttfsnet-nas data
+info --verify``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,6 +56,9 @@ from ttfsnet_nas.emotion.names import (
     canonical_lighting,
     format_see_name,
 )
+
+if TYPE_CHECKING:  # annotations only: events.py imports this module
+    from ttfsnet_nas.emotion.events import EventSource
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -91,7 +99,7 @@ class SequenceInfo:
 
     Attributes:
         name: sequence (folder) name.
-        emotion: canonical emotion name (see :data:`EMOTIONS`).
+        emotion: canonical emotion name (see [`EMOTIONS`][ttfsnet_nas.emotion.see.EMOTIONS]).
         label: integer label id (position of the emotion in the JSON ``labels`` list).
         subset: ``"training"`` or ``"testing"``.
         subject: subject id token, or ``None`` when the name has none (DSEE).
@@ -99,7 +107,11 @@ class SequenceInfo:
         event_dir: folder with the event frames.
         frame_dir: folder with the intensity frames, or ``None`` when absent.
         event_files: the frame files of the segment in temporal order (index i = frame start + i; with
-            ``strict=False`` missing frames are left out and counted in :attr:`SEEIndex.skipped`).
+            ``strict=False`` missing frames are left out and counted in
+            [`SEEIndex.skipped`][ttfsnet_nas.emotion.see.SEEIndex.skipped]). For a raw event recording, the
+            frame numbers ``00000, 00001, ...`` of its framing.
+        recording: the raw event recording the frames are cut from (layout ``events``); ``None`` for a
+            folder of frame images.
     """
 
     name: str
@@ -111,6 +123,7 @@ class SequenceInfo:
     event_dir: Path
     frame_dir: Path | None
     event_files: tuple[str, ...]
+    recording: EventSource | None = None
 
     @property
     def length(self) -> int:
@@ -297,7 +310,8 @@ def load_see(
 
     Args:
         root: dataset root; ``None`` reads the ``TTFSNET_DATA`` environment variable.
-        layout: folder/file names and the name schema (:data:`SEE_LAYOUT`, :data:`DSEE_LAYOUT`).
+        layout: folder/file names and the name schema ([`SEE_LAYOUT`][ttfsnet_nas.emotion.see.SEE_LAYOUT],
+            [`DSEE_LAYOUT`][ttfsnet_nas.emotion.see.DSEE_LAYOUT]).
         strict: raise on the first bad entry; ``False`` skips it and counts it in ``skipped``.
 
     Returns:
@@ -309,6 +323,8 @@ def load_see(
             path or the JSON key and what was expected.
     """
     base = resolve_root(root)
+    if layout.indexer is not None:  # not a folder of frame images: the layout brings its own reader
+        return layout.indexer(base, layout, strict)
     json_path = _first_existing(base, layout.json_names, is_dir=False)
     if json_path is None:
         raise DatasetError(f"{base}: no split JSON found (expected one of {', '.join(layout.json_names)})")
@@ -468,7 +484,7 @@ def read_frame(path: Path) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class FrameCheck:
-    """What :func:`verify_frames` found.
+    """What [`verify_frames`][ttfsnet_nas.emotion.see.verify_frames] found.
 
     Attributes:
         frames: frame files checked.
@@ -492,7 +508,7 @@ def verify_frames(index: SEEIndex, *, progress: Callable[[int, int], None] | Non
     """Decode every event frame of ``index`` (as the data loader would), counting what fails.
 
     Args:
-        index: from :func:`load_see`.
+        index: from [`load_see`][ttfsnet_nas.emotion.see.load_see].
         progress: called as ``progress(done, total)`` after each sequence.
 
     Returns:
@@ -502,6 +518,18 @@ def verify_frames(index: SEEIndex, *, progress: Callable[[int, int], None] | Non
     first: str | None = None
     for n, seq in enumerate(index.sequences, 1):
         sizes: set[tuple[int, ...]] = set()
+        if seq.recording is not None:  # a raw recording: read and frame it, as the data loader would
+            from ttfsnet_nas.emotion.events import frame_source
+
+            frames += seq.length
+            try:
+                frame_source(seq.recording)
+            except DatasetError as exc:
+                undecodable += seq.length
+                first = first or str(exc)
+            if progress is not None:
+                progress(n, len(index.sequences))
+            continue
         for path in seq.event_paths():
             frames += 1
             try:

@@ -1,4 +1,4 @@
-"""Per-run prediction files in the SEEN result-JSON format (see-dataset.md §3).
+"""Per-run prediction files in the SEEN result-JSON format (``docs/emotion-data.md``, SEEN result files).
 
 One file per inference run, named ``<subset>_epoch_<e>_<run>.json`` (e.g. ``test_epoch_163_1.json``)::
 

@@ -1,5 +1,5 @@
-"""The TNAS-ER eye-emotion search space: the one backbone definition (:class:`ttfsnet.models.MacroConfig`)
-at the recipe's geometry.
+"""The TNAS-ER eye-emotion search space: the one backbone definition
+([`ttfsnet.models.MacroConfig`][ttfsnet.models.MacroConfig]) at the recipe's geometry.
 
 Macro structure (TNAS-ER §3.3, §4.2)::
 
@@ -12,10 +12,10 @@ Macro structure (TNAS-ER §3.3, §4.2)::
     flatten → linear(→ 7 classes)
 
 Every searchable block picks one op of the recipe's op list from the op registry
-(:mod:`ttfsnet.models.ops`): ``conv3x3`` / ``conv5x5`` (two convolutions of that kernel, each with BN and
-ReLU) or ``skip`` (no layer, or a 1×1 width adapter where the block changes the width). There are no
-residual shortcuts; see :mod:`ttfsnet.models.ops.skip` for why. G = 3 and the 5×5 kernel are assumptions:
-the paper text keeps only the 3×3 choice and "groups of two searchable blocks".
+([`ttfsnet.models.ops`][ttfsnet.models.ops]): ``conv3x3`` / ``conv5x5`` (two convolutions of that kernel, each
+with BN and ReLU) or ``skip`` (no layer, or a 1×1 width adapter where the block changes the width). There are
+no residual shortcuts; see [`ttfsnet.models.ops.skip`][ttfsnet.models.ops.skip] for why. G = 3 and the 5×5
+kernel are assumptions: the paper text keeps only the 3×3 choice and "groups of two searchable blocks".
 """
 
 from __future__ import annotations

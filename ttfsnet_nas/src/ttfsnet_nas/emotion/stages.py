@@ -1,5 +1,5 @@
 """The stages of the TNAS-ER pipeline (TNAS-ER §3.2, §4.1), run by the core
-:class:`~ttfsnet_nas.stages.StageRunner`.
+[`StageRunner`][ttfsnet_nas.stages.StageRunner].
 
 1. ``supernet`` – train the weight-sharing ReLU supernet with uniform single-path sampling on the supernet
    part of the training split (``data.split``: whole subjects held out by default; the sequence names of
@@ -8,8 +8,9 @@
    the ANN domain on the search part; every evaluation is journaled, so ``--resume`` continues inside a
    round.
 3. ``retrain`` – retrain the best subnet from scratch (ANN domain) on the whole training split.
-4. ``snn`` – transfer to the TTFS SNN with :func:`ttfsnet.convert`, then SNN fine-tuning with
-   :func:`ttfsnet.finetune`; the network is written with :func:`ttfsnet.save`.
+4. ``snn`` – transfer to the TTFS SNN with [`ttfsnet.convert`][ttfsnet.convert.convert], then SNN fine-tuning
+with
+   [`ttfsnet.finetune`][ttfsnet.finetune]; the network is written with [`ttfsnet.save`][ttfsnet.save].
 5. ``test`` – R inference runs over the test split with fresh, seeded random temporal windows: the SNN
    event by event in closed form, its exact ANN counterpart and the retrained ANN alongside.
 
@@ -104,13 +105,13 @@ class EmotionStages:
 
     Args:
         recipe: the recipe.
-        out: the run folder (an artifact folder for :meth:`test` alone).
+        out: the run folder (an artifact folder for `test` alone).
         progress: progress sink (default: silent).
         resume: continue journals and checkpoints.
         record_split: write (or check) ``split.json`` when the search data is loaded.
         device: where the stages run (default: the recipe's ``device``, resolved on first use).
         ranks: the ``torchrun`` process group when the supernet trains on several processes (rank 0 runs
-            the stages; :func:`~ttfsnet_nas.emotion.scaleout.follow_supernet` runs the others).
+            the stages; [`follow_supernet`][ttfsnet_nas.emotion.scaleout.follow_supernet] runs the others).
     """
 
     def __init__(
@@ -138,7 +139,7 @@ class EmotionStages:
     @property
     def device(self) -> torch.device:
         """Where the stages run: the device given, else the recipe's (resolved now; see
-        :func:`~ttfsnet_nas.torch.device.resolve_device`)."""
+        [`resolve_device`][ttfsnet_nas.torch.device.resolve_device])."""
         if self._device is None:
             self._device = resolve_device(self.recipe.device)
         return self._device
@@ -184,7 +185,7 @@ class EmotionStages:
 
     def checkpoint(self, stage: str, folder: Path, extra: str = "") -> Path:
         """A training checkpoint of ``stage`` that only this recipe continues (see
-        :meth:`StageRunner.checkpoint`)."""
+        [`StageRunner.checkpoint`][ttfsnet_nas.StageRunner.checkpoint])."""
         assert self._runner is not None, "stages run through runner()"
         return self._runner.checkpoint(stage, folder, extra)
 
@@ -256,7 +257,7 @@ class EmotionStages:
         checkpoint: Path | None,
         task: str,
     ) -> tuple[TrainResult, int]:
-        """Train ``model`` on :attr:`device` under a recipe section's budget and the recipe's precision,
+        """Train ``model`` on `device` under a recipe section's budget and the recipe's precision,
         continuing ``checkpoint``; returns the result and the epochs taken over from the checkpoint (0: from
         scratch)."""
         config = TrainConfig(
@@ -310,7 +311,7 @@ class EmotionStages:
     # -- stage 2 -----------------------------------------------------------------------------------
     def evaluator_inputs(self) -> tuple[tuple[torch.Tensor, torch.Tensor], dict[str, Any]]:
         """The search split as scored (inputs, labels) and the other arguments of the candidates'
-        :class:`~ttfsnet_nas.torch.Evaluator` (all but the device), for this process or Ray workers."""
+        [`Evaluator`][ttfsnet_nas.torch.Evaluator] (all but the device), for this process or Ray workers."""
         data = self.search_data()
         s = self.recipe.search
         assert data.search is not None and data.supernet is not None
@@ -416,7 +417,7 @@ class EmotionStages:
 
     # -- stage 4 -----------------------------------------------------------------------------------
     def transfer(self, ann_dir: Path, snn_path: Path, arch: Mapping[str, str], task: str) -> dict[str, Any]:
-        """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it (both on :attr:`device`, in the ANN's
+        """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it (both on `device`, in the ANN's
         float32), and save it as ``snn_path``."""
         r = self.recipe
         data = self.eval_data()

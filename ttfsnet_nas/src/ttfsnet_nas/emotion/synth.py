@@ -5,15 +5,24 @@ and demonstrated without the (application-only) SEE / DSEE data. Accuracies meas
 accuracy on SEE.
 
 Design (see docs/emotion-data.md for the full description and its limits). This module holds the public
-API: the configuration (:class:`SynthConfig`, :data:`PRESETS`), the dataset plan (subjects with one lighting
-condition each, as in SEE, takes, lengths, split and names: :func:`plan_dataset`) and the writer
-(:func:`generate`). The eye model, the emotions' action units, the lighting conditions and the DVS event
-simulation are in :mod:`ttfsnet_nas.emotion.synth_render`; :func:`render_sequence` is re-exported from there.
+API: the configuration ([`SynthConfig`][ttfsnet_nas.emotion.synth.SynthConfig],
+    [`PRESETS`][ttfsnet_nas.emotion.synth.PRESETS]), the dataset plan (subjects with one lighting
+condition each, as in SEE, takes, lengths, split and names:
+    [`plan_dataset`][ttfsnet_nas.emotion.synth.plan_dataset]) and the writer
+([`generate`][ttfsnet_nas.emotion.synth.generate]). The eye model, the emotions' action units, the lighting
+conditions and the DVS event simulation are in
+[`ttfsnet_nas.emotion.synth_render`][ttfsnet_nas.emotion.synth_render];
+[`render_sequence`][ttfsnet_nas.emotion.synth.render_sequence] is re-exported from there.
 
 * **Layout.** ``event/<emotion>/<name>/00000.jpg…``, ``frame/…`` (APS), ``emotion.json`` with alphabetical
   ``labels`` and ``database`` entries, and SEE names
   ``{seq}_{sid:03d}_{sex}_{age}_{degree}_{lighting}_{emotion}_{L}_take{k:03d}``. A ``synth_config.json``
   records the preset, seed and the word "synthetic".
+* **Raw events** (``events=True``, ``data synth --events``). The simulated event stream of each sequence is
+  also written as a recording ``events/<name>.npy`` (tonic's ``x, y, t, p`` fields, ``t`` in microseconds,
+  one 33 ms frame window per frame), with the index ``events.json``: the dataset the ``events`` layout
+  reads (`ttfsnet_nas.emotion.events`). Cut into 33 ms frames, a pixel's last event in each window
+  is the one its frame in ``event/`` shows.
 * **Determinism.** Every random quantity is drawn from ``numpy.random.default_rng([seed, stream, id])`` for a
   fixed (stream, id), so the bytes written do not depend on the number of worker processes.
 """
@@ -33,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ttfsnet_nas.emotion.events import DEFAULT_WINDOW_US, EVENT_DTYPE, write_events
 from ttfsnet_nas.emotion.names import EMOTIONS, LIGHTINGS, format_see_name
 from ttfsnet_nas.emotion.synth_render import (
     _STREAM_LIGHTING,
@@ -57,7 +67,9 @@ __all__ = [
 _SEX = ("man", "woman")
 # The frame cache (ttfsnet_nas.emotion.frame_cache.FRAME_CACHE_DIR) is derived from the outputs: regenerating
 # over a set may delete it.
-_OUTPUTS = frozenset({"event", "frame", "emotion.json", "synth_config.json", ".frame-cache"})
+_OUTPUTS = frozenset(
+    {"event", "frame", "emotion.json", "synth_config.json", ".frame-cache", "events", "events.json"}
+)
 _DEGREE = ("undergraduate", "Master", "Doctor")
 
 
@@ -180,7 +192,7 @@ class _SeqPlan:
 
 @dataclass(frozen=True, slots=True)
 class SynthSummary:
-    """What :func:`generate` wrote.
+    """What [`generate`][ttfsnet_nas.emotion.synth.generate] wrote.
 
     Attributes:
         root: output folder.
@@ -291,9 +303,17 @@ def _encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _write_sequence(args: tuple[_SeqPlan, SynthConfig, int, str]) -> int:
-    plan, config, seed, root = args
-    events, frames = render_sequence(plan, config, seed)
+def _write_sequence(args: tuple[_SeqPlan, SynthConfig, int, str, bool]) -> int:
+    plan, config, seed, root, raw = args
+    blocks: list[np.ndarray] | None = [] if raw else None
+    events, frames = render_sequence(plan, config, seed, events_out=blocks, frame_us=DEFAULT_WINDOW_US)
+    if blocks is not None:
+        table = np.concatenate(blocks) if blocks else np.zeros((0, 4), dtype=np.int64)
+        table = table[np.argsort(table[:, 0], kind="stable")]
+        stream = np.empty(len(table), dtype=EVENT_DTYPE)
+        for i, key in enumerate(("t", "x", "y", "p")):
+            stream[key] = table[:, i]
+        write_events(Path(root) / "events" / f"{plan.name}.npy", stream)
     trees = [("event", events)] + ([("frame", frames)] if config.write_frames else [])
     for tree, stack in trees:
         folder = Path(root) / tree / plan.emotion / plan.name
@@ -301,6 +321,28 @@ def _write_sequence(args: tuple[_SeqPlan, SynthConfig, int, str]) -> int:
         for i, image in enumerate(stack):
             (folder / f"{i:05d}.jpg").write_bytes(_encode_jpeg(image, config.jpeg_quality))
     return len(events)
+
+
+def _event_index(plans: Sequence[_SeqPlan], size: int) -> str:
+    """``events.json`` of the synthetic recordings (format: `ttfsnet_nas.emotion.events`)."""
+    sequences: dict[str, dict[str, object]] = {}
+    for p in plans:
+        sequences[p.name] = {
+            "file": f"events/{p.name}.npy",
+            "label": p.emotion,
+            "subset": p.subset,
+            "subject": f"{p.subject.sid:03d}",
+            "lighting": p.subject.lighting,
+            "start_us": 0,
+            "end_us": p.length * DEFAULT_WINDOW_US,
+        }
+    index = {
+        "sensor_size": [size, size],
+        "window_ms": DEFAULT_WINDOW_US / 1000,
+        "labels": list(EMOTIONS),
+        "sequences": sequences,
+    }
+    return json.dumps(index, indent=1)
 
 
 def generate(
@@ -311,18 +353,23 @@ def generate(
     workers: int = 1,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    events: bool = False,
     **overrides: object,
 ) -> SynthSummary:
     """Generate a synthetic SEE-layout dataset.
 
     Args:
         out: output folder (created; must be empty or absent unless ``overwrite``).
-        preset: ``"tiny"``, ``"small"``, ``"full"`` or a :class:`SynthConfig`.
+        preset: ``"tiny"``, ``"small"``, ``"full"`` or a
+            [`SynthConfig`][ttfsnet_nas.emotion.synth.SynthConfig].
         seed: base seed; the output bytes depend only on the seed and the config, not on ``workers``.
         workers: worker processes (1 = in-process).
         overwrite: delete an existing non-empty ``out`` first; only allowed when it holds nothing but
-            generator outputs (``event/``, ``frame/``, ``emotion.json``, ``synth_config.json``).
+            generator outputs (``event/``, ``frame/``, ``emotion.json``, ``synth_config.json``,
+            ``events/``, ``events.json``).
         progress: called as ``progress(done, total)`` after each sequence, in the calling process.
+        events: also write each sequence's simulated event stream (``events/<name>.npy``) and the event
+            index ``events.json`` (layout ``events``); the frame trees are the same either way.
         **overrides: fields replacing those of the preset (e.g. ``split="official"``).
 
     Returns:
@@ -374,9 +421,10 @@ def generate(
         "preset": preset_name,
         "seed": seed,
         "config": asdict(config),
+        **({"events": True} if events else {}),
     }
     atomic_write_text(root / "synth_config.json", json.dumps(meta, indent=2, sort_keys=True))
-    tasks = [(p, config, seed, str(root)) for p in plans]
+    tasks = [(p, config, seed, str(root), events) for p in plans]
     total = len(tasks)
     frames = 0
     if workers == 1:
@@ -401,6 +449,8 @@ def generate(
         root / "emotion.json",
         json.dumps({"labels": list(EMOTIONS), "database": database}, indent=1, sort_keys=True),
     )
+    if events:  # the event index goes last: an interrupted run leaves none, and the loader refuses the folder
+        atomic_write_text(root / "events.json", _event_index(plans, config.size))
     counts: dict[str, dict[str, int]] = {"subset": {}, "emotion": {}, "lighting": {}}
     for p in plans:
         for key, value in (("subset", p.subset), ("emotion", p.emotion), ("lighting", p.subject.lighting)):

@@ -1,8 +1,9 @@
 """Rendering and event simulation of the synthetic eye-emotion sequences.
 
-**Everything produced here is synthetic** (see :mod:`ttfsnet_nas.emotion.synth`, which plans and writes the
-dataset and is the public home of :func:`render_sequence`). This module turns one planned sequence into its
-event and APS frames:
+**Everything produced here is synthetic** (see [`ttfsnet_nas.emotion.synth`][ttfsnet_nas.emotion.synth], which
+plans and writes the dataset and is the public home of
+[`render_sequence`][ttfsnet_nas.emotion.synth_render.render_sequence]). This module turns one planned sequence
+into its event and APS frames:
 
 * **Eye model.** A procedurally rendered single-eye region, vectorised over time: skin with a per-subject
   sinusoidal texture and cheek shading, an eyebrow with hair texture, upper/lower eyelids bounding the
@@ -16,7 +17,7 @@ event and APS frames:
   the global event count carries little class information: the signal is *where* and *in which direction*
   things move.
 * **Subjects.** Each subject has its own geometry (eye position, scale, lid heights, brow shape), skin and
-  iris tone, texture, tempo, blink rate and hot pixels (:func:`_subject_geometry`, called by the planner).
+  iris tone, texture, tempo, blink rate and hot pixels (`_subject_geometry`, called by the planner).
 * **Lighting.** Normal, Overexposed, Low and HDR change the scene illumination (uniform gain, saturation,
   very low gain with dark current, or a bright/dark split), the APS exposure, the log-intensity noise and the
   background-activity rate.
@@ -25,8 +26,10 @@ event and APS frames:
   an event of that polarity and moves the reference by whole thresholds, unless the pixel is still in its
   refractory period. Shot noise and hot pixels add events. Per frame, the last event polarity of each pixel
   is written as a ternary grey image: 128 = no event, 255 = ON, 0 = OFF (like SEE's accumulated frames).
+  On request the events themselves are returned too (``events_out``), timed so that the last event of each
+  pixel in each frame window is the one its ternary frame shows.
 
-It also holds the seeded random streams (:func:`_rng`) that the planner and the renderer share.
+It also holds the seeded random streams (`_rng`) that the planner and the renderer share.
 """
 
 from __future__ import annotations
@@ -302,8 +305,26 @@ def _render(
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-def render_sequence(plan: _SeqPlan, config: SynthConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def render_sequence(
+    plan: _SeqPlan,
+    config: SynthConfig,
+    seed: int,
+    *,
+    events_out: list[np.ndarray] | None = None,
+    frame_us: int = 33_000,
+) -> tuple[np.ndarray, np.ndarray]:
     """Render one sequence.
+
+    Args:
+        plan: the planned sequence.
+        config: the dataset config.
+        seed: the dataset seed.
+        events_out: when given, receives the simulated events as ``(t, x, y, p)`` ``int64`` blocks
+            (microseconds; ``p`` 1 = ON). Frame ``i`` spans ``[i·frame_us, (i + 1)·frame_us)``; the
+            simulated events of substep ``j`` fall inside it in order, then the background events
+            (``frame_us − 2``) and the hot pixels (``frame_us − 1``), the order in which they overwrite the
+            ternary frame. Collecting them draws no random number: the frames are the same either way.
+        frame_us: length of one frame in microseconds for ``events_out``.
 
     Returns:
         ``(events, frames)``: two ``uint8`` arrays ``(L, size, size)``: the ternary event frames
@@ -375,6 +396,12 @@ def render_sequence(plan: _SeqPlan, config: SynthConfig, seed: int) -> tuple[np.
             out = events[frame]
             out[on] = 255
             out[off] = 0
+            if events_out is not None and fired.any():
+                ys, xs = np.nonzero(fired)
+                t = frame * frame_us + ((sample - 1) % k_sub + 1) * frame_us // (k_sub + 1)
+                events_out.append(
+                    np.stack([np.full_like(xs, t), xs, ys, on[ys, xs]], axis=1).astype(np.int64)
+                )
             if sample % k_sub == 0:  # end of frame `frame`: APS exposure at this instant
                 aps = refl[j] * gain * light["aps"] + rng.standard_normal((size, size)) * light["read"]
                 frames[frame] = np.clip(np.round(aps * 255.0), 0, 255).astype(np.uint8)
@@ -384,4 +411,13 @@ def render_sequence(plan: _SeqPlan, config: SynthConfig, seed: int) -> tuple[np.
     events[shot & polarity] = 255
     events[shot & ~polarity] = 0
     events[:, hot] = 255
+    if events_out is not None:
+        f, ys, xs = np.nonzero(shot)
+        events_out.append(
+            np.stack([(f + 1) * frame_us - 2, xs, ys, polarity[f, ys, xs]], axis=1).astype(np.int64)
+        )
+        f, ys, xs = np.nonzero(np.broadcast_to(hot, shot.shape))
+        events_out.append(
+            np.stack([(f + 1) * frame_us - 1, xs, ys, np.ones_like(xs)], axis=1).astype(np.int64)
+        )
     return events, frames

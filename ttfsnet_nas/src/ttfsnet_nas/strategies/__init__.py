@@ -1,7 +1,8 @@
 """Search strategies (ask/tell) and their registry.
 
 Built-ins: ``evolution`` (TNAS-ER/SPOS), ``random_search`` (best of N), ``random_sampling`` (N random
-architectures, no selection) and ``exhaustive``. Register more with :func:`register_strategy`.
+architectures, no selection) and ``exhaustive``. Register more with
+[`register_strategy`][ttfsnet_nas.strategies.register_strategy].
 """
 
 from ttfsnet_nas.strategies.base import (

@@ -3,16 +3,19 @@
 Call order (every strategy):
 
 1. ``arch = strategy.ask()`` – the next candidate, or ``None``. ``None`` means either the strategy is
-   :attr:`~Strategy.finished`, or every candidate of the current batch (round) has been handed out and the
-   strategy waits for the outstanding :meth:`~Strategy.tell` calls (parallel evaluation).
+   [`finished`][ttfsnet_nas.strategies.base.Strategy.finished], or every candidate of the current batch
+   (round) has been handed out and the strategy waits for the outstanding
+   [`tell`][ttfsnet_nas.strategies.base.Strategy.tell] calls (parallel evaluation).
 2. ``strategy.tell(arch, values)`` – objective values of an asked candidate (each candidate exactly once,
    in any order within its batch). When the last candidate of a batch is told, the strategy updates its
    state (e.g. the elite) and the next ``ask`` generates the next batch.
 
 A strategy never proposes an architecture twice (cache over evaluated, pending and queued candidates) and
 only proposes architectures that satisfy the search space's constraints. All randomness comes from one
-``numpy.random.Generator`` seeded by ``seed``; :meth:`~Strategy.state_dict` captures it (JSON-serialisable)
-so that :meth:`~Strategy.load_state_dict` continues bit-identically, also in the middle of a batch.
+``numpy.random.Generator`` seeded by ``seed``; [`state_dict`][ttfsnet_nas.strategies.base.Strategy.state_dict]
+captures it (JSON-serialisable) so that
+[`load_state_dict`][ttfsnet_nas.strategies.base.Strategy.load_state_dict] continues bit-identically, also in
+the middle of a batch.
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ class Trial(NamedTuple):
 class Strategy(abc.ABC):
     """Base class of search strategies.
 
-    Subclasses implement :meth:`_next_batch` (and optionally :meth:`_on_batch_complete`,
-    :meth:`_extra_state`, :meth:`_load_extra_state`). Constructors are keyword-only and validate eagerly.
+    Subclasses implement `_next_batch` (and optionally `_on_batch_complete`,
+    `_extra_state`, `_load_extra_state`). Constructors are keyword-only and validate eagerly.
 
     Args:
         space: The search space.
@@ -80,7 +83,7 @@ class Strategy(abc.ABC):
         seed: Seed of the strategy's ``numpy.random.Generator`` (``None`` = fresh entropy).
     """
 
-    #: Registry name, set by :func:`register_strategy`.
+    #: Registry name, set by `register_strategy`.
     name: ClassVar[str] = ""
     #: Whether the strategy ranks candidates (random sampling does not; it only needs values for reports).
     uses_fitness: ClassVar[bool] = True
@@ -207,7 +210,7 @@ class Strategy(abc.ABC):
 
         Args:
             include_history: Also store the told trials. The journal stores them as separate records and
-                passes them back to :meth:`load_state_dict` via ``history``.
+                passes them back to `load_state_dict` via ``history``.
             include_round: Also store the round's lists: ``queue`` and ``pending`` (candidates not told
                 yet) and ``batch`` (history indices told in the round). Within a round they change only by
                 the candidates told, so the journal stores them once per round and rebuilds them (a round
@@ -234,13 +237,13 @@ class Strategy(abc.ABC):
     def load_state_dict(
         self, state: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
     ) -> None:
-        """Restore :meth:`state_dict` output.
+        """Restore `state_dict` output.
 
         Pending candidates of the saved state go back to the front of the queue: they were asked but their
         results never arrived, so they are asked again.
 
         Args:
-            state: Output of :meth:`state_dict`.
+            state: Output of `state_dict`.
             history: Trials as ``{"round", "key", "values"}`` dicts when the state was saved without them.
 
         Raises:
@@ -282,7 +285,7 @@ class Strategy(abc.ABC):
     # -- subclass hooks --------------------------------------------------------------------------
     @abc.abstractmethod
     def _next_batch(self) -> list[Architecture]:
-        """Candidates of the next round (:attr:`round` is already incremented); empty list = finished."""
+        """Candidates of the next round (`round` is already incremented); empty list = finished."""
 
     def _on_batch_complete(self, trials: list[Trial]) -> None:  # noqa: B027 - optional hook
         """Called once every candidate of the current round was told (before the next round is generated)."""
@@ -369,7 +372,8 @@ _STRATEGIES: dict[str, type[Strategy]] = {}
 
 
 def register_strategy(name: str) -> Callable[[_S], _S]:
-    """Class decorator registering a :class:`Strategy` subclass under ``name``."""
+    """Class decorator registering a [`Strategy`][ttfsnet_nas.strategies.base.Strategy] subclass under
+    ``name``."""
 
     def decorator(cls: _S) -> _S:
         if name in _STRATEGIES and _STRATEGIES[name] is not cls:

@@ -47,7 +47,7 @@ class RandomSearch(Strategy):
 class RandomSampling(RandomSearch):
     """``samples`` random architectures that are all retrained; no fitness-based selection (TNAS-ER: 10).
 
-    ``tell`` accepts any values (even ``{}``); :meth:`best` is only meaningful when the fitness can score
+    ``tell`` accepts any values (even ``{}``); `best` is only meaningful when the fitness can score
     the told values.
     """
 

@@ -15,7 +15,8 @@ __all__ = ["crowding_distance", "dominates", "non_dominated_sort", "select_nsga2
 
 
 def select_top(scores: Sequence[Score], k: int) -> list[int]:
-    """Indices of the ``k`` best scores by :meth:`Score.key`, best first; earlier index wins ties."""
+    """Indices of the ``k`` best scores by [`Score.key`][ttfsnet_nas.Score.key], best first; earlier index
+    wins ties."""
     keys = [s.key() for s in scores]
     # a reverse sort is stable, so equal keys keep index order
     return sorted(range(len(keys)), key=keys.__getitem__, reverse=True)[:k]

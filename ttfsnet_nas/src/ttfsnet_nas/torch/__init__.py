@@ -3,7 +3,7 @@
 Candidate ops come from the op registry of ``ttfsnet.models`` (re-exported here: ``register_op`` ...).
 
 Needs the ``[torch]`` extra; Ray (``[ray]`` extra) is imported only when a
-:class:`~ttfsnet_nas.torch.distributed.RayEvaluator` is created.
+[`RayEvaluator`][ttfsnet_nas.torch.distributed.RayEvaluator] is created.
 """
 
 from typing import TYPE_CHECKING

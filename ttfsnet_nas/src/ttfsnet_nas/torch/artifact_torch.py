@@ -100,7 +100,8 @@ def model_spec(model: nn.Module) -> list[dict[str, Any]]:
 
 
 def build_model(spec: list[dict[str, Any]]) -> nn.Sequential:
-    """Rebuild an (untrained) ``nn.Sequential`` from :func:`model_spec` output.
+    """Rebuild an (untrained) ``nn.Sequential`` from
+    [`model_spec`][ttfsnet_nas.torch.artifact_torch.model_spec] output.
 
     Raises:
         ValueError: If an entry has an unknown type or wrong keys.
@@ -127,7 +128,8 @@ def save_model(
     """Write ``weights.pt`` and ``model.json`` for ``model`` into ``directory`` (created if needed).
 
     Args:
-        model: A plain ``nn.Sequential`` of supported layers, e.g. :meth:`Supernet.subnet`.
+        model: A plain ``nn.Sequential`` of supported layers, e.g.
+            [`Supernet.subnet`][ttfsnet_nas.torch.Supernet.subnet].
         directory: The artifact directory.
         metadata: Extra JSON-serialisable information stored under ``"metadata"`` in ``model.json``.
 
@@ -206,7 +208,8 @@ def load_model_dir(directory: Path) -> tuple[nn.Sequential, dict[str, Any]] | No
     folder has no ``model.json`` (not this format), so ``ttfsnet-hw`` reads artifacts without importing us.
 
     Returns:
-        ``(model in eval mode, metadata)``; the metadata is what :func:`save_model` stored (may be empty).
+        ``(model in eval mode, metadata)``; the metadata is what
+        [`save_model`][ttfsnet_nas.torch.artifact_torch.save_model] stored (may be empty).
     """
     path = Path(directory) / MODEL_FILE
     if not path.is_file():

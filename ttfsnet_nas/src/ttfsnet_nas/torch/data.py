@@ -4,10 +4,12 @@ A *labelled data set* is either a pair of tensors ``(inputs, labels)`` with the 
 map-style ``torch.utils.data.Dataset`` whose items are ``(input, label)`` pairs. Batches are gathered by
 index, so an ordering fixed by a seeded permutation is reproducible across processes and machines (what
 the DDP trainer and the Ray evaluators rely on). A data set with a ``gather_batch(index)`` method
-(:class:`BatchGatherer`) builds a whole batch at once instead of item by item.
+([`BatchGatherer`][ttfsnet_nas.torch.data.BatchGatherer]) builds a whole batch at once instead of item by
+item.
 
-:class:`BatchLoader` delivers the batches of a list of index tensors on a device: gathered in this process
-or ahead of time by worker processes (the same batches in the same order either way), pinned and copied
+[`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader] delivers the batches of a list of index tensors on a
+device: gathered in this process or ahead of time by worker processes (the same batches in the same order
+    either way), pinned and copied
 without blocking when the device is a GPU.
 """
 
@@ -126,13 +128,14 @@ class BatchLoader:
     With ``workers = 0`` each batch is gathered in this process when it is needed. With ``workers > 0`` the
     worker processes of a ``torch.utils.data.DataLoader``, alive as long as this loader, gather up to
     ``prefetch`` batches each ahead of time. Either way the batches are the same, in the same order: a worker
-    gathers each batch at the epoch the data set had (its ``epoch`` attribute, see :func:`start_epoch`) when
-    the pass began, and a data set whose batches depend only on (epoch, index), such as
-    :class:`~ttfsnet_nas.emotion.dataset.EventEmotionDataset`, gives identical tensors. When ``device`` is a
-    CUDA device and CUDA is available, batches are pinned (in the workers' pin thread, or here) and copied
-    with ``non_blocking=True``, so the copy overlaps the gathering of the next batch.
+    gathers each batch at the epoch the data set had (its ``epoch`` attribute, see
+    [`start_epoch`][ttfsnet_nas.torch.data.start_epoch]) when the pass began, and a data set whose batches
+    depend only on (epoch, index), such as
+    [`EventEmotionDataset`][ttfsnet_nas.emotion.dataset.EventEmotionDataset], gives identical tensors. When
+    ``device`` is a CUDA device and CUDA is available, batches are pinned (in the workers' pin thread, or
+    here) and copied with ``non_blocking=True``, so the copy overlaps the gathering of the next batch.
 
-    Use it as a context manager (or call :meth:`close`) to stop the workers::
+    Use it as a context manager (or call `close`) to stop the workers::
 
         with BatchLoader(data, device="cuda", workers=2) as loader:
             for epoch in range(epochs):
@@ -141,7 +144,8 @@ class BatchLoader:
                     ...
 
     Args:
-        data: labelled data set (see :data:`LabelledData`); with workers it must be picklable.
+        data: labelled data set (see [`LabelledData`][ttfsnet_nas.torch.data.LabelledData]); with workers it
+            must be picklable.
         device: where the batches go.
         workers: worker processes; ``None`` takes the data set's ``loader_workers`` attribute (0 without).
         prefetch: batches each worker prepares ahead.

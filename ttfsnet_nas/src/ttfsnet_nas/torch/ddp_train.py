@@ -6,9 +6,9 @@ Usage::
         --data train.pt --macro-config macro.json --out supernet.pt --epochs 10 --batch-size 96
 
 ``--data`` is a ``torch.save`` d dict with ``"inputs"`` and ``"labels"`` tensors (the same file on every
-node). The supernet is either a :class:`~ttfsnet_nas.torch.supernet.MacroSupernet` built from a JSON file
-of :class:`~ttfsnet_nas.torch.supernet.MacroConfig` fields (``--macro-config``), or any supernet returned
-by a zero-argument factory given as ``module:function`` (``--factory``). ``--init`` loads a starting
+node). The supernet is either a [`MacroSupernet`][ttfsnet_nas.torch.supernet.MacroSupernet] built from a JSON
+file of [`MacroConfig`][ttfsnet_nas.torch.supernet.MacroConfig] fields (``--macro-config``), or any supernet
+returned by a zero-argument factory given as ``module:function`` (``--factory``). ``--init`` loads a starting
 ``state_dict``; otherwise the weights come from ``torch.manual_seed(--seed)`` on rank 0 (DDP broadcasts
 them). Rank 0 writes ``--out`` atomically: ``{"state_dict", "op_counts", "epoch_losses", "steps",
 "world_size", "config"}``, with CPU tensors. ``--device cuda`` trains with NCCL and SyncBatchNorm on the GPU

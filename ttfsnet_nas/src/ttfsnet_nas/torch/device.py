@@ -1,14 +1,16 @@
 """Where the torch stages run, and in what precision the ANN trains.
 
 A recipe's ``device`` (or the CLI's ``--device``, which overrides it) is one of ``auto`` (CUDA when
-available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``. :func:`resolve_device` is the one place that
-turns it into a ``torch.device``; a device this machine does not have is an :class:`InputError` (CLI exit
-status 2) with one line. The device is never part of a stage's fingerprint and every file is written with
-CPU tensors, so a run started on a GPU continues on a CPU and the other way round.
+available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+[`resolve_device`][ttfsnet_nas.torch.device.resolve_device] is the one place that turns it into a
+``torch.device``; a device this machine does not have is an
+[`InputError`][ttfsnet_nas.torch.device.InputError] (CLI exit status 2) with one line. The device is never
+part of a stage's fingerprint and every file is written with CPU tensors, so a run started on a GPU continues
+on a CPU and the other way round.
 
 ``precision: bf16`` runs the forward passes of ANN *training* under ``torch.autocast`` with bfloat16
-(:func:`training_autocast`); scoring, conversion, fine-tuning and testing stay in float32 (the SNN's own
-dtype, float32 or float64).
+([`training_autocast`][ttfsnet_nas.torch.device.training_autocast]); scoring, conversion, fine-tuning and
+testing stay in float32 (the SNN's own dtype, float32 or float64).
 """
 
 from __future__ import annotations

@@ -1,22 +1,24 @@
 """Scale-out: candidate evaluation on Ray actors, and supernet training with DDP (gloo or NCCL).
 
-Neither Ray nor ``torch.distributed`` is imported at module import time of :mod:`ttfsnet_nas.torch`; Ray
-is imported when a :class:`RayEvaluator` is created.
+Neither Ray nor ``torch.distributed`` is imported at module import time of
+[`ttfsnet_nas.torch`][ttfsnet_nas.torch]; Ray is imported when a
+[`RayEvaluator`][ttfsnet_nas.torch.distributed.RayEvaluator] is created.
 
 **Ray.** The supernet's ``state_dict`` and the evaluation data are put into the object store once; each of
 ``N`` actors builds the supernet from a picklable factory, loads the weights and keeps an
-:class:`~ttfsnet_nas.torch.evaluate.Evaluator`. Candidates are dispatched to idle actors and the results
+[`Evaluator`][ttfsnet_nas.torch.evaluate.Evaluator]. Candidates are dispatched to idle actors and the results
 come back in submission order, so a strategy driven through ask/tell sees exactly the sequence the
 in-process evaluator would produce (bit-identical values when both run with the same torch build and
 thread count: workers use ``torch.set_num_threads(num_cpus_per_worker)``).
 
-**DDP.** :func:`train_supernet_ddp` runs inside each process started by ``torchrun``. All ranks draw the
-same sample order and path from the shared seed (rank 0's path is broadcast as a safeguard); each rank
-forwards its contiguous shard of the global batch, with the loss scaled so that DDP's gradient average
-equals the gradient of the global-batch mean. The run therefore reproduces
-:func:`~ttfsnet_nas.torch.train.train_supernet` with ``shards = world size`` on one process (BatchNorm
-normalises each shard separately in both). BN running statistics are averaged over ranks at the end;
-recalibrate subnets (:func:`~ttfsnet_nas.torch.supernet.recalibrate_bn`) where they must be exact.
+**DDP.** [`train_supernet_ddp`][ttfsnet_nas.torch.distributed.train_supernet_ddp] runs inside each process
+started by ``torchrun``. All ranks draw the same sample order and path from the shared seed (rank 0's path is
+broadcast as a safeguard); each rank forwards its contiguous shard of the global batch, with the loss scaled
+so that DDP's gradient average equals the gradient of the global-batch mean. The run therefore reproduces
+[`train_supernet`][ttfsnet_nas.torch.train.train_supernet] with ``shards = world size`` on one process
+(BatchNorm normalises each shard separately in both). BN running statistics are averaged over ranks at the
+end; recalibrate subnets ([`recalibrate_bn`][ttfsnet_nas.torch.supernet.recalibrate_bn]) where they must be
+exact.
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ __all__ = [
 
 
 class AskTellStrategy(Protocol):
-    """What :func:`drive_ask_tell` needs: ``ttfsnet_nas.strategies.Strategy`` and
-    ``ttfsnet_nas.search.SearchSession`` (which also journals every result) both fit."""
+    """What [`drive_ask_tell`][ttfsnet_nas.torch.distributed.drive_ask_tell] needs:
+    ``ttfsnet_nas.strategies.Strategy`` and ``ttfsnet_nas.search.SearchSession`` (which also journals every
+    result) both fit."""
 
     def ask(self) -> Mapping[str, str] | None: ...
 
@@ -152,8 +155,8 @@ class RayEvaluator:
         num_workers: Number of actors.
         num_cpus_per_worker: CPUs reserved per actor (and its torch thread count).
         num_gpus_per_worker: GPUs per actor (fractions pack several actors on one GPU).
-        evaluator_kwargs: Keyword arguments of :class:`Evaluator` (``batch_size``, ``recalibrate_bn``, ...;
-            give ``device="cuda"`` with GPUs).
+        evaluator_kwargs: Keyword arguments of [`Evaluator`][ttfsnet_nas.torch.distributed.Evaluator]
+            (``batch_size``, ``recalibrate_bn``, ...; give ``device="cuda"`` with GPUs).
 
     Example:
         >>> ev = RayEvaluator(partial(MacroSupernet, cfg), net, (x, y), num_workers=2)  # doctest: +SKIP
@@ -232,7 +235,8 @@ class RayEvaluator:
         max_evaluations: int | None = None,
         on_result: Callable[[Mapping[str, str], dict[str, float]], None] | None = None,
     ) -> int:
-        """Run ``strategy`` through ask/tell with evaluations on the actors (see :func:`drive_ask_tell`)."""
+        """Run ``strategy`` through ask/tell with evaluations on the actors (see
+        [`drive_ask_tell`][ttfsnet_nas.torch.distributed.drive_ask_tell])."""
         return drive_ask_tell(
             strategy, self.evaluate_many, max_evaluations=max_evaluations, on_result=on_result
         )
@@ -258,7 +262,7 @@ class RayEvaluator:
 
 def _to_sync_batchnorm(module: nn.Module) -> dict[str, type[nn.Module]]:
     """Replace every BatchNorm layer of ``module`` in place by a ``SyncBatchNorm`` with the same parameters
-    and buffers; returns the original classes by module name (for :func:`_from_sync_batchnorm`)."""
+    and buffers; returns the original classes by module name (for `_from_sync_batchnorm`)."""
     originals: dict[str, type[nn.Module]] = {
         name: type(m) for name, m in module.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
     }
@@ -268,7 +272,7 @@ def _to_sync_batchnorm(module: nn.Module) -> dict[str, type[nn.Module]]:
 
 
 def _from_sync_batchnorm(module: nn.Module, originals: Mapping[str, type[nn.Module]]) -> None:
-    """Undo :func:`_to_sync_batchnorm`: plain BatchNorm layers again (which ``ttfsnet.convert`` and the
+    """Undo `_to_sync_batchnorm`: plain BatchNorm layers again (which ``ttfsnet.convert`` and the
     subnets expect), holding the trained parameters and running statistics."""
     for name, cls in originals.items():
         sync = module.get_submodule(name)
@@ -307,8 +311,8 @@ def train_supernet_ddp(
 
     Initialises the default process group from the environment if needed (``gloo`` on CPU, ``nccl`` on
     CUDA). ``config.batch_size`` is the *global* batch; ``config.shards`` is ignored (the world size plays
-    its role); ``config.precision`` applies as in :func:`~ttfsnet_nas.torch.train.train_supernet`. Every
-    rank must pass identical data, config and sampler.
+    its role); ``config.precision`` applies as in [`train_supernet`][ttfsnet_nas.torch.train.train_supernet].
+    Every rank must pass identical data, config and sampler.
 
     With ``sync_bn`` the BatchNorm layers normalise with the statistics of the whole global batch
     (``SyncBatchNorm``, CUDA only) during training and are plain BatchNorm layers again afterwards; the run
@@ -318,7 +322,7 @@ def train_supernet_ddp(
         supernet: The supernet on every rank (rank 0's initial weights are broadcast).
         data: Labelled training data (the same on every rank).
         config: Hyper-parameters; ``seed`` must be equal on all ranks.
-        sampler: Path sampler (default: uniform, :meth:`Supernet.sample`).
+        sampler: Path sampler (default: uniform, [`Supernet.sample`][ttfsnet_nas.torch.Supernet.sample]).
         progress: Called after every step on rank 0 only.
         device: This rank's device.
         sync_bn: Synchronise BatchNorm over the ranks (default: on with CUDA, where ``SyncBatchNorm``
@@ -454,10 +458,10 @@ class TorchrunGroup:
     """The process group of a ``torchrun`` launch in which rank 0 runs a pipeline and decides whether the
     other ranks join it in training (they write nothing).
 
-    Rank 0 calls :meth:`announce` once: ``True`` right before the distributed training (the other ranks
-    then train alongside), ``False`` when it trains nothing (a complete stage, an error); :meth:`close`
+    Rank 0 calls `announce` once: ``True`` right before the distributed training (the other ranks
+    then train alongside), ``False`` when it trains nothing (a complete stage, an error); `close`
     announces ``False`` if rank 0 has not announced yet, so the other ranks never wait forever. The other
-    ranks call :meth:`wait`.
+    ranks call `wait`.
 
     Args:
         device: the device every rank was asked for; with CUDA each rank takes the GPU of its

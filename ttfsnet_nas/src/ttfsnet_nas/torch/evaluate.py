@@ -4,13 +4,13 @@ For each batch the candidate runs **once**; forward hooks collect the ANN statis
 (no second run as a separate ``ttfsnet.ann_statistics`` call would need):
 
 * ``spikes``: positive outputs of ``nn.ReLU`` layers per sample. Under the exact ReLU↔TTFS (B1) mapping a
-  hidden neuron fires once iff its ReLU output is positive (``ttfs-math.md`` §9). Pooling and flatten
+  hidden neuron fires once iff its ReLU output is positive (``docs/ttfs-model.md`` §8). Pooling and flatten
   layers only pass spikes on and add none. Input spikes are reported separately as ``input_spikes``
   (an input value other than ``input_floor``, i.e. ``x̃ > 0`` after the input encoding).
 * ``synops``: synaptic operations per sample, ``Σ_l Σ_i s_i · fanout_l(i)`` over the weighted layers
   (``nn.Conv2d``, ``nn.Linear`` and ``nn.AvgPool2d``, which is a spiking layer with fixed weights in TTFS),
   where ``s_i`` marks a non-zero input element of layer ``l``; computed exactly, borders included, by
-  running the layer's geometry on the spike mask with unit weights (``yoso-hw-model.md`` §7.2).
+  running the layer's geometry on the spike mask with unit weights (``docs/hardware.md``, Pipeline).
 * ``macs``: dense multiply-accumulates per sample of the weighted layers (padding positions included);
   ``params``: parameters of the model as given (BN included, i.e. before BN folding); ``neurons``: ReLU
   outputs per sample.
@@ -222,7 +222,7 @@ class Evaluator:
         batch_size: Evaluation batch size (affects speed only).
         num_classes: Number of classes (default: inferred from the labels).
         recalibrate_bn: Recompute BN statistics of each subnet before scoring (off in TNAS-ER/AutoSNN;
-            on in SPOS), exactly, see :func:`~ttfsnet_nas.torch.supernet.recalibrate_bn`.
+            on in SPOS), exactly, see [`recalibrate_bn`][ttfsnet_nas.torch.supernet.recalibrate_bn].
         calibration_data: Data for recalibration (inputs only are used); defaults to ``data``.
         input_floor: The lower end of the input range: other input values are input spikes.
         device: Where to evaluate.

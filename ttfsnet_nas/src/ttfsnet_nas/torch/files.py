@@ -1,10 +1,11 @@
 """The one place ``ttfsnet_nas`` reads torch files: as data only, onto the CPU.
 
 Run folders and artifacts travel between people and machines, so every network, state dict and checkpoint
-is read through :func:`ttfsnet.load_tensors` / :func:`ttfsnet.load` (``weights_only=True``: a pickled
-object is refused before any of its code runs), and a refusal becomes a :class:`FileFormatError`, which the
-CLI reports in one line with exit status 2. Tensors land on the CPU whatever device wrote them, so a run
-started on a GPU resumes on a CPU and the other way round.
+is read through [`ttfsnet.load_tensors`][ttfsnet.load_tensors] / [`ttfsnet.load`][ttfsnet.load]
+(``weights_only=True``: a pickled object is refused before any of its code runs), and a refusal becomes a
+[`FileFormatError`][ttfsnet_nas.torch.files.FileFormatError], which the CLI reports in one line with exit
+status 2. Tensors land on the CPU whatever device wrote them, so a run started on a GPU resumes on a CPU and
+the other way round.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def read_tensors(source: str | os.PathLike[str] | bytes, *, what: str, name: str
 
 
 def read_network(path: str | os.PathLike[str]) -> tuple[ttfsnet.TTFSNetwork, dict[str, Any]]:
-    """A network file of :func:`ttfsnet.save` (``snn.pt``) on the CPU, in eval mode, with its metadata.
+    """A network file of [`ttfsnet.save`][ttfsnet.save] (``snn.pt``) on the CPU, in eval mode, with its
+    metadata.
 
     Raises:
         FileFormatError: one line naming the file.

@@ -1,14 +1,15 @@
 """Weight-sharing supernet with single-path uniform sampling (TNAS-ER §3.2, SPOS).
 
-A :class:`Supernet` is a chain of fixed layers and :class:`ChoiceBlock` s. Each choice block is keyed by a
-gene name and holds one module per candidate op; an architecture (any ``Mapping[str, str]``, e.g.
+A [`Supernet`][ttfsnet_nas.torch.supernet.Supernet] is a chain of fixed layers and
+[`ChoiceBlock`][ttfsnet_nas.torch.supernet.ChoiceBlock] s. Each choice block is keyed by a gene name and holds
+one module per candidate op; an architecture (any ``Mapping[str, str]``, e.g.
 ``ttfsnet_nas.space.Architecture``) picks one op per gene. Every training step runs one uniformly sampled
 path; the parameters of the other candidates receive no gradient and, because their ``.grad`` is dropped to
 ``None`` (not zeroed), optimizers with momentum or weight decay leave them untouched.
 
-:meth:`Supernet.subnet` extracts a standalone plain ``nn.Sequential`` (standard torch layers only, with
-deep-copied inherited weights), which is what the evaluator scores, what ``ttfsnet.convert`` maps to a TTFS
-network and what the artifact writer stores.
+[`Supernet.subnet`][ttfsnet_nas.torch.supernet.Supernet.subnet] extracts a standalone plain ``nn.Sequential``
+(standard torch layers only, with deep-copied inherited weights), which is what the evaluator scores, what
+``ttfsnet.convert`` maps to a TTFS network and what the artifact writer stores.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class ChoiceBlock(nn.Module):
     def from_ops(
         cls, gene: str, ops: Sequence[str], in_channels: int, out_channels: int, stride: int = 1
     ) -> ChoiceBlock:
-        """Build a block whose candidates come from the op registry (:mod:`ttfsnet.models.ops`)."""
+        """Build a block whose candidates come from the op registry
+        ([`ttfsnet.models.ops`][ttfsnet.models.ops])."""
         if len(set(ops)) != len(ops):
             raise ValueError(f"ChoiceBlock {gene!r}: duplicate op names in {list(ops)}")
         return cls(gene, {op: create_op(op, in_channels, out_channels, stride) for op in ops})
@@ -98,10 +100,12 @@ class ChoiceBlock(nn.Module):
 
 
 class Supernet(nn.Module):
-    """Generic single-path supernet: a chain of fixed modules and :class:`ChoiceBlock` s.
+    """Generic single-path supernet: a chain of fixed modules and
+    [`ChoiceBlock`][ttfsnet_nas.torch.supernet.ChoiceBlock] s.
 
-    Subclasses only need to build the layer list (see :class:`MacroSupernet`). The layers are applied in
-    order; a choice block runs the op the architecture assigns to its gene.
+    Subclasses only need to build the layer list (see
+    [`MacroSupernet`][ttfsnet_nas.torch.supernet.MacroSupernet]). The layers are applied in order; a choice
+    block runs the op the architecture assigns to its gene.
 
     Args:
         layers: The chain. Gene names of the choice blocks must be unique.
@@ -125,7 +129,8 @@ class Supernet(nn.Module):
 
     @classmethod
     def from_layout(cls, slots: Sequence[Slot], genes: Mapping[str, Sequence[str]]) -> Supernet:
-        """The supernet of a backbone layout (e.g. :func:`ttfsnet.models.macro_layout`)."""
+        """The supernet of a backbone layout (e.g.
+        [`ttfsnet.models.macro_layout`][ttfsnet.models.macro_layout])."""
         return cls(layout_layers(slots, genes))
 
     # ----------------------------------------------------------------------------------------- space
@@ -179,7 +184,7 @@ class Supernet(nn.Module):
 
     # -------------------------------------------------------------------------------------- training
     def record(self, arch: Mapping[str, str]) -> None:
-        """Count one training step for every op of ``arch`` (see :meth:`op_counts`)."""
+        """Count one training step for every op of ``arch`` (see `op_counts`)."""
         chosen = self.check_arch(arch)
         for gene, block in self.choice_blocks.items():
             block.train_counts[block.ops.index(chosen[gene])] += 1
@@ -245,9 +250,9 @@ class Supernet(nn.Module):
 
 
 def layout_layers(slots: Sequence[Slot], genes: Mapping[str, Sequence[str]]) -> list[nn.Module]:
-    """The supernet chain of a layout: a :class:`ChoiceBlock` over ``genes[gene]`` for every
-    :class:`~ttfsnet.models.Choice`, the fixed modules built in chain order (the order decides the initial
-    weights, so a supernet and a fixed network of the same seed draw them alike)."""
+    """The supernet chain of a layout: a [`ChoiceBlock`][ttfsnet_nas.torch.supernet.ChoiceBlock] over
+    ``genes[gene]`` for every [`Choice`][ttfsnet.models.Choice], the fixed modules built in chain order (the
+    order decides the initial weights, so a supernet and a fixed network of the same seed draw them alike)."""
     layers: list[nn.Module] = []
     for slot in slots:
         if isinstance(slot, Choice):
@@ -264,7 +269,8 @@ def flatten_sequential(module: nn.Module) -> list[nn.Module]:
     """Expand nested ``nn.Sequential`` s into a flat list of layers, dropping ``nn.Identity``.
 
     Raises:
-        TypeError: If a :class:`ChoiceBlock` is found (it needs an architecture to resolve).
+        TypeError: If a [`ChoiceBlock`][ttfsnet_nas.torch.supernet.ChoiceBlock] is found (it needs an
+            architecture to resolve).
     """
     if any(isinstance(m, ChoiceBlock) for m in module.modules()):
         gene = next(m.gene for m in module.modules() if isinstance(m, ChoiceBlock))
@@ -273,9 +279,9 @@ def flatten_sequential(module: nn.Module) -> list[nn.Module]:
 
 
 class MacroSupernet(Supernet):
-    """The TNAS-ER backbone (:class:`ttfsnet.models.MacroConfig`, the one definition of the family) as a
-    weight-sharing supernet: one choice block per searchable block, holding every op of ``config.ops``
-    that may stand there.
+    """The TNAS-ER backbone ([`ttfsnet.models.MacroConfig`][ttfsnet.models.MacroConfig], the one definition of
+    the family) as a weight-sharing supernet: one choice block per searchable block, holding every op of
+    ``config.ops`` that may stand there.
 
     Example:
         >>> import numpy as np, torch
@@ -321,7 +327,8 @@ def recalibrate_bn(
     scores use no recalibration by default (TNAS-ER, AutoSNN); SPOS recalibrates.
 
     Args:
-        model: Model to recalibrate in place (e.g. a :meth:`Supernet.subnet`); it is left in eval mode.
+        model: Model to recalibrate in place (e.g. a
+            [`Supernet.subnet`][ttfsnet_nas.torch.supernet.Supernet.subnet]); it is left in eval mode.
         data: Re-iterable of input batches (e.g. a list of tensors).
         forward: ``forward(model, x)`` if the model needs more than ``model(x)``.
 

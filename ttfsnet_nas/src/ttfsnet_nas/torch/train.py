@@ -1,10 +1,10 @@
 """Supernet training with single-path uniform sampling, and plain training of standalone subnets.
 
 Both loops use Adam and cross-entropy (TNAS-ER §3.2, §4.2) and are fully determined by
-:attr:`TrainConfig.seed`: a ``torch.Generator`` orders the samples of each epoch and a
-``numpy.random.Generator`` draws one path per step. The distributed trainer
-(:func:`ttfsnet_nas.torch.distributed.train_supernet_ddp`) reuses the same step so that ``W`` ranks
-reproduce a single process run with ``shards=W``.
+[`TrainConfig.seed`][ttfsnet_nas.torch.train.TrainConfig.seed]: a ``torch.Generator`` orders the samples of
+each epoch and a ``numpy.random.Generator`` draws one path per step. The distributed trainer
+([`ttfsnet_nas.torch.distributed.train_supernet_ddp`][ttfsnet_nas.torch.distributed.train_supernet_ddp])
+reuses the same step so that ``W`` ranks reproduce a single process run with ``shards=W``.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ class TrainConfig:
         drop_last: Drop the last, incomplete batch of each epoch. Batches with fewer samples than
             ``shards`` are always dropped.
         precision: ``fp32``, or ``bf16`` to run the forward passes under bfloat16 autocast
-            (:func:`~ttfsnet_nas.torch.device.training_autocast`; weights, gradients and the optimizer
-            stay float32).
+            ([`training_autocast`][ttfsnet_nas.torch.device.training_autocast]; weights, gradients and the
+            optimizer stay float32).
     """
 
     epochs: int = 1
@@ -118,7 +118,8 @@ class TrainResult:
         epoch_losses: Mean training loss of each epoch (averaged over steps).
         steps: Optimizer steps taken.
         optimizer: The optimizer (its state allows continuing the run).
-        op_counts: For supernets, gene → op → steps trained so far (see :meth:`Supernet.op_counts`).
+        op_counts: For supernets, gene → op → steps trained so far (see
+            [`Supernet.op_counts`][ttfsnet_nas.torch.Supernet.op_counts]).
     """
 
     epoch_losses: tuple[float, ...]
@@ -168,7 +169,8 @@ def train_step(
     shards: int = 1,
     precision: str = "fp32",
 ) -> float:
-    """One optimizer step of a standalone model on a global batch (``precision``: see :class:`TrainConfig`).
+    """One optimizer step of a standalone model on a global batch (``precision``: see
+    [`TrainConfig`][ttfsnet_nas.torch.train.TrainConfig]).
 
     Returns:
         Mean cross-entropy over the batch.
@@ -200,11 +202,13 @@ def supernet_train_step(
         x: Inputs (the global batch, or this rank's shard under DDP).
         y: Labels.
         arch: The path to train.
-        shards: Split ``x`` into this many separately normalised shards (see :class:`TrainConfig`).
+        shards: Split ``x`` into this many separately normalised shards (see
+            [`TrainConfig`][ttfsnet_nas.torch.train.TrainConfig]).
         module: What to call instead of ``supernet`` (a DDP wrapper around it).
         global_n: Global batch size when ``x`` is a DDP shard; defaults to ``len(x)``.
         scale: Loss multiplier (the world size under DDP, which averages gradients over ranks).
-        precision: ``fp32`` or ``bf16`` (autocast forward passes, see :class:`TrainConfig`).
+        precision: ``fp32`` or ``bf16`` (autocast forward passes, see
+            [`TrainConfig`][ttfsnet_nas.torch.train.TrainConfig]).
 
     Returns:
         This process's share of the mean cross-entropy over the global batch.
@@ -362,7 +366,8 @@ def train_supernet(
         data: Labelled training data.
         config: Hyper-parameters.
         sampler: Draws the path of each step from the seeded generator; defaults to
-            :meth:`Supernet.sample` (uniform per gene). Pass e.g. ``space.sample`` to respect constraints.
+            [`Supernet.sample`][ttfsnet_nas.torch.Supernet.sample] (uniform per gene). Pass e.g.
+            ``space.sample`` to respect constraints.
         optimizer: Optimizer to continue with; defaults to a fresh Adam.
         progress: Called after every step.
         device: Where to train.
@@ -412,7 +417,8 @@ def train_model(
     device: torch.device | str = "cpu",
     checkpoint: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
-    """Train a standalone model (e.g. a retrained :meth:`Supernet.subnet`) with Adam and cross-entropy.
+    """Train a standalone model (e.g. a retrained [`Supernet.subnet`][ttfsnet_nas.torch.Supernet.subnet]) with
+    Adam and cross-entropy.
 
     Args:
         model: The model (trained in place, moved to ``device``).
@@ -421,7 +427,8 @@ def train_model(
         optimizer: Optimizer to continue with; defaults to a fresh Adam.
         progress: Called after every step (``arch`` is ``None``).
         device: Where to train.
-        checkpoint: Per-epoch checkpoint file for resuming, as in :func:`train_supernet`.
+        checkpoint: Per-epoch checkpoint file for resuming, as in
+            [`train_supernet`][ttfsnet_nas.torch.train.train_supernet].
     """
     model.to(device).train()
 

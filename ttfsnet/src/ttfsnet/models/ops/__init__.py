@@ -1,6 +1,6 @@
 """Registry of candidate operations: one entry is the whole op.
 
-An entry (:class:`OpSpec`) carries
+An entry ([`OpSpec`][ttfsnet.models.ops.OpSpec]) carries
 
 * ``build(in_channels, out_channels, stride) -> nn.Module``: the module a supernet's choice block holds and
   a fixed network uses, made only of primitive ReLU-network layers (``nn.Conv2d``, ``nn.BatchNorm2d``,
@@ -8,13 +8,15 @@ An entry (:class:`OpSpec`) carries
 * ``placement(in_channels, out_channels, stride) -> bool``: where the op may stand (an op that cannot change
   the width is not offered at a block that must);
 * ``lower(module) -> list[nn.Module]``: its lowering to a plain chain of primitive layers. That chain is
-  what :func:`ttfsnet.convert` maps exactly to TTFS layers, and what ``ttfsnet_hw`` lowers to its
-  hardware IR, so one lowering serves the spiking network and the hardware model. The default
-  (:func:`primitives`) flattens nested ``nn.Sequential`` s and drops ``nn.Identity``.
+  what [`ttfsnet.convert`][ttfsnet.convert.convert] maps exactly to TTFS layers, and what ``ttfsnet_hw``
+  lowers to its hardware IR, so one lowering serves the spiking network and the hardware model. The default
+  ([`primitives`][ttfsnet.models.ops.primitives]) flattens nested ``nn.Sequential`` s and drops
+  ``nn.Identity``.
 
 Built-in ops live one per file in this package (``conv.py``: ``conv3x3``, ``conv5x5``; ``skip.py``:
-``skip``). A new op is one new file that decorates its builder with :func:`register_op`, plus its import
-at the end of this module (or an import in user code before the search starts).
+``skip``). A new op is one new file that decorates its builder with
+[`register_op`][ttfsnet.models.ops.register_op], plus its import at the end of this module (or an import in
+user code before the search starts).
 
 Example:
     >>> import torch
@@ -82,7 +84,7 @@ class OpSpec:
         name: the op name used in architectures (a gene's value).
         build: module builder ``(in_channels, out_channels, stride) -> nn.Module``.
         placement: ``(in_channels, out_channels, stride) -> bool``: whether the op may stand there.
-        lower: ``module -> list of primitive layers`` (default :func:`primitives`).
+        lower: ``module -> list of primitive layers`` (default [`primitives`][ttfsnet.models.ops.primitives]).
         description: one line for listings and docs.
     """
 
@@ -108,12 +110,13 @@ def register_op(
     description: str = "",
     overwrite: bool = False,
 ) -> Callable[[OpFactory], OpFactory]:
-    """Decorator registering an op builder under ``name`` (see :class:`OpSpec` for the other fields).
+    """Decorator registering an op builder under ``name`` (see [`OpSpec`][ttfsnet.models.ops.OpSpec] for the
+    other fields).
 
     Args:
         name: op name used in architectures.
         placement: where the op may stand (default: everywhere).
-        lower: lowering to primitive layers (default: :func:`primitives`).
+        lower: lowering to primitive layers (default: [`primitives`][ttfsnet.models.ops.primitives]).
         description: one line (default: the builder's docstring's first line).
         overwrite: replace an existing registration instead of raising.
 

@@ -1,17 +1,26 @@
 """Registry of dataset layouts: how a SEE-style release names its folders, split JSON and sequences.
 
-A layout (:class:`DatasetLayout`) is data only; the loader (:func:`ttfsnet_nas.emotion.see.load_see`) reads
-any of them. Recipes and the CLI name a layout (``data.layout: dsee``, ``data info --layout dsee``).
-Built-in layouts live one per file in this package (``see.py``, ``dsee.py``); a new release format is one
-new file that calls :func:`register_layout`, plus its import at the end of this module.
+A layout ([`DatasetLayout`][ttfsnet_nas.emotion.layouts.DatasetLayout]) is data only; the loader
+([`ttfsnet_nas.emotion.see.load_see`][ttfsnet_nas.emotion.see.load_see]) reads any of them, or hands the
+folder to the layout's ``indexer`` when its sequences are not folders of frame images (``events``: raw event
+recordings). Recipes and the CLI name a layout (``data.layout: dsee``, ``data info --layout dsee``). Built-in
+layouts live one per file in this package (``see.py``, ``dsee.py``, ``events.py``); a new release format is
+one new file that calls [`register_layout`][ttfsnet_nas.emotion.layouts.register_layout], plus its import at
+the end of this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ttfsnet_nas.emotion.names import NameSchema
 from ttfsnet_nas.errors import InputError
+
+if TYPE_CHECKING:  # annotations only: see.py imports this module
+    from ttfsnet_nas.emotion.see import SEEIndex
 
 __all__ = ["DatasetLayout", "get_layout", "layout_names", "register_layout"]
 
@@ -27,6 +36,10 @@ class DatasetLayout:
         schema: sequence-name token schema.
         require_frames: fail when the intensity tree or a sequence's intensity folder is missing.
         image_suffixes: accepted frame file suffixes (lower case).
+        indexer: ``indexer(root, layout, strict)`` builds the index of a layout whose sequences are not
+            folders of frame images; ``None``: the SEE folder reader.
+        raw_events: the sequences are raw event recordings; a synthetic set for this layout is generated
+            with its event streams (``data synth --events``) into its own folder.
     """
 
     event_dirs: tuple[str, ...] = ("event", "event_30")
@@ -35,6 +48,8 @@ class DatasetLayout:
     schema: NameSchema = field(default_factory=NameSchema)
     require_frames: bool = False
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+    indexer: Callable[[Path, DatasetLayout, bool], SEEIndex] | None = None
+    raw_events: bool = False
 
     def __post_init__(self) -> None:
         if not self.event_dirs or not self.json_names:
@@ -74,4 +89,5 @@ def get_layout(name: str) -> DatasetLayout:
 
 # The built-in layouts register themselves on import; a new layout file is one more line here.
 from ttfsnet_nas.emotion.layouts import dsee as dsee  # noqa: E402
+from ttfsnet_nas.emotion.layouts import events as events  # noqa: E402
 from ttfsnet_nas.emotion.layouts import see as see  # noqa: E402
