@@ -99,6 +99,10 @@ def test_report_on_a_run_folder_has_the_test_and_the_baselines(tmp_path: Path) -
     names = ["1_001_man_24_Master_normal_angry_45_take000", "2_002_man_24_Master_HDR_fear_45_take000"]
     write_run(tmp_path / "run" / "test" / "test_epoch_0_1.json", names, np.eye(7)[[0, 0]])
     _write_baselines(tmp_path / "run" / "baselines")
+    # a real run also holds the stage runner's record stages/baselines.json (a dict, not results)
+    (tmp_path / "run" / "stages").mkdir()
+    record = {"stage": "baselines", "fingerprint": "0" * 16, "seconds": 1.0, "summary": {"baselines": 2}}
+    (tmp_path / "run" / "stages" / "baselines.json").write_text(json.dumps(record))
     results = load_results(tmp_path / "run")
     assert list(results) == ["baselines/random_sampling_01", "baselines/fixed_conv3x3", "test"]
     assert results["test"].mean["war"] == pytest.approx(0.5)

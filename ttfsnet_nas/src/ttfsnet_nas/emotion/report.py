@@ -131,9 +131,9 @@ def load_results(
     A folder holding result files is one method (named after the folder). Otherwise every folder below it
     that holds result files is a method, named by its path relative to ``folder`` (sorted), so a pipeline
     run directory or a folder of per-method folders both work. A
-    [`BASELINES_FILE`][ttfsnet_nas.emotion.report.BASELINES_FILE] in the folder or below it adds one method
-    per baseline architecture (``baselines/<name>`` below the folder, ``<name>`` in it), so
-    ``RUN_DIR/baselines`` and ``RUN_DIR`` tabulate the baselines too.
+    [`BASELINES_FILE`][ttfsnet_nas.emotion.report.BASELINES_FILE] in the folder or in a ``baselines``
+    folder below it adds one method per baseline architecture (``baselines/<name>`` below the folder,
+    ``<name>`` in it), so ``RUN_DIR/baselines`` and ``RUN_DIR`` tabulate the baselines too.
 
     Raises:
         ValueError: if neither a result file nor a baselines file is found.
@@ -149,7 +149,9 @@ def load_results(
         prefix = "" if sub == base else sub.relative_to(base).as_posix()
         if sub != base and run_files(sub):
             methods[prefix] = load_method_results(sub, schema=schema)
-        if (sub / BASELINES_FILE).is_file():
+        # below the folder, only the baselines stage's own folder: stages/baselines.json is the stage
+        # runner's record of that stage, not its results
+        if (sub == base or sub.name == "baselines") and (sub / BASELINES_FILE).is_file():
             for name, agg in load_baselines(sub / BASELINES_FILE).items():
                 methods[f"{prefix}/{name}" if prefix else name] = agg
     if not methods:
