@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
@@ -260,6 +261,7 @@ def open_run(
     folder = Path(out).expanduser().resolve()
     with run_lock(folder, log):
         log.log(f"run folder: {folder}")
+        _remove_stale_temporaries(folder)
         path = folder / "resolved_recipe.yaml"
         started = path.is_file()
         if started and not resume and not stages:
@@ -278,6 +280,18 @@ def open_run(
             if not changed:
                 raise
             raise RecipeChangedError(f"{exc.args[0]} (changed: {', '.join(changed)})") from None
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    # Atomic writes stage into ``.<name>.<random>.tmp`` beside their target; a writer SIGKILLed mid-write
+    # leaves one behind. Under the run lock no other writer exists, so every such file is stale.
+    if not folder.is_dir():
+        return
+    for tmp in sorted(folder.rglob(".*.tmp"), reverse=True):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
