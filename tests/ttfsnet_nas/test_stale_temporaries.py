@@ -1,4 +1,4 @@
-"""A writer SIGKILLed mid-write leaves its ``.<name>.<random>.tmp``; the next holder of the run lock removes it."""
+"""A writer SIGKILLed mid-write leaves ``.<name>.<random>.tmp``; the next holder of the run lock drops it."""
 
 from __future__ import annotations
 
