@@ -173,8 +173,12 @@ def test_baselines_stage_reports_progress(monkeypatch: pytest.MonkeyPatch, tmp_p
         retrain=lambda *a: None,
         transfer=lambda *a: None,
         test=lambda *a: _summary(0.5),
+        hardware=lambda snn_path: {"latency_ms": 1.5, "snn": snn_path.parent.name},
     )
     assert baselines_module.run_baselines(stages) == {"baselines": 3}  # type: ignore[arg-type]
+    # every baseline is costed like the searched network (Table 3's latency/energy columns)
+    written = json.loads((tmp_path / "baselines" / "fixed_2" / "summary.json").read_text())
+    assert written["summary"]["hardware"] == {"latency_ms": 1.5, "snn": "fixed_2"}
     assert recorder.calls == [
         ("start", "baselines", 3, 1), ("advance", "baselines", 1), ("advance", "baselines", 1),
         ("finish", "baselines"),

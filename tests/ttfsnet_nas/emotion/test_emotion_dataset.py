@@ -108,14 +108,16 @@ def test_corrupt_frame_strict_and_lenient(make_see_tree) -> None:
 
 
 def test_load_splits(tiny_see_root: Path) -> None:
-    splits = load_splits(tiny_see_root, size=12, search_fraction=0.25, split_seed=0, split="random")
+    splits = load_splits(tiny_see_root, size=12, search_fraction=0.25, split_seed=0)  # default: random
     assert len(splits.train) == 112 and len(splits.test) == 56
     assert len(splits.supernet) == 84 and len(splits.search) == 28
     assert set(splits.supernet.names).isdisjoint(splits.search.names)
     assert set(splits.supernet.names) | set(splits.search.names) == set(splits.train.names)
     assert splits.search[0][0].shape == (4, 12, 12)
-    # the pipeline's rule
-    by_subject = load_splits(tiny_see_root, size=12, search_fraction=0.25, split_seed=0)
+    # the synthetic recipes' rule
+    by_subject = load_splits(
+        tiny_see_root, size=12, search_fraction=0.25, split_seed=0, search_split="subject"
+    )
     assert {s.subject for s in by_subject.supernet.sequences}.isdisjoint(
         s.subject for s in by_subject.search.sequences
     )

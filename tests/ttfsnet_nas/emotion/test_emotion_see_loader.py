@@ -272,10 +272,20 @@ def test_split_training_is_stratified_and_deterministic(tiny_see_root: Path) -> 
     assert set(per_class.values()) == {4}  # 16 training sequences per class → 4 held out each
 
 
+def test_a_split_that_leaves_a_part_empty_is_an_input_error(tiny_see_root: Path) -> None:
+    # one sequence per emotion: a per-emotion 20 % draw rounds to none held out
+    train = load_see(tiny_see_root).subset("training")
+    one_each = list({s.emotion: s for s in train}.values())
+    with pytest.raises(DatasetError, match=r"data\.search_split: the random split of 7 .* search part empty"):
+        split_training(one_each, search_fraction=0.2, rule="random")
+    with pytest.raises(DatasetError, match="supernet part empty"):
+        split_training(one_each, search_fraction=0.9, rule="random")
+
+
 def test_split_training_by_subject_keeps_people_apart(tiny_see_root: Path) -> None:
     train = load_see(tiny_see_root).subset("training")
-    supernet, search = split_training(train, search_fraction=0.25, seed=3)  # the default rule: subject
-    assert split_training(train, search_fraction=0.25, seed=3) == (supernet, search)
+    supernet, search = split_training(train, search_fraction=0.25, seed=3, rule="subject")
+    assert split_training(train, search_fraction=0.25, seed=3, rule="subject") == (supernet, search)
     assert {s.subject for s in supernet}.isdisjoint({s.subject for s in search})
     assert len(supernet) + len(search) == len(train) and search and supernet
     per_subject = len(train) / len({s.subject for s in train})

@@ -302,6 +302,7 @@ def test_load_splits_views_hold_their_own_sequences(png_root: Path, tmp_path: Pa
         seed=seed,
         cache_dir=tmp_path / "cache",
         sampling=TemporalSampling.from_name(sampling),
+        search_split="subject",  # one sequence per emotion: a per-emotion random draw holds none out
     )
     train = {s.name for s in TREE if s.subset == "training"}
     assert set(splits.train.names) == train and set(splits.test.names) == {s.name for s in TREE} - train

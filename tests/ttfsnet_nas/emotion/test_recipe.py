@@ -18,7 +18,7 @@ from ttfsnet_nas.space import SearchSpace
 RECIPES = Path(__file__).resolve().parents[3] / "ttfsnet_nas" / "src" / "ttfsnet_nas" / "recipes"
 
 
-def test_defaults_are_the_paper_settings() -> None:
+def test_defaults_are_the_paper_text_settings_and_the_registered_assumptions() -> None:
     r = recipe_from_mapping({})
     assert isinstance(r, EmotionRecipe)
     assert (r.supernet.lr, r.retrain.lr, r.snn.finetune_lr) == (5e-3, 5e-4, 5e-5)
@@ -29,7 +29,8 @@ def test_defaults_are_the_paper_settings() -> None:
     assert r.space.width == 32 and r.search.fitness == Fitness(mode="weighted", weights={"war_uar": 1.0})
     assert (r.retrain.batch_size, r.snn.batch_size, r.search.strategy) == (96, 96, "evolution")
     assert r.search.fitness.objectives == () and r.search.fitness.constraints == ()
-    assert r.data.split == "subject"
+    assert r.data.search_split == "random"  # the paper's plain 80 / 20 (docs/tnas-er.md, Data split)
+    assert (r.data.resize, r.data.normalize, r.data.legacy_quirks) == ("area", "none", False)
 
 
 def test_search_section_is_the_core_search_config() -> None:
@@ -69,7 +70,8 @@ def test_builtin_recipes_load(name: str) -> None:
         ({"data": {"synthetic": "huge"}}, "data.synthetic", "tiny"),
         ({"search": {"fitness": "f1"}}, "search.fitness", "war_uar"),
         ({"search": {"strategy": "annealing"}}, "search.strategy", "evolution"),
-        ({"data": {"split": "people"}}, "data.split", "subject"),
+        ({"data": {"search_split": "people"}}, "data.search_split", "subject"),
+        ({"data": {"split": "subject"}}, "data.split", "renamed to data.search_split"),
         ({"snn": {"robustness": {"time_bits": 0}}}, "snn.robustness.time_bits", "≥ 1"),
         ({"target_data": {"channels": 8}}, "", "target_data.channels"),
         ({"target_data": {}, "retrain": {"inherit": True}}, "", "retrain.inherit: cannot inherit"),

@@ -15,8 +15,10 @@ and *tagged* dataclass families: a base class registered with
 [`register_config_type`][ttfsnet_nas.config.register_config_type] is selected by the ``type:`` key of its YAML
 mapping. Bounds (``ge``, ``gt``, ``le``, ``lt``) come from [`param`][ttfsnet_nas.config.param]. Unknown keys,
 wrong types, out-of-range values and failing ``__post_init__`` checks all raise
-[`RecipeError`][ttfsnet_nas.config.RecipeError]. YAML floats such as ``1e6`` or ``1.1e6`` (strings under YAML
-1.1) are read as floats.
+[`RecipeError`][ttfsnet_nas.config.RecipeError]. A dataclass may list keys of earlier versions in a class
+attribute ``RENAMED_KEYS: ClassVar[dict[str, str]]`` (old name → new name); such a key gets the error
+``data.split: renamed to data.search_split; use that key instead``. YAML floats such as ``1e6`` or ``1.1e6``
+(strings under YAML 1.1) are read as floats.
 Received values are not trusted: every ``float`` must be finite (``.inf`` and ``.nan`` are refused), every
 ``int`` must fit in 64 bits, a YAML mapping may not repeat a key, and a file that is not UTF-8 is refused
 with the byte offset of the first bad byte.
@@ -416,6 +418,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED_KEYS", {})
+    for key in unknown:
+        if key in renamed:
+            raise RecipeError(
+                f"renamed to {_join(path, renamed[key])}; use that key instead", key=_join(path, str(key))
+            )
     if unknown:
         raise RecipeError(
             f"unknown key {_show(unknown[0])}; valid keys: {', '.join(fields)}",

@@ -1,6 +1,6 @@
 """The baselines of TNAS-ER §4.5 / Fig. 7 (``baselines`` stage): random sampling, random search on the
 supernet and fixed backbones, each retrained, transferred and tested with the budget of the searched
-network (stages 3–5)."""
+network (stages 3–5) and costed on the same hardware profile (``summary["hardware"]``)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def run_baselines(stages: EmotionStages) -> dict[str, Any]:
         stages.retrain(arch, folder / "ann", f"{name}: retrain")
         stages.transfer(folder / "ann", folder / "snn.pt", arch, f"{name}: finetune")
         summary = stages.test(folder / "ann", folder / "snn.pt", None, f"{name}: test")
+        summary["hardware"] = stages.hardware(folder / "snn.pt")
         row = {"group": group, "name": name, "architecture": arch.key, "summary": summary}
         atomic_write_json(done, row)
         rows.append(row)

@@ -109,14 +109,15 @@ def load_data(
 
     With ``cfg.cache`` the decoded frames of each part go to a memory-mapped cache in
     [`default_cache_dir`][ttfsnet_nas.emotion.frame_cache.default_cache_dir], built by the first run and
-    opened by later ones without decoding. ``cfg.loader_workers`` goes to the datasets (see
+    opened by later ones without decoding; the cache keys on ``cfg.resize`` (one file per setting), while
+    ``cfg.normalize`` is applied to each batch on top of it. ``cfg.loader_workers`` goes to the datasets (see
     [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader]).
 
     Args:
         cfg: the ``data`` or ``target_data`` section.
         seed: seed of the temporal windows and of the split.
         with_search_split: also split the training sequences into supernet and search parts
-            (``cfg.split`` rule, ``cfg.search_fraction``).
+            (``cfg.search_split`` rule, ``cfg.search_fraction``).
         progress: progress sink.
         where: recipe key of ``cfg``, for messages.
 
@@ -131,6 +132,8 @@ def load_data(
         "sampling": sampling,
         "strict": cfg.strict,
         "size": cfg.image_size,
+        "resample": cfg.resize,
+        "normalize": cfg.normalization,
         "polarity_split": cfg.polarity_split,
         "cache": cfg.cache,
         "cache_dir": default_cache_dir(root) if cfg.cache else None,
@@ -162,7 +165,7 @@ def load_data(
     data = EmotionData(classes=tuple(index.labels), train=train, test=test)
     if with_search_split:
         sup, sea = split_training(
-            list(train.sequences), search_fraction=cfg.search_fraction, seed=seed, rule=cfg.split
+            list(train.sequences), search_fraction=cfg.search_fraction, seed=seed, rule=cfg.search_split
         )
         rows = {s.name: i for i, s in enumerate(train.sequences)}
         data.supernet = subset_view(train, [rows[s.name] for s in sup])

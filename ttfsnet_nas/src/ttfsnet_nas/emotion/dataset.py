@@ -1,6 +1,6 @@
 """Torch dataset of E\\ *x*-S\\ *y* event-frame windows stacked as input channels (TNAS-ER §4.2).
 
-Pixel-to-value mapping (input range declared as ``(0.0, 1.0)`` for TTFS encoding, ``t0 = 1 − x``):
+Pixel-to-value mapping (input range ``(0.0, 1.0)`` for TTFS encoding, ``t0 = 1 − x``, unless normalised):
 
 * default (``polarity_split=False``), *x* channels: ``value = pixel / 255``. A SEE event frame is a ternary
   grey image, so no event (128) → 0.502, ON (255) → 1.0, OFF (0) → 0.0. Every pixel carries a value, so
@@ -18,6 +18,17 @@ is 1 where the pixel had an event of that polarity in the window, and the grey v
 Resizing happens after the mapping, per channel, so with ``resample="area"`` a resized polarity channel is
 the fraction of ON (OFF) pixels in each block instead of SEEN's bilinear blur of the grey image. The mapped,
 resized frames are stored as ``uint8`` (value · 255, rounded), which changes values by at most 1/510.
+SEEN resizes the 8-bit image and rounds after the resize; here the rounding also comes after the resize, of
+the mapped value, so for grey channels both give the same bytes up to Pillow's own rounding.
+
+Normalisation (``normalize=(mean, std)``, SEEN: 0.504413 / 0.06928615) is the affine map
+``(value − mean) / std`` applied when a batch is assembled from the ``uint8`` cache, so one cache serves
+every normalisation. The dataset's
+[`input_range`][ttfsnet_nas.emotion.dataset.EventEmotionDataset.input_range] is then the image of [0, 1]
+under that map, and ``ttfsnet.convert(..., input_range=dataset.input_range)``
+fuses the map into the first layer: the converted network gives the same logits as the ANN trained on the
+normalised samples. Under TTFS encoding the normalisation changes no spike time (the encoding rescales the
+declared range back to [0, 1]); it changes only the ANN's training (the input scale the first layer sees).
 
 Frame cache. Every frame is decoded once, when the dataset is built. With a ``cache_dir`` the frames go to
 one ``uint8`` ``.npy`` file per sequence set and setting (written to a temporary file, then
@@ -64,7 +75,8 @@ __all__ = [
     "subset_view",
 ]
 
-#: Range of the values returned by the dataset (declare it as ``input_range`` when converting to TTFS).
+#: Range of the values returned by a dataset without normalisation (declare the dataset's ``input_range``
+#: when converting to TTFS).
 INPUT_RANGE: tuple[float, float] = (0.0, 1.0)
 _RESAMPLE = ("area", "nearest", "bilinear")
 
@@ -142,17 +154,21 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
     """Random E\\ *x*-S\\ *y* windows of event frames, stacked as channels.
 
     Each item is ``(x, label)`` with ``x`` a float32 tensor ``(C, size, size)`` in
-    [`INPUT_RANGE`][ttfsnet_nas.emotion.dataset.INPUT_RANGE]; ``C = frames`` (or ``2·frames`` with
-    ``polarity_split``; channel order frame-major: ON₀, OFF₀, ON₁, …). The window of item ``i`` is drawn from
-    ``numpy.random.default_rng([seed, epoch, i])``, so it depends only on (seed, epoch, i), not on DataLoader
-    workers or access order. Call `set_epoch` to draw new windows (each training epoch, or each of the R
-    test-time inference runs). `gather_batch` builds a whole batch with one gather from the frame cache.
+    [`input_range`][ttfsnet_nas.emotion.dataset.EventEmotionDataset.input_range]
+    ([`INPUT_RANGE`][ttfsnet_nas.emotion.dataset.INPUT_RANGE] without normalisation); ``C = frames`` (or
+    ``2·frames`` with ``polarity_split``; channel order frame-major: ON₀, OFF₀, ON₁, …). The window of item
+    ``i`` is drawn from ``numpy.random.default_rng([seed, epoch, i])``, so it depends only on (seed, epoch,
+    i), not on DataLoader workers or access order. Call `set_epoch` to draw new windows (each training
+    epoch, or each of the R test-time inference runs). `gather_batch` builds a whole batch with one gather
+    from the frame cache.
 
     Args:
         sequences: sequences from [`load_see`][ttfsnet_nas.emotion.see.load_see].
         sampling: temporal sampler (default E4-S3).
         size: output side in pixels (default 90, as SEEN).
         resample: ``"area"`` (default), ``"nearest"`` or ``"bilinear"`` (SEEN's choice; blurs polarity).
+        normalize: ``(mean, std)``: every sample becomes ``(value − mean) / std`` (after the ``uint8`` cache);
+            ``None``: values stay in [0, 1].
         polarity_split: ON/OFF channels per frame instead of one grey channel.
         dead_zone: grey levels around 128 treated as "no event" in the polarity channels.
         cache: decode and resize every frame once at construction (``uint8``); ``False`` decodes the frames
@@ -176,6 +192,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         sampling: TemporalSampling | None = None,
         size: int = 90,
         resample: str = "area",
+        normalize: tuple[float, float] | None = None,
         polarity_split: bool = False,
         dead_zone: int = 16,
         cache: bool = True,
@@ -191,9 +208,12 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
             raise ValueError(f"resample: expected one of {_RESAMPLE}, got {resample!r}")
         if loader_workers < 0:
             raise ValueError(f"loader_workers: expected >= 0, got {loader_workers}")
+        if normalize is not None and not (np.isfinite(normalize).all() and normalize[1] > 0):
+            raise ValueError(f"normalize: expected (mean, std) finite with std > 0, got {normalize}")
         self.sampling = sampling if sampling is not None else TemporalSampling()
         self.size = size
         self.resample = resample
+        self.normalize = None if normalize is None else (float(normalize[0]), float(normalize[1]))
         self.polarity_split = polarity_split
         self.dead_zone = dead_zone
         self.strict = strict
@@ -232,8 +252,20 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
 
     @property
     def input_range(self) -> tuple[float, float]:
-        """Value range of the items (for TTFS input encoding)."""
-        return INPUT_RANGE
+        """Value range of the items (for TTFS input encoding): [0, 1], or its image under the normalisation,
+        computed with the same float32 arithmetic as the items so the extreme values land on it exactly."""
+        if self.normalize is None:
+            return INPUT_RANGE
+        low, high = self._normalized(np.array([0.0, 1.0], dtype=np.float32))
+        return float(low), float(high)
+
+    def _normalized(self, x: np.ndarray) -> np.ndarray:
+        """Apply the normalisation in place to float32 values in [0, 1]."""
+        if self.normalize is not None:
+            mean, std = self.normalize
+            np.subtract(x, np.float32(mean), out=x)
+            np.divide(x, np.float32(std), out=x)
+        return x
 
     @property
     def cache_path(self) -> Path | None:
@@ -436,7 +468,7 @@ class EventEmotionDataset(Dataset[tuple[torch.Tensor, int]]):
         rows = np.asarray(index, dtype=np.int64).reshape(-1)
         x = self.windows(rows).astype(np.float32)
         np.divide(x, np.float32(255.0), out=x)
-        return torch.from_numpy(x), self.labels[torch.from_numpy(rows)]
+        return torch.from_numpy(self._normalized(x)), self.labels[torch.from_numpy(rows)]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x, _ = self.gather_batch([index])
@@ -496,7 +528,7 @@ def load_splits(
     layout: DatasetLayout = SEE_LAYOUT,
     search_fraction: float = 0.2,
     split_seed: int = 0,
-    split: SplitRule = "subject",
+    search_split: SplitRule = "random",
     strict: bool = True,
     **dataset_kwargs: object,
 ) -> EmotionSplits:
@@ -507,8 +539,8 @@ def load_splits(
         layout: [`SEE_LAYOUT`][ttfsnet_nas.emotion.see.SEE_LAYOUT] or a DSEE layout.
         search_fraction: share of the training sequences held out for the search (TNAS-ER: 0.2).
         split_seed: seed of the supernet/search split.
-        split: ``subject`` (whole subjects held out, the pipeline's default) or ``random`` (stratified by
-            emotion); see
+        search_split: ``random`` (stratified by emotion, the pipeline's default) or ``subject`` (whole
+            subjects held out); see
             [`ttfsnet_nas.emotion.splits.split_training`][ttfsnet_nas.emotion.splits.split_training].
         strict: see [`EventEmotionDataset`][ttfsnet_nas.emotion.dataset.EventEmotionDataset].
         **dataset_kwargs: forwarded to
@@ -517,7 +549,7 @@ def load_splits(
     """
     train_seqs, test_seqs = load_see(root, layout=layout, strict=strict).train_test()
     supernet_seqs, search_seqs = split_training(
-        train_seqs, search_fraction=search_fraction, seed=split_seed, rule=split
+        train_seqs, search_fraction=search_fraction, seed=split_seed, rule=search_split
     )
     train = EventEmotionDataset(train_seqs, strict=strict, **dataset_kwargs)  # type: ignore[arg-type]
     by_name = {s.name: i for i, s in enumerate(train.sequences)}

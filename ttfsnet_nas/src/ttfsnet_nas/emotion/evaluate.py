@@ -4,6 +4,7 @@ ANN counterpart and the retrained ANN alongside, and the hardware estimate from 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ def evaluate_runs(
     task: str,
     *,
     device: torch.device | str = "cpu",
+    extra: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
     """R test runs (``recipe.test.runs``) of the SNN in ``snn_path`` with fresh, seeded temporal windows, with
     its exact ANN counterpart and the retrained ANN in ``ann_dir`` alongside.
@@ -66,10 +68,14 @@ def evaluate_runs(
         progress: progress sink.
         task: progress task name.
         device: where the three networks run (in their own dtypes; the windows are drawn on the CPU).
+        extra: more networks scored on exactly the same windows, by name: a function from an input batch (on
+            ``device``) to its logits (any device), e.g. the quantised SNN of the ``quantize`` stage.
 
     Returns:
         ``test/summary.json``'s content: mean and std of the metrics of the three networks, SNN/ANN
-        agreement, spike and SynOP counts, parameters, latency, windows and the architecture.
+        agreement, spike and SynOP counts, parameters, latency, windows and the architecture; with
+        ``extra``, also ``extra[name]``: its ``mean`` and ``std`` and its ``agreement`` with the SNN's
+        predictions (fraction of all test samples over all runs).
     """
     r = recipe
     net, meta = read_network(snn_path)
@@ -83,6 +89,9 @@ def evaluate_runs(
     classes = list(data.classes)
     runs: dict[str, list[RunMetrics]] = {"snn": [], "ann": [], "retrained": []}
     agreement: list[float] = []
+    extras = dict(extra or {})
+    extra_runs: dict[str, list[RunMetrics]] = {name: [] for name in extras}
+    extra_agreement: dict[str, list[float]] = {name: [] for name in extras}
     spikes = synops = neurons = saturated = logit_diff = 0.0
     samples = 0
     progress.start(task, r.test.runs)
@@ -91,6 +100,7 @@ def evaluate_runs(
         x, y = data.test.materialize(epoch=30_000 + run)
         torch.manual_seed(r.seed * 1_000 + run)  # spike-time noise, when configured, is reproducible too
         logits_snn, logits_ann, logits_ret = [], [], []
+        logits_extra: dict[str, list[torch.Tensor]] = {name: [] for name in extras}
         # SNN ⇄ ANN agreement is checked without TF32, which alone moves float32 logits on a GPU
         with torch.no_grad(), ttfsnet.exact_float32():
             for xb in torch.split(x, r.test.batch_size):
@@ -100,6 +110,8 @@ def evaluate_runs(
                 logits_snn.append((res.logits if net.robustness is None else net(xb)).cpu())
                 logits_ann.append(counterpart(xb).cpu())
                 logits_ret.append(retrained(xb).cpu())
+                for name, forward in extras.items():
+                    logits_extra[name].append(forward(xb).cpu())
                 spikes += res.total_spikes
                 synops += res.total_synops
                 neurons += res.hidden_neurons * res.batch_size
@@ -110,6 +122,12 @@ def evaluate_runs(
         for key, pred in (("snn", ps), ("ann", pa), ("retrained", pr)):
             runs[key].append(compute_metrics(y.tolist(), pred.tolist(), lighting=lighting, classes=classes))
         agreement.append(float((ps == pa).double().mean()))
+        for name, parts in logits_extra.items():
+            pe = torch.cat(parts).argmax(1)
+            extra_runs[name].append(
+                compute_metrics(y.tolist(), pe.tolist(), lighting=lighting, classes=classes)
+            )
+            extra_agreement[name].append(float((pe == ps).double().mean()))  # every run has all test samples
         logit_diff = max(logit_diff, float((ls - la).abs().max()))
         if folder is not None:
             write_run(folder / seen_filename("test", 0, run + 1), names, ls.double().numpy(), classes=classes,
@@ -117,7 +135,7 @@ def evaluate_runs(
         progress.advance(task, 1, war=f"{runs['snn'][-1].war:.3f}")
     progress.finish(task)
     summaries = {k: summarize_runs(v) for k, v in runs.items()}
-    return {
+    out: dict[str, Any] = {
         "runs": r.test.runs,
         "sequences": len(names),
         "snn": summaries["snn"],
@@ -135,6 +153,12 @@ def evaluate_runs(
         "windows": [float(w) for w in net.windows()],
         "architecture": meta.get("architecture"),
     }
+    if extras:
+        out["extra"] = {
+            name: {**summarize_runs(extra_runs[name]), "agreement": float(np.mean(extra_agreement[name]))}
+            for name in extras
+        }
+    return out
 
 
 def hardware_estimate(

@@ -17,6 +17,7 @@ Outputs in ``OUT``::
     snn/snn.pt                               the fine-tuned TTFS network (ttfsnet.save)
     test/test_epoch_0_<r>.json               SEEN-format predictions of the SNN, one file per run
     test/summary.json
+    quantized/summary.json                   quantised vs float SNN (optional ``quantize`` stage)
     artifact/                                architecture.json, model.json, weights.pt, snn.pt, metrics.json
 """
 
@@ -95,6 +96,14 @@ def run_pipeline(
         raise RecipeError(
             "stage 'baselines' selected but the recipe's baselines section requests none", key="--stages"
         )
+    if stages and "settings" in stages and not rec.settings.enabled:
+        raise RecipeError(
+            "stage 'settings' selected but the recipe does not set settings.enabled: true", key="--stages"
+        )
+    if stages and "quantize" in stages and not rec.quantize.enabled:
+        raise RecipeError(
+            "stage 'quantize' selected but the recipe does not set quantize.enabled: true", key="--stages"
+        )
     dev = resolve_device(rec.device)  # before the run folder is touched: a missing GPU is an input error
     ranks = torchrun_ranks(stages, dev)
     if ranks is not None and ranks.rank > 0:
@@ -169,7 +178,7 @@ class EmotionPipeline(Pipeline):
 
     type_name = "emotion"
     recipe_type = EmotionRecipe
-    stages = (*STAGES, "baselines")
+    stages = (*STAGES, "quantize", "baselines", "settings")
 
     def search(
         self,

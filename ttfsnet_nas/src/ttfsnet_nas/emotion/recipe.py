@@ -1,9 +1,12 @@
 """Recipe schema of the TNAS-ER eye-emotion pipeline (``type: emotion``).
 
 A recipe is a YAML mapping; every section below is a frozen dataclass, and unknown keys or values of the
-wrong type are rejected with the YAML path of the offending key (e.g. ``search.pool_size``). Defaults are
-the paper's settings (TNAS-ER §4.2): Adam, batch 96, learning rates 5e-3 / 5e-4 / 5e-5 for supernet /
-retraining / fine-tuning, 600 epochs, pool = elite = 12, 18 rounds, ζ = 0.5, 20 test runs, E4-S3 input.
+wrong type are rejected with the YAML path of the offending key (e.g. ``search.pool_size``). Defaults
+follow the paper text where it gives a value (TNAS-ER §4.2): Adam, batch 96, learning rates 5e-3 / 5e-4 /
+5e-5 for supernet / retraining / fine-tuning, 600 epochs, 18 rounds, ζ = 0.5, 20 test runs, E4-S3 input.
+Where the text lost or omits a value (G = 3, the 5×5 op, pool = elite = 12, the mutation probability, the
+fitness formula, the 90 px input, ...), the default is an assumption, listed in
+[`ttfsnet_nas.emotion.assumptions`][ttfsnet_nas.emotion.assumptions].
 
 Example (the built-in ``tiny`` recipe)::
 
@@ -22,7 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ttfsnet_nas.config import RecipeError, from_dict, load_yaml, param, to_dict
 from ttfsnet_nas.emotion.memory import MEMORY_LIMIT_BYTES, estimate_memory
@@ -38,6 +41,8 @@ __all__ = [
     "RetrainConfig",
     "RobustnessOptions",
     "EmotionSearchConfig",
+    "QuantizeConfig",
+    "SettingsConfig",
     "SnnConfig",
     "SpaceConfig",
     "SupernetConfig",
@@ -49,17 +54,24 @@ __all__ = [
     "MAX_GROUPS",
     "MAX_IMAGE_SIZE",
     "MAX_WIDTH",
+    "SEEN_EVENT_MEAN",
+    "SEEN_EVENT_STD",
 ]
 
 # Upper bounds of a recipe (docs/nas.md, "Recipe limits"): far above any real use (TNAS-ER: 600 epochs,
-# 90 px, width 32, 3 groups), low enough that a typo such as `epochs: 1e23` is refused when the recipe is
-# read instead of running for ever or failing late with a MemoryError.
+# width 32; assumed: 90 px, 3 groups), low enough that a typo such as `epochs: 1e23` is refused when the
+# recipe is read instead of running for ever or failing late with a MemoryError.
 MAX_EPOCHS = 100_000
 MAX_IMAGE_SIZE = 1024
 MAX_WIDTH = 4096
 MAX_GROUPS = 10
 """Each group halves the feature map, so ``MAX_IMAGE_SIZE = 2**MAX_GROUPS`` px is needed to fit them all."""
 _MAX_WORKERS = 1024
+
+SEEN_EVENT_MEAN = 0.504413
+"""Mean of SEEN's event frames in [0, 1] (SEEN code, ``code/mean.py``), used by ``data.normalize: seen``."""
+SEEN_EVENT_STD = 0.06928615
+"""Standard deviation of SEEN's event frames in [0, 1] (SEEN code, ``code/mean.py``)."""
 
 
 def _registered_ops() -> list[str]:
@@ -94,12 +106,23 @@ class DataConfig:
         sampling: E\\ *x*-S\\ *y* temporal setting (TNAS-ER: E4-S3).
         channels: input channels: ``x`` (one per event frame, the paper's 4 for E4) or ``2·x`` (each event
             frame split into a positive and a negative polarity map, so the grey background emits no spike).
-        image_size: frames are resized to this square size (SEEN/TNAS-ER: 90).
+        image_size: frames are resized to this square size (SEEN: 90; the TNAS-ER text gives none, so 90 is
+            assumed).
         search_fraction: share of the training sequences held out for the search (TNAS-ER: 20 %).
-        split: how the search part is drawn: ``subject`` moves whole training subjects to it, so the
-            fitness measures generalisation to unseen people (sequences without a subject token are split
-            per sequence, stratified by emotion); ``random`` draws sequences stratified by emotion. The
-            paper says only "80 % / 20 %"; ``subject`` is this project's choice.
+        search_split: how the search part is drawn: ``random`` (default) draws sequences stratified by
+            emotion, a plain 80 / 20 split; ``subject`` moves whole training subjects to it, so the fitness
+            measures generalisation to unseen people (sequences without a subject token are split per
+            sequence, stratified by emotion). The paper says only "80 % / 20 %": ``random`` is our reading
+            of it (an assumption), ``subject`` this project's choice for the synthetic recipes. Replaces
+            the key ``split`` of earlier versions.
+        resize: how frames are resized to ``image_size``: ``area`` (default; exact block mean, so a
+            polarity channel becomes the share of event pixels per block) or ``bilinear`` (Pillow's
+            antialiased bilinear filter, SEEN's ``Resize(90)``). The frame cache keeps one file per setting.
+        normalize: affine normalisation ``(x − mean) / std`` applied to every sample after the frame cache:
+            ``none`` (default, values in [0, 1]), ``seen`` (SEEN's event-frame mean 0.504413 and std
+            0.06928615) or ``custom`` (``mean`` and ``std`` below). The TTFS input range follows it.
+        mean: with ``normalize: custom``, the mean subtracted.
+        std: with ``normalize: custom``, the standard deviation divided by (> 0).
         workers: processes used to generate a synthetic set.
         cache: decode every frame once into a uint8 cache on disk (``<root>/.frame-cache/``), memory-mapped
             by every later run and loader worker; ``false`` decodes frames whenever a sample needs them.
@@ -107,18 +130,28 @@ class DataConfig:
         strict: a corrupt or missing frame file, or a malformed JSON entry, is an error naming it
             (``true``); ``false`` skips it, counts it and logs the counts (nothing is dropped silently).
         legacy_quirks: reproduce the original SEEN sampler's quirks (see ``TemporalSampling``); off by
-            default.
+            default, on in the ``see*`` and ``dsee`` recipes.
+
+    SEEN's input pipeline is ``search_split: random``, ``resize: bilinear``, ``normalize: seen``,
+    ``legacy_quirks: true`` with ``channels`` = frames and ``image_size: 90`` (docs/emotion-data.md).
     """
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"split": "search_split"}
+    """Keys of earlier versions and their new names (a recipe that uses one gets a one-line hint)."""
+
     root: str | None = None
-    synthetic: Literal["tiny", "small", "full"] | None = None
+    synthetic: Literal["tiny", "small", "full", "hard"] | None = None
     synthetic_seed: int = param(0, ge=0)
     layout: str = "see"
     sampling: str = "E4-S3"
     channels: int = param(4, ge=1)
     image_size: int = param(90, ge=4, le=MAX_IMAGE_SIZE)
     search_fraction: float = param(0.2, gt=0.0, lt=1.0)
-    split: Literal["subject", "random"] = "subject"
+    search_split: Literal["random", "subject"] = "random"
+    resize: Literal["area", "bilinear"] = "area"
+    normalize: Literal["none", "seen", "custom"] = "none"
+    mean: float | None = None
+    std: float | None = param(None, gt=0.0)
     workers: int = param(1, ge=1, le=_MAX_WORKERS)
     cache: bool = True
     loader_workers: int = param(0, ge=0, le=_MAX_WORKERS, speed_only=True)
@@ -140,6 +173,21 @@ class DataConfig:
                 f"channels: expected {frames} (one per event frame of {self.sampling}) or {2 * frames} "
                 f"(positive and negative polarity per frame), got {self.channels}"
             )
+        custom = self.normalize == "custom"
+        for key, value in (("mean", self.mean), ("std", self.std)):
+            if custom and value is None:
+                raise ValueError(f"{key}: required with normalize: custom")
+            if not custom and value is not None:
+                raise ValueError(f"{key}: only used with normalize: custom, got normalize: {self.normalize}")
+
+    @property
+    def normalization(self) -> tuple[float, float] | None:
+        """``(mean, std)`` of the ``normalize`` setting (``None``: no normalisation)."""
+        if self.normalize == "seen":
+            return SEEN_EVENT_MEAN, SEEN_EVENT_STD
+        if self.normalize == "custom" and self.mean is not None and self.std is not None:
+            return self.mean, self.std
+        return None
 
     @property
     def frames(self) -> int:
@@ -189,8 +237,9 @@ class SpaceConfig:
     """The eye-emotion search space (see [`ttfsnet_nas.emotion.space`][ttfsnet_nas.emotion.space]).
 
     Attributes:
-        groups: macro-block groups G, each with two searchable blocks.
-        ops: candidate ops of every block.
+        groups: macro-block groups G, each with two searchable blocks (the TNAS-ER text lost G; 3 is
+            assumed).
+        ops: candidate ops of every block (the text lost the kernel sizes; 3×3 and 5×5 are assumed).
         width: stem width; doubles after every pooling (TNAS-ER: 32).
     """
 
@@ -212,9 +261,9 @@ class SupernetConfig:
 
     Attributes:
         epochs: passes over the supernet part of the training split (TNAS-ER: 600).
-        lr: Adam learning rate (TNAS-ER: 5e-3).
+        lr: Adam learning rate, constant (TNAS-ER: 5e-3; the text gives no schedule, none is assumed).
         batch_size: batch size (TNAS-ER: 96).
-        weight_decay: Adam weight decay.
+        weight_decay: Adam weight decay (not in the TNAS-ER text; 0 assumed).
     """
 
     epochs: int = param(600, ge=1, le=MAX_EPOCHS)
@@ -225,7 +274,7 @@ class SupernetConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EmotionSearchConfig(SearchConfig):
-    """Stage 2: evolutionary search on the held-out 20 % with inherited weights (ANN domain).
+    """Stage 2: evolutionary search on the held-out 20 % with inherited weights (ANN domain by default).
 
     The core [`ttfsnet_nas.search.SearchConfig`][ttfsnet_nas.search.SearchConfig] (strategy from the strategy
     registry, its hyper-parameters, ``fitness``) plus how candidates are scored. The strategy's seed is the
@@ -243,6 +292,9 @@ class EmotionSearchConfig(SearchConfig):
         workers: Ray worker processes that score candidates in parallel with inherited weights (0: score in
             this process).
         gpus_per_worker: GPUs Ray reserves for each worker (fractions share one GPU; 0: CPU workers).
+        domain: where candidates are scored (TNAS-ER §4.3, Fig. 4): ``ann`` on the ReLU subnet (the paper's
+            choice), ``snn`` on its TTFS conversion (``snn.zeta``, windows calibrated on the supernet
+            split): the same metrics under the exact mapping, slower.
     """
 
     fitness: Fitness = field(default_factory=lambda: Fitness.from_shorthand("war_uar"))
@@ -251,6 +303,7 @@ class EmotionSearchConfig(SearchConfig):
     batch_size: int = param(256, ge=1)
     workers: int = param(0, ge=0, le=_MAX_WORKERS, speed_only=True)
     gpus_per_worker: float = param(0.0, ge=0.0, speed_only=True)
+    domain: Literal["ann", "snn"] = "ann"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -259,10 +312,11 @@ class RetrainConfig:
 
     Attributes:
         epochs: training epochs (TNAS-ER: 600).
-        lr: Adam learning rate (TNAS-ER: 5e-4).
+        lr: Adam learning rate, constant (TNAS-ER: 5e-4; the text gives no schedule, none is assumed).
         batch_size: batch size (TNAS-ER: 96).
-        weight_decay: Adam weight decay.
-        inherit: start from the supernet's weights instead of a fresh initialisation.
+        weight_decay: Adam weight decay (not in the TNAS-ER text; 0 assumed).
+        inherit: start from the supernet's weights instead of a fresh initialisation (the TNAS-ER text does
+            not say; a fresh start is assumed).
     """
 
     epochs: int = param(600, ge=1, le=MAX_EPOCHS)
@@ -361,6 +415,54 @@ class BaselinesConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SettingsConfig:
+    """Optional ``settings`` stage: the three retraining settings of TNAS-ER §4.3 / Fig. 5 for one
+    architecture, each tested with ``test.runs`` runs (docs/paper-settings.md).
+
+    (1) the ANN retrained as in stage 3, transferred to TTFS, not fine-tuned; (2) (1) plus SNN fine-tuning as
+    in stage 4; (3) the same architecture without BatchNorm, freshly initialised, converted and trained as a
+    TTFS network from scratch (exact spike-time gradients, windows fixed at their initial calibration).
+
+    Attributes:
+        enabled: run the stage after ``test``.
+        op: the architecture: a registered op placed in every searchable block (paper: all blocks 3×3
+            convolutions), or ``searched`` for the best architecture of the search.
+        scratch_epochs: SNN training epochs of setting (3) (``None``: ``retrain.epochs``).
+        scratch_lr: Adam learning rate of setting (3) (``None``: ``retrain.lr``; an assumption, the paper
+            gives none).
+    """
+
+    enabled: bool = False
+    op: str = "conv3x3"
+    scratch_epochs: int | None = param(None, ge=1, le=MAX_EPOCHS)
+    scratch_lr: float | None = param(None, gt=0.0)
+
+    def __post_init__(self) -> None:
+        if self.op != "searched":
+            _check_ops((self.op,), "op")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QuantizeConfig:
+    """Optional ``quantize`` stage: the final SNN quantised to a hardware profile's widths and tested on the
+    ``test`` stage's R runs next to the float SNN (TNAS-ER §4.6 quantises before deployment; needs the
+    ``ttfsnet-hw`` plugin).
+
+    Attributes:
+        enabled: run the stage after ``test``.
+        profile: ``ttfsnet-hw`` profile (name or YAML path) whose widths are used (``None``:
+            ``$TTFSNET_HW_PROFILE``, else ``yoso``).
+        calibration_samples: training windows that calibrate the quantisation (membrane-width check).
+        bias_correction: compensate the mean floor error of quantised spike times (``ttfsnet_hw.quantize``).
+    """
+
+    enabled: bool = False
+    profile: str | None = None
+    calibration_samples: int = param(256, ge=1)
+    bias_correction: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EmotionRecipe:
     """The whole TNAS-ER pipeline recipe.
 
@@ -384,6 +486,8 @@ class EmotionRecipe:
         snn: stage 4.
         test: stage 5.
         baselines: optional baselines.
+        settings: optional retraining settings of Fig. 5.
+        quantize: optional quantised test of the final SNN.
     """
 
     type: Literal["emotion"] = "emotion"
@@ -401,6 +505,8 @@ class EmotionRecipe:
     snn: SnnConfig = field(default_factory=SnnConfig)
     test: TestConfig = field(default_factory=TestConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    settings: SettingsConfig = field(default_factory=SettingsConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
@@ -414,6 +520,19 @@ class EmotionRecipe:
             raise ValueError(
                 f"target_data.image_size: must equal data.image_size ({self.data.image_size}), "
                 f"got {self.target_data.image_size}"
+            )
+        if self.settings.enabled and self.eval_data.normalization is not None:
+            # setting (3) saves the scratch SNN's ReLU twin as a plain layer chain, which has no input
+            # normalisation layer: exact only on inputs in [0, 1]
+            where = "target_data" if self.target_data is not None else "data"
+            raise ValueError(
+                f"settings.enabled: the scratch setting needs {where}.normalize: none (inputs in [0, 1]), "
+                f"got {self.eval_data.normalize!r}"
+            )
+        if self.settings.enabled and self.settings.op not in ("searched", *self.space.ops):
+            raise ValueError(
+                f"settings.op: expected 'searched' or one of space.ops {list(self.space.ops)}, "
+                f"got {self.settings.op!r}"
             )
         if self.target_data is not None and self.retrain.inherit:
             raise ValueError("retrain.inherit: cannot inherit supernet weights when target_data is set")

@@ -3,7 +3,8 @@
 * ``results.md/.csv`` – Table 1/2 layout (per emotion, per lighting, WAR, UAR) for the SNN, its ANN
   counterpart and the retrained ANN, mean of the test runs;
 * ``efficiency.md/.csv`` – Table 3 layout (WAR, UAR, SynOPs, parameters, latency, spikes per neuron);
-* ``comparison.md/.csv/.png`` – the searched network against the baselines (Fig. 7 layout);
+* ``comparison.md/.csv/.png`` – the searched network against the baselines (Fig. 7 layout; one training
+  seed, so the error bars are the test-window std: ``ttfsnet-nas paper fig7`` takes several seeds);
 * ``fitness.png``, ``ops.png`` (Fig. 4 layout) and ``pareto.png`` for Pareto searches;
 * ``result.json`` and ``artifact/`` (architecture, space, metrics, recipe, ANN and SNN files).
 
@@ -25,11 +26,21 @@ import numpy as np
 
 from ttfsnet.io import FORMAT, FORMAT_VERSION
 from ttfsnet_nas.artifact import write_artifact
+from ttfsnet_nas.emotion.quantized import quantized_metrics
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, EmotionSearchConfig, recipe_to_dict
 from ttfsnet_nas.emotion.see import EMOTION_ABBREV, LIGHTING_ABBREV, LIGHTINGS, PAPER_EMOTION_ORDER
 from ttfsnet_nas.fitness import ConstraintSpec
 from ttfsnet_nas.journal import atomic_write_json, atomic_write_text
-from ttfsnet_nas.plots import new_figure, plot_fitness, plot_op_counts, save_figure
+from ttfsnet_nas.plots import (
+    PERCENT_METRICS,
+    axis_label,
+    fitness_axis,
+    new_figure,
+    plot_bars,
+    plot_fitness,
+    plot_op_counts,
+    save_figure,
+)
 from ttfsnet_nas.search import RoundStats, SearchResult
 from ttfsnet_nas.space import Architecture, SearchSpace
 
@@ -105,36 +116,53 @@ def _efficiency_table(out: Path, recipe: EmotionRecipe, test: Mapping[str, Any])
 
 
 def _comparison(out: Path, test: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The searched network against its baselines, one training seed: every error bar is the test-window
+    std (the spread of R test runs with fresh windows), which does not measure retraining; the ``paper fig7``
+    command gives the spread across seeds from several runs."""
     rows_path = out / "baselines" / "baselines.json"
     if not rows_path.is_file():
         return "", []
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in json.loads(rows_path.read_text()):
         groups.setdefault(row["group"], []).append(row["summary"])
-    mean = test["snn"]["mean"]
-    table = [{"method": "TNAS-ER", "war": mean["war"], "uar": mean["uar"], "n": 1}]
+    snn = test["snn"]
+    table = [{
+        "method": "TNAS-ER", "war": snn["mean"]["war"], "uar": snn["mean"]["uar"], "n": 1,
+        "war_window_std": snn["std"]["war"], "uar_window_std": snn["std"]["uar"],
+    }]
     for group, summaries in groups.items():
         table.append({
             "method": group,
             "war": float(np.mean([s["snn"]["mean"]["war"] for s in summaries])),
             "uar": float(np.mean([s["snn"]["mean"]["uar"] for s in summaries])),
             "n": len(summaries),
+            "war_window_std": float(np.mean([s["snn"]["std"]["war"] for s in summaries])),
+            "uar_window_std": float(np.mean([s["snn"]["std"]["uar"] for s in summaries])),
         })
+    runs = test["runs"]
     text = _write_table(
         out,
         "comparison",
-        ["Method", "Architectures", "WAR (%)", "UAR (%)"],
-        [[t["method"], str(t["n"]), _pct(t["war"]), _pct(t["uar"])] for t in table],
-        "Searched architecture vs baselines (TNAS-ER Fig. 7 layout, SNN test metrics)",
+        ["Method", "Architectures", "WAR (%)", "UAR (%)", "WAR test-window std", "UAR test-window std"],
+        [[t["method"], str(t["n"]), _pct(t["war"]), _pct(t["uar"]), _pct(t["war_window_std"]),
+          _pct(t["uar_window_std"])] for t in table],
+        f"Searched architecture vs baselines (TNAS-ER Fig. 7 layout, SNN test metrics, one training seed; "
+        f"test-window std over {runs} test runs, not a spread over seeds)",
     )
-    fig, ax = new_figure((5, 3.2))
-    xs = np.arange(len(table))
-    ax.bar(xs - 0.2, [100 * t["war"] for t in table], width=0.4, label="WAR")
-    ax.bar(xs + 0.2, [100 * t["uar"] for t in table], width=0.4, label="UAR")
-    ax.set_xticks(xs, [t["method"] for t in table], rotation=20, fontsize=7)
-    ax.set_ylabel("%")
-    ax.legend()
-    save_figure(fig, out / "comparison.png")
+    plot_bars(
+        [t["method"] for t in table],
+        {
+            "WAR": ([100 * t["war"] for t in table], [100 * t["war_window_std"] for t in table]),
+            "UAR": ([100 * t["uar"] for t in table], [100 * t["uar_window_std"] for t in table]),
+        },
+        out / "comparison.png",
+        ylabel="SNN test accuracy (%)",
+        xlabel="Method",
+        title="Searched architecture vs baselines",
+        caption=f"One training seed: error bars are the test-window std over {runs} test runs "
+                "(fresh windows), not a spread over training seeds.",
+        percent=True,
+    )
     return text, table
 
 
@@ -143,13 +171,15 @@ def _plot_front(
     constraints: Sequence[ConstraintSpec] = (),
 ) -> None:
     """Every evaluated candidate and the Pareto front: second objective (x, e.g. energy) vs first (y), with
-    the recipe's budgets on either axis as dashed lines."""
+    the recipe's budgets on either axis as dashed lines; accuracy-like objectives in percent."""
     y_name, x_name = objectives[0], objectives[1]
+    sx = 100.0 if x_name in PERCENT_METRICS else 1.0
+    sy = 100.0 if y_name in PERCENT_METRICS else 1.0
 
     def points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float]]:
         rows = [r for r in rows if x_name in r["values"] and y_name in r["values"]]
         rows = sorted(rows, key=lambda r: r["values"][x_name])
-        return [r["values"][x_name] for r in rows], [r["values"][y_name] for r in rows]
+        return [sx * r["values"][x_name] for r in rows], [sy * r["values"][y_name] for r in rows]
 
     fig, ax = new_figure((5, 3.5))
     ax.scatter(*points(search["history"]), s=12, alpha=0.4, label="evaluated")
@@ -157,13 +187,13 @@ def _plot_front(
     for c in constraints:
         for bound in (c.min, c.max):
             if bound is not None and c.objective == x_name:
-                ax.axvline(bound, color="grey", linestyle="--", label=f"{x_name} budget")
+                ax.axvline(sx * bound, color="grey", linestyle="--", label=f"{axis_label(x_name)} budget")
             elif bound is not None and c.objective == y_name:
-                ax.axhline(bound, color="grey", linestyle="--", label=f"{y_name} budget")
-    ax.set_xlabel(x_name)
-    ax.set_ylabel(y_name)
+                ax.axhline(sy * bound, color="grey", linestyle="--", label=f"{axis_label(y_name)} budget")
+    ax.set_xlabel(axis_label(x_name))
+    ax.set_ylabel(axis_label(y_name))
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small")
     save_figure(fig, path)
 
 
@@ -173,18 +203,13 @@ def _plot_search(out: Path, search: Mapping[str, Any], s: EmotionSearchConfig) -
         RoundStats(r["round"], r["evaluations"], r["best"], r["mean"], r["best_so_far"])
         for r in search["rounds"]
     ]
-    label = ", ".join(s.fitness.objective_names()) if s.fitness.mode != "weighted" else _weighted_label(s)
-    plot_fitness(rounds, out / "fitness.png", label=f"fitness ({label})")
-    plot_op_counts(search["op_counts"], out / "ops.png", title="ops evaluated per block during the search")
+    f = s.fitness
+    names = list(f.weights) if f.mode == "weighted" else list(f.objective_names())
+    scale, label = fitness_axis(f.mode, names, f.weights if f.mode == "weighted" else None)
+    plot_fitness(rounds, out / "fitness.png", label=label, scale=scale, title="Search fitness per round")
+    plot_op_counts(search["op_counts"], out / "ops.png", title="Ops evaluated per block during the search")
     if s.fitness.mode == "pareto":
         _plot_front(out / "pareto.png", search, s.fitness.objectives, s.fitness.constraints)
-
-
-def _weighted_label(s: EmotionSearchConfig) -> str:
-    weights = s.fitness.weights
-    if len(weights) == 1 and next(iter(weights.values())) == 1.0:
-        return next(iter(weights))
-    return " + ".join(f"{w:g}·{name}" for name, w in weights.items())
 
 
 def export_artifact(
@@ -237,6 +262,7 @@ def finalize(
         "params": test["params"],
         "latency": test["latency"],
         "hardware": test.get("hardware"),
+        "quantized": quantized_metrics(out, recipe),
     }
     result = {
         "name": recipe.name,

@@ -2,11 +2,11 @@
 [`StageRunner`][ttfsnet_nas.stages.StageRunner].
 
 1. ``supernet`` – train the weight-sharing ReLU supernet with uniform single-path sampling on the supernet
-   part of the training split (``data.split``: whole subjects held out by default; the sequence names of
-   both parts go to ``split.json``).
+   part of the training split (``data.search_split``: a random 80 / 20 split by default, or whole subjects
+   held out; the sequence names of both parts go to ``split.json``).
 2. ``search`` – the recipe's strategy (evolution in TNAS-ER) scores candidates with inherited weights in
-   the ANN domain on the search part; every evaluation is journaled, so ``--resume`` continues inside a
-   round.
+   the ANN domain (or, with ``search.domain: snn``, on their TTFS conversion) on the search part; every
+   evaluation is journaled, so ``--resume`` continues inside a round.
 3. ``retrain`` – retrain the best subnet from scratch (ANN domain) on the whole training split.
 4. ``snn`` – transfer to the TTFS SNN with [`ttfsnet.convert`][ttfsnet.convert.convert], then SNN fine-tuning
 with
@@ -15,8 +15,9 @@ with
    event by event in closed form, its exact ANN counterpart and the retrained ANN alongside.
 
 ``baselines`` (TNAS-ER §4.5, Fig. 7), when the recipe asks for them, go through stages 3–5 with the same
-budget. Stages 1 and 3 checkpoint every epoch and continue bit-identically under ``--resume``; stage 4 is
-built in ``snn.partial/`` and moved into place whole.
+budget; ``settings`` (TNAS-ER §4.3, Fig. 5), when enabled, compares the three retraining settings
+([`ttfsnet_nas.emotion.settings`][ttfsnet_nas.emotion.settings]). Stages 1 and 3 checkpoint every epoch and
+continue bit-identically under ``--resume``; stage 4 is built in ``snn.partial/`` and moved into place whole.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,9 +40,11 @@ from ttfsnet.models import MacroConfig
 from ttfsnet_nas.emotion.baselines import run_baselines
 from ttfsnet_nas.emotion.data import EmotionData, EpochBatches, load_data
 from ttfsnet_nas.emotion.evaluate import evaluate_runs, hardware_estimate, robustness_of
+from ttfsnet_nas.emotion.quantized import run_quantize
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, RetrainConfig, SupernetConfig
 from ttfsnet_nas.emotion.results import search_summary
-from ttfsnet_nas.emotion.scaleout import search_on_ray, train_supernet_distributed
+from ttfsnet_nas.emotion.scaleout import check_world_size, search_on_ray, train_supernet_distributed
+from ttfsnet_nas.emotion.settings import run_settings
 from ttfsnet_nas.emotion.space import backbone, make_search_space
 from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.journal import atomic_write_json, sha256_file
@@ -165,9 +169,17 @@ class EmotionStages:
             Stage(name="snn", run=self.stage_snn, needs=("retrain",), config=r.snn),
             Stage(name="test", run=self.stage_test, needs=("snn",), config=r.test),
         ]
+        if r.quantize.enabled:
+            chain.append(
+                Stage(name="quantize", run=lambda: run_quantize(self), needs=("test",), config=r.quantize)
+            )
         if r.baselines.enabled:
             chain.append(
                 Stage(name="baselines", run=lambda: run_baselines(self), needs=("test",), config=r.baselines)
+            )
+        if r.settings.enabled:
+            chain.append(
+                Stage(name="settings", run=lambda: run_settings(self), needs=("test",), config=r.settings)
             )
         return chain
 
@@ -205,8 +217,9 @@ class EmotionStages:
         split_path = self.out / "split.json"
         split = {**(data.split or {}), "train": list(data.train.names), "test": list(data.test.names)}
         if not split_path.is_file():
-            rule = self.recipe.data.split
-            atomic_write_json(split_path, {"subject_disjoint": rule == "subject", "rule": rule, **split})
+            rule = self.recipe.data.search_split
+            record = {"subject_disjoint": rule == "subject", "search_split": rule, **split}
+            atomic_write_json(split_path, record)
             return
         saved = json.loads(split_path.read_text())
         if any(saved.get(k) != split[k] for k in ("supernet", "search")):
@@ -283,6 +296,7 @@ class EmotionStages:
         supernet = self.build_supernet(len(data.classes))
         folder = self.out / "supernet"
         checkpoint = self.checkpoint("supernet", folder)
+        check_world_size(checkpoint, 1 if self.ranks is None else self.ranks.world)
         extra: dict[str, Any] = {}
         if self.ranks is None:
             result, done_epochs = self.train(
@@ -290,11 +304,12 @@ class EmotionStages:
                 task="supernet",
             )
         else:
-            # The data is on disk by now: the other ranks load it and train alongside (follow_supernet).
+            # The data is on disk by now: the other ranks load it and train alongside (follow_supernet),
+            # continuing this rank's checkpoint under --resume.
             self.ranks.announce(True)
             result, done_epochs = self.train(
-                train_supernet_distributed, supernet, data.supernet, r.supernet, seed=r.seed, checkpoint=None,
-                task="supernet",
+                train_supernet_distributed, supernet, data.supernet, r.supernet, seed=r.seed,
+                checkpoint=checkpoint, task="supernet",
             )
             extra["world_size"] = self.ranks.world
         save_torch_atomic(
@@ -313,16 +328,27 @@ class EmotionStages:
         """The search split as scored (inputs, labels) and the other arguments of the candidates'
         [`Evaluator`][ttfsnet_nas.torch.Evaluator] (all but the device), for this process or Ray workers."""
         data = self.search_data()
-        s = self.recipe.search
+        r = self.recipe
+        s = r.search
         assert data.search is not None and data.supernet is not None
         # One fixed window per search sequence (epoch 0 of a dedicated seed): every candidate is scored on
         # exactly the same inputs, so fitness differences come from the architectures alone.
         search_xy = data.search.materialize(epoch=10_000)
         calib = data.supernet.materialize(epoch=10_001) if s.bn_recalibration else None
-        return search_xy, {
+        kwargs: dict[str, Any] = {
             "batch_size": s.batch_size, "num_classes": len(data.classes),
             "recalibrate_bn": s.bn_recalibration, "calibration_data": calib,
         }
+        if s.domain == "snn":
+            # The windows of every candidate come from the same fixed supernet-split inputs: the first ones
+            # of that window (a window depends on the seed, epoch and index only), gathered alone.
+            n = min(r.snn.calibration_samples, len(data.supernet))
+            data.supernet.set_epoch(10_001)
+            kwargs.update(
+                domain="snn", snn_calibration_data=data.supernet.gather_batch(np.arange(n)), zeta=r.snn.zeta,
+                input_range=data.supernet.input_range,
+            )
+        return search_xy, kwargs
 
     def strategy(self, **changes: Any) -> Strategy:
         """The recipe's strategy (``changes``: other strategy or hyper-parameters) on the search space,
@@ -348,6 +374,7 @@ class EmotionStages:
         header = {
             "supernet_sha256": sha256_file(self.out / "supernet" / "supernet.pt"),
             "split": self.search_data().split_rows(),
+            "domain": self.recipe.search.domain,  # fitness values of the two domains never mix in a journal
         }
         r = self.recipe
         shape = (r.data.channels, r.data.image_size, r.data.image_size)
@@ -416,9 +443,11 @@ class EmotionStages:
         return {"final_loss": summary["epoch_losses"][-1]}
 
     # -- stage 4 -----------------------------------------------------------------------------------
-    def transfer(self, ann_dir: Path, snn_path: Path, arch: Mapping[str, str], task: str) -> dict[str, Any]:
-        """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it (both on `device`, in the ANN's
-        float32), and save it as ``snn_path``."""
+    def transfer(
+        self, ann_dir: Path, snn_path: Path, arch: Mapping[str, str], task: str, *, finetune: bool = True
+    ) -> dict[str, Any]:
+        """Convert the ANN in ``ann_dir`` to a TTFS SNN, fine-tune it unless ``finetune`` is off (both on
+        `device`, in the ANN's float32), and save it as ``snn_path``."""
         r = self.recipe
         data = self.eval_data()
         model = load_artifact(ann_dir, map_location=self.device)
@@ -434,18 +463,19 @@ class EmotionStages:
             "max_abs_logit_diff": float((ann_logits - snn_logits).abs().max()),
             "agreement": float((ann_logits.argmax(1) == snn_logits.argmax(1)).double().mean()),
         }
-        finetune_info: dict[str, Any] = {"epochs": r.snn.finetune_epochs}
-        if r.snn.finetune_epochs > 0:
+        epochs = r.snn.finetune_epochs if finetune else 0
+        finetune_info: dict[str, Any] = {"epochs": epochs}
+        if epochs > 0:
             robustness = robustness_of(self.recipe)
             torch.manual_seed(r.seed + 4)
             batches = EpochBatches(data.train, r.snn.batch_size, r.seed + 4)
-            self.progress.start(task, r.snn.finetune_epochs)
+            self.progress.start(task, epochs)
 
             def on_epoch(record: Any, _net: Any) -> None:
                 self.progress.advance(task, 1, loss=f"{record.train_loss:.3f}")
 
             result = ttfsnet.finetune(
-                net, batches, epochs=r.snn.finetune_epochs, lr=r.snn.finetune_lr, robustness=robustness,
+                net, batches, epochs=epochs, lr=r.snn.finetune_lr, robustness=robustness,
                 callback=on_epoch, device=self.device,
             )
             self.progress.finish(task)
@@ -483,15 +513,20 @@ class EmotionStages:
             self.recipe, self.eval_data(), ann_dir, snn_path, folder, self.progress, task, device=self.device
         )
 
+    def hardware(self, snn_path: Path) -> dict[str, Any] | None:
+        """Hardware estimate of the SNN in ``snn_path`` on 64 fixed test windows (objective plugins; ``None``
+        without one), so the searched network and every baseline are costed on the same inputs."""
+        x, _ = self.eval_data().test.materialize(epoch=30_000)
+        return hardware_estimate(
+            snn_path, x[:64], self.progress, self.recipe.search.hardware_profile, device=self.device
+        )
+
     def stage_test(self) -> dict[str, Any]:
         folder = self.out / "test"
         folder.mkdir(parents=True, exist_ok=True)
         snn_path = self.out / "snn" / "snn.pt"
         summary = self.test(self.out / "retrain" / "ann", snn_path, folder, "test")
-        x, _ = self.eval_data().test.materialize(epoch=30_000)
-        summary["hardware"] = hardware_estimate(
-            snn_path, x[:64], self.progress, self.recipe.search.hardware_profile, device=self.device
-        )
+        summary["hardware"] = self.hardware(snn_path)
         atomic_write_json(folder / "summary.json", summary)
         mean = summary["snn"]["mean"]
         return {"war": mean["war"], "uar": mean["uar"]}

@@ -129,8 +129,12 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _activations(plan: _SeqPlan, times: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _activations(
+    plan: _SeqPlan, times: np.ndarray, rng: np.random.Generator, config: SynthConfig | None = None
+) -> dict[str, np.ndarray]:
     """Action-unit, blink and gaze trajectories at ``times`` (frames)."""
+    if config is not None and config.emotion_model == "pairs":
+        return _pair_activations(plan, times, rng, config)
     g = plan.subject.geometry
     length = plan.length
     freq = g[13] * rng.uniform(0.85, 1.15)
@@ -170,6 +174,90 @@ def _activations(plan: _SeqPlan, times: np.ndarray, rng: np.random.Generator) ->
         "gaze_x": gaze_x,
         "gaze_y": gaze_y + 0.18 * au[_AU["gaze_down"]],
     }
+
+
+# ``emotion_model="pairs"`` (the ``hard`` preset): three units in distant parts of the image, each in four
+# emotions; an emotion is a pair of units and whether they move in phase or in antiphase. Neutral: one unit
+# alone. Units: the brow raise (top), the cheek raiser (lower lid, bottom; crow's feet, outer side) and the
+# nasal fold (inner side).
+_PAIR_UNITS = ("brow", "cheek", "fold")
+_PAIRS: dict[str, tuple[str, str, bool]] = {  # emotion → (unit, unit, in phase)
+    "happiness": ("brow", "cheek", True),
+    "sadness": ("brow", "cheek", False),
+    "surprise": ("brow", "fold", True),
+    "fear": ("brow", "fold", False),
+    "disgust": ("cheek", "fold", True),
+    "angry": ("cheek", "fold", False),
+}
+
+
+# Share of each cycle in which a unit of a pair moves (rises and falls back); it rests for the rest. Short
+# pulses make the relation of a pair visible as *which frames* each region moves in: in phase, both move in
+# the same frames; in antiphase, never together.
+_PULSE_DUTY = 0.4
+
+
+def _pulse(times: np.ndarray, freq: float, phase: float, duty: float = 1.0) -> np.ndarray:
+    """A raised-cosine pulse between 0 and 1 in the first ``duty`` of every cycle, 0 in the rest."""
+    u = np.mod(freq * times + phase, 1.0)
+    return np.where(u < duty, 0.5 - 0.5 * np.cos(2 * np.pi * u / duty), 0.0)
+
+
+def _pair_activations(
+    plan: _SeqPlan, times: np.ndarray, rng: np.random.Generator, config: SynthConfig
+) -> dict[str, np.ndarray]:
+    """Trajectories of the ``pairs`` emotion model.
+
+    Both units of a pair pulse at one frequency from the first frame on (every E4-S3 window, which spans
+    13 frames, sees at least one cycle): in phase they move in the same frames, in antiphase half a cycle
+    apart. A single unit moves in four emotions (and in neutral), so no local detector names the class:
+    the network has to relate two regions about half the image apart, and the frames in which they move.
+    Class-independent distractors: the upper lid at its own frequency and phase, blinks and saccades.
+    """
+    g = plan.subject.geometry
+    length = plan.length
+    n = len(times)
+    if config.pair_period > 0:
+        freq = rng.uniform(0.98, 1.02) / config.pair_period
+    else:
+        freq = g[13] * rng.uniform(0.85, 1.15)
+    phase = rng.uniform(0.0, 1.0)
+    if plan.emotion == "neutral":
+        units = {_PAIR_UNITS[int(rng.integers(0, len(_PAIR_UNITS)))]: 0.0}
+    else:
+        first, second, together = _PAIRS[plan.emotion]
+        units = {first: 0.0, second: (0.0 if together else 0.5) + rng.uniform(-0.05, 0.05)}
+    au = np.zeros((len(_AU_NAMES), n), dtype=np.float64)
+    fold = np.zeros(n)
+    for unit, shift in units.items():
+        wave = g[16] * rng.uniform(0.6, 1.1) * _pulse(times, freq, phase + shift, _PULSE_DUTY)
+        if unit == "brow":
+            au[_AU["inner_raise"]] = wave
+            au[_AU["outer_raise"]] = wave
+        elif unit == "cheek":
+            au[_AU["cheek"]] = wave
+        else:
+            fold = wave
+    if config.distractor_amplitude > 0:
+        au[_AU["lid_raise"]] = (
+            config.distractor_amplitude
+            * rng.uniform(0.3, 1.0)
+            * _pulse(times, rng.uniform(1 / 14, 1 / 6), rng.uniform(0.0, 1.0))
+        )
+
+    blink = np.zeros(n)
+    for t_b in rng.uniform(-2, length, rng.poisson(g[15] * (length + 4))):
+        closing = np.clip((times - t_b) / 2.0 + 1.0, 0.0, 1.0)
+        opening = np.clip(1.0 - (times - t_b) / 3.0, 0.0, 1.0)
+        blink = np.maximum(blink, np.where(times < t_b, closing, opening))
+    gaze_x = np.zeros(n)
+    gaze_y = np.zeros(n)
+    for t_s in np.sort(rng.uniform(-2, length, rng.poisson(0.1 * (length + 4)))):
+        step = _smoothstep(times - t_s)
+        target = rng.normal(0.0, 0.12, 2)
+        gaze_x = gaze_x * (1 - step) + target[0] * step
+        gaze_y = gaze_y * (1 - step) + target[1] * 0.5 * step
+    return {"au": au, "blink": blink, "gaze_x": gaze_x, "gaze_y": gaze_y, "fold": fold}
 
 
 def _texture(x: np.ndarray, y: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -279,6 +367,16 @@ def _render(
         line = ramp(0.7 * px - _segment_distance(xg, yg, p0, p1))
         img = img * (1.0 - 0.55 * nasal * line)
 
+    if "fold" in acts:
+        # Nasal fold (``pairs`` model only): a skin crease on the inner side, drawn up and darkened by its
+        # unit; present at rest too, so only its motion makes events.
+        fold = acts["fold"][sl].astype(np.float32)[:, None, None]
+        lift = 0.16 * s * fold
+        p0 = (cx - 1.1 * w, cy + 0.45 * s)
+        p1 = (cx - 1.4 * w, cy + 0.05 * s)
+        along = _segment_distance(xg, yg + lift, p0, p1)
+        img = img * (1.0 - (0.35 + 0.35 * fold) * ramp(1.5 * px - along))
+
     # Eyelids and the eye opening.
     shape = np.clip(1.0 - (xe / w) ** 2, 0.0, None)
     open_u = np.clip(1.0 + 0.55 * lid_raise - 0.35 * tighten - 0.55 * droop, 0.05, 2.0) * (1.0 - blink)
@@ -366,7 +464,7 @@ def render_sequence(
 
     # Sample 0 is one frame before frame 0 (initial reference); frame i ends at sample (i + 1)·k_sub.
     times = np.arange(length * k_sub + 1, dtype=np.float64) / k_sub - 1.0
-    acts = _activations(plan, times, rng)
+    acts = _activations(plan, times, rng, config)
 
     events = np.full((length, size, size), 128, dtype=np.uint8)
     frames = np.empty((length, size, size), dtype=np.uint8)
@@ -406,7 +504,7 @@ def render_sequence(
                 aps = refl[j] * gain * light["aps"] + rng.standard_normal((size, size)) * light["read"]
                 frames[frame] = np.clip(np.round(aps * 255.0), 0, 255).astype(np.uint8)
     # Background activity (shot noise) and hot pixels, at the lighting's rate, polarity random.
-    shot = rng.random((length, size, size)) < light["shot"]
+    shot = rng.random((length, size, size)) < light["shot"] * config.shot_noise_scale
     polarity = rng.random((length, size, size)) < 0.5
     events[shot & polarity] = 255
     events[shot & ~polarity] = 0

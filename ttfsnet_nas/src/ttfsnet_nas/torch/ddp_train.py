@@ -13,6 +13,8 @@ returned by a zero-argument factory given as ``module:function`` (``--factory``)
 them). Rank 0 writes ``--out`` atomically: ``{"state_dict", "op_counts", "epoch_losses", "steps",
 "world_size", "config"}``, with CPU tensors. ``--device cuda`` trains with NCCL and SyncBatchNorm on the GPU
 of each ``LOCAL_RANK``; ``--precision bf16`` runs the forward passes under bfloat16 autocast.
+``--checkpoint FILE``: rank 0 writes the training state there after every epoch, a restarted run with the
+same command and world size continues from it, and rank 0 removes it once ``--out`` is written.
 
 A TNAS-ER recipe's supernet stage needs none of these files:
 ``torchrun --nproc-per-node N -m ttfsnet_nas search RECIPE --stages supernet`` (see ``docs/distributed.md``).
@@ -49,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--factory", help="'module:function' returning a Supernet")
     p.add_argument("--init", type=Path, help="initial state_dict (torch.save'd)")
     p.add_argument("--out", type=Path, required=True, help="where rank 0 writes the trained supernet")
+    p.add_argument(
+        "--checkpoint", type=Path,
+        help="rank 0 writes the training state here after every epoch; a restart continues from it",
+    )
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=96, help="global batch size")
     p.add_argument("--lr", type=float, default=5e-3)
@@ -118,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
 
         result = train_supernet_ddp(
-            supernet, (payload["inputs"], payload["labels"]), config, progress=log, device=device
+            supernet, (payload["inputs"], payload["labels"]), config, progress=log, device=device,
+            checkpoint=args.checkpoint,
         )
         if rank == 0:
             save_torch_atomic(
@@ -132,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 },
                 args.out,
             )
+            if args.checkpoint is not None:
+                args.checkpoint.unlink(missing_ok=True)  # --out holds everything a restart would need
         dist.barrier()
     finally:
         dist.destroy_process_group()

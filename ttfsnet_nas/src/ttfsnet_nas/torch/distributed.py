@@ -19,6 +19,10 @@ so that DDP's gradient average equals the gradient of the global-batch mean. The
 (BatchNorm normalises each shard separately in both). BN running statistics are averaged over ranks at the
 end; recalibrate subnets ([`recalibrate_bn`][ttfsnet_nas.torch.supernet.recalibrate_bn]) where they must be
 exact.
+
+With a ``checkpoint``, rank 0 writes the state of every epoch atomically in the format of the single-process
+trainer (plus the world size and every rank's BatchNorm statistics), and a restarted run with the same world
+size continues it bit-identically on the CPU; the other ranks get the file's bytes from rank 0.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import inspect
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -40,14 +45,18 @@ from ttfsnet_nas.errors import InputError
 from ttfsnet_nas.torch.data import LabelledData, gather, num_samples, start_epoch
 from ttfsnet_nas.torch.device import torchrun_world
 from ttfsnet_nas.torch.evaluate import Evaluator
+from ttfsnet_nas.torch.files import read_tensors
 from ttfsnet_nas.torch.supernet import Supernet
 from ttfsnet_nas.torch.train import (
     ArchSampler,
     StepInfo,
     TrainConfig,
     TrainResult,
+    _checkpoint_state,
+    _restore_checkpoint,
     epoch_batches,
     make_optimizer,
+    save_torch_atomic,
     supernet_train_step,
 )
 
@@ -290,11 +299,65 @@ def _from_sync_batchnorm(module: nn.Module, originals: Mapping[str, type[nn.Modu
         setattr(module.get_submodule(parent_name), child, plain)
 
 
+def _rank_stats(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The buffers that differ between ranks without SyncBatchNorm: BatchNorm running means and variances."""
+    return {
+        name: buf
+        for name, buf in module.named_buffers()
+        if buf.is_floating_point() and name.rsplit(".", 1)[-1] in ("running_mean", "running_var")
+    }
+
+
 def _average_bn_stats(module: nn.Module, world: int) -> None:
-    for name, buf in module.named_buffers():
-        if buf.is_floating_point() and name.rsplit(".", 1)[-1] in ("running_mean", "running_var"):
-            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
-            buf.div_(world)
+    for buf in _rank_stats(module).values():
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+        buf.div_(world)
+
+
+def _gather_rank_stats(module: nn.Module, world: int) -> list[dict[str, torch.Tensor]]:
+    """Every rank's `_rank_stats` in rank order, on the CPU (a collective: every rank calls it)."""
+    gathered: list[dict[str, torch.Tensor]] = [{} for _ in range(world)]
+    for name, buf in _rank_stats(module).items():
+        parts = [torch.empty_like(buf) for _ in range(world)]
+        dist.all_gather(parts, buf.contiguous())
+        for stats, part in zip(gathered, parts, strict=True):
+            stats[name] = part.cpu()
+    return gathered
+
+
+def _load_rank_stats(
+    module: nn.Module, saved: Sequence[Mapping[str, torch.Tensor]], rank: int, sync: bool
+) -> None:
+    """Set this rank's BatchNorm statistics from a checkpoint's per-rank ones: its own, or, with
+    SyncBatchNorm (where every rank holds the same), their mean (a run continued on GPUs after CPUs)."""
+    with torch.no_grad():
+        for name, buf in _rank_stats(module).items():
+            value = torch.stack([s[name] for s in saved]).mean(0) if sync else saved[rank][name]
+            buf.copy_(value)
+
+
+def _share_checkpoint(
+    checkpoint: str | os.PathLike[str] | None, rank: int, device: torch.device
+) -> tuple[bool, Any | None]:
+    """Rank 0's checkpoint, on every rank (a collective): whether rank 0 writes one, and the one it holds
+    already, read as data (``None`` when there is none). The other ranks receive the file's bytes, so they
+    need no access to rank 0's file system."""
+    payload = b""
+    path = Path(checkpoint) if rank == 0 and checkpoint is not None else None
+    if path is not None and path.exists():
+        payload = path.read_bytes()
+    head = torch.tensor([int(path is not None), len(payload)], dtype=torch.int64, device=device)
+    dist.broadcast(head, src=0)
+    keep, size = (int(v) for v in head.tolist())
+    if size == 0:
+        return bool(keep), None
+    buffer = torch.empty(size, dtype=torch.uint8, device=device)
+    if rank == 0:
+        buffer.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
+    dist.broadcast(buffer, src=0)
+    data = payload if rank == 0 else buffer.cpu().numpy().tobytes()
+    name = str(checkpoint) if checkpoint is not None else "rank 0's checkpoint"
+    return bool(keep), read_tensors(data, what="training checkpoint", name=name)
 
 
 def train_supernet_ddp(
@@ -306,6 +369,7 @@ def train_supernet_ddp(
     progress: Callable[[StepInfo], None] | None = None,
     device: torch.device | str = "cpu",
     sync_bn: bool | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``supernet`` in a DDP process group (call on every rank; ``torchrun`` sets the environment).
 
@@ -327,12 +391,21 @@ def train_supernet_ddp(
         device: This rank's device.
         sync_bn: Synchronise BatchNorm over the ranks (default: on with CUDA, where ``SyncBatchNorm``
             runs; off on the CPU, where it does not).
+        checkpoint: Rank 0's checkpoint file (the value on the other ranks is ignored). Rank 0 writes it
+            atomically after every epoch, as [`train_supernet`][ttfsnet_nas.torch.train.train_supernet] does
+            (weights, op counts, optimizer, both RNG states, losses), plus the world size and, without
+            SyncBatchNorm, every rank's BatchNorm running statistics. If it exists when training starts,
+            rank 0 reads it and sends its bytes to the other ranks, and all of them continue after its last
+            epoch; the run then ends exactly where an uninterrupted one with the same world size would
+            (bit-identical on the CPU with gloo). Raising ``config.epochs`` extends a finished run.
 
     Returns:
         The result as on one process; the weights are identical on all ranks.
 
     Raises:
         ValueError: ``sync_bn`` on a CPU device, or a global batch smaller than the world size.
+        CheckpointError: ``checkpoint`` was written with another world size (the ranks' shards and
+            BatchNorm statistics would not carry over), another configuration or another model.
     """
     from torch.nn.parallel import DistributedDataParallel
 
@@ -371,7 +444,16 @@ def train_supernet_ddp(
     n = num_samples(data)
     losses: list[float] = []
     steps = 0
-    for epoch in range(config.epochs):
+    # After the DDP wrapper, which copies rank 0's weights and buffers to every rank at construction.
+    keep, saved = _share_checkpoint(checkpoint, rank, dev)
+    if saved is not None:
+        where = checkpoint if checkpoint is not None else "rank 0's checkpoint"
+        losses, steps = _restore_checkpoint(
+            saved, where, "supernet", shard_config, supernet, opt, generator, rng, world_size=world
+        )
+        if "rank_stats" in saved:
+            _load_rank_stats(supernet, saved["rank_stats"], rank, sync)
+    for epoch in range(len(losses), config.epochs):
         start_epoch(data, epoch)
         batches = epoch_batches(n, shard_config, generator)
         epoch_loss = 0.0
@@ -402,6 +484,17 @@ def train_supernet_ddp(
             if progress is not None and rank == 0:
                 progress(StepInfo(epoch, step, len(batches), float(loss), arch))
         losses.append(epoch_loss / max(len(batches), 1))
+        if keep:
+            stats = None if sync else _gather_rank_stats(supernet, world)
+            if rank == 0:
+                assert checkpoint is not None
+                state = _checkpoint_state(
+                    "supernet", shard_config, supernet, opt, generator, rng, losses, steps
+                )
+                state["world_size"] = world
+                if stats is not None:
+                    state["rank_stats"] = stats
+                save_torch_atomic(state, checkpoint)
     if sync:
         _from_sync_batchnorm(supernet, originals)  # the statistics are global already, equal on every rank
     else:

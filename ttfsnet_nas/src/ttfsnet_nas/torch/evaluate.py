@@ -21,22 +21,37 @@ pass itself.
 Accuracy metrics: ``accuracy`` (= ``war``, weighted average recall), ``uar`` (mean recall over the
 classes present in the data), ``recall/<k>`` per present class, ``loss`` (mean cross-entropy). All values
 are plain floats; identical inputs give bit-identical results (eval mode, fixed batches, no sampling).
+
+**SNN domain** (``domain="snn"``, TNAS-ER §4.3 search setting 1): each candidate is first converted with
+[`ttfsnet.convert`][ttfsnet.convert.convert] (windows calibrated on fixed calibration inputs) and scored
+with the closed-form TTFS simulation ([`TTFSNetwork.run`][ttfsnet.nn.network.TTFSNetwork.run]): the
+accuracy metrics and ``loss`` come from the SNN's logits, ``spikes``, ``input_spikes``, ``synops``,
+``neurons`` and ``macs`` from the simulated spikes and the TTFS layers, ``params`` from the candidate as
+given (BN included, as in the ANN domain). The keys are those of the ANN domain; under the exact mapping
+the values agree too (unless a search input drives a neuron past its calibrated window, which the SNN
+clips), only slower (docs/paper-settings.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.modules.utils import _pair
 
+import ttfsnet
+from ttfsnet.stats import network_macs
 from ttfsnet_nas.torch.data import LabelledData, iter_batches, num_samples
 from ttfsnet_nas.torch.supernet import Supernet, recalibrate_bn
 
 __all__ = ["AnnStatsCollector", "Evaluation", "Evaluator", "classification_metrics"]
+
+_DOMAINS: tuple[str, ...] = ("ann", "snn")
+"""Where candidates are scored: the ReLU ANN itself, or its converted TTFS network."""
 
 
 class AnnStatsCollector:
@@ -226,6 +241,12 @@ class Evaluator:
         calibration_data: Data for recalibration (inputs only are used); defaults to ``data``.
         input_floor: The lower end of the input range: other input values are input spikes.
         device: Where to evaluate.
+        domain: ``ann`` scores the ReLU subnet; ``snn`` converts it to a TTFS network first and scores that
+            (see the module docstring).
+        snn_calibration_data: SNN domain: inputs whose largest activations set the windows (labels are
+            ignored); defaults to ``data``.
+        zeta: SNN domain: window factor ζ of the conversion, ``T = (1 + ζ)·X``.
+        input_range: SNN domain: declared range of the raw inputs.
     """
 
     def __init__(
@@ -238,9 +259,15 @@ class Evaluator:
         calibration_data: LabelledData | None = None,
         input_floor: float = 0.0,
         device: torch.device | str = "cpu",
+        domain: Literal["ann", "snn"] = "ann",
+        snn_calibration_data: LabelledData | None = None,
+        zeta: float = 0.5,
+        input_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         if num_samples(data) == 0:
             raise ValueError("Evaluator: evaluation data is empty")
+        if domain not in _DOMAINS:
+            raise ValueError(f"Evaluator: domain must be one of {list(_DOMAINS)}, got {domain!r}")
         self.device = torch.device(device)
         self.batches = [(x.to(self.device), y.to(self.device)) for x, y in iter_batches(data, batch_size)]
         labels = torch.cat([y for _, y in self.batches])
@@ -251,10 +278,21 @@ class Evaluator:
             [x.to(self.device) for x, _ in iter_batches(calib, batch_size)] if recalibrate_bn else []
         )
         self.input_floor = input_floor
+        self.domain = domain
+        self.zeta = zeta
+        self.input_range = (float(input_range[0]), float(input_range[1]))
+        snn_calib = snn_calibration_data if snn_calibration_data is not None else data
+        # Calibration inputs stay on the CPU: convert reads them there and calibrates on the model's device.
+        self.snn_calibration = (
+            torch.cat([x for x, _ in iter_batches(snn_calib, batch_size)]) if domain == "snn" else None
+        )
 
     @torch.no_grad()
     def run(self, model: nn.Module) -> Evaluation:
-        """Evaluate a standalone model (in eval mode; its train/eval mode is restored afterwards)."""
+        """Evaluate a standalone model (in eval mode; its train/eval mode is restored afterwards), in the
+        evaluator's domain."""
+        if self.domain == "snn":
+            return self._run_snn(model)
         was_training = model.training
         model.to(self.device).eval()
         logits, labels, loss_sum = [], [], 0.0
@@ -273,6 +311,47 @@ class Evaluator:
         metrics = classification_metrics(predictions, all_labels, self.num_classes)
         metrics["loss"] = loss_sum / all_labels.numel()
         metrics.update(stats.summary())
+        return Evaluation(predictions, all_labels, all_logits, metrics)
+
+    def _run_snn(self, model: nn.Module) -> Evaluation:
+        was_training = model.training
+        model.to(self.device).eval()
+        try:
+            net = ttfsnet.convert(model, self.snn_calibration, zeta=self.zeta, input_range=self.input_range)
+        finally:
+            model.train(was_training)
+        net.eval()
+        logits, labels, loss_sum = [], [], 0.0
+        spikes = input_spikes = synops = samples = neurons = 0
+        # without TF32, which alone moves float32 logits on a GPU (the ANN domain's logits are the reference)
+        with ttfsnet.exact_float32():
+            for x, y in self.batches:
+                res = net.run(x)  # the closed-form TTFS simulation: logits and spike counts of one pass
+                loss_sum += float(F.cross_entropy(res.logits, y, reduction="sum"))
+                logits.append(res.logits.float().cpu())
+                labels.append(y.cpu())
+                spikes += res.total_spikes
+                input_spikes += sum(
+                    c for c, k in zip(res.spike_counts, res.entry_kinds, strict=True) if k == "input"
+                )
+                synops += res.total_synops
+                samples += res.batch_size
+                neurons = res.hidden_neurons
+        all_logits = torch.cat(logits)
+        all_labels = torch.cat(labels)
+        predictions = all_logits.argmax(dim=1)
+        metrics = classification_metrics(predictions, all_labels, self.num_classes)
+        metrics["loss"] = loss_sum / all_labels.numel()
+        shape = tuple(self.batches[0][0].shape[1:])
+        metrics.update({
+            "params": float(sum(p.numel() for p in model.parameters())),
+            "macs": float(sum(network_macs(net, shape))),
+            "neurons": float(neurons),
+            "spikes": spikes / samples,
+            "spikes_per_neuron": spikes / samples / neurons if neurons else 0.0,
+            "input_spikes": input_spikes / samples,
+            "synops": synops / samples,
+        })
         return Evaluation(predictions, all_labels, all_logits, metrics)
 
     def subnet(self, supernet: Supernet, arch: Mapping[str, str]) -> nn.Sequential:

@@ -261,6 +261,74 @@ def save_torch_atomic(obj: object, path: str | os.PathLike[str]) -> bytes:
     return payload
 
 
+def _checkpoint_state(
+    kind: str,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    rng: np.random.Generator,
+    losses: list[float],
+    steps: int,
+) -> dict[str, Any]:
+    """The content of a per-epoch training checkpoint (CPU tensors and plain data only), shared by both loops
+    here and the DDP trainer (which adds its world size and every rank's BatchNorm statistics)."""
+    return {
+        "kind": kind,
+        "config": dataclasses.asdict(config),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": _to_cpu(optimizer.state_dict()),
+        "generator": generator.get_state(),
+        # JSON keeps the 128-bit PCG64 state loadable with torch.load(weights_only=True).
+        "rng": json.dumps(rng.bit_generator.state),
+        "epoch_losses": losses,
+        "steps": steps,
+    }
+
+
+def _restore_checkpoint(
+    saved: Mapping[str, Any],
+    ckpt: str | os.PathLike[str],
+    kind: str,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    rng: np.random.Generator,
+    *,
+    world_size: int = 1,
+) -> tuple[list[float], int]:
+    """Load a checkpoint of `_checkpoint_state` (read as data) into the training state; returns the losses
+    of its epochs and its step count.
+
+    Raises:
+        CheckpointError: a checkpoint of another kind of run, another configuration, another model, or
+            another number of processes (``world_size``; checkpoints without one come from one process).
+    """
+    saved_world = int(saved.get("world_size", 1))
+    if saved_world != world_size:
+        raise CheckpointError(
+            f"{ckpt}: cannot resume: the checkpoint was written by a run on {saved_world} process(es), "
+            f"this run has {world_size}"
+        )
+    # checkpoints written before precision existed trained in fp32
+    was = {"precision": "fp32", **saved.get("config", {})}
+    changed = [k for k in _RESUMABLE if was.get(k) != getattr(config, k)]
+    if saved.get("kind") != kind or changed:
+        raise CheckpointError(
+            f"{ckpt}: cannot resume: checkpoint of a {saved.get('kind')!r} run with different {changed}"
+        )
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{ckpt}: model does not match the checkpoint: {first}") from None
+    optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["generator"])
+    rng.bit_generator.state = json.loads(saved["rng"])
+    return list(saved["epoch_losses"]), int(saved["steps"])
+
+
 def _run_epochs(
     model: nn.Module,
     data: LabelledData,
@@ -283,23 +351,7 @@ def _run_epochs(
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
         saved = read_tensors(ckpt, what="training checkpoint")
-        # checkpoints written before precision existed trained in fp32
-        was = {"precision": "fp32", **saved.get("config", {})}
-        changed = [k for k in _RESUMABLE if was.get(k) != getattr(config, k)]
-        if saved.get("kind") != kind or changed:
-            raise CheckpointError(
-                f"{ckpt}: cannot resume: checkpoint of a {saved.get('kind')!r} run with different {changed}"
-            )
-        try:
-            model.load_state_dict(saved["model"])
-        except RuntimeError as err:
-            first = str(err).splitlines()[0]
-            raise CheckpointError(f"{ckpt}: model does not match the checkpoint: {first}") from None
-        opt.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        rng.bit_generator.state = json.loads(saved["rng"])
-        losses = list(saved["epoch_losses"])
-        steps = int(saved["steps"])
+        losses, steps = _restore_checkpoint(saved, ckpt, kind, config, model, opt, generator, rng)
     n = num_samples(data)
     # the data set's ``loader_workers`` gather batches ahead; pinned, non-blocking copies on a GPU
     with BatchLoader(data, device=device) as loader:
@@ -309,20 +361,8 @@ def _run_epochs(
             losses.append(_epoch(loader(batches), len(batches), epoch, step, rng, opt, progress))
             steps += len(batches)
             if ckpt is not None:
-                save_torch_atomic(
-                    {
-                        "kind": kind,
-                        "config": dataclasses.asdict(config),
-                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                        "optimizer": _to_cpu(opt.state_dict()),
-                        "generator": generator.get_state(),
-                        # JSON keeps the 128-bit PCG64 state loadable with torch.load(weights_only=True).
-                        "rng": json.dumps(rng.bit_generator.state),
-                        "epoch_losses": losses,
-                        "steps": steps,
-                    },
-                    ckpt,
-                )
+                state = _checkpoint_state(kind, config, model, opt, generator, rng, losses, steps)
+                save_torch_atomic(state, ckpt)
     return losses, steps, opt
 
 
@@ -379,7 +419,9 @@ def train_supernet(
         Losses, step count, optimizer and op counts.
 
     Raises:
-        CheckpointError: If ``checkpoint`` belongs to a run with another configuration or model.
+        CheckpointError: If ``checkpoint`` belongs to a run with another configuration or model, or to a
+            DDP run on several processes
+            ([`train_supernet_ddp`][ttfsnet_nas.torch.distributed.train_supernet_ddp]).
     """
     supernet.to(device).train()
     draw: ArchSampler = sampler or supernet.sample
