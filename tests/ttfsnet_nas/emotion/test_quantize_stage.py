@@ -74,3 +74,14 @@ def test_missing_plugin_is_a_one_line_error(
 def test_selecting_a_disabled_stage_is_a_recipe_error(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="quantize.enabled"):
         run_pipeline(_recipe(enabled=False), out=tmp_path / "off", stages=["quantize"])
+
+
+def test_missing_plugin_is_reported_before_any_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the stage runs last: without the early check a user would learn of the missing plugin after training
+    monkeypatch.setattr(quantized.metadata, "entry_points", lambda **_: [])
+    out = tmp_path / "fresh"
+    with pytest.raises(PipelineError, match="needs ttfsnet-hw"):
+        run_pipeline(_recipe(), out=out)
+    assert not (out / "stages").exists() and not (out / "supernet").exists()

@@ -33,6 +33,7 @@ from typing import Any
 
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.config import RecipeError, replace_path
+from ttfsnet_nas.emotion.quantized import load_quantizer
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, load_recipe, recipe_from_mapping
 from ttfsnet_nas.emotion.results import SNN_FILE, export_artifact, finalize
 from ttfsnet_nas.emotion.scaleout import follow_supernet, torchrun_ranks
@@ -104,6 +105,8 @@ def run_pipeline(
         raise RecipeError(
             "stage 'quantize' selected but the recipe does not set quantize.enabled: true", key="--stages"
         )
+    if rec.quantize.enabled and (not stages or "quantize" in stages):
+        load_quantizer()  # a missing ttfsnet-hw is reported now, not after hours of training
     dev = resolve_device(rec.device)  # before the run folder is touched: a missing GPU is an input error
     ranks = torchrun_ranks(stages, dev)
     if ranks is not None and ranks.rank > 0:
