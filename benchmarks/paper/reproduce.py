@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", action="store_true", help="also run the Fig. 5 settings stage")
     parser.add_argument("--no-snn-search", action="store_true", help="skip the SNN-domain search of Fig. 4")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the stages' progress lines
 
     base = yaml.safe_load(resolve_recipe(args.recipe).read_text(encoding="utf-8"))
     base = _with(base, "quantize", enabled=True)
