@@ -227,3 +227,20 @@ def test_eval_ray_2_workers(benchmark, eval_setup, ray_2) -> None:
         benchmark.extra_info["reference"] = "test_eval_in_process"
         benchmark.pedantic(remote.evaluate_many, args=(EVAL_ARCHS,), rounds=5, warmup_rounds=1)
         benchmark.extra_info["evaluations_per_s"] = len(EVAL_ARCHS) / benchmark.stats.stats.median
+
+
+def test_eval_in_process_snn_domain(benchmark, eval_setup) -> None:
+    """``search.domain: snn``: the same candidates converted to TTFS and scored in closed form (Fig. 4's
+    SNN-domain search); reported against the ANN-domain evaluation, no target."""
+    torch.set_num_threads(1)
+    supernet, data = eval_setup
+    x = data[0]
+    evaluator = Evaluator(
+        data, batch_size=100, domain="snn", input_range=(float(x.min()), float(x.max())), zeta=0.5
+    )
+    benchmark.extra_info["reference"] = "test_eval_in_process"
+    benchmark.extra_info["label"] = "SNN-domain / ANN-domain candidate evaluation"
+    benchmark.pedantic(
+        lambda: [evaluator.evaluate(supernet, a) for a in EVAL_ARCHS], rounds=5, warmup_rounds=1
+    )
+    benchmark.extra_info["evaluations_per_s"] = len(EVAL_ARCHS) / benchmark.stats.stats.median

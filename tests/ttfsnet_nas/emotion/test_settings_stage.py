@@ -159,3 +159,26 @@ def test_scratch_setting_refuses_normalised_inputs() -> None:
     with pytest.raises(RecipeError, match=r"settings\.enabled: .*data\.normalize: none"):
         recipe_from_mapping({"data": {"normalize": "seen"}, "settings": {"enabled": True}})
     recipe_from_mapping({"data": {"normalize": "seen"}, "settings": {"enabled": False}})
+
+
+def test_scratch_network_starts_from_he_initialisation(tmp_path: Path) -> None:
+    # Without BN nothing restores the activation scale; PyTorch's default init (a third of He's variance)
+    # left the demo's scratch SNN at chance. Every weighted layer must be N(0, 2 / fan_in) with zero biases.
+    from ttfsnet_nas.emotion.recipe import recipe_from_mapping
+    from ttfsnet_nas.emotion.settings import scratch_network
+    from ttfsnet_nas.emotion.stages import EmotionStages
+    from ttfsnet_nas.space import Architecture
+
+    stages = EmotionStages(recipe_from_mapping(_recipe()), tmp_path)
+    arch = Architecture({gene: "conv3x3" for gene in stages.search_space().gene_names})
+    model = scratch_network(stages, arch, 7)
+    weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert weighted and all(m.bias is not None and not m.bias.any() for m in weighted)
+    for m in weighted:
+        w = m.weight.detach()
+        fan_in = w[0].numel()
+        # relative standard error of the sample std of n normal draws: 1 / sqrt(2n); allow 5 of them
+        assert abs(float(w.std()) / (2.0 / fan_in) ** 0.5 - 1.0) < 5.0 / (2 * w.numel()) ** 0.5, m
+    again = scratch_network(stages, arch, 7)
+    pairs = zip(model.state_dict().values(), again.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)  # seeded: the same network every time

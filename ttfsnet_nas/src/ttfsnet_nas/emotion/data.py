@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ttfsnet_nas.emotion.dataset import EventEmotionDataset, subset_view
+from ttfsnet_nas.emotion.events import with_frame_window
 from ttfsnet_nas.emotion.frame_cache import default_cache_dir
 from ttfsnet_nas.emotion.layouts import DatasetLayout, get_layout
 from ttfsnet_nas.emotion.recipe import DataConfig
@@ -111,7 +112,9 @@ def load_data(
     [`default_cache_dir`][ttfsnet_nas.emotion.frame_cache.default_cache_dir], built by the first run and
     opened by later ones without decoding; the cache keys on ``cfg.resize`` (one file per setting), while
     ``cfg.normalize`` is applied to each batch on top of it. ``cfg.loader_workers`` goes to the datasets (see
-    [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader]).
+    [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader]). ``cfg.frame_window_ms`` cuts raw event recordings
+    at that window instead of the index's
+    ([`with_frame_window`][ttfsnet_nas.emotion.events.with_frame_window]); each window has its own cache.
 
     Args:
         cfg: the ``data`` or ``target_data`` section.
@@ -126,6 +129,8 @@ def load_data(
     """
     root = ensure_dataset(cfg, progress, where)
     index = load_see(root, layout=layout_of(cfg), strict=cfg.strict)
+    if cfg.frame_window_ms is not None:
+        index = with_frame_window(index, cfg.frame_window_ms * 1000.0)
     train_seqs, test_seqs = index.train_test()
     sampling = TemporalSampling.from_name(cfg.sampling, legacy_quirks=cfg.legacy_quirks)
     kwargs: dict[str, Any] = {

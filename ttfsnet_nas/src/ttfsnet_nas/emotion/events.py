@@ -27,7 +27,8 @@ optionally ``subject, lighting, start_us, end_us`` (frame window: the default).
 
 **Frames.** A recording becomes frames of ``window_ms`` each: frame *i* holds the events with
 ``start + i·w <= t < start + (i + 1)·w``, where ``start`` is ``start_us`` or the first event's time and the
-last frame ends at ``end_us`` (default: just after the last event). `frame_events` counts the events
+last frame ends at ``end_us`` (default: just after the last event). A recipe's ``data.frame_window_ms`` cuts
+every recording at another window than the index's (`with_frame_window`). `frame_events` counts the events
 per pixel and polarity (``(N, 2, H, W)``, ON then OFF). The dataset then keeps what SEE's accumulated
 frames show, whether a pixel had an ON / OFF event in the window (see
 `ttfsnet_nas.emotion.dataset.map_event_counts`), and draws its E4-S3 windows from these frames
@@ -44,7 +45,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ __all__ = [
     "frame_source",
     "load_event_index",
     "read_events",
+    "with_frame_window",
     "write_event_dataset",
     "write_events",
 ]
@@ -86,6 +88,8 @@ class EventSource:
         window_us: frame length in microseconds.
         start_us: start of frame 0 (``None``: the first event's time).
         frames: number of frames (the last one ends at ``start + frames · window_us``).
+        end_us: end of the recorded span the frames cover (the index's ``end_us``, or just after the last
+            event), kept so the recording can be cut again at another window; ``None``: not known.
     """
 
     path: Path
@@ -93,6 +97,7 @@ class EventSource:
     window_us: float
     start_us: int | None
     frames: int
+    end_us: int | None = None
 
 
 # -- reading and writing recordings --------------------------------------------------------------------
@@ -453,6 +458,7 @@ def load_event_index(
             window_us=window_us,
             start_us=start,
             frames=_frame_count(start, end, window_us),
+            end_us=end,
         )
         subject, lighting = entry.get("subject"), entry.get("lighting")
         parsed.append(
@@ -502,6 +508,37 @@ def load_event_index(
         unlisted=tuple(unlisted),
         json_path=path,
     )
+
+
+def with_frame_window(index: SEEIndex, window_us: float) -> SEEIndex:
+    """The index with every recording cut into frames of ``window_us`` instead of the index's window.
+
+    The frames still start at each recording's start and run up to its end (the same rule as
+    `load_event_index`: ``max(1, ceil((end − start) / window_us))`` frames), so the frame counts, the
+    E*x*-S*y* windows drawn from them and the frames themselves all follow the new window.
+
+    Args:
+        index: an index of raw event recordings (layout ``events``, `load_event_index`).
+        window_us: frame length in microseconds (> 0).
+
+    Raises:
+        ValueError: ``window_us`` is not positive.
+        DatasetError: a sequence is not a raw event recording with a known span (it names the sequence).
+    """
+    if not window_us > 0:
+        raise ValueError(f"window_us: expected > 0, got {window_us}")
+    sequences: list[SequenceInfo] = []
+    for seq in index.sequences:
+        rec = seq.recording
+        if rec is None or rec.start_us is None or rec.end_us is None:
+            raise DatasetError(
+                f"{index.json_path}: sequence {seq.name!r}: the frame window can be set only "
+                "for raw event recordings with a known time span"
+            )
+        frames = _frame_count(rec.start_us, rec.end_us, window_us)
+        source = replace(rec, window_us=float(window_us), frames=frames)
+        sequences.append(replace(seq, event_files=tuple(f"{i:05d}" for i in range(frames)), recording=source))
+    return replace(index, sequences=tuple(sequences))
 
 
 def write_event_dataset(

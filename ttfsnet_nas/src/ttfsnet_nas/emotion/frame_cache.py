@@ -4,9 +4,11 @@ mapped and resized event frames as one memory-mapped ``uint8`` ``.npy`` file per
 A cache is two files in a cache folder
 ([`default_cache_dir`][ttfsnet_nas.emotion.frame_cache.default_cache_dir]):
 
-* ``frames-<size>px-<grey|onoff>-<resample>-<hash>.npy``: every kept frame, ``(N, P, size, size)``, rows in
-  sequence order. The hash names the settings and the sequence names, so the train and test sets and each
-  image size or channel setting have their own file.
+* ``frames-<size>px-<grey|onoff>-<resample>[-<window>ms]-<hash>.npy``: every kept frame, ``(N, P, size,
+  size)``, rows in sequence order. The hash names the settings and the sequence names, so the train and test
+  sets and each image size or channel setting have their own file. Raw event recordings cut at another
+  frame window than 33 ms (``data.frame_window_ms``, or the index's ``window_ms``) carry the window in the
+  name and the hash, so the caches of two windows never replace each other.
 * a JSON sidecar with the same stem: a fingerprint of the settings and of every frame file's name, size and
   modification time, the sequences kept and the frames skipped (``strict=False``).
 
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ttfsnet_nas.emotion.events import DEFAULT_WINDOW_US
 from ttfsnet_nas.emotion.see import SequenceInfo
 from ttfsnet_nas.journal import atomic_write_text
 
@@ -60,9 +63,17 @@ def cache_files(
         folder: the cache folder.
         sequences: the sequences, in dataset order.
         settings: every setting the cached values depend on; ``size``, ``polarity_split`` and ``resample``
-            also go into the file name.
+            also go into the file name, and so does the frame window of recordings not cut at 33 ms.
     """
-    head = json.dumps([CACHE_FORMAT, dict(settings), [s.name for s in sequences]], sort_keys=True).encode()
+    key: list[Any] = [CACHE_FORMAT, dict(settings), [s.name for s in sequences]]
+    # Another window gives other frames of the same sequences: its own file, not a rebuild over the other's.
+    # 33 ms frames keep the name they had before the window was a setting.
+    windows = sorted(
+        {s.recording.window_us for s in sequences if s.recording is not None} - {DEFAULT_WINDOW_US}
+    )
+    if windows:
+        key.append({"window_us": windows})
+    head = json.dumps(key, sort_keys=True).encode()
     digest = hashlib.sha256(head)
     for seq in sequences:
         if seq.recording is not None:  # frames cut from one recording: its file and the cut decide them
@@ -85,7 +96,8 @@ def cache_files(
                 digest.update(f"{seq.name}/{name}:missing\n".encode())
     planes = "onoff" if settings["polarity_split"] else "grey"
     name_hash = hashlib.sha256(head).hexdigest()[:16]
-    stem = f"frames-{settings['size']}px-{planes}-{settings['resample']}-{name_hash}"
+    window = "".join(f"-{w / 1000:g}ms" for w in windows)
+    stem = f"frames-{settings['size']}px-{planes}-{settings['resample']}{window}-{name_hash}"
     return folder / f"{stem}.npy", folder / f"{stem}.json", digest.hexdigest()
 
 

@@ -20,6 +20,7 @@ Example (the built-in ``tiny`` recipe)::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -131,6 +132,9 @@ class DataConfig:
             (``true``); ``false`` skips it, counts it and logs the counts (nothing is dropped silently).
         legacy_quirks: reproduce the original SEEN sampler's quirks (see ``TemporalSampling``); off by
             default, on in the ``see*`` and ``dsee`` recipes.
+        frame_window_ms: frame window (ms) that raw event recordings are cut into (> 0); ``None``: the
+            index's ``window_ms``, else 33 ms. Only for layouts of raw event recordings (``events``); each
+            window has its own frame cache.
 
     SEEN's input pipeline is ``search_split: random``, ``resize: bilinear``, ``normalize: seen``,
     ``legacy_quirks: true`` with ``channels`` = frames and ``image_size: 90`` (docs/emotion-data.md).
@@ -157,13 +161,22 @@ class DataConfig:
     loader_workers: int = param(0, ge=0, le=_MAX_WORKERS, speed_only=True)
     strict: bool = True
     legacy_quirks: bool = False
+    frame_window_ms: float | None = param(None, gt=0.0)
 
     def __post_init__(self) -> None:
-        from ttfsnet_nas.emotion.layouts import layout_names
+        from ttfsnet_nas.emotion.layouts import get_layout, layout_names
         from ttfsnet_nas.emotion.sampling import TemporalSampling
 
         if self.layout not in layout_names():
             raise ValueError(f"layout: expected one of {layout_names()}, got {self.layout!r}")
+        window = self.frame_window_ms
+        if window is not None and not math.isfinite(window):
+            raise ValueError(f"frame_window_ms: expected a finite number of milliseconds, got {window}")
+        if window is not None and not get_layout(self.layout).raw_events:
+            raise ValueError(
+                f"frame_window_ms: applies only to event-recording layouts (such as 'events'); "
+                f"layout {self.layout!r} reads frames that are already cut"
+            )
         try:
             frames = TemporalSampling.from_name(self.sampling).frames
         except ValueError as exc:

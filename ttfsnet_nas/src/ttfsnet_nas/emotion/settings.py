@@ -88,10 +88,21 @@ def without_batchnorm(model: nn.Sequential) -> nn.Sequential:
 
 
 def scratch_network(stages: EmotionStages, arch: Architecture, num_classes: int) -> nn.Sequential:
-    """Setting (3)'s ANN: ``arch`` on the recipe's backbone without BatchNorm, freshly initialised (seeded
-    with the master seed + 5)."""
+    """Setting (3)'s ANN: ``arch`` on the recipe's backbone without BatchNorm, freshly initialised with He
+    initialisation (normal, fan-in, zero biases; seeded with the master seed + 5).
+
+    He initialisation (He et al., ICCV 2015) keeps the activation scale through a deep ReLU chain that has no
+    BatchNorm to restore it. PyTorch's default (uniform, a third of that variance) shrinks it layer by layer:
+    on the demo the calibrated windows fell from 1.18 to 0.08 over the network and the SNN trained from
+    scratch stayed at chance."""
     torch.manual_seed(stages.recipe.seed + 5)
-    return without_batchnorm(macro_network(stages.backbone(num_classes), arch))
+    model = without_batchnorm(macro_network(stages.backbone(num_classes), arch))
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
 
 
 def relu_twin(model: nn.Sequential, net: ttfsnet.TTFSNetwork) -> nn.Sequential:

@@ -1,7 +1,7 @@
 """``events``: raw event recordings (tonic-style ``x, y, t, p`` arrays in ``.npy`` / ``.npz``, or ``.aedat4``
 through the optional ``aedat`` package) under ``events/``, with labels and the split in ``events.json`` or
-``events.csv``. The recordings are cut into 33 ms frames (the index's ``window_ms``); the format is described
-in `ttfsnet_nas.emotion.events`."""
+``events.csv``. The recordings are cut into 33 ms frames (the index's ``window_ms``, or a recipe's
+``data.frame_window_ms``); the format is described in `ttfsnet_nas.emotion.events`."""
 
 from __future__ import annotations
 
