@@ -21,14 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-_PAIRS = {  # emotion → (unit, unit, in phase), as in ttfsnet_nas.emotion.synth_render
-    "happiness": ("brow", "cheek", True),
-    "sadness": ("brow", "cheek", False),
-    "surprise": ("brow", "fold", True),
-    "fear": ("brow", "fold", False),
-    "disgust": ("cheek", "fold", True),
-    "angry": ("cheek", "fold", False),
-}
+from ttfsnet_nas.emotion.synth_render import (
+    _PAIRS,  # emotion → (unit, unit, in phase): the generator's own table
+)
 
 
 def _activity(frame: np.ndarray) -> dict[str, float]:

@@ -29,8 +29,6 @@ from torch import nn
 
 import ttfsnet
 from ttfsnet.models import macro_network
-from ttfsnet_nas.emotion.data import EpochBatches
-from ttfsnet_nas.emotion.evaluate import robustness_of
 from ttfsnet_nas.journal import atomic_write_json
 from ttfsnet_nas.space import Architecture
 from ttfsnet_nas.torch import save_model
@@ -138,18 +136,10 @@ def _train_scratch(stages: EmotionStages, arch: Architecture, folder: Path, task
     net = ttfsnet.convert(model, calib, zeta=r.snn.zeta, input_range=data.train.input_range)
     epochs = s.scratch_epochs if s.scratch_epochs is not None else r.retrain.epochs
     lr = s.scratch_lr if s.scratch_lr is not None else r.retrain.lr
-    torch.manual_seed(r.seed + 5)
-    batches = EpochBatches(data.train, r.retrain.batch_size, r.seed + 5)
-    stages.progress.start(task, epochs)
-
-    def on_epoch(record: Any, _net: Any) -> None:
-        stages.progress.advance(task, 1, loss=f"{record.train_loss:.3f}")
-
-    result = ttfsnet.finetune(
-        net, batches, epochs=epochs, lr=lr, robustness=robustness_of(r), callback=on_epoch, device=device,
+    result = stages.train_snn(
+        net, epochs=epochs, lr=lr, batch_size=r.retrain.batch_size, seed=r.seed + 5, task=task,
         weight_decay=r.retrain.weight_decay,
     )
-    stages.progress.finish(task)
     net.eval()
     ttfsnet.save(
         net, folder / "snn.pt", input_shape=list(calib.shape[1:]), classes=list(data.classes),

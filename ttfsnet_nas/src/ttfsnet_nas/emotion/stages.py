@@ -466,19 +466,10 @@ class EmotionStages:
         epochs = r.snn.finetune_epochs if finetune else 0
         finetune_info: dict[str, Any] = {"epochs": epochs}
         if epochs > 0:
-            robustness = robustness_of(self.recipe)
-            torch.manual_seed(r.seed + 4)
-            batches = EpochBatches(data.train, r.snn.batch_size, r.seed + 4)
-            self.progress.start(task, epochs)
-
-            def on_epoch(record: Any, _net: Any) -> None:
-                self.progress.advance(task, 1, loss=f"{record.train_loss:.3f}")
-
-            result = ttfsnet.finetune(
-                net, batches, epochs=epochs, lr=r.snn.finetune_lr, robustness=robustness,
-                callback=on_epoch, device=self.device,
+            result = self.train_snn(
+                net, epochs=epochs, lr=r.snn.finetune_lr, batch_size=r.snn.batch_size, seed=r.seed + 4,
+                task=task,
             )
-            self.progress.finish(task)
             finetune_info["losses"] = [round(float(x), 5) for x in result.train_losses]
         net.eval()
         ttfsnet.save(
@@ -491,6 +482,34 @@ class EmotionStages:
             "windows": [float(w) for w in net.windows()],
             "latency": float(net.latency()),
         }
+
+    def train_snn(
+        self,
+        net: ttfsnet.TTFSNetwork,
+        *,
+        epochs: int,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        task: str,
+        weight_decay: float = 0.0,
+    ) -> ttfsnet.FinetuneResult:
+        """Train ``net`` as a TTFS network ([`ttfsnet.finetune`][ttfsnet.finetune]: exact spike-time
+        gradients, the recipe's non-idealities) on the training split of the evaluation data, fresh windows
+        every epoch drawn with ``seed``; progress under ``task``."""
+        torch.manual_seed(seed)
+        batches = EpochBatches(self.eval_data().train, batch_size, seed)
+        self.progress.start(task, epochs)
+
+        def on_epoch(record: Any, _net: Any) -> None:
+            self.progress.advance(task, 1, loss=f"{record.train_loss:.3f}")
+
+        result = ttfsnet.finetune(
+            net, batches, epochs=epochs, lr=lr, robustness=robustness_of(self.recipe), callback=on_epoch,
+            device=self.device, weight_decay=weight_decay,
+        )
+        self.progress.finish(task)
+        return result
 
     def stage_snn(self) -> dict[str, Any]:
         arch = self.best_architecture()
