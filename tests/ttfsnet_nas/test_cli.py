@@ -329,3 +329,23 @@ def test_run_folder_is_resolved_locked_and_reported(
         ["-q", "search", str(recipe), "--out", str(target), "--resume", "--force-stage", "search"], capsys
     )
     assert code == 0 and "stage search: --force-stage discards its outputs" in err, err
+
+
+@pytest.mark.parametrize("world, teardown", [("1", True), ("2", False)])
+@pytest.mark.parametrize("args, code", [(["--help"], 0), (["show", "no/such/folder"], 2)])
+def test_under_multi_process_torchrun_the_cli_skips_interpreter_teardown(
+    world: str, teardown: bool, args: list[str], code: int
+) -> None:
+    """Under torchrun with several processes the CLI leaves by ``os._exit`` (gloo may abort in teardown):
+    the exit code and the flushed output stay; atexit handlers, which run only in teardown, do not."""
+    script = (
+        "import atexit, sys\n"
+        "from ttfsnet_nas.cli import main\n"
+        "atexit.register(lambda: print('TEARDOWN', flush=True))\n"
+        f"main({args!r})\n"
+    )
+    env = {**os.environ, "WORLD_SIZE": world}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == code, proc.stderr
+    assert ("TEARDOWN" in proc.stdout) is teardown
+    assert ("Usage" in proc.stdout) is (code == 0) and ("error" in proc.stderr) is (code != 0)
