@@ -72,10 +72,12 @@ def test_default_window_is_33_ms_from_the_first_event() -> None:
     assert counts[:, :, 0, 0].tolist() == [[1, 1], [1, 0], [1, 0]]
 
 
-def test_counts_match_tonic_to_frame_when_tonic_is_installed() -> None:
-    """docs/events.md: for one start and frame count, the counts are tonic's ``ToFrame`` with the polarity
-    channels swapped (tonic is not a dependency: checked where it happens to be installed)."""
-    transforms = pytest.importorskip("tonic.transforms")
+def test_counts_match_tonic_to_frame() -> None:
+    """docs/events.md: for one start and frame count, the counts are tonic's ``ToFrame``, called as its
+    documentation shows, with the polarity channels swapped (tonic is a test dependency; the framing through
+    tonic, ``data.event_framing``, is tested in test_events_framing.py)."""
+    import tonic.transforms as transforms
+
     rng = np.random.default_rng(0)
     for _ in range(20):
         n = int(rng.integers(1, 200))
@@ -161,7 +163,8 @@ def test_aedat4_needs_the_extra_and_reads_the_first_event_stream(
         f'{path}: reading AEDAT4 files needs the aedat package: pip install "ttfsnet-nas[events]"'
     )
 
-    # A stand-in for the aedat package's decoder, with its documented packet layout.
+    # A stand-in for the aedat package's decoder, with its packet layout (real files written by iniVation's
+    # dv-processing are read in test_events_aedat4.py).
     aedat_dtype = [("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("on", "?")]
     packets = [
         {"stream_id": 1, "frame": {}},

@@ -106,6 +106,15 @@ CASES: list[tuple[str, str, Any, int, str]] = [
         'duplicate key "space"',
     ),
     ("elite > default pool", "nas", {"search": {"elite_size": 13}}, 2, "search.elite_size"),
+    # raw event recordings (docs/events.md): tonic frames only recordings, and only whole microseconds
+    ("tonic framing of frames", "nas", {"data": {"event_framing": "tonic"}}, 2, "data.event_framing"),
+    (
+        "tonic window under 1 µs",
+        "nas",
+        {"data": {"layout": "events", "event_framing": "tonic", "frame_window_ms": 0.0005}},
+        2,
+        "data.frame_window_ms",
+    ),
     # the memory estimate (one training or evaluation batch, 1 TiB ceiling): the key that dominates
     (
         "memory: image size",
@@ -220,7 +229,7 @@ def test_table_covers_every_case_of_the_issue() -> None:
         "elite > pool",
         "mesh_x 1e12",
     }
-    assert issue <= named and len(CASES) == 29
+    assert issue <= named and len(CASES) == 31
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in RECIPES.glob("*.yaml")))

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ttfsnet_nas.emotion.dataset import EventEmotionDataset, subset_view
-from ttfsnet_nas.emotion.events import with_frame_window
+from ttfsnet_nas.emotion.events import require_tonic, window_us_from_ms, with_event_framing, with_frame_window
 from ttfsnet_nas.emotion.frame_cache import default_cache_dir
 from ttfsnet_nas.emotion.layouts import DatasetLayout, get_layout
 from ttfsnet_nas.emotion.recipe import DataConfig
@@ -24,7 +24,7 @@ from ttfsnet_nas.errors import PipelineError
 from ttfsnet_nas.progress import Progress
 from ttfsnet_nas.torch.data import BatchLoader
 
-__all__ = ["EmotionData", "EpochBatches", "ensure_dataset", "layout_of", "load_data"]
+__all__ = ["EmotionData", "EpochBatches", "check_event_framing", "ensure_dataset", "layout_of", "load_data"]
 
 
 @dataclass(slots=True)
@@ -58,6 +58,17 @@ class EmotionData:
 def layout_of(cfg: DataConfig) -> DatasetLayout:
     """The registered dataset layout that ``cfg.layout`` names."""
     return get_layout(cfg.layout)
+
+
+def check_event_framing(cfg: DataConfig, where: str) -> None:
+    """Check that what ``cfg.event_framing`` frames raw recordings with is installed (tonic is an optional
+    extra), so a missing package is reported before a run starts rather than when the data is loaded.
+
+    Raises:
+        DatasetError: one line naming ``<where>.event_framing`` and the install command.
+    """
+    if cfg.event_framing == "tonic":
+        require_tonic(f"{where}.event_framing")
 
 
 def ensure_dataset(cfg: DataConfig, progress: Progress, where: str) -> Path:
@@ -115,6 +126,9 @@ def load_data(
     [`BatchLoader`][ttfsnet_nas.torch.data.BatchLoader]). ``cfg.frame_window_ms`` cuts raw event recordings
     at that window instead of the index's
     ([`with_frame_window`][ttfsnet_nas.emotion.events.with_frame_window]); each window has its own cache.
+    ``cfg.event_framing: tonic`` frames them with tonic's ``ToFrame`` instead of our own code
+    ([`with_event_framing`][ttfsnet_nas.emotion.events.with_event_framing]): the same frames, in a cache of
+    their own.
 
     Args:
         cfg: the ``data`` or ``target_data`` section.
@@ -125,12 +139,16 @@ def load_data(
         where: recipe key of ``cfg``, for messages.
 
     Raises:
-        DatasetError: a missing or malformed dataset (bad input: the CLI exits with 2).
+        DatasetError: a missing or malformed dataset, or tonic missing for ``event_framing: tonic`` (bad
+            input: the CLI exits with 2).
     """
+    check_event_framing(cfg, where)
     root = ensure_dataset(cfg, progress, where)
     index = load_see(root, layout=layout_of(cfg), strict=cfg.strict)
     if cfg.frame_window_ms is not None:
-        index = with_frame_window(index, cfg.frame_window_ms * 1000.0)
+        index = with_frame_window(index, window_us_from_ms(cfg.frame_window_ms))
+    if cfg.event_framing != "numpy":
+        index = with_event_framing(index, cfg.event_framing)
     train_seqs, test_seqs = index.train_test()
     sampling = TemporalSampling.from_name(cfg.sampling, legacy_quirks=cfg.legacy_quirks)
     kwargs: dict[str, Any] = {

@@ -29,10 +29,11 @@ optionally ``subject, lighting, start_us, end_us`` (frame window: the default).
 ``start + i·w <= t < start + (i + 1)·w``, where ``start`` is ``start_us`` or the first event's time and the
 last frame ends at ``end_us`` (default: just after the last event). A recipe's ``data.frame_window_ms`` cuts
 every recording at another window than the index's (`with_frame_window`). `frame_events` counts the events
-per pixel and polarity (``(N, 2, H, W)``, ON then OFF). The dataset then keeps what SEE's accumulated
-frames show, whether a pixel had an ON / OFF event in the window (see
-`ttfsnet_nas.emotion.dataset.map_event_counts`), and draws its E4-S3 windows from these frames
-exactly as from SEE's.
+per pixel and polarity (``(N, 2, H, W)``, ON then OFF); with ``framing="tonic"`` (a recipe's
+``data.event_framing: tonic``, `with_event_framing`) the counts come from tonic's ``ToFrame`` transform
+instead, set up to give the same frames. The dataset then keeps what SEE's accumulated frames show, whether a
+pixel had an ON / OFF event in the window (see `ttfsnet_nas.emotion.dataset.map_event_counts`), and draws its
+E4-S3 windows from these frames exactly as from SEE's.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,7 @@ from ttfsnet_nas.journal import atomic_write_bytes, atomic_write_text
 __all__ = [
     "DEFAULT_WINDOW_US",
     "EVENT_DTYPE",
+    "EVENT_FRAMINGS",
     "EVENT_SUFFIXES",
     "EventSource",
     "as_events",
@@ -64,6 +67,10 @@ __all__ = [
     "frame_source",
     "load_event_index",
     "read_events",
+    "require_tonic",
+    "tonic_frames",
+    "window_us_from_ms",
+    "with_event_framing",
     "with_frame_window",
     "write_event_dataset",
     "write_events",
@@ -75,6 +82,10 @@ EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
 DEFAULT_WINDOW_US = 33_000
 #: Recording file suffixes the reader understands.
 EVENT_SUFFIXES = (".npy", ".npz", ".aedat4")
+#: What cuts recordings into frames: our own numpy code, or tonic's ``ToFrame`` (the optional extra).
+EVENT_FRAMINGS = ("numpy", "tonic")
+#: The install line of the optional extra that reads AEDAT4 files and frames through tonic.
+_EXTRA = 'pip install "ttfsnet-nas[events]"'
 _INDEX_JSON, _INDEX_CSV = "events.json", "events.csv"
 
 
@@ -90,6 +101,7 @@ class EventSource:
         frames: number of frames (the last one ends at ``start + frames · window_us``).
         end_us: end of the recorded span the frames cover (the index's ``end_us``, or just after the last
             event), kept so the recording can be cut again at another window; ``None``: not known.
+        framing: what counts the events into frames, one of `EVENT_FRAMINGS` (see `frame_events`).
     """
 
     path: Path
@@ -98,6 +110,7 @@ class EventSource:
     start_us: int | None
     frames: int
     end_us: int | None = None
+    framing: str = "numpy"
 
 
 # -- reading and writing recordings --------------------------------------------------------------------
@@ -183,9 +196,7 @@ def _read_aedat4(path: Path) -> np.ndarray:
         # Imported by name: the optional extra may be absent, and the type checker need not know it.
         aedat = importlib.import_module("aedat")
     except ImportError:
-        raise DatasetError(
-            f'{path}: reading AEDAT4 files needs the aedat package: pip install "ttfsnet-nas[events]"'
-        ) from None
+        raise DatasetError(f"{path}: reading AEDAT4 files needs the aedat package: {_EXTRA}") from None
     try:
         decoder = aedat.Decoder(path)
         streams = decoder.id_to_stream()
@@ -198,8 +209,10 @@ def _read_aedat4(path: Path) -> np.ndarray:
         ]
     except (OSError, RuntimeError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot decode the AEDAT4 file ({type(exc).__name__}: {exc})") from None
-    if not chunks:
+    if not event_ids:
         raise DatasetError(f"{path}: the AEDAT4 file has no polarity-event stream")
+    if not chunks:  # an event stream without packets: a recording of nothing
+        return np.empty(0, dtype=EVENT_DTYPE)
     return as_events(np.concatenate(chunks), where=str(path))
 
 
@@ -221,6 +234,15 @@ def write_events(path: str | os.PathLike[str], events: Any) -> Path:
 # -- framing ---------------------------------------------------------------------------------------------
 
 
+def window_us_from_ms(window_ms: float) -> float:
+    """A frame window in milliseconds as microseconds, rounded to the nanosecond.
+
+    A window written with up to three decimals is then a whole number of microseconds (``1.001 * 1000`` is
+    ``1000.9999999999999`` in floating point), the windows ``event_framing: tonic`` accepts.
+    """
+    return round(float(window_ms) * 1000.0, 3)
+
+
 def _frame_count(start: float, end: float, window_us: float) -> int:
     return max(1, math.ceil((end - start) / window_us))
 
@@ -232,6 +254,7 @@ def frame_events(
     window_us: float = DEFAULT_WINDOW_US,
     start_us: int | None = None,
     frames: int | None = None,
+    framing: str = "numpy",
 ) -> np.ndarray:
     """Count events per frame, polarity and pixel.
 
@@ -242,18 +265,23 @@ def frame_events(
         start_us: start of frame 0 (``None``: the first event's time).
         frames: number of frames (``None``: up to and including the last event); events after the last
             frame are left out.
+        framing: ``numpy`` (our own code) or ``tonic`` (tonic's ``ToFrame`` with the same frame boundaries
+            and count, `tonic_frames`); both give the same counts for a window of whole microseconds.
 
     Returns:
         ``int32`` counts ``(frames, 2, height, width)``, channel 0 = ON, 1 = OFF (tonic's ``ToFrame`` puts
         polarity 0, OFF, first).
 
     Raises:
-        DatasetError: bad events or events outside the sensor.
+        DatasetError: bad events or events outside the sensor; ``framing="tonic"`` without tonic installed,
+            or with a window that is not a whole number of microseconds.
     """
     ev = as_events(events)
     width, height = sensor_size
     if window_us <= 0:
         raise ValueError(f"window_us: expected > 0, got {window_us}")
+    if framing not in EVENT_FRAMINGS:
+        raise ValueError(f"framing: expected one of {EVENT_FRAMINGS}, got {framing!r}")
     if len(ev) and (int(ev["x"].max()) >= width or int(ev["y"].max()) >= height):
         raise DatasetError(
             f"events: pixel ({int(ev['x'].max())}, {int(ev['y'].max())}) outside the sensor size "
@@ -262,6 +290,8 @@ def frame_events(
     start = int(ev["t"][0]) if start_us is None and len(ev) else int(start_us or 0)
     if frames is None:
         frames = _frame_count(start, int(ev["t"][-1]) + 1, window_us) if len(ev) else 1
+    if framing == "tonic":
+        return tonic_frames(ev, sensor_size, window_us=window_us, start_us=start, frames=frames)
     out = np.zeros((frames, 2, height, width), dtype=np.int32)
     index = np.floor((ev["t"] - start) / window_us).astype(np.int64)
     keep = (index >= 0) & (index < frames)
@@ -270,8 +300,78 @@ def frame_events(
     return out
 
 
+# Tonic's event layout: a structured array with integer fields; ``p`` is the frame channel (0 = OFF, 1 = ON).
+_TONIC_EVENT_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+
+
+def require_tonic(key: str = "event_framing") -> ModuleType:
+    """``tonic.transforms``, imported by name: tonic is an optional extra.
+
+    Args:
+        key: the recipe key that asked for tonic, named in the error.
+
+    Raises:
+        DatasetError: tonic cannot be imported; one line naming ``key`` and the install command.
+    """
+    try:
+        return importlib.import_module("tonic.transforms")
+    except ImportError as exc:
+        raise DatasetError(
+            f"{key}: 'tonic' needs the tonic package, which cannot be imported ({exc}): {_EXTRA}"
+        ) from None
+
+
+def tonic_frames(
+    events: np.ndarray, sensor_size: tuple[int, int], *, window_us: float, start_us: int, frames: int
+) -> np.ndarray:
+    """The `frame_events` counts of checked events, computed by tonic's ``ToFrame`` transform.
+
+    Frame *i* is tonic's slice ``[start + i·w, start + (i + 1)·w)``, the rule `frame_events` follows, and
+    tonic's polarity channels are swapped to ours (ON first). Tonic accumulates in ``int16``, so a pixel with
+    more than 32 767 events of one polarity in one frame wraps around (the dataset keeps only whether a count
+    is positive).
+
+    Args:
+        events: a time-sorted `EVENT_DTYPE` array (`as_events`) inside the sensor.
+        sensor_size: ``(width, height)``.
+        window_us: frame length, a whole number of microseconds.
+        start_us: start of frame 0.
+        frames: number of frames.
+
+    Raises:
+        DatasetError: tonic is missing, or the window is not a whole number of microseconds.
+    """
+    transforms = require_tonic()
+    if not float(window_us).is_integer():
+        # Tonic puts slice i at start + i·w, ours puts an event at floor((t − start) / w): in floating point
+        # the two are certain to agree on every event only for a whole w (1/60 ms, say, does differ).
+        raise DatasetError(
+            f"event_framing: tonic: expected a frame window of whole microseconds, got {window_us} µs"
+        )
+    width, height = sensor_size
+    if not len(events):  # ToFrame returns a single frame, of another layout, for no events
+        return np.zeros((frames, 2, height, width), dtype=np.int32)
+    tonic_events = np.empty(len(events), dtype=_TONIC_EVENT_DTYPE)
+    for key in ("x", "y", "p"):
+        tonic_events[key] = events[key]
+    # Times from the start (tonic's start_time is then 0), so the slice bounds i·w stay small exact floats
+    # whatever the camera clock (microseconds since 1970).
+    tonic_events["t"] = events["t"] - start_us
+    to_frame = transforms.ToFrame(
+        sensor_size=(width, height, 2),
+        time_window=float(window_us),
+        start_time=0,
+        # Half a window past the last frame's end: tonic counts floor((end − start − w) / w) + 1 complete
+        # slices, exactly `frames` here whatever the rounding of the division.
+        end_time=(frames + 0.5) * window_us,
+        include_incomplete=False,
+    )
+    counts = np.asarray(to_frame(tonic_events))
+    return np.ascontiguousarray(counts[:, ::-1], dtype=np.int32)
+
+
 def frame_source(source: EventSource) -> np.ndarray:
-    """The frames of one indexed recording (`frame_events` of the file with its settings).
+    """The frames of one indexed recording (`frame_events` of the file with its settings and framing).
 
     Raises:
         DatasetError: naming the file, when it cannot be read or has events outside the sensor.
@@ -284,6 +384,7 @@ def frame_source(source: EventSource) -> np.ndarray:
             window_us=source.window_us,
             start_us=source.start_us,
             frames=source.frames,
+            framing=source.framing,
         )
     except DatasetError as exc:
         raise DatasetError(f"{source.path}: {str(exc).removeprefix('events: ')}") from None
@@ -358,7 +459,7 @@ def _read_index(path: Path) -> tuple[list[str] | None, float, list[tuple[str, di
         entry = dict(entry)
         entry.setdefault("sensor_size", default_size)
         entries.append((str(name), entry))
-    return labels, float(window) * 1000.0, entries
+    return labels, window_us_from_ms(window), entries
 
 
 _ENTRY_KEYS = {"file", "label", "subset", "subject", "lighting", "start_us", "end_us", "sensor_size"}
@@ -538,6 +639,39 @@ def with_frame_window(index: SEEIndex, window_us: float) -> SEEIndex:
         frames = _frame_count(rec.start_us, rec.end_us, window_us)
         source = replace(rec, window_us=float(window_us), frames=frames)
         sequences.append(replace(seq, event_files=tuple(f"{i:05d}" for i in range(frames)), recording=source))
+    return replace(index, sequences=tuple(sequences))
+
+
+def with_event_framing(index: SEEIndex, framing: str) -> SEEIndex:
+    """The index with every recording framed by ``framing`` (`EVENT_FRAMINGS`, see `frame_events`).
+
+    The frame counts and boundaries stay as they are: ``tonic`` gives the frames ``numpy`` gives.
+
+    Args:
+        index: an index of raw event recordings (layout ``events``, `load_event_index`).
+        framing: ``numpy`` or ``tonic``.
+
+    Raises:
+        ValueError: an unknown ``framing``.
+        DatasetError: a sequence is not a raw event recording, or (``tonic``) its frame window is not a
+            whole number of microseconds (it names the index file and the sequence).
+    """
+    if framing not in EVENT_FRAMINGS:
+        raise ValueError(f"framing: expected one of {EVENT_FRAMINGS}, got {framing!r}")
+    sequences: list[SequenceInfo] = []
+    for seq in index.sequences:
+        rec = seq.recording
+        if rec is None:
+            raise DatasetError(
+                f"{index.json_path}: sequence {seq.name!r}: event_framing applies only to raw event "
+                "recordings"
+            )
+        if framing == "tonic" and not float(rec.window_us).is_integer():
+            raise DatasetError(
+                f"{index.json_path}: sequence {seq.name!r}: event_framing 'tonic' needs a frame window of "
+                f"whole microseconds, got {rec.window_us / 1000:g} ms"
+            )
+        sequences.append(replace(seq, recording=replace(rec, framing=framing)))
     return replace(index, sequences=tuple(sequences))
 
 

@@ -4,11 +4,12 @@ mapped and resized event frames as one memory-mapped ``uint8`` ``.npy`` file per
 A cache is two files in a cache folder
 ([`default_cache_dir`][ttfsnet_nas.emotion.frame_cache.default_cache_dir]):
 
-* ``frames-<size>px-<grey|onoff>-<resample>[-<window>ms]-<hash>.npy``: every kept frame, ``(N, P, size,
-  size)``, rows in sequence order. The hash names the settings and the sequence names, so the train and test
-  sets and each image size or channel setting have their own file. Raw event recordings cut at another
+* ``frames-<size>px-<grey|onoff>-<resample>[-<window>ms][-tonic]-<hash>.npy``: every kept frame, ``(N, P,
+  size, size)``, rows in sequence order. The hash names the settings and the sequence names, so the train and
+  test sets and each image size or channel setting have their own file. Raw event recordings cut at another
   frame window than 33 ms (``data.frame_window_ms``, or the index's ``window_ms``) carry the window in the
-  name and the hash, so the caches of two windows never replace each other.
+  name and the hash, so the caches of two windows never replace each other; recordings framed by tonic
+  (``data.event_framing: tonic``) carry ``-tonic`` likewise, so the two framings never share a cache.
 * a JSON sidecar with the same stem: a fingerprint of the settings and of every frame file's name, size and
   modification time, the sequences kept and the frames skipped (``strict=False``).
 
@@ -63,7 +64,8 @@ def cache_files(
         folder: the cache folder.
         sequences: the sequences, in dataset order.
         settings: every setting the cached values depend on; ``size``, ``polarity_split`` and ``resample``
-            also go into the file name, and so does the frame window of recordings not cut at 33 ms.
+            also go into the file name, and so does the frame window of recordings not cut at 33 ms and
+            the framing of recordings not framed by our numpy code.
     """
     key: list[Any] = [CACHE_FORMAT, dict(settings), [s.name for s in sequences]]
     # Another window gives other frames of the same sequences: its own file, not a rebuild over the other's.
@@ -73,6 +75,11 @@ def cache_files(
     )
     if windows:
         key.append({"window_us": windows})
+    # Each framing has its own cache, so frames of one are never served as the other's. Frames of our own
+    # code keep the name they had before the framing was a setting.
+    framings = sorted({s.recording.framing for s in sequences if s.recording is not None} - {"numpy"})
+    if framings:
+        key.append({"framing": framings})
     head = json.dumps(key, sort_keys=True).encode()
     digest = hashlib.sha256(head)
     for seq in sequences:
@@ -85,7 +92,7 @@ def cache_files(
                 state = "missing"
             digest.update(
                 f"{seq.name}@{rec.path.name}:{state}:{rec.sensor_size}:{rec.window_us}:{rec.start_us}:"
-                f"{rec.frames}\n".encode()
+                f"{rec.frames}{'' if rec.framing == 'numpy' else ':' + rec.framing}\n".encode()
             )
             continue
         for name in seq.event_files:
@@ -96,7 +103,7 @@ def cache_files(
                 digest.update(f"{seq.name}/{name}:missing\n".encode())
     planes = "onoff" if settings["polarity_split"] else "grey"
     name_hash = hashlib.sha256(head).hexdigest()[:16]
-    window = "".join(f"-{w / 1000:g}ms" for w in windows)
+    window = "".join(f"-{w / 1000:g}ms" for w in windows) + "".join(f"-{f}" for f in framings)
     stem = f"frames-{settings['size']}px-{planes}-{settings['resample']}{window}-{name_hash}"
     return folder / f"{stem}.npy", folder / f"{stem}.json", digest.hexdigest()
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from ttfsnet_nas.artifact import read_artifact
 from ttfsnet_nas.config import RecipeError, replace_path
+from ttfsnet_nas.emotion.data import check_event_framing
 from ttfsnet_nas.emotion.quantized import load_quantizer
 from ttfsnet_nas.emotion.recipe import EmotionRecipe, load_recipe, recipe_from_mapping
 from ttfsnet_nas.emotion.results import SNN_FILE, export_artifact, finalize
@@ -80,6 +81,7 @@ def run_pipeline(
     Raises:
         RecipeError: a bad recipe or stage name.
         PipelineError: missing inputs of a stage, or a stage made with another recipe.
+        DatasetError: ``event_framing: tonic`` without tonic installed (checked before anything runs).
         JournalExistsError: ``out`` already holds a run while neither ``resume`` nor ``stages`` is given.
     """
     rec = _as_recipe(recipe)
@@ -107,6 +109,9 @@ def run_pipeline(
         )
     if rec.quantize.enabled and (not stages or "quantize" in stages):
         load_quantizer()  # a missing ttfsnet-hw is reported now, not after hours of training
+    for where, data_cfg in (("data", rec.data), ("target_data", rec.target_data)):
+        if data_cfg is not None:
+            check_event_framing(data_cfg, where)  # likewise a missing tonic
     dev = resolve_device(rec.device)  # before the run folder is touched: a missing GPU is an input error
     ranks = torchrun_ranks(stages, dev)
     if ranks is not None and ranks.rank > 0:

@@ -135,6 +135,11 @@ class DataConfig:
         frame_window_ms: frame window (ms) that raw event recordings are cut into (> 0); ``None``: the
             index's ``window_ms``, else 33 ms. Only for layouts of raw event recordings (``events``); each
             window has its own frame cache.
+        event_framing: what cuts raw event recordings into frames: ``numpy`` (default, our own code) or
+            ``tonic`` (tonic's ``ToFrame`` transform, from the optional extra
+            ``pip install "ttfsnet-nas[events]"``; a missing tonic is reported before the run starts). Both
+            give the same frames (tested); ``tonic`` needs a frame window of whole microseconds and keeps a
+            frame cache of its own. Only for layouts of raw event recordings (``events``).
 
     SEEN's input pipeline is ``search_split: random``, ``resize: bilinear``, ``normalize: seen``,
     ``legacy_quirks: true`` with ``channels`` = frames and ``image_size: 90`` (docs/emotion-data.md).
@@ -162,6 +167,7 @@ class DataConfig:
     strict: bool = True
     legacy_quirks: bool = False
     frame_window_ms: float | None = param(None, gt=0.0)
+    event_framing: Literal["numpy", "tonic"] = "numpy"
 
     def __post_init__(self) -> None:
         from ttfsnet_nas.emotion.layouts import get_layout, layout_names
@@ -177,6 +183,19 @@ class DataConfig:
                 f"frame_window_ms: applies only to event-recording layouts (such as 'events'); "
                 f"layout {self.layout!r} reads frames that are already cut"
             )
+        if self.event_framing != "numpy" and not get_layout(self.layout).raw_events:
+            raise ValueError(
+                f"event_framing: applies only to event-recording layouts (such as 'events'); "
+                f"layout {self.layout!r} reads frames that are already cut"
+            )
+        if self.event_framing == "tonic" and window is not None:
+            from ttfsnet_nas.emotion.events import window_us_from_ms
+
+            if not window_us_from_ms(window).is_integer():
+                raise ValueError(
+                    f"frame_window_ms: event_framing 'tonic' needs a whole number of microseconds "
+                    f"(at most three decimals), got {window}"
+                )
         try:
             frames = TemporalSampling.from_name(self.sampling).frames
         except ValueError as exc:
