@@ -11,9 +11,12 @@ accuracies of the converted SNN before fine-tuning. Each (architecture, seed) is
 fresh random E4-S3 windows (the pipeline's test windows, epochs 30000…); the figure per training is the mean
 over the R runs.
 
+The table also gives each architecture's theoretical receptive field (`receptive_field`), the quantity the
+``wide`` preset's cue is designed around (docs/synthetic-benchmark.md).
+
 Usage::
 
-    python benchmarks/paper/architecture_spread.py --preset hard --archs 12 --seeds 3 --out DIR \\
+    python benchmarks/paper/architecture_spread.py --preset wide --archs 12 --seeds 3 --out DIR \\
         [--searched RUN_DIR]
 
 Every finished (architecture, seed) is written atomically to ``DIR/results/``; a rerun skips it, so an
@@ -48,6 +51,32 @@ Trainer = Callable[[Mapping[str, str], int], Mapping[str, float]]
 def arch_key(arch: Mapping[str, str]) -> str:
     """Stable text of an architecture: ``gene=op`` pairs in gene order."""
     return ",".join(f"{g}={arch[g]}" for g in sorted(arch))
+
+
+_KERNEL = {"conv3x3": 3, "conv5x5": 5, "skip": 1}
+
+
+def receptive_field(arch: Mapping[str, str], stem_convs: int = 2) -> int | None:
+    """Theoretical receptive field (input pixels) of one cell of the last feature map before the head.
+
+    For the demo backbone (``stem_convs`` 3x3 stem convolutions, then per stage its blocks and a 2x2 max
+    pooling; genes named ``g<stage>b<block>``): r = 1 + 2·stem_convs + Σ_stages (2^s) + Σ_blocks
+    (k − 1)·2^stage, with k = 3, 5 or 1 (``skip``). At 32×32 with 3 stages: 12 px for all-``skip``, 40 for
+    all-conv3x3, 68 for all-conv5x5. ``None`` for an op or gene it does not know.
+    """
+    stages: dict[int, list[int]] = {}
+    for gene, op in arch.items():
+        if op not in _KERNEL or not gene.startswith("g") or "b" not in gene:
+            return None
+        stage, _, block = gene[1:].partition("b")
+        if not (stage.isdigit() and block.isdigit()):
+            return None
+        stages.setdefault(int(stage), []).append(_KERNEL[op])
+    r, jump = 1 + 2 * stem_convs, 1
+    for stage in sorted(stages):
+        r += sum((k - 1) * jump for k in stages[stage]) + jump  # the blocks, then the 2x2 pooling
+        jump *= 2
+    return r
 
 
 def _result_path(out: Path, arch: Mapping[str, str], seed: int) -> Path:
@@ -167,17 +196,19 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"Retraining budget of demo.yaml: {report['budget']}. Test: mean over {report['test_runs']} runs of "
         "fresh E4-S3 windows; ANN accuracy (the TTFS transfer is exact).",
         "",
-        "| # | architecture (g0b0 … g2b1; 3 = conv3x3, 5 = conv5x5, s = skip) "
+        "| # | architecture (g0b0 … g2b1; 3 = conv3x3, 5 = conv5x5, s = skip) | RF (px) "
         "| WAR % (mean ± std over seeds) | UAR % | per seed WAR % |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for i, key in enumerate(table["ranking"], 1):
         w, u = table["per_arch"][key], uar["per_arch"][key]
         per_seed = ", ".join(f"{pct * report['results'][key][str(s)]['war']:.1f}" for s in war["seeds"])
         label = " (searched)" if key == report.get("searched") else ""
         label += " (--arch)" if key in report.get("extra_ranks", {}) else ""
+        rf = receptive_field(dict(pair.split("=", 1) for pair in key.split(",")))
         lines.append(
-            f"| {i} | `{_short(key)}`{label} | {pct * w['mean']:.1f} ± {pct * w['std']:.1f} "
+            f"| {i} | `{_short(key)}`{label} | {'—' if rf is None else rf} "
+            f"| {pct * w['mean']:.1f} ± {pct * w['std']:.1f} "
             f"| {pct * u['mean']:.1f} ± {pct * u['std']:.1f} | {per_seed} |"
         )
     spread = war["spread"]
@@ -190,6 +221,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"- Spread of the per-architecture means: {pct * war['spread_of_means']:.1f} points.",
         f"- Seed std per architecture: mean {pct * war['seed_std']['mean']:.1f}, "
         f"max {pct * war['seed_std']['max']:.1f} points.",
+        "- RF: theoretical receptive field of a last-map cell in input pixels (`receptive_field`).",
     ]
     for key, rank in report.get("extra_ranks", {}).items():
         lines.append(
@@ -272,7 +304,7 @@ def _torch_trainer(preset: str, runs: int, epochs: int | None, log: Callable[[st
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: measure, then write ``spread.json`` and ``spread.md`` into ``--out``."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--preset", default="hard", choices=["tiny", "small", "hard"])
+    parser.add_argument("--preset", default="hard", choices=["tiny", "small", "hard", "wide"])
     parser.add_argument("--archs", type=int, default=12, help="random architectures (>= 2)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per architecture (>= 1)")
     parser.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture draw")

@@ -98,4 +98,20 @@ def test_markdown_names_the_figures(spread: ModuleType, tmp_path: Path) -> None:
     text = spread.markdown(report)
     assert "Synthetic data, not SEE/DSEE results." in text
     assert "**30.0 ± 15.0** points" in text
-    assert "| 1 | `a` | 80.0 ± 10.0 | 70.0 ± 10.0 | 80.0, 70.0, 90.0 |" in text
+    assert "| 1 | `a` | — | 80.0 ± 10.0 | 70.0 ± 10.0 | 80.0, 70.0, 90.0 |" in text
+
+
+def test_receptive_field_of_the_demo_backbone(spread: ModuleType) -> None:
+    genes = [f"g{s}b{b}" for s in range(3) for b in range(2)]
+
+    def rf(code: str) -> int | None:
+        ops = {"3": "conv3x3", "5": "conv5x5", "s": "skip"}
+        return spread.receptive_field({g: ops[c] for g, c in zip(genes, code.split(), strict=True)})
+
+    # stem 5 px, the three poolings 1 + 2 + 4; a block adds (k − 1)·2^stage
+    assert rf("s s s s s s") == 12
+    assert rf("3 3 3 3 3 3") == 40
+    assert rf("5 5 5 5 5 5") == 68
+    assert rf("s s s s s 5") == 28 and rf("5 s s s s s") == 16
+    assert spread.receptive_field({"g0b0": "sep_conv"}) is None
+    assert spread.receptive_field({"block0": "skip"}) is None

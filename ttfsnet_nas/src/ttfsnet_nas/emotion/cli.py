@@ -85,7 +85,7 @@ def _generation_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 def synth(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Output folder (SEE layout).")],
-    preset: Annotated[str, typer.Option(help="tiny | small | hard | full")] = "small",
+    preset: Annotated[str, typer.Option(help="tiny | small | hard | wide | full")] = "small",
     seed: Annotated[int, typer.Option(help="Seed; the output does not depend on --workers.")] = 0,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes \\[default: every CPU this process may use].")

@@ -96,12 +96,18 @@ class SynthConfig:
         jpeg_quality: JPEG quality of the written frames.
         emotion_model: ``"profiles"``: each emotion is a FACS-like mix of action units with its own onset
             speed (``tiny``, ``small``, ``full``); ``"pairs"``: each emotion is a pair of distant units
-            moving in phase or in antiphase, neutral one unit alone (``hard``; docs/synthetic-benchmark.md).
+            moving in phase or in antiphase, neutral one unit alone (``hard``; docs/synthetic-benchmark.md);
+            ``"wide"``: the orientation of the line through two identical moving skin marks, with the eye
+            region moved per sequence (``wide``; docs/synthetic-benchmark.md).
         distractor_amplitude: ``pairs`` model only: amplitude of the class-independent upper-lid
             oscillation (0 = none).
         shot_noise_scale: factor on the lighting's background-activity (shot-noise) rate.
         pair_period: ``pairs`` model only: the period of the pair pulses in frames (about ±2 % per
             sequence); 0 = the subject's tempo (8 to 14 frames).
+        eye_shift: ``wide`` model only: the eye region is translated per sequence by up to this much in
+            each direction (image half-widths; 0 = not moved).
+        mark_distance: ``wide`` model only: inclusive range of the distance between the two skin marks
+            (image half-widths).
     """
 
     subjects: int
@@ -123,6 +129,8 @@ class SynthConfig:
     distractor_amplitude: float = 0.0
     shot_noise_scale: float = 1.0
     pair_period: float = 0.0
+    eye_shift: float = 0.0
+    mark_distance: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.subjects < 1:
@@ -149,20 +157,31 @@ class SynthConfig:
             raise ValueError("SynthConfig: substeps must be >= 1 and refractory >= 0")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"SynthConfig.jpeg_quality: expected 1..100, got {self.jpeg_quality}")
-        if self.emotion_model not in ("profiles", "pairs"):
+        if self.emotion_model not in ("profiles", "pairs", "wide"):
             raise ValueError(
-                f"SynthConfig.emotion_model: expected 'profiles' or 'pairs', got {self.emotion_model!r}"
+                "SynthConfig.emotion_model: expected 'profiles', 'pairs' or 'wide', "
+                f"got {self.emotion_model!r}"
             )
         if self.distractor_amplitude < 0 or self.shot_noise_scale < 0 or self.pair_period < 0:
             raise ValueError(
                 "SynthConfig: distractor_amplitude, shot_noise_scale and pair_period must be >= 0"
             )
+        if self.eye_shift < 0:
+            raise ValueError(f"SynthConfig.eye_shift: expected >= 0, got {self.eye_shift}")
+        low, high = self.mark_distance
+        # Both marks stay within ±0.8 of the centre, so a pair longer than 1.6 half-widths does not fit.
+        if self.emotion_model == "wide" and not 0 < low <= high <= 1.5:
+            raise ValueError(
+                f"SynthConfig.mark_distance: expected 0 < min <= max <= 1.5 with the 'wide' model, "
+                f"got {self.mark_distance}"
+            )
 
 
 #: ``tiny``: unit tests (168 sequences of 48×48); ``small``: the NAS demo (588 sequences of 64×64);
 #: ``full``: SEE-sized (111 subjects, about 2,400 sequences of 180×180, lengths like SEE); ``hard``: the
-#: architecture benchmark (672 sequences of 64×64, ``pairs`` emotion model with distractors:
-#: docs/synthetic-benchmark.md).
+#: first architecture benchmark (672 sequences of 64×64, ``pairs`` emotion model with distractors; the
+#: architecture did not matter on it); ``wide``: the architecture benchmark whose cue needs a wide receptive
+#: field (672 sequences of 64×64, ``wide`` emotion model: docs/synthetic-benchmark.md).
 PRESETS: dict[str, SynthConfig] = {
     "tiny": SynthConfig(
         subjects=12,
@@ -204,6 +223,23 @@ PRESETS: dict[str, SynthConfig] = {
         distractor_amplitude=0.8,
         shot_noise_scale=2.0,
         pair_period=8.0,
+    ),
+    "wide": SynthConfig(
+        subjects=32,
+        takes=(3, 3),
+        length_mean=24.0,
+        length_sd=4.0,
+        length_range=(18, 32),
+        size=64,
+        lighting_shares=(0.25, 0.25, 0.25, 0.25),
+        test_fraction=0.25,
+        substeps=2,
+        write_frames=False,
+        emotion_model="wide",
+        distractor_amplitude=0.8,
+        shot_noise_scale=2.0,
+        eye_shift=0.4,
+        mark_distance=(0.7, 1.3),
     ),
 }
 
@@ -390,6 +426,8 @@ _LATER_FIELDS = {
     "distractor_amplitude": 0.0,
     "shot_noise_scale": 1.0,
     "pair_period": 0.0,
+    "eye_shift": 0.0,
+    "mark_distance": (0.0, 0.0),
 }
 
 
@@ -413,7 +451,7 @@ def generate(
 
     Args:
         out: output folder (created; must be empty or absent unless ``overwrite``).
-        preset: ``"tiny"``, ``"small"``, ``"full"``, ``"hard"`` or a
+        preset: ``"tiny"``, ``"small"``, ``"full"``, ``"hard"``, ``"wide"`` or a
             [`SynthConfig`][ttfsnet_nas.emotion.synth.SynthConfig].
         seed: base seed; the output bytes depend only on the seed and the config, not on ``workers``.
         workers: worker processes (1 = in-process).

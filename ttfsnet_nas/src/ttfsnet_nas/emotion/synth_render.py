@@ -16,6 +16,10 @@ into its event and APS frames:
   Blinks and saccades occur in every class at subject-specific rates, and amplitudes vary per sequence, so
   the global event count carries little class information: the signal is *where* and *in which direction*
   things move.
+* **Other emotion models.** ``pairs`` (the ``hard`` preset): a pair of distant units moving in phase or in
+  antiphase. ``wide`` (the ``wide`` preset): the orientation of the line through two identical moving skin
+  marks 11–21 px apart at a 32×32 input, with the eye region moved per sequence, so that only a wide
+  receptive field sees the class (docs/synthetic-benchmark.md).
 * **Subjects.** Each subject has its own geometry (eye position, scale, lid heights, brow shape), skin and
   iris tone, texture, tempo, blink rate and hot pixels (`_subject_geometry`, called by the planner).
 * **Lighting.** Normal, Overexposed, Low and HDR change the scene illumination (uniform gain, saturation,
@@ -38,6 +42,8 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ttfsnet_nas.emotion.names import EMOTIONS
 
 if TYPE_CHECKING:  # annotations only: synth.py imports this module, so no runtime import back
     from ttfsnet_nas.emotion.synth import SynthConfig, _SeqPlan
@@ -135,6 +141,8 @@ def _activations(
     """Action-unit, blink and gaze trajectories at ``times`` (frames)."""
     if config is not None and config.emotion_model == "pairs":
         return _pair_activations(plan, times, rng, config)
+    if config is not None and config.emotion_model == "wide":
+        return _wide_activations(plan, times, rng, config)
     g = plan.subject.geometry
     length = plan.length
     freq = g[13] * rng.uniform(0.85, 1.15)
@@ -260,6 +268,70 @@ def _pair_activations(
     return {"au": au, "blink": blink, "gaze_x": gaze_x, "gaze_y": gaze_y, "fold": fold}
 
 
+# ``emotion_model="wide"`` (the ``wide`` preset): the emotion is the orientation of the line through two
+# identical skin marks, 0°, 180/7°, …, 6·180/7° (image y points down), one emotion each in alphabetical
+# order. Each mark alone looks and moves the same in every emotion, the eye region and the marks lie at
+# random places, and the marks are 11–21 px apart at a 32×32 input (``mark_distance`` 0.7–1.3 of a
+# half-width): only a receptive field that holds both marks sees the class.
+_WIDE_ANGLE_DEG = {emotion: k * 180.0 / len(EMOTIONS) for k, emotion in enumerate(EMOTIONS)}
+_WIDE_JITTER_DEG = 5.0  # per-sequence jitter of the orientation; classes are 180/7 ≈ 25.7° apart
+_MARK_RADIUS = 0.09  # image half-widths: 2.9 px at 64×64, 1.4 px at 32×32
+_MARK_DARKNESS = 0.6
+_MARK_MARGIN = 0.8  # mark centres stay within ±0.8 of the image centre
+
+
+def _wide_activations(
+    plan: _SeqPlan, times: np.ndarray, rng: np.random.Generator, config: SynthConfig
+) -> dict[str, np.ndarray]:
+    """Trajectories of the ``wide`` emotion model.
+
+    Two identical dark marks on the skin, ``d`` apart (``config.mark_distance``) along the emotion's
+    orientation (±5°); their midpoint is uniform over the positions that keep both within ±0.8 of the
+    centre. Each mark oscillates along its own random direction, amplitude, frequency and phase, so one
+    mark's look and motion carry no class. The eye region is translated by up to ``config.eye_shift`` in
+    each direction; the eye keeps the distractors of the ``pairs`` model (an upper-lid oscillation of its
+    own, blinks, saccades). No action unit of an emotion is active.
+    """
+    g = plan.subject.geometry
+    length = plan.length
+    n = len(times)
+    shift = rng.uniform(-config.eye_shift, config.eye_shift, 2)
+    angle = math.radians(_WIDE_ANGLE_DEG[plan.emotion] + rng.uniform(-_WIDE_JITTER_DEG, _WIDE_JITTER_DEG))
+    distance = rng.uniform(*config.mark_distance)
+    half = 0.5 * distance * np.array([math.cos(angle), math.sin(angle)])
+    room = _MARK_MARGIN - np.abs(half)  # the midpoint range that keeps both marks inside the margin
+    mid = rng.uniform(-room, room)
+    marks = np.zeros((2, 2, n))
+    for k, centre in enumerate((mid - half, mid + half)):
+        direction = rng.uniform(0.0, 2 * np.pi)
+        swing = rng.uniform(0.05, 0.09) * np.sin(
+            2 * np.pi * (rng.uniform(1 / 10, 1 / 6) * times + rng.uniform(0.0, 1.0))
+        )
+        marks[k, 0] = centre[0] + swing * math.cos(direction)
+        marks[k, 1] = centre[1] + swing * math.sin(direction)
+
+    au = np.zeros((len(_AU_NAMES), n), dtype=np.float64)
+    if config.distractor_amplitude > 0:
+        au[_AU["lid_raise"]] = (
+            config.distractor_amplitude
+            * rng.uniform(0.3, 1.0)
+            * _pulse(times, rng.uniform(1 / 14, 1 / 6), rng.uniform(0.0, 1.0))
+        )
+    blink = np.zeros(n)
+    for t_b in rng.uniform(-2, length, rng.poisson(g[15] * (length + 4))):
+        closing = np.clip((times - t_b) / 2.0 + 1.0, 0.0, 1.0)
+        opening = np.clip(1.0 - (times - t_b) / 3.0, 0.0, 1.0)
+        blink = np.maximum(blink, np.where(times < t_b, closing, opening))
+    gaze_x = np.zeros(n)
+    gaze_y = np.zeros(n)
+    for t_s in np.sort(rng.uniform(-2, length, rng.poisson(0.1 * (length + 4)))):
+        step = _smoothstep(times - t_s)
+        target = rng.normal(0.0, 0.12, 2)
+        gaze_x = gaze_x * (1 - step) + target[0] * step
+        gaze_y = gaze_y * (1 - step) + target[1] * 0.5 * step
+    return {"au": au, "blink": blink, "gaze_x": gaze_x, "gaze_y": gaze_y, "shift": shift, "marks": marks}
+
+
 def _texture(x: np.ndarray, y: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Smooth texture: a sum of sinusoids (evaluable at warped coordinates), float32.
 
@@ -296,6 +368,8 @@ def _render(
 ) -> np.ndarray:
     """Reflectance images (N, size, size) in [0, 1] for the time samples ``sl``."""
     cx, cy, s, w, hu, hl, ri, iris_tone, bdy, bt, arch, brow_tone, skin = g[:13]
+    if "shift" in acts:  # ``wide`` model: the eye region sits elsewhere in every sequence
+        cx, cy = cx + float(acts["shift"][0]), cy + float(acts["shift"][1])
     px = 2.0 / size
     coords = (np.arange(size, dtype=np.float32) + 0.5) * px - 1.0
     xg = coords[None, None, :]
@@ -400,6 +474,11 @@ def _render(
     img = img * (1.0 - 0.3 * crease)
     margin = ramp(0.6 * px - np.abs(yg - y_lo)) * ramp(w - np.abs(xe))
     img = img * (1.0 - 0.25 * margin)
+    if "marks" in acts:  # ``wide`` model: two dark skin marks, drawn over everything
+        for mark in acts["marks"]:
+            mx = mark[0, sl].astype(np.float32)[:, None, None]
+            my = mark[1, sl].astype(np.float32)[:, None, None]
+            img = img * (1.0 - _MARK_DARKNESS * ramp(_MARK_RADIUS - np.hypot(xg - mx, yg - my)))
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
