@@ -331,10 +331,12 @@ def test_run_folder_is_resolved_locked_and_reported(
     assert code == 0 and "stage search: --force-stage discards its outputs" in err, err
 
 
-@pytest.mark.parametrize("world, teardown", [("1", True), ("2", False)])
+@pytest.mark.parametrize(
+    "torchrun, world, teardown", [(True, "1", True), (True, "2", False), (False, "2", True)]
+)
 @pytest.mark.parametrize("args, code", [(["--help"], 0), (["show", "no/such/folder"], 2)])
 def test_under_multi_process_torchrun_the_cli_skips_interpreter_teardown(
-    world: str, teardown: bool, args: list[str], code: int
+    torchrun: bool, world: str, teardown: bool, args: list[str], code: int
 ) -> None:
     """Under torchrun with several processes the CLI leaves by ``os._exit`` (gloo may abort in teardown):
     the exit code and the flushed output stay; atexit handlers, which run only in teardown, do not."""
@@ -344,7 +346,10 @@ def test_under_multi_process_torchrun_the_cli_skips_interpreter_teardown(
         "atexit.register(lambda: print('TEARDOWN', flush=True))\n"
         f"main({args!r})\n"
     )
-    env = {**os.environ, "WORLD_SIZE": world}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC_")}
+    env["WORLD_SIZE"] = world
+    if torchrun:  # what torchrun sets for its workers; WORLD_SIZE alone is not enough
+        env["TORCHELASTIC_RUN_ID"] = "test"
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == code, proc.stderr
     assert ("TEARDOWN" in proc.stdout) is teardown

@@ -340,8 +340,8 @@ def _print_mapping(title: str, data: dict[str, Any], fmt: OutputFormat, console:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into exit codes.
 
-    Under a ``torchrun`` launch of several processes the process leaves with ``os._exit`` once the command
-    is done (output flushed, logging shut down): torch's gloo backend sometimes aborts during interpreter
+    As a worker of a ``torchrun`` launch of several processes the process leaves with ``os._exit`` once the
+    command is done (output flushed, logging shut down): torch's gloo backend sometimes aborts during interpreter
     teardown, after the process group is destroyed (seen with torch 2.13, about 1 launch in 25 under load),
     which would report a finished run as failed.
 
@@ -351,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     except SystemExit as exc:
-        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        # TORCHELASTIC_RUN_ID: set by torchrun for its workers (a plain WORLD_SIZE may come from elsewhere)
+        if "TORCHELASTIC_RUN_ID" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             raise
         code = exc.code
         if not isinstance(code, int):
