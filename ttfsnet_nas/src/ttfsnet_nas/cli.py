@@ -341,9 +341,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into exit codes.
 
     As a worker of a ``torchrun`` launch of several processes the process leaves with ``os._exit`` once the
-    command is done (output flushed, logging shut down): torch's gloo backend sometimes aborts during interpreter
-    teardown, after the process group is destroyed (seen with torch 2.13, about 1 launch in 25 under load),
-    which would report a finished run as failed.
+    command is done (output flushed, logging shut down): torch's gloo backend sometimes aborts during
+    interpreter teardown, after the process group is destroyed (seen with torch 2.13 in a few launches in a
+    hundred under load), which would report a finished run as failed.
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
