@@ -125,7 +125,7 @@ def test_malformed_baselines_file_is_one_error_line(
     [
         ("tiny", "note: synthetic 'tiny' data at smoke-test size (chance 14.3 %): these figures show that "
                  "the pipeline runs and learns, they are not SEE/DSEE results"),
-        ("demo", "note: synthetic 'small' data at demo size (chance 14.3 %): these figures show that the "
+        ("demo", "note: synthetic 'wide' data at demo size (chance 14.3 %): these figures show that the "
                  "pipeline runs and learns, they are not SEE/DSEE results"),
         ("see-synthetic", "note: synthetic 'full' data (chance 14.3 %): these figures describe the synthetic "
                           "generator, they are not SEE/DSEE results"),

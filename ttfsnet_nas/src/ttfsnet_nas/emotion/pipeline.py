@@ -161,13 +161,13 @@ def print_summary(result: Mapping[str, Any], echo: Callable[[str], None] = print
 
 
 #: How the synthetic presets compare with a real study, for the note under a finished run's tables.
-_PRESET_SIZES = {"tiny": "smoke-test size", "small": "demo size"}
+_PRESET_SIZES = {"tiny": "smoke-test size", "small": "demo size", "wide": "demo size"}
 
 
 def synthetic_note(recipe: EmotionRecipe, result: Mapping[str, Any]) -> str | None:
     """The one-line note printed under the tables of a finished run on synthetic test data (``None`` for real
-    data): the figures come from the synthetic generator, at smoke-test or demo size for the ``tiny`` and
-    ``small`` presets, and are not SEE/DSEE results; chance level is given for scale."""
+    data): the figures come from the synthetic generator, at smoke-test or demo size for the ``tiny``,
+    ``small`` and ``wide`` presets, and are not SEE/DSEE results; chance level is given for scale."""
     preset = recipe.eval_data.synthetic
     if preset is None:
         return None

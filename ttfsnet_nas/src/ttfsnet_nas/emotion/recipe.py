@@ -149,7 +149,7 @@ class DataConfig:
     """Keys of earlier versions and their new names (a recipe that uses one gets a one-line hint)."""
 
     root: str | None = None
-    synthetic: Literal["tiny", "small", "full", "hard"] | None = None
+    synthetic: Literal["tiny", "small", "full", "hard", "wide"] | None = None
     synthetic_seed: int = param(0, ge=0)
     layout: str = "see"
     sampling: str = "E4-S3"
