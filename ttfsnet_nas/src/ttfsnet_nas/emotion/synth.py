@@ -177,11 +177,11 @@ class SynthConfig:
             )
 
 
-#: ``tiny``: unit tests (168 sequences of 48×48); ``small``: the NAS demo (588 sequences of 64×64);
+#: ``tiny``: unit tests (168 sequences of 48×48); ``small``: ``demo-events`` (588 sequences of 64×64);
 #: ``full``: SEE-sized (111 subjects, about 2,400 sequences of 180×180, lengths like SEE); ``hard``: the
 #: first architecture benchmark (672 sequences of 64×64, ``pairs`` emotion model with distractors; the
-#: architecture did not matter on it); ``wide``: the architecture benchmark whose cue needs a wide receptive
-#: field (672 sequences of 64×64, ``wide`` emotion model: docs/synthetic-benchmark.md).
+#: architecture did not matter on it); ``wide``: the NAS demo, an architecture benchmark whose cue needs a
+#: wide receptive field (672 sequences of 64×64, ``wide`` emotion model: docs/synthetic-benchmark.md).
 PRESETS: dict[str, SynthConfig] = {
     "tiny": SynthConfig(
         subjects=12,

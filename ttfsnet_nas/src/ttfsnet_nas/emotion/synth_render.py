@@ -223,7 +223,6 @@ def _pair_activations(
     Class-independent distractors: the upper lid at its own frequency and phase, blinks and saccades.
     """
     g = plan.subject.geometry
-    length = plan.length
     n = len(times)
     if config.pair_period > 0:
         freq = rng.uniform(0.98, 1.02) / config.pair_period
@@ -246,26 +245,37 @@ def _pair_activations(
             au[_AU["cheek"]] = wave
         else:
             fold = wave
+    return {"au": au, "fold": fold, **_distractors(au, plan, times, rng, config)}
+
+
+def _distractors(
+    au: np.ndarray, plan: _SeqPlan, times: np.ndarray, rng: np.random.Generator, config: SynthConfig
+) -> dict[str, np.ndarray]:
+    """The class-free motion of the ``pairs`` and ``wide`` models: an upper-lid oscillation of its own
+    (written into ``au``), blinks at the subject's rate and saccades twice as often as in ``profiles``.
+
+    Returns the ``blink``, ``gaze_x`` and ``gaze_y`` trajectories."""
+    g = plan.subject.geometry
+    length = plan.length
     if config.distractor_amplitude > 0:
         au[_AU["lid_raise"]] = (
             config.distractor_amplitude
             * rng.uniform(0.3, 1.0)
             * _pulse(times, rng.uniform(1 / 14, 1 / 6), rng.uniform(0.0, 1.0))
         )
-
-    blink = np.zeros(n)
+    blink = np.zeros(len(times))
     for t_b in rng.uniform(-2, length, rng.poisson(g[15] * (length + 4))):
         closing = np.clip((times - t_b) / 2.0 + 1.0, 0.0, 1.0)
         opening = np.clip(1.0 - (times - t_b) / 3.0, 0.0, 1.0)
         blink = np.maximum(blink, np.where(times < t_b, closing, opening))
-    gaze_x = np.zeros(n)
-    gaze_y = np.zeros(n)
+    gaze_x = np.zeros(len(times))
+    gaze_y = np.zeros(len(times))
     for t_s in np.sort(rng.uniform(-2, length, rng.poisson(0.1 * (length + 4)))):
         step = _smoothstep(times - t_s)
         target = rng.normal(0.0, 0.12, 2)
         gaze_x = gaze_x * (1 - step) + target[0] * step
         gaze_y = gaze_y * (1 - step) + target[1] * 0.5 * step
-    return {"au": au, "blink": blink, "gaze_x": gaze_x, "gaze_y": gaze_y, "fold": fold}
+    return {"blink": blink, "gaze_x": gaze_x, "gaze_y": gaze_y}
 
 
 # ``emotion_model="wide"`` (the ``wide`` preset): the emotion is the orientation of the line through two
@@ -292,8 +302,6 @@ def _wide_activations(
     each direction; the eye keeps the distractors of the ``pairs`` model (an upper-lid oscillation of its
     own, blinks, saccades). No action unit of an emotion is active.
     """
-    g = plan.subject.geometry
-    length = plan.length
     n = len(times)
     shift = rng.uniform(-config.eye_shift, config.eye_shift, 2)
     angle = math.radians(_WIDE_ANGLE_DEG[plan.emotion] + rng.uniform(-_WIDE_JITTER_DEG, _WIDE_JITTER_DEG))
@@ -311,25 +319,7 @@ def _wide_activations(
         marks[k, 1] = centre[1] + swing * math.sin(direction)
 
     au = np.zeros((len(_AU_NAMES), n), dtype=np.float64)
-    if config.distractor_amplitude > 0:
-        au[_AU["lid_raise"]] = (
-            config.distractor_amplitude
-            * rng.uniform(0.3, 1.0)
-            * _pulse(times, rng.uniform(1 / 14, 1 / 6), rng.uniform(0.0, 1.0))
-        )
-    blink = np.zeros(n)
-    for t_b in rng.uniform(-2, length, rng.poisson(g[15] * (length + 4))):
-        closing = np.clip((times - t_b) / 2.0 + 1.0, 0.0, 1.0)
-        opening = np.clip(1.0 - (times - t_b) / 3.0, 0.0, 1.0)
-        blink = np.maximum(blink, np.where(times < t_b, closing, opening))
-    gaze_x = np.zeros(n)
-    gaze_y = np.zeros(n)
-    for t_s in np.sort(rng.uniform(-2, length, rng.poisson(0.1 * (length + 4)))):
-        step = _smoothstep(times - t_s)
-        target = rng.normal(0.0, 0.12, 2)
-        gaze_x = gaze_x * (1 - step) + target[0] * step
-        gaze_y = gaze_y * (1 - step) + target[1] * 0.5 * step
-    return {"au": au, "blink": blink, "gaze_x": gaze_x, "gaze_y": gaze_y, "shift": shift, "marks": marks}
+    return {"au": au, "shift": shift, "marks": marks, **_distractors(au, plan, times, rng, config)}
 
 
 def _texture(x: np.ndarray, y: np.ndarray, params: np.ndarray) -> np.ndarray:
